@@ -1,0 +1,505 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {ERC165} from "@openzeppelin/contracts/utils/introspection/ERC165.sol";
+import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
+import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
+
+import {IAppAuth} from "./interfaces/IAppAuth.sol";
+import {ITimelockedAppAuth} from "./interfaces/ITimelockedAppAuth.sol";
+
+/// @title TimelockedAppAuth
+/// @notice A dstack app policy (the contract dstack's KMS asks at every boot) whose developer cannot allow new
+/// code, new hardware or a weaker TCB rule without a public notice period.
+/// @dev Threat model: the owner (the app's developer or operator) is the attacker we guard users against. The
+/// one rule is: a change that WIDENS what may boot (add a compose hash, add a device, allow any device, stop
+/// requiring an up-to-date TCB, shorten the notice) is proposed by the owner, waits the notice period that was in
+/// force when it was proposed, and can then be activated by anyone within a grace window. A change that NARROWS
+/// what may boot (remove a hash or device, restrict devices, require an up-to-date TCB, lengthen the notice,
+/// disable upgrades) is instant and owner-only, so revocation is never delayed.
+///
+/// Design decisions:
+/// - Not upgradeable (no proxy): an upgradeable policy would be a bypass of its own timelock.
+/// - `readyAt` is fixed at proposal; an open proposal cannot be proposed again (no timer reset); proposal state
+///   is derived from its two timestamps, never stored.
+/// - Notice bounds: {MIN_NOTICE_PERIOD} (1 hour) keeps every widening change observable before it lands, even
+///   on staging deployments; {MAX_NOTICE_PERIOD} (365 days) keeps the owner from freezing the app by accident
+///   (freezing on purpose is {disableUpgrades}). The recommended production notice is 7 days (ERC-733 / L2BEAT
+///   Stage 1). A ready proposal that nobody activates expires after {GRACE_PERIOD} (14 days), so a stale
+///   proposal cannot be sprung on users long after they stopped watching it.
+/// - Ownership is two-step. Renouncing it disables upgrades first, so no open proposal outlives the last
+///   person who could cancel it.
+/// - Emits dstack's own `DstackApp` events when a change takes effect, so existing indexers read its history.
+/// - Admin code favours readability over gas: it runs a few times a month; {isAppAllowed} runs at every boot.
+contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
+    using EnumerableSet for EnumerableSet.Bytes32Set;
+
+    /// @notice The shortest notice period this contract accepts, in seconds.
+    uint256 public constant MIN_NOTICE_PERIOD = 1 hours;
+    /// @notice The longest notice period this contract accepts, in seconds.
+    uint256 public constant MAX_NOTICE_PERIOD = 365 days;
+    /// @notice How long a ready proposal stays activatable, in seconds.
+    uint64 public constant GRACE_PERIOD = 14 days;
+
+    bytes32 private constant _TCB_UP_TO_DATE = keccak256("UpToDate");
+
+    struct Proposal {
+        ChangeKind kind;
+        uint64 readyAt;
+        uint64 expiresAt;
+        bytes32 value;
+        string uri;
+    }
+
+    uint256 private _noticePeriod;
+    bool private _upgradesDisabled;
+    bool private _allowAnyDevice;
+    bool private _requireTcbUpToDate;
+    uint64 private _currentReleaseSetAt;
+    bytes32 private _currentComposeHash;
+
+    EnumerableSet.Bytes32Set private _composeHashes;
+    EnumerableSet.Bytes32Set private _devices;
+    mapping(bytes32 composeHash => string uri) private _composeUris;
+
+    mapping(bytes32 id => Proposal) private _proposals;
+    EnumerableSet.Bytes32Set private _openProposalIds;
+
+    /// @notice Deploys the policy with its genesis state, which takes effect at once (there are no users yet,
+    /// and the deployment transaction makes it public).
+    /// @param initialOwner Who may propose and narrow; a multisig is recommended.
+    /// @param initialNoticePeriod Seconds every widening change will wait; within the notice bounds.
+    /// @param initialComposeHash The first release, or zero for none.
+    /// @param initialComposeUri Where the first release's compose file can be fetched (required with a hash).
+    /// @param initialDevices Devices allowed from the start.
+    /// @param initialAllowAnyDevice Whether any device is allowed from the start.
+    /// @param initialRequireTcbUpToDate Whether only "UpToDate" TCBs are allowed from the start.
+    constructor(
+        address initialOwner,
+        uint256 initialNoticePeriod,
+        bytes32 initialComposeHash,
+        string memory initialComposeUri,
+        bytes32[] memory initialDevices,
+        bool initialAllowAnyDevice,
+        bool initialRequireTcbUpToDate
+    ) Ownable(initialOwner) {
+        _checkNoticeBounds(initialNoticePeriod);
+        _noticePeriod = initialNoticePeriod;
+        emit NoticePeriodChanged(0, initialNoticePeriod);
+
+        if (initialComposeHash != bytes32(0)) {
+            _checkComposeUri(initialComposeHash, initialComposeUri);
+            _addComposeHash(initialComposeHash, initialComposeUri);
+        }
+        for (uint256 i = 0; i < initialDevices.length; ++i) {
+            bytes32 deviceId = initialDevices[i];
+            if (!_devices.add(deviceId)) revert DeviceAlreadyAllowed(deviceId);
+            emit DeviceAdded(deviceId);
+        }
+        _allowAnyDevice = initialAllowAnyDevice;
+        emit AllowAnyDeviceSet(initialAllowAnyDevice);
+        _requireTcbUpToDate = initialRequireTcbUpToDate;
+        emit RequireTcbUpToDateSet(initialRequireTcbUpToDate);
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // IAppAuth
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IAppAuth
+    /// @dev dstack's DstackApp check order and reasons: TCB, then compose hash, then device.
+    function isAppAllowed(AppBootInfo calldata bootInfo) external view returns (bool isAllowed, string memory reason) {
+        if (_requireTcbUpToDate && keccak256(bytes(bootInfo.tcbStatus)) != _TCB_UP_TO_DATE) {
+            return (false, "TCB status is not up to date");
+        }
+        if (!_composeHashes.contains(bootInfo.composeHash)) {
+            return (false, "Compose hash not allowed");
+        }
+        if (!_allowAnyDevice && !_devices.contains(bootInfo.deviceId)) {
+            return (false, "Device not allowed");
+        }
+        return (true, "");
+    }
+
+    /// @inheritdoc IERC165
+    function supportsInterface(bytes4 interfaceId) public view override(ERC165, IERC165) returns (bool) {
+        return interfaceId == type(IAppAuth).interfaceId || interfaceId == type(ITimelockedAppAuth).interfaceId
+            || super.supportsInterface(interfaceId);
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Widening changes
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// @notice Announce a new compose hash; when activated it becomes allowed and the current release.
+    /// @dev Emits {ChangeProposed}.
+    ///
+    /// Requirements:
+    /// - the caller is the owner and upgrades are not disabled;
+    /// - `composeHash` is non-zero, not allowed yet and not already open as a proposal;
+    /// - `uri` is non-empty.
+    function proposeComposeHash(bytes32 composeHash, string calldata uri) external onlyOwner returns (bytes32) {
+        _checkComposeUri(composeHash, uri);
+        if (_composeHashes.contains(composeHash)) revert ComposeHashAlreadyAllowed(composeHash);
+        return _propose(ChangeKind.AddComposeHash, composeHash, uri);
+    }
+
+    /// @notice Allow a proposed compose hash and make it the current release. Anyone may call it.
+    /// @dev Emits {ChangeActivated}, {ComposeHashAdded} and {CurrentReleaseSet}.
+    ///
+    /// Requirements: upgrades are not disabled; the proposal is ready (`readyAt <= now < expiresAt`).
+    function activateComposeHash(bytes32 composeHash) external {
+        string memory uri = _consumeReadyProposal(ChangeKind.AddComposeHash, composeHash);
+        _addComposeHash(composeHash, uri);
+    }
+
+    /// @notice Withdraw an open compose-hash proposal.
+    /// @dev Emits {ChangeCancelled}. Requirements: the caller is the owner; the proposal exists.
+    function cancelComposeHash(bytes32 composeHash) external onlyOwner {
+        _cancel(ChangeKind.AddComposeHash, composeHash);
+    }
+
+    /// @notice Announce a new allowed device.
+    /// @dev Emits {ChangeProposed}.
+    ///
+    /// Requirements: the caller is the owner; upgrades are not disabled; the device is not listed yet and not
+    /// already open as a proposal.
+    function proposeDevice(bytes32 deviceId) external onlyOwner returns (bytes32) {
+        if (_devices.contains(deviceId)) revert DeviceAlreadyAllowed(deviceId);
+        return _propose(ChangeKind.AddDevice, deviceId, "");
+    }
+
+    /// @notice Allow a proposed device. Anyone may call it.
+    /// @dev Emits {ChangeActivated} and {DeviceAdded}. Requirements: as {activateComposeHash}.
+    function activateDevice(bytes32 deviceId) external {
+        _consumeReadyProposal(ChangeKind.AddDevice, deviceId);
+        _devices.add(deviceId);
+        emit DeviceAdded(deviceId);
+    }
+
+    /// @notice Withdraw an open device proposal.
+    /// @dev Emits {ChangeCancelled}. Requirements: the caller is the owner; the proposal exists.
+    function cancelDevice(bytes32 deviceId) external onlyOwner {
+        _cancel(ChangeKind.AddDevice, deviceId);
+    }
+
+    /// @notice Announce that any device will be allowed.
+    /// @dev Emits {ChangeProposed}.
+    ///
+    /// Requirements: the caller is the owner; upgrades are not disabled; any-device is off; no such proposal is
+    /// open.
+    function proposeAllowAnyDevice() external onlyOwner returns (bytes32) {
+        if (_allowAnyDevice) revert AllowAnyDeviceUnchanged(true);
+        return _propose(ChangeKind.AllowAnyDevice, bytes32(0), "");
+    }
+
+    /// @notice Allow any device. Anyone may call it once the proposal is ready.
+    /// @dev Emits {ChangeActivated} and {AllowAnyDeviceSet}. Requirements: as {activateComposeHash}.
+    function activateAllowAnyDevice() external {
+        _consumeReadyProposal(ChangeKind.AllowAnyDevice, bytes32(0));
+        _allowAnyDevice = true;
+        emit AllowAnyDeviceSet(true);
+    }
+
+    /// @notice Withdraw an open allow-any-device proposal.
+    /// @dev Emits {ChangeCancelled}. Requirements: the caller is the owner; the proposal exists.
+    function cancelAllowAnyDevice() external onlyOwner {
+        _cancel(ChangeKind.AllowAnyDevice, bytes32(0));
+    }
+
+    /// @notice Announce that CVMs whose TCB is not up to date will no longer be refused.
+    /// @dev Emits {ChangeProposed}.
+    ///
+    /// Requirements: the caller is the owner; upgrades are not disabled; an up-to-date TCB is required now; no
+    /// such proposal is open.
+    function proposeAllowOutdatedTcb() external onlyOwner returns (bytes32) {
+        if (!_requireTcbUpToDate) revert RequireTcbUpToDateUnchanged(false);
+        return _propose(ChangeKind.AllowOutdatedTcb, bytes32(0), "");
+    }
+
+    /// @notice Stop requiring an up-to-date TCB. Anyone may call it once the proposal is ready.
+    /// @dev Emits {ChangeActivated} and {RequireTcbUpToDateSet}. Requirements: as {activateComposeHash}.
+    function activateAllowOutdatedTcb() external {
+        _consumeReadyProposal(ChangeKind.AllowOutdatedTcb, bytes32(0));
+        _requireTcbUpToDate = false;
+        emit RequireTcbUpToDateSet(false);
+    }
+
+    /// @notice Withdraw an open allow-outdated-TCB proposal.
+    /// @dev Emits {ChangeCancelled}. Requirements: the caller is the owner; the proposal exists.
+    function cancelAllowOutdatedTcb() external onlyOwner {
+        _cancel(ChangeKind.AllowOutdatedTcb, bytes32(0));
+    }
+
+    /// @notice Announce a shorter notice period. It waits the current (longer) notice.
+    /// @dev Emits {ChangeProposed}.
+    ///
+    /// Requirements: the caller is the owner; upgrades are not disabled; `newNoticePeriod` is within the bounds
+    /// and shorter than the current notice; the same proposal is not open.
+    function proposeNoticePeriod(uint256 newNoticePeriod) external onlyOwner returns (bytes32) {
+        _checkNoticeBounds(newNoticePeriod);
+        if (newNoticePeriod >= _noticePeriod) revert NoticePeriodNotShorter(newNoticePeriod, _noticePeriod);
+        return _propose(ChangeKind.ShortenNotice, bytes32(newNoticePeriod), "");
+    }
+
+    /// @notice Apply a proposed notice period. Anyone may call it once the proposal is ready; proposals that are
+    /// already open keep their `readyAt`.
+    /// @dev Emits {ChangeActivated} and {NoticePeriodChanged}. Requirements: as {activateComposeHash}.
+    function activateNoticePeriod(uint256 newNoticePeriod) external {
+        _consumeReadyProposal(ChangeKind.ShortenNotice, bytes32(newNoticePeriod));
+        _setNoticePeriod(newNoticePeriod);
+    }
+
+    /// @notice Withdraw an open notice-period proposal.
+    /// @dev Emits {ChangeCancelled}. Requirements: the caller is the owner; the proposal exists.
+    function cancelNoticePeriod(uint256 newNoticePeriod) external onlyOwner {
+        _cancel(ChangeKind.ShortenNotice, bytes32(newNoticePeriod));
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Narrowing changes
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// @notice Stop allowing a compose hash, at once. If it is the current release, the release is kept (so
+    /// guest agents see it is no longer allowed and stop it) until the owner rolls back or activates another.
+    /// @dev Emits {ComposeHashRemoved}. Requirements: the caller is the owner; the hash is allowed.
+    function removeComposeHash(bytes32 composeHash) external onlyOwner {
+        if (!_composeHashes.remove(composeHash)) revert ComposeHashNotAllowed(composeHash);
+        delete _composeUris[composeHash];
+        emit ComposeHashRemoved(composeHash);
+    }
+
+    /// @notice Stop allowing a device, at once.
+    /// @dev Emits {DeviceRemoved}. Requirements: the caller is the owner; the device is listed.
+    function removeDevice(bytes32 deviceId) external onlyOwner {
+        if (!_devices.remove(deviceId)) revert DeviceNotAllowed(deviceId);
+        emit DeviceRemoved(deviceId);
+    }
+
+    /// @notice Allow only listed devices from now on.
+    /// @dev Emits {AllowAnyDeviceSet}. Requirements: the caller is the owner; any-device is on.
+    function restrictDevices() external onlyOwner {
+        if (!_allowAnyDevice) revert AllowAnyDeviceUnchanged(false);
+        _allowAnyDevice = false;
+        emit AllowAnyDeviceSet(false);
+    }
+
+    /// @notice Refuse CVMs whose TCB status is not "UpToDate" from now on.
+    /// @dev Emits {RequireTcbUpToDateSet}. Requirements: the caller is the owner; it is not required yet.
+    function requireUpToDateTcb() external onlyOwner {
+        if (_requireTcbUpToDate) revert RequireTcbUpToDateUnchanged(true);
+        _requireTcbUpToDate = true;
+        emit RequireTcbUpToDateSet(true);
+    }
+
+    /// @notice Lengthen the notice period, at once. Open proposals keep their `readyAt`.
+    /// @dev Emits {NoticePeriodChanged}.
+    ///
+    /// Requirements: the caller is the owner; `newNoticePeriod` is within the bounds and longer than the current.
+    function lengthenNoticePeriod(uint256 newNoticePeriod) external onlyOwner {
+        _checkNoticeBounds(newNoticePeriod);
+        if (newNoticePeriod <= _noticePeriod) revert NoticePeriodNotLonger(newNoticePeriod, _noticePeriod);
+        _setNoticePeriod(newNoticePeriod);
+    }
+
+    /// @notice Point guest agents back at an allowed compose hash. It widens nothing: any CVM could already boot
+    /// that hash.
+    /// @dev Emits {CurrentReleaseSet}.
+    ///
+    /// Requirements: the caller is the owner; the hash is allowed and is not the current release.
+    function rollBackTo(bytes32 composeHash) external onlyOwner {
+        if (!_composeHashes.contains(composeHash)) revert ComposeHashNotAllowed(composeHash);
+        if (composeHash == _currentComposeHash) revert AlreadyCurrentRelease(composeHash);
+        _setCurrentRelease(composeHash);
+    }
+
+    /// @notice Disable upgrades for good. Open proposals become void; narrowing changes stay possible.
+    /// @dev Emits {UpgradesDisabled}. Requirements: the caller is the owner; upgrades are not disabled yet.
+    function disableUpgrades() external onlyOwner {
+        if (_upgradesDisabled) revert UpgradesAreDisabled();
+        _disableUpgrades();
+    }
+
+    /// @notice Give up ownership for good. Disables upgrades first (if not yet), so that no open proposal is left
+    /// that nobody could cancel.
+    /// @dev Emits {UpgradesDisabled} (unless already disabled) and {OwnershipTransferred}.
+    function renounceOwnership() public override onlyOwner {
+        if (!_upgradesDisabled) _disableUpgrades();
+        super.renounceOwnership();
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Views
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc ITimelockedAppAuth
+    function noticePeriod() external view returns (uint256) {
+        return _noticePeriod;
+    }
+
+    /// @inheritdoc ITimelockedAppAuth
+    function getTimelock() external view returns (uint256) {
+        return _noticePeriod;
+    }
+
+    /// @inheritdoc ITimelockedAppAuth
+    function allowedComposeHashes(bytes32 composeHash) external view returns (bool) {
+        return _composeHashes.contains(composeHash);
+    }
+
+    /// @inheritdoc ITimelockedAppAuth
+    function getComposeHashes() external view returns (bytes32[] memory) {
+        return _composeHashes.values();
+    }
+
+    /// @inheritdoc ITimelockedAppAuth
+    function composeHashUri(bytes32 composeHash) external view returns (string memory) {
+        return _composeUris[composeHash];
+    }
+
+    /// @inheritdoc ITimelockedAppAuth
+    function allowedDeviceIds(bytes32 deviceId) external view returns (bool) {
+        return _devices.contains(deviceId);
+    }
+
+    /// @inheritdoc ITimelockedAppAuth
+    function getDevices() external view returns (bytes32[] memory) {
+        return _devices.values();
+    }
+
+    /// @inheritdoc ITimelockedAppAuth
+    function allowAnyDevice() external view returns (bool) {
+        return _allowAnyDevice;
+    }
+
+    /// @inheritdoc ITimelockedAppAuth
+    function requireTcbUpToDate() external view returns (bool) {
+        return _requireTcbUpToDate;
+    }
+
+    /// @inheritdoc ITimelockedAppAuth
+    function upgradesDisabled() external view returns (bool) {
+        return _upgradesDisabled;
+    }
+
+    /// @inheritdoc ITimelockedAppAuth
+    function currentRelease() external view returns (bytes32 composeHash, string memory uri, uint64 setAt) {
+        composeHash = _currentComposeHash;
+        return (composeHash, _composeUris[composeHash], _currentReleaseSetAt);
+    }
+
+    /// @inheritdoc ITimelockedAppAuth
+    function proposalId(ChangeKind kind, bytes32 value) public pure returns (bytes32) {
+        return keccak256(abi.encode(kind, value));
+    }
+
+    /// @inheritdoc ITimelockedAppAuth
+    function getProposal(bytes32 id) public view returns (ProposalView memory) {
+        Proposal storage p = _proposals[id];
+        return ProposalView({
+            id: id,
+            kind: p.kind,
+            value: p.value,
+            readyAt: p.readyAt,
+            expiresAt: p.expiresAt,
+            state: _state(p),
+            uri: p.uri
+        });
+    }
+
+    /// @inheritdoc ITimelockedAppAuth
+    function getProposals() external view returns (ProposalView[] memory proposals) {
+        uint256 count = _openProposalIds.length();
+        proposals = new ProposalView[](count);
+        for (uint256 i = 0; i < count; ++i) {
+            proposals[i] = getProposal(_openProposalIds.at(i));
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Internals
+    // ---------------------------------------------------------------------------------------------------------
+
+    function _state(Proposal storage p) private view returns (ProposalState) {
+        if (p.readyAt == 0) return ProposalState.None;
+        if (_upgradesDisabled) return ProposalState.Voided;
+        if (block.timestamp < p.readyAt) return ProposalState.Waiting;
+        if (block.timestamp < p.expiresAt) return ProposalState.Ready;
+        return ProposalState.Expired;
+    }
+
+    function _propose(ChangeKind kind, bytes32 value, string memory uri) private returns (bytes32 id) {
+        if (_upgradesDisabled) revert UpgradesAreDisabled();
+        id = proposalId(kind, value);
+        Proposal storage p = _proposals[id];
+        ProposalState state = _state(p);
+        // An expired proposal may be proposed again, with a fresh notice; an open one may not (no timer reset).
+        if (state == ProposalState.Waiting || state == ProposalState.Ready) {
+            revert ProposalAlreadyOpen(id, p.readyAt, p.expiresAt);
+        }
+        uint64 readyAt = uint64(block.timestamp + _noticePeriod);
+        uint64 expiresAt = readyAt + GRACE_PERIOD;
+        _proposals[id] = Proposal({kind: kind, readyAt: readyAt, expiresAt: expiresAt, value: value, uri: uri});
+        _openProposalIds.add(id);
+        emit ChangeProposed(id, kind, value, readyAt, expiresAt, uri);
+    }
+
+    /// @dev Checks that the proposal is ready, deletes it and returns its URI; the caller applies the change.
+    function _consumeReadyProposal(ChangeKind kind, bytes32 value) private returns (string memory uri) {
+        if (_upgradesDisabled) revert UpgradesAreDisabled();
+        bytes32 id = proposalId(kind, value);
+        Proposal storage p = _proposals[id];
+        if (p.readyAt == 0) revert ProposalNotFound(id);
+        if (block.timestamp < p.readyAt) revert ProposalNotReady(id, p.readyAt, block.timestamp);
+        if (block.timestamp >= p.expiresAt) revert ProposalExpired(id, p.expiresAt, block.timestamp);
+        uri = p.uri;
+        delete _proposals[id];
+        _openProposalIds.remove(id);
+        emit ChangeActivated(id, kind, value, msg.sender);
+    }
+
+    function _cancel(ChangeKind kind, bytes32 value) private {
+        bytes32 id = proposalId(kind, value);
+        if (_proposals[id].readyAt == 0) revert ProposalNotFound(id);
+        delete _proposals[id];
+        _openProposalIds.remove(id);
+        emit ChangeCancelled(id, kind, value);
+    }
+
+    function _addComposeHash(bytes32 composeHash, string memory uri) private {
+        _composeHashes.add(composeHash);
+        _composeUris[composeHash] = uri;
+        emit ComposeHashAdded(composeHash);
+        _setCurrentRelease(composeHash);
+    }
+
+    function _setCurrentRelease(bytes32 composeHash) private {
+        _currentComposeHash = composeHash;
+        _currentReleaseSetAt = uint64(block.timestamp);
+        emit CurrentReleaseSet(composeHash, _composeUris[composeHash]);
+    }
+
+    function _setNoticePeriod(uint256 newNoticePeriod) private {
+        uint256 oldNoticePeriod = _noticePeriod;
+        _noticePeriod = newNoticePeriod;
+        emit NoticePeriodChanged(oldNoticePeriod, newNoticePeriod);
+    }
+
+    function _disableUpgrades() private {
+        _upgradesDisabled = true;
+        emit UpgradesDisabled();
+    }
+
+    function _checkNoticeBounds(uint256 notice) private pure {
+        if (notice < MIN_NOTICE_PERIOD || notice > MAX_NOTICE_PERIOD) {
+            revert NoticePeriodOutOfBounds(notice, MIN_NOTICE_PERIOD, MAX_NOTICE_PERIOD);
+        }
+    }
+
+    function _checkComposeUri(bytes32 composeHash, string memory uri) private pure {
+        if (composeHash == bytes32(0)) revert ComposeHashZero();
+        if (bytes(uri).length == 0) revert ComposeUriEmpty(composeHash);
+    }
+}

@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IAppAuth} from "./IAppAuth.sol";
+
+/// @title ITimelockedAppAuth
+/// @notice The public surface of {TimelockedAppAuth}: a dstack app policy in which every change that widens what
+/// may run is announced and waits a notice period, while every change that narrows it takes effect at once.
+interface ITimelockedAppAuth is IAppAuth {
+    /// @notice The changes that widen what may run, and so must wait the notice period.
+    enum ChangeKind {
+        AddComposeHash,
+        AddDevice,
+        AllowAnyDevice,
+        AllowOutdatedTcb,
+        ShortenNotice
+    }
+
+    /// @notice Where a proposal stands. Derived from its timestamps and the upgrades flag, never stored.
+    /// @dev `None`: never proposed, cancelled or activated. `Waiting`: before `readyAt`. `Ready`: in
+    /// `[readyAt, expiresAt)`, anyone may activate it. `Expired`: at or after `expiresAt`; must be proposed again
+    /// with a fresh notice. `Voided`: upgrades were disabled while it was open; it can never take effect.
+    enum ProposalState {
+        None,
+        Waiting,
+        Ready,
+        Expired,
+        Voided
+    }
+
+    /// @notice An open proposal as tools and auditors read it.
+    /// @param id `keccak256(abi.encode(kind, value))`.
+    /// @param kind What the change does.
+    /// @param value The compose hash, device id or new notice period (as `bytes32(uint256(seconds))`);
+    /// zero for the two policy flags.
+    /// @param readyAt First second at which it can be activated; fixed when proposed.
+    /// @param expiresAt First second at which it can no longer be activated.
+    /// @param state Its state at the time of the call.
+    /// @param uri For a compose hash, where its `app-compose.json` can be fetched; empty otherwise.
+    struct ProposalView {
+        bytes32 id;
+        ChangeKind kind;
+        bytes32 value;
+        uint64 readyAt;
+        uint64 expiresAt;
+        ProposalState state;
+        string uri;
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // dstack's own events, emitted at the moment a change takes effect (unindexed, as dstack's DstackApp does)
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// @notice A compose hash became allowed.
+    /// @param composeHash The compose hash.
+    event ComposeHashAdded(bytes32 composeHash);
+
+    /// @notice A compose hash stopped being allowed.
+    /// @param composeHash The compose hash.
+    event ComposeHashRemoved(bytes32 composeHash);
+
+    /// @notice A device became allowed.
+    /// @param deviceId The device id.
+    event DeviceAdded(bytes32 deviceId);
+
+    /// @notice A device stopped being allowed.
+    /// @param deviceId The device id.
+    event DeviceRemoved(bytes32 deviceId);
+
+    /// @notice The allow-any-device flag changed.
+    /// @param allowAny The new value.
+    event AllowAnyDeviceSet(bool allowAny);
+
+    /// @notice The require-up-to-date-TCB flag changed.
+    /// @param requireUpToDate The new value.
+    event RequireTcbUpToDateSet(bool requireUpToDate);
+
+    /// @notice Upgrades were disabled for good: nothing can be proposed or activated any more.
+    event UpgradesDisabled();
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Proposal lifecycle and release events
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// @notice A widening change was proposed.
+    /// @param id The proposal id.
+    /// @param kind What the change does.
+    /// @param value The compose hash, device id or notice period; zero for the policy flags.
+    /// @param readyAt First second at which anyone may activate it.
+    /// @param expiresAt First second at which it can no longer be activated.
+    /// @param uri For a compose hash, where its `app-compose.json` can be fetched; empty otherwise.
+    event ChangeProposed(
+        bytes32 indexed id,
+        ChangeKind indexed kind,
+        bytes32 indexed value,
+        uint64 readyAt,
+        uint64 expiresAt,
+        string uri
+    );
+
+    /// @notice The owner cancelled a proposal before it took effect.
+    /// @param id The proposal id.
+    /// @param kind What the change would have done.
+    /// @param value The value it would have set.
+    event ChangeCancelled(bytes32 indexed id, ChangeKind indexed kind, bytes32 indexed value);
+
+    /// @notice A proposal took effect after its notice.
+    /// @param id The proposal id.
+    /// @param kind What the change does.
+    /// @param value The value it set.
+    /// @param activatedBy Who sent the activation (anyone may).
+    event ChangeActivated(bytes32 indexed id, ChangeKind indexed kind, bytes32 indexed value, address activatedBy);
+
+    /// @notice The notice period changed (also emitted by the constructor with `oldNotice == 0`).
+    /// @param oldNotice The previous notice period, in seconds.
+    /// @param newNotice The new notice period, in seconds.
+    event NoticePeriodChanged(uint256 oldNotice, uint256 newNotice);
+
+    /// @notice The release that the app's guest agents should run changed.
+    /// @param composeHash The compose hash of the release.
+    /// @param uri Where its `app-compose.json` can be fetched.
+    event CurrentReleaseSet(bytes32 indexed composeHash, string uri);
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Errors
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// @notice Upgrades are disabled: nothing can be proposed or activated.
+    error UpgradesAreDisabled();
+
+    /// @notice A notice period outside `[min, max]`.
+    error NoticePeriodOutOfBounds(uint256 notice, uint256 min, uint256 max);
+
+    /// @notice Proposing a notice period that is not shorter than the current one (lengthening is instant).
+    error NoticePeriodNotShorter(uint256 proposed, uint256 current);
+
+    /// @notice Lengthening to a notice period that is not longer than the current one (shortening waits).
+    error NoticePeriodNotLonger(uint256 requested, uint256 current);
+
+    /// @notice The proposal is already open; its timer cannot be reset by proposing it again.
+    error ProposalAlreadyOpen(bytes32 id, uint64 readyAt, uint64 expiresAt);
+
+    /// @notice There is no open proposal with this id.
+    error ProposalNotFound(bytes32 id);
+
+    /// @notice The proposal's notice has not run out yet.
+    error ProposalNotReady(bytes32 id, uint64 readyAt, uint256 currentTime);
+
+    /// @notice The proposal was not activated within its grace window.
+    error ProposalExpired(bytes32 id, uint64 expiresAt, uint256 currentTime);
+
+    /// @notice Zero is not a compose hash (it marks "no release").
+    error ComposeHashZero();
+
+    /// @notice A compose hash proposal needs a URI where auditors and agents can fetch the compose file.
+    error ComposeUriEmpty(bytes32 composeHash);
+
+    /// @notice The compose hash is already allowed.
+    error ComposeHashAlreadyAllowed(bytes32 composeHash);
+
+    /// @notice The compose hash is not allowed.
+    error ComposeHashNotAllowed(bytes32 composeHash);
+
+    /// @notice The device is already allowed.
+    error DeviceAlreadyAllowed(bytes32 deviceId);
+
+    /// @notice The device is not allowed.
+    error DeviceNotAllowed(bytes32 deviceId);
+
+    /// @notice The allow-any-device flag already has the requested value.
+    error AllowAnyDeviceUnchanged(bool allowAny);
+
+    /// @notice The require-up-to-date-TCB flag already has the requested value.
+    error RequireTcbUpToDateUnchanged(bool requireUpToDate);
+
+    /// @notice The compose hash is already the current release.
+    error AlreadyCurrentRelease(bytes32 composeHash);
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Widening changes: propose (owner), activate after the notice (anyone), cancel (owner)
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// @notice Announce a new compose hash (new code); it becomes allowed, and the current release, when
+    /// activated after the notice period.
+    function proposeComposeHash(bytes32 composeHash, string calldata uri) external returns (bytes32 id);
+
+    /// @notice Make a ready compose-hash proposal take effect. Callable by anyone.
+    function activateComposeHash(bytes32 composeHash) external;
+
+    /// @notice Withdraw an open compose-hash proposal.
+    function cancelComposeHash(bytes32 composeHash) external;
+
+    /// @notice Announce a new allowed device.
+    function proposeDevice(bytes32 deviceId) external returns (bytes32 id);
+
+    /// @notice Make a ready device proposal take effect. Callable by anyone.
+    function activateDevice(bytes32 deviceId) external;
+
+    /// @notice Withdraw an open device proposal.
+    function cancelDevice(bytes32 deviceId) external;
+
+    /// @notice Announce that any device will be allowed.
+    function proposeAllowAnyDevice() external returns (bytes32 id);
+
+    /// @notice Make a ready allow-any-device proposal take effect. Callable by anyone.
+    function activateAllowAnyDevice() external;
+
+    /// @notice Withdraw an open allow-any-device proposal.
+    function cancelAllowAnyDevice() external;
+
+    /// @notice Announce that an out-of-date TCB will no longer be refused.
+    function proposeAllowOutdatedTcb() external returns (bytes32 id);
+
+    /// @notice Make a ready allow-outdated-TCB proposal take effect. Callable by anyone.
+    function activateAllowOutdatedTcb() external;
+
+    /// @notice Withdraw an open allow-outdated-TCB proposal.
+    function cancelAllowOutdatedTcb() external;
+
+    /// @notice Announce a shorter notice period.
+    function proposeNoticePeriod(uint256 newNoticePeriod) external returns (bytes32 id);
+
+    /// @notice Make a ready notice-period proposal take effect. Callable by anyone.
+    function activateNoticePeriod(uint256 newNoticePeriod) external;
+
+    /// @notice Withdraw an open notice-period proposal.
+    function cancelNoticePeriod(uint256 newNoticePeriod) external;
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Narrowing changes: instant, owner only
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// @notice Stop allowing a compose hash, at once.
+    function removeComposeHash(bytes32 composeHash) external;
+
+    /// @notice Stop allowing a device, at once.
+    function removeDevice(bytes32 deviceId) external;
+
+    /// @notice Allow only listed devices from now on.
+    function restrictDevices() external;
+
+    /// @notice Refuse any CVM whose TCB status is not "UpToDate", from now on.
+    function requireUpToDateTcb() external;
+
+    /// @notice Lengthen the notice period, at once. Open proposals keep their `readyAt`.
+    function lengthenNoticePeriod(uint256 newNoticePeriod) external;
+
+    /// @notice Point the guest agents back at a compose hash that is already allowed (a rollback). It widens
+    /// nothing: any CVM could already boot that hash.
+    function rollBackTo(bytes32 composeHash) external;
+
+    /// @notice Disable upgrades for good: nothing can be proposed or activated afterwards, and open proposals are
+    /// void. Narrowing changes stay possible.
+    function disableUpgrades() external;
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Views
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// @notice The notice period, in seconds, that a proposal made now would wait.
+    function noticePeriod() external view returns (uint256);
+
+    /// @notice Same as {noticePeriod}, under the name auditors' scripts call.
+    function getTimelock() external view returns (uint256);
+
+    /// @notice Whether a compose hash is allowed (dstack's getter name).
+    function allowedComposeHashes(bytes32 composeHash) external view returns (bool);
+
+    /// @notice Every allowed compose hash (unordered).
+    function getComposeHashes() external view returns (bytes32[] memory);
+
+    /// @notice Where the compose file of an allowed compose hash can be fetched.
+    function composeHashUri(bytes32 composeHash) external view returns (string memory);
+
+    /// @notice Whether a device is allowed by the list (dstack's getter name; ignores {allowAnyDevice}).
+    function allowedDeviceIds(bytes32 deviceId) external view returns (bool);
+
+    /// @notice Every listed device (unordered).
+    function getDevices() external view returns (bytes32[] memory);
+
+    /// @notice Whether any device is allowed.
+    function allowAnyDevice() external view returns (bool);
+
+    /// @notice Whether only CVMs with TCB status "UpToDate" are allowed.
+    function requireTcbUpToDate() external view returns (bool);
+
+    /// @notice Whether upgrades are disabled for good.
+    function upgradesDisabled() external view returns (bool);
+
+    /// @notice The release the app's guest agents should run: the latest activated (or rolled-back-to) compose
+    /// hash, its URI and when it was set. All zero before the first release.
+    function currentRelease() external view returns (bytes32 composeHash, string memory uri, uint64 setAt);
+
+    /// @notice The id of the proposal of `kind` with `value`.
+    function proposalId(ChangeKind kind, bytes32 value) external pure returns (bytes32);
+
+    /// @notice One proposal, by id.
+    function getProposal(bytes32 id) external view returns (ProposalView memory);
+
+    /// @notice Every open proposal (waiting, ready or expired; voided ones once upgrades are disabled).
+    function getProposals() external view returns (ProposalView[] memory);
+}

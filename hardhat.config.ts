@@ -1,0 +1,59 @@
+import { createRequire } from "node:module";
+
+import hardhatToolboxMochaEthers from "@nomicfoundation/hardhat-toolbox-mocha-ethers";
+import "dotenv/config";
+import { configVariable, defineConfig } from "hardhat/config";
+
+import { tasks } from "./tasks/index.js";
+
+// The compiler comes from the `solc` npm package pinned in package.json (and locked, with its integrity hash, in
+// package-lock.json): no download at build time, and the same compiler for everyone who rebuilds the bytecode.
+const require = createRequire(import.meta.url);
+const SOLC_VERSION = "0.8.28";
+const solcPath = require.resolve("solc/soljson.js");
+
+export default defineConfig({
+  plugins: [hardhatToolboxMochaEthers],
+  tasks,
+  solidity: {
+    profiles: {
+      default: { version: SOLC_VERSION, path: solcPath },
+      production: {
+        version: SOLC_VERSION,
+        path: solcPath,
+        settings: { optimizer: { enabled: true, runs: 200 }, evmVersion: "cancun" },
+      },
+    },
+  },
+  test: {
+    solidity: {
+      // A fixed seed makes every fuzz and invariant failure replay exactly.
+      fuzz: { runs: 1000, seed: "0x5eed" },
+      invariant: { runs: 64, depth: 40 },
+    },
+  },
+  networks: {
+    localhost: {
+      type: "http",
+      chainType: "l1",
+      url: "http://127.0.0.1:8545",
+    },
+    base: {
+      type: "http",
+      chainType: "op",
+      chainId: 8453,
+      url: configVariable("BASE_RPC_URL"),
+      accounts: [configVariable("DEPLOYER_PRIVATE_KEY")],
+    },
+    baseSepolia: {
+      type: "http",
+      chainType: "op",
+      chainId: 84532,
+      url: configVariable("BASE_SEPOLIA_RPC_URL"),
+      accounts: [configVariable("DEPLOYER_PRIVATE_KEY")],
+    },
+  },
+  verify: {
+    etherscan: { apiKey: configVariable("ETHERSCAN_API_KEY") },
+  },
+});
