@@ -36,7 +36,8 @@ export default defineConfig({
     localhost: {
       type: "http",
       chainType: "l1",
-      url: "http://127.0.0.1:8545",
+      // A `npx hardhat node` on this machine; LOCAL_RPC_URL points it elsewhere (e.g. another port in tests).
+      url: process.env.LOCAL_RPC_URL ?? "http://127.0.0.1:8545",
     },
     base: {
       type: "http",

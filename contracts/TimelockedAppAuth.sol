@@ -64,7 +64,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     EnumerableSet.Bytes32Set private _devices;
     mapping(bytes32 composeHash => string uri) private _composeUris;
 
-    mapping(bytes32 id => Proposal) private _proposals;
+    mapping(bytes32 id => Proposal proposal) private _proposals;
     EnumerableSet.Bytes32Set private _openProposalIds;
 
     /// @notice Deploys the policy with its genesis state, which takes effect at once (there are no users yet,
