@@ -1,1 +1,169 @@
-export const tasks = [];
+/**
+ * The owner and auditor commands for a TimelockedAppAuth. Definitions only: each action lives in its own file and is
+ * loaded when its task runs, so `npx hardhat` stays fast and works before the contracts are compiled.
+ */
+import { task } from "hardhat/config";
+import { ArgumentType } from "hardhat/types/arguments";
+
+import { lazyAction } from "./shared/action.js";
+
+/** A task on one app: `--app` and, for tasks that send, `--from`. */
+function appTask(name: string, description: string) {
+  return task(name, description)
+    .addOption({
+      name: "app",
+      description: "Address of the app's TimelockedAppAuth (required)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "from",
+      description: "Account to send from (default: the network's first account)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    });
+}
+
+/** A compose-hash task: the hash given directly, or as the app-compose.json whose exact bytes are hashed. */
+function composeHashTask(name: string, description: string) {
+  return appTask(name, description)
+    .addOption({
+      name: "hash",
+      description: "Compose hash, 0x + 64 hex digits (or use --file)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "file",
+      description: "app-compose.json; its exact bytes are hashed, as dstack measures them (or use --hash)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    });
+}
+
+function deviceTask(name: string, description: string) {
+  return appTask(name, description).addOption({
+    name: "device",
+    description: "Device id, 0x + 64 hex digits (required)",
+    type: ArgumentType.STRING_WITHOUT_DEFAULT,
+    defaultValue: undefined,
+  });
+}
+
+function noticeTask(name: string, description: string) {
+  return appTask(name, description).addOption({
+    name: "notice",
+    description: 'Notice period: "7d", "36h", "1d12h", "90m" or seconds (required)',
+    type: ArgumentType.STRING_WITHOUT_DEFAULT,
+    defaultValue: undefined,
+  });
+}
+
+export const tasks = [
+  task("compose-hash", "Print the compose hash of an app-compose.json (sha256 of its exact bytes)")
+    .addOption({
+      name: "file",
+      description: "app-compose.json to hash (required)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .setAction(lazyAction(() => import("./compose-hash.js")))
+    .build(),
+
+  // Compose hashes (new code)
+  composeHashTask("propose-hash", "Propose a new compose hash; it can be activated after the notice period")
+    .addOption({
+      name: "uri",
+      description: "Where guest agents and auditors can fetch the compose file (required)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .setAction(lazyAction(() => import("./propose-hash.js")))
+    .build(),
+  composeHashTask("activate-hash", "Activate a ready compose-hash proposal; it becomes the current release (anyone)")
+    .setAction(lazyAction(() => import("./activate-hash.js")))
+    .build(),
+  composeHashTask("cancel-hash", "Cancel an open compose-hash proposal (owner)")
+    .setAction(lazyAction(() => import("./cancel-hash.js")))
+    .build(),
+  composeHashTask("remove-hash", "Stop allowing a compose hash, at once (owner)")
+    .setAction(lazyAction(() => import("./remove-hash.js")))
+    .build(),
+  composeHashTask("roll-back", "Make an already-allowed compose hash the current release again, at once (owner)")
+    .setAction(lazyAction(() => import("./roll-back.js")))
+    .build(),
+
+  // Devices
+  deviceTask("propose-device", "Propose a new allowed device; it can be activated after the notice period")
+    .setAction(lazyAction(() => import("./propose-device.js")))
+    .build(),
+  deviceTask("activate-device", "Activate a ready device proposal (anyone)")
+    .setAction(lazyAction(() => import("./activate-device.js")))
+    .build(),
+  deviceTask("cancel-device", "Cancel an open device proposal (owner)")
+    .setAction(lazyAction(() => import("./cancel-device.js")))
+    .build(),
+  deviceTask("remove-device", "Stop allowing a device, at once (owner)")
+    .setAction(lazyAction(() => import("./remove-device.js")))
+    .build(),
+
+  // Allow any device
+  appTask("propose-allow-any-device", "Propose allowing any device; it can be activated after the notice period")
+    .setAction(lazyAction(() => import("./propose-allow-any-device.js")))
+    .build(),
+  appTask("activate-allow-any-device", "Activate a ready allow-any-device proposal (anyone)")
+    .setAction(lazyAction(() => import("./activate-allow-any-device.js")))
+    .build(),
+  appTask("cancel-allow-any-device", "Cancel an open allow-any-device proposal (owner)")
+    .setAction(lazyAction(() => import("./cancel-allow-any-device.js")))
+    .build(),
+  appTask("restrict-devices", "Allow only the listed devices again, at once (owner)")
+    .setAction(lazyAction(() => import("./restrict-devices.js")))
+    .build(),
+
+  // TCB rule
+  appTask("propose-allow-outdated-tcb", "Propose accepting an out-of-date TCB; it can be activated after the notice")
+    .setAction(lazyAction(() => import("./propose-allow-outdated-tcb.js")))
+    .build(),
+  appTask("activate-allow-outdated-tcb", "Activate a ready allow-outdated-TCB proposal (anyone)")
+    .setAction(lazyAction(() => import("./activate-allow-outdated-tcb.js")))
+    .build(),
+  appTask("cancel-allow-outdated-tcb", "Cancel an open allow-outdated-TCB proposal (owner)")
+    .setAction(lazyAction(() => import("./cancel-allow-outdated-tcb.js")))
+    .build(),
+  appTask("require-up-to-date-tcb", 'Refuse CVMs whose TCB is not "UpToDate", at once (owner)')
+    .setAction(lazyAction(() => import("./require-up-to-date-tcb.js")))
+    .build(),
+
+  // Notice period
+  noticeTask("set-notice", "Lengthen the notice period (at once) or propose a shorter one (waits the notice) (owner)")
+    .setAction(lazyAction(() => import("./set-notice.js")))
+    .build(),
+  noticeTask("activate-notice", "Activate a ready shorter-notice proposal (anyone)")
+    .setAction(lazyAction(() => import("./activate-notice.js")))
+    .build(),
+  noticeTask("cancel-notice", "Cancel an open shorter-notice proposal (owner)")
+    .setAction(lazyAction(() => import("./cancel-notice.js")))
+    .build(),
+
+  appTask("disable-upgrades", "Disable upgrades for good: one-way, voids open proposals (owner; needs --yes)")
+    .addFlag({ name: "yes", description: "Confirm that you mean this one-way change" })
+    .setAction(lazyAction(() => import("./disable-upgrades.js")))
+    .build(),
+
+  task("app-status", "Show an app's policy, open proposals with countdowns, and its history")
+    .addOption({
+      name: "app",
+      description: "Address of the app's TimelockedAppAuth (required)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "fromBlock",
+      description: "First block of the history (default 0; public RPCs may need the deployment block)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .setAction(lazyAction(() => import("./app-status.js")))
+    .build(),
+];

@@ -1,0 +1,467 @@
+/**
+ * Reading and driving a deployed TimelockedAppAuth: connection with checks, a full status snapshot, the history
+ * from events, the generic propose/activate/cancel calls of the five widening changes, and decoded reverts.
+ * Free of Hardhat, so scripts and the guest agent can use it with any ethers provider or signer.
+ */
+import { AbiCoder, keccak256, toBeHex, type ContractRunner, type Interface, type Log, type Provider } from "ethers";
+
+import {
+  IAppAuth__factory,
+  ITimelockedAppAuth__factory,
+  TimelockedAppAuth__factory,
+  type TimelockedAppAuth,
+} from "../types/ethers-contracts/index.js";
+import { UserError } from "./errors.js";
+import { formatDate, formatDuration } from "./format.js";
+
+// ---------------------------------------------------------------------------------------------------------------
+// Enums of ITimelockedAppAuth (same order as in Solidity; a test checks them against the contract)
+// ---------------------------------------------------------------------------------------------------------------
+
+export const CHANGE_KINDS = [
+  "AddComposeHash",
+  "AddDevice",
+  "AllowAnyDevice",
+  "AllowOutdatedTcb",
+  "ShortenNotice",
+] as const;
+export type ChangeKind = (typeof CHANGE_KINDS)[number];
+
+export const PROPOSAL_STATES = ["None", "Waiting", "Ready", "Expired", "Voided"] as const;
+export type ProposalState = (typeof PROPOSAL_STATES)[number];
+
+/** Converts a Solidity enum value returned by ethers to its name. */
+function enumName<const Names extends readonly string[]>(names: Names, value: bigint | number): Names[number] {
+  const name = names[Number(value)];
+  if (name === undefined) throw new Error(`unknown enum value ${value} (expected 0..${names.length - 1})`);
+  return name;
+}
+
+export const changeKindOf = (value: bigint | number): ChangeKind => enumName(CHANGE_KINDS, value);
+export const proposalStateOf = (value: bigint | number): ProposalState => enumName(PROPOSAL_STATES, value);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Interface ids and connection
+// ---------------------------------------------------------------------------------------------------------------
+
+/** XOR of the selectors of the functions an interface declares itself (Solidity's `type(I).interfaceId`). */
+function interfaceIdOf(iface: Interface, inherited: Interface): string {
+  let id = 0;
+  iface.forEachFunction((fragment) => {
+    if (inherited.getFunction(fragment.selector) === null) id ^= Number.parseInt(fragment.selector.slice(2), 16);
+  });
+  return toBeHex(id >>> 0, 4);
+}
+
+/** dstack's `IAppAuth` interface id, which the KMS relies on. */
+export const APP_AUTH_INTERFACE_ID = "0x1e079198";
+/** `type(ITimelockedAppAuth).interfaceId`: tells a TimelockedAppAuth from any other contract. */
+export const TIMELOCKED_APP_AUTH_INTERFACE_ID = interfaceIdOf(
+  ITimelockedAppAuth__factory.createInterface(),
+  IAppAuth__factory.createInterface(),
+);
+
+/** The full ABI (with Ownable's functions and errors), used to decode every event and revert. */
+export const appAuthInterface = TimelockedAppAuth__factory.createInterface();
+
+/**
+ * Connects to the TimelockedAppAuth at `address` after checking that there is code there and that it says it is
+ * one (ERC-165), so a wrong address or network fails with a clear message before anything is sent.
+ * @param where how to name the network in messages, e.g. `network "localhost" (chain 31337)`.
+ */
+export async function connectAppAuth(
+  address: string,
+  runner: ContractRunner,
+  where: string,
+): Promise<TimelockedAppAuth> {
+  const provider = runner.provider;
+  if (provider == null) throw new Error("the runner has no provider");
+  const code = await provider.getCode(address);
+  if (code === "0x") {
+    throw new UserError(`no contract at ${address} on ${where}: check --app and --network`);
+  }
+  const appAuth = TimelockedAppAuth__factory.connect(address, runner);
+  let supported = false;
+  try {
+    supported = await appAuth.supportsInterface(TIMELOCKED_APP_AUTH_INTERFACE_ID);
+  } catch {
+    // A contract without ERC-165 reverts or returns garbage: it is not ours either.
+  }
+  if (!supported) {
+    throw new UserError(
+      `the contract at ${address} on ${where} is not a TimelockedAppAuth ` +
+        `(supportsInterface(${TIMELOCKED_APP_AUTH_INTERFACE_ID}) is not true): check --app`,
+    );
+  }
+  return appAuth;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The five widening changes, and the calls that propose, activate and cancel them
+// ---------------------------------------------------------------------------------------------------------------
+
+/** A widening change as the contract identifies it: a kind and a bytes32 value (zero for the flags). */
+export interface Change {
+  kind: ChangeKind;
+  value: string;
+}
+
+export const ZERO_BYTES32 = `0x${"0".repeat(64)}`;
+
+export const composeHashChange = (composeHash: string): Change => ({ kind: "AddComposeHash", value: composeHash });
+export const deviceChange = (deviceId: string): Change => ({ kind: "AddDevice", value: deviceId });
+export const allowAnyDeviceChange = (): Change => ({ kind: "AllowAnyDevice", value: ZERO_BYTES32 });
+export const allowOutdatedTcbChange = (): Change => ({ kind: "AllowOutdatedTcb", value: ZERO_BYTES32 });
+export const shortenNoticeChange = (seconds: bigint): Change => ({
+  kind: "ShortenNotice",
+  value: toBeHex(seconds, 32),
+});
+
+/** `keccak256(abi.encode(kind, value))`, as the contract computes it. */
+export function proposalIdOf(change: Change): string {
+  return keccak256(
+    AbiCoder.defaultAbiCoder().encode(["uint8", "bytes32"], [CHANGE_KINDS.indexOf(change.kind), change.value]),
+  );
+}
+
+/** What a change does, in words: "add compose hash 0x…", "shorten the notice to 1d 0h 0m". */
+export function describeChange(change: Change): string {
+  switch (change.kind) {
+    case "AddComposeHash":
+      return `add compose hash ${change.value}`;
+    case "AddDevice":
+      return `add device ${change.value}`;
+    case "AllowAnyDevice":
+      return "allow any device";
+    case "AllowOutdatedTcb":
+      return "allow an out-of-date TCB";
+    case "ShortenNotice":
+      return `shorten the notice period to ${formatDuration(BigInt(change.value))}`;
+  }
+}
+
+export type AppAuthFunction = Parameters<TimelockedAppAuth["interface"]["getFunction"]>[0];
+
+/** A contract call by name, so every task sends (and prints, and decodes) through one path. */
+export interface ContractCall {
+  method: AppAuthFunction;
+  args: unknown[];
+}
+
+const FUNCTION_SUFFIX: Record<ChangeKind, string> = {
+  AddComposeHash: "ComposeHash",
+  AddDevice: "Device",
+  AllowAnyDevice: "AllowAnyDevice",
+  AllowOutdatedTcb: "AllowOutdatedTcb",
+  ShortenNotice: "NoticePeriod",
+};
+
+/**
+ * The call that proposes, activates or cancels a change: `activateDevice(id)`, `cancelAllowAnyDevice()`,
+ * `proposeComposeHash(hash, uri)`, `activateNoticePeriod(seconds)`, ...
+ */
+export function changeCall(action: "propose" | "activate" | "cancel", change: Change, uri = ""): ContractCall {
+  const method = `${action}${FUNCTION_SUFFIX[change.kind]}` as AppAuthFunction;
+  switch (change.kind) {
+    case "AddComposeHash":
+      return { method, args: action === "propose" ? [change.value, uri] : [change.value] };
+    case "AddDevice":
+      return { method, args: [change.value] };
+    case "AllowAnyDevice":
+    case "AllowOutdatedTcb":
+      return { method, args: [] };
+    case "ShortenNotice":
+      return { method, args: [BigInt(change.value)] };
+  }
+}
+
+/** Encodes a call, for an owner that is a multisig and submits it through its own interface. */
+export function encodeCall(call: ContractCall): string {
+  const iface: Interface = appAuthInterface;
+  return iface.encodeFunctionData(call.method, call.args);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Status snapshot
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface ProposalInfo extends Change {
+  id: string;
+  readyAt: bigint;
+  expiresAt: bigint;
+  state: ProposalState;
+  uri: string;
+}
+
+export interface AppStatus {
+  address: string;
+  chainId: bigint;
+  /** Everything below was read at this block, so the snapshot is consistent. */
+  blockNumber: number;
+  /** The chain's clock at that block: what the contract compares `readyAt` with. */
+  timestamp: bigint;
+  owner: string;
+  /** The address that must accept a two-step ownership transfer, if one is under way. */
+  pendingOwner: string | undefined;
+  noticePeriod: bigint;
+  minNoticePeriod: bigint;
+  maxNoticePeriod: bigint;
+  gracePeriod: bigint;
+  upgradesDisabled: boolean;
+  allowAnyDevice: boolean;
+  requireTcbUpToDate: boolean;
+  composeHashes: Array<{ composeHash: string; uri: string; isCurrentRelease: boolean }>;
+  devices: string[];
+  /** Undefined before the first release. */
+  currentRelease: { composeHash: string; uri: string; setAt: bigint } | undefined;
+  proposals: ProposalInfo[];
+}
+
+const ZERO_ADDRESS = `0x${"0".repeat(40)}`;
+
+export function toProposalInfo(view: {
+  id: string;
+  kind: bigint;
+  value: string;
+  readyAt: bigint;
+  expiresAt: bigint;
+  state: bigint;
+  uri: string;
+}): ProposalInfo {
+  return {
+    id: view.id,
+    kind: changeKindOf(view.kind),
+    value: view.value,
+    readyAt: view.readyAt,
+    expiresAt: view.expiresAt,
+    state: proposalStateOf(view.state),
+    uri: view.uri,
+  };
+}
+
+/** Reads the proposal of a change (state `None` when there is none). */
+export async function readProposal(appAuth: TimelockedAppAuth, change: Change): Promise<ProposalInfo> {
+  return toProposalInfo(await appAuth.getProposal(proposalIdOf(change)));
+}
+
+/** Reads everything a user or auditor needs to know about the app's policy, at one block. */
+export async function readAppStatus(appAuth: TimelockedAppAuth): Promise<AppStatus> {
+  const provider = requireProvider(appAuth);
+  const block = await provider.getBlock("latest");
+  if (block === null) throw new Error("the node returned no latest block");
+  const at = { blockTag: block.number };
+  const [
+    network,
+    owner,
+    pendingOwner,
+    noticePeriod,
+    minNoticePeriod,
+    maxNoticePeriod,
+    gracePeriod,
+    upgradesDisabled,
+    allowAnyDevice,
+    requireTcbUpToDate,
+    hashes,
+    devices,
+    [releaseHash, releaseUri, releaseSetAt],
+    proposals,
+  ] = await Promise.all([
+    provider.getNetwork(),
+    appAuth.owner(at),
+    appAuth.pendingOwner(at),
+    appAuth.noticePeriod(at),
+    appAuth.MIN_NOTICE_PERIOD(at),
+    appAuth.MAX_NOTICE_PERIOD(at),
+    appAuth.GRACE_PERIOD(at),
+    appAuth.upgradesDisabled(at),
+    appAuth.allowAnyDevice(at),
+    appAuth.requireTcbUpToDate(at),
+    appAuth.getComposeHashes(at),
+    appAuth.getDevices(at),
+    appAuth.currentRelease(at),
+    appAuth.getProposals(at),
+  ]);
+  const uris = await Promise.all(hashes.map((hash) => appAuth.composeHashUri(hash, at)));
+  return {
+    address: await appAuth.getAddress(),
+    chainId: network.chainId,
+    blockNumber: block.number,
+    timestamp: BigInt(block.timestamp),
+    owner,
+    pendingOwner: pendingOwner === ZERO_ADDRESS ? undefined : pendingOwner,
+    noticePeriod,
+    minNoticePeriod,
+    maxNoticePeriod,
+    gracePeriod,
+    upgradesDisabled,
+    allowAnyDevice,
+    requireTcbUpToDate,
+    composeHashes: hashes.map((composeHash, i) => ({
+      composeHash,
+      uri: uris[i] ?? "",
+      isCurrentRelease: composeHash === releaseHash,
+    })),
+    devices: [...devices],
+    currentRelease:
+      releaseHash === ZERO_BYTES32 ? undefined : { composeHash: releaseHash, uri: releaseUri, setAt: releaseSetAt },
+    proposals: proposals.map(toProposalInfo),
+  };
+}
+
+function requireProvider(appAuth: TimelockedAppAuth): Provider {
+  const provider = appAuth.runner?.provider;
+  if (provider == null) throw new Error("the contract is not connected to a provider");
+  return provider;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// History from events
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface HistoryEntry {
+  blockNumber: number;
+  timestamp: bigint;
+  transactionHash: string;
+  logIndex: number;
+  event: string;
+  args: Record<string, unknown>;
+  /** The event in words, e.g. "proposed: add compose hash 0x…, ready at …". */
+  description: string;
+}
+
+/**
+ * Reads every event the contract emitted in `[fromBlock, toBlock]`, oldest first. Public RPCs cap the block range of
+ * `eth_getLogs`; pass the deployment block as `fromBlock` there.
+ */
+export async function readHistory(
+  appAuth: TimelockedAppAuth,
+  range: { fromBlock: number; toBlock?: number | "latest" },
+): Promise<HistoryEntry[]> {
+  const provider = requireProvider(appAuth);
+  const logs = await provider.getLogs({
+    address: await appAuth.getAddress(),
+    fromBlock: range.fromBlock,
+    toBlock: range.toBlock ?? "latest",
+  });
+  const timestamps = new Map<number, bigint>();
+  for (const blockNumber of new Set(logs.map((log) => log.blockNumber))) {
+    const block = await provider.getBlock(blockNumber);
+    timestamps.set(blockNumber, BigInt(block?.timestamp ?? 0));
+  }
+  return logs.flatMap((log) => {
+    const entry = decodeLog(log, timestamps.get(log.blockNumber) ?? 0n);
+    return entry === undefined ? [] : [entry];
+  });
+}
+
+function decodeLog(log: Log, timestamp: bigint): HistoryEntry | undefined {
+  const parsed = appAuthInterface.parseLog({ topics: [...log.topics], data: log.data });
+  if (parsed === null) return undefined;
+  const args: Record<string, unknown> = {};
+  parsed.fragment.inputs.forEach((input, i) => (args[input.name] = parsed.args[i]));
+  return {
+    blockNumber: log.blockNumber,
+    timestamp,
+    transactionHash: log.transactionHash,
+    logIndex: log.index,
+    event: parsed.name,
+    args,
+    description: describeEvent(parsed.name, args),
+  };
+}
+
+/** One event in words. Unknown events fall back to their raw arguments. */
+export function describeEvent(event: string, args: Record<string, unknown>): string {
+  const change = (): Change => ({ kind: changeKindOf(args["kind"] as bigint), value: String(args["value"]) });
+  switch (event) {
+    case "NoticePeriodChanged":
+      return args["oldNotice"] === 0n
+        ? `notice period set to ${formatDuration(args["newNotice"] as bigint)}`
+        : `notice period ${formatDuration(args["oldNotice"] as bigint)} -> ${formatDuration(args["newNotice"] as bigint)}`;
+    case "ChangeProposed": {
+      const uri = String(args["uri"]);
+      return (
+        `proposed: ${describeChange(change())}${uri === "" ? "" : ` (uri ${uri})`}, ` +
+        `ready at ${formatDate(args["readyAt"] as bigint)}, expires ${formatDate(args["expiresAt"] as bigint)}`
+      );
+    }
+    case "ChangeActivated":
+      return `activated: ${describeChange(change())} (by ${String(args["activatedBy"])})`;
+    case "ChangeCancelled":
+      return `cancelled: ${describeChange(change())}`;
+    case "ComposeHashAdded":
+      return `compose hash allowed: ${String(args["composeHash"])}`;
+    case "ComposeHashRemoved":
+      return `compose hash removed: ${String(args["composeHash"])}`;
+    case "DeviceAdded":
+      return `device allowed: ${String(args["deviceId"])}`;
+    case "DeviceRemoved":
+      return `device removed: ${String(args["deviceId"])}`;
+    case "AllowAnyDeviceSet":
+      return args["allowAny"] === true ? "any device allowed" : "only listed devices allowed";
+    case "RequireTcbUpToDateSet":
+      return args["requireUpToDate"] === true ? "up-to-date TCB required" : "out-of-date TCB allowed";
+    case "UpgradesDisabled":
+      return "upgrades disabled for good";
+    case "CurrentReleaseSet":
+      return `current release: ${String(args["composeHash"])} (uri ${String(args["uri"])})`;
+    case "OwnershipTransferStarted":
+      return `ownership transfer started: ${String(args["previousOwner"])} -> ${String(args["newOwner"])} (must accept)`;
+    case "OwnershipTransferred":
+      return `owner: ${String(args["previousOwner"])} -> ${String(args["newOwner"])}`;
+    default:
+      return Object.entries(args)
+        .map(([name, value]) => `${name}=${String(value)}`)
+        .join(", ");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reverts
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface DecodedRevert {
+  name: string;
+  args: Record<string, unknown>;
+  /** e.g. `ProposalNotReady(id: 0x…, readyAt: 1767225600 [2026-01-01T00:00:00Z], currentTime: …)`. */
+  description: string;
+}
+
+const TIME_ARGS = new Set(["readyAt", "expiresAt", "currentTime"]);
+const DURATION_ARGS = new Set(["notice", "min", "max", "proposed", "current", "requested"]);
+
+/**
+ * Finds the revert data in an error thrown by ethers or a Hardhat provider (it nests differently depending on
+ * who threw) and decodes it with the contract's ABI. Undefined when there is no data or it is not ours.
+ */
+export function decodeRevert(error: unknown): DecodedRevert | undefined {
+  for (const data of revertDataCandidates(error, 0)) {
+    let parsed;
+    try {
+      parsed = appAuthInterface.parseError(data);
+    } catch {
+      continue;
+    }
+    if (parsed === null) continue;
+    const args: Record<string, unknown> = {};
+    const shown = parsed.fragment.inputs.map((input, i) => {
+      const value = parsed.args[i];
+      args[input.name] = value;
+      const name = input.name === "" ? `arg${i}` : input.name;
+      if (typeof value === "bigint" && TIME_ARGS.has(name)) return `${name}: ${value} [${formatDate(value)}]`;
+      if (typeof value === "bigint" && DURATION_ARGS.has(name)) return `${name}: ${formatDuration(value)}`;
+      return `${name}: ${String(value)}`;
+    });
+    return { name: parsed.name, args, description: `${parsed.name}(${shown.join(", ")})` };
+  }
+  return undefined;
+}
+
+function* revertDataCandidates(error: unknown, depth: number): Generator<string> {
+  if (depth > 5 || error === null || typeof error !== "object") return;
+  const record = error as Record<string, unknown>;
+  const data = record["data"];
+  if (typeof data === "string" && /^0x[0-9a-fA-F]{8}/.test(data)) yield data;
+  if (data !== null && typeof data === "object") yield* revertDataCandidates(data, depth + 1);
+  for (const key of ["error", "info", "cause", "revert"]) yield* revertDataCandidates(record[key], depth + 1);
+}

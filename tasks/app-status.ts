@@ -1,0 +1,93 @@
+import { describeChange, readAppStatus, readHistory, type AppStatus, type HistoryEntry } from "../lib/appAuth.js";
+import { UserError } from "../lib/errors.js";
+import { formatCountdown, formatDate, formatDuration, formatNotice, formatRelative } from "../lib/format.js";
+import { parseBlockNumber } from "../lib/validate.js";
+import { defineAction } from "./shared/action.js";
+import { openApp, parseAppOptions, type AppOptions } from "./shared/session.js";
+
+export interface AppStatusArgs extends AppOptions {
+  fromBlock?: string | undefined;
+}
+
+export default defineAction(async (args: AppStatusArgs, hre) => {
+  const app = parseAppOptions(args);
+  const fromBlock = args.fromBlock === undefined ? 0 : parseBlockNumber("from-block", args.fromBlock);
+  const session = await openApp(hre, app, false);
+  const status = await readAppStatus(session.appAuth);
+  console.log(`TimelockedAppAuth ${status.address} on ${session.where}`);
+  console.log(renderStatus(status));
+
+  let history: HistoryEntry[];
+  try {
+    history = await readHistory(session.appAuth, { fromBlock, toBlock: status.blockNumber });
+  } catch (error) {
+    // Public RPCs cap the block range of eth_getLogs: the state above stands, but say how to get the history.
+    const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
+    throw new UserError(
+      `the node refused the event logs of blocks ${fromBlock}..${status.blockNumber} (${reason}): ` +
+        "pass --from-block <the contract's deployment block>",
+    );
+  }
+  console.log(renderHistory(history, fromBlock));
+  return { status, history };
+});
+
+/** The policy and open proposals as text, with countdowns against the chain's clock. */
+export function renderStatus(status: AppStatus): string {
+  const now = status.timestamp;
+  const lines: string[] = [];
+  const row = (label: string, value: string) => lines.push(`${`${label}:`.padEnd(20)}${value}`);
+
+  row("At block", `${status.blockNumber} (${formatDate(now)}; times below are the chain's clock)`);
+  row("Owner", status.owner);
+  row("Pending owner", status.pendingOwner ?? "none");
+  row(
+    "Notice period",
+    `${formatNotice(status.noticePeriod)}; bounds ${formatDuration(status.minNoticePeriod)} to ` +
+      `${formatDuration(status.maxNoticePeriod)}, grace period ${formatDuration(status.gracePeriod)}`,
+  );
+  row(
+    "Upgrades",
+    status.upgradesDisabled
+      ? "DISABLED for good: nothing can be proposed or activated"
+      : "enabled: widening changes wait the notice period",
+  );
+  row("TCB", status.requireTcbUpToDate ? 'only "UpToDate" accepted' : "out-of-date TCB accepted");
+  row("Devices", status.allowAnyDevice ? "ANY device accepted" : "only listed devices accepted");
+  row(
+    "Current release",
+    status.currentRelease === undefined
+      ? "none"
+      : `${status.currentRelease.composeHash} since ${formatDate(status.currentRelease.setAt)}`,
+  );
+
+  lines.push("", `Allowed compose hashes (${status.composeHashes.length}):`);
+  for (const { composeHash, uri, isCurrentRelease } of status.composeHashes) {
+    lines.push(`  ${composeHash}${isCurrentRelease ? "  [current release]" : ""}`, `      uri: ${uri}`);
+  }
+  const ignored = status.allowAnyDevice ? " (not needed while any device is accepted)" : "";
+  lines.push("", `Listed devices (${status.devices.length})${ignored}:`);
+  for (const device of status.devices) lines.push(`  ${device}`);
+
+  lines.push("", `Open proposals (${status.proposals.length}):`);
+  for (const proposal of status.proposals) {
+    lines.push(`  ${describeChange(proposal)}  [${proposal.state}]`);
+    if (proposal.uri !== "") lines.push(`      uri:        ${proposal.uri}`);
+    lines.push(
+      `      ready at:   ${formatDate(proposal.readyAt)} (${formatCountdown(proposal.readyAt, proposal.expiresAt, now)})`,
+      `      expires at: ${formatDate(proposal.expiresAt)} (${formatRelative(proposal.expiresAt, now)})`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** The contract's events, oldest first. */
+export function renderHistory(history: HistoryEntry[], fromBlock: number): string {
+  const lines = ["", `History (${history.length} events since block ${fromBlock}):`];
+  for (const entry of history) {
+    lines.push(
+      `  block ${String(entry.blockNumber).padEnd(6)} ${formatDate(entry.timestamp)}  ${entry.event}: ${entry.description}`,
+    );
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,57 @@
+import { styleText } from "node:util";
+
+import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
+import type { NewTaskActionFunction } from "hardhat/types/tasks";
+import type { Result } from "hardhat/types/utils";
+
+import { UserError } from "../../lib/errors.js";
+
+/**
+ * Wraps a task action so that a {@link UserError} (bad input, wrong signer, wrong state) prints as one red line,
+ * without a stack trace, and makes the CLI exit with code 1 (Hardhat sets it for a failed `Result`). The error is
+ * returned in the Result, so programmatic callers and tests can inspect it. Other errors are bugs: they propagate
+ * and Hardhat prints them with their stack.
+ */
+export function defineAction<Args, Value>(
+  action: (args: Args, hre: HardhatRuntimeEnvironment) => Promise<Value>,
+): (args: Args, hre: HardhatRuntimeEnvironment) => Promise<Result<Value, UserError>> {
+  return async (args, hre) => {
+    try {
+      return { success: true, value: await action(args, hre) };
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error;
+      console.error(styleText("red", `Error: ${error.message}`));
+      return { success: false, error };
+    }
+  };
+}
+
+/**
+ * The lazy loader for a task action. Actions that talk to the contract import the TypeChain types, which
+ * `npx hardhat compile` generates; before the first compile, say so instead of Hardhat's generic "unable to
+ * import the action".
+ */
+export function lazyAction(
+  load: () => Promise<{ default: NewTaskActionFunction }>,
+): () => Promise<{ default: NewTaskActionFunction }> {
+  return async () => {
+    try {
+      return await load();
+    } catch (error) {
+      if (!isMissingGeneratedTypes(error)) throw error;
+      return {
+        default: defineAction(async () => {
+          throw new UserError("the contract types are not generated yet: run `npx hardhat compile` first");
+        }),
+      };
+    }
+  };
+}
+
+function isMissingGeneratedTypes(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    (error as NodeJS.ErrnoException).code === "ERR_MODULE_NOT_FOUND" &&
+    /types[\\/]ethers-contracts/.test(error.message)
+  );
+}

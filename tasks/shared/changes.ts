@@ -1,0 +1,165 @@
+/**
+ * One implementation of propose / activate / cancel for the five widening changes, and of the instant narrowing
+ * calls, so every task family checks, prints and fails the same way.
+ */
+import {
+  changeCall,
+  describeChange,
+  proposalIdOf,
+  readProposal,
+  toProposalInfo,
+  type Change,
+  type ChangeKind,
+  type ContractCall,
+} from "../../lib/appAuth.js";
+import { UserError } from "../../lib/errors.js";
+import { formatCountdown, formatDate, formatDateWithRelative, formatDuration } from "../../lib/format.js";
+import { chainNow, sendCall, type SentTransaction } from "./send.js";
+import { printSessionHeader, requireOwner, type AppSession } from "./session.js";
+
+/** The tasks of each change family, to tell the user the exact next command. */
+const FAMILY: Record<ChangeKind, { activate: string; cancel: string; valueOption: (change: Change) => string }> = {
+  AddComposeHash: { activate: "activate-hash", cancel: "cancel-hash", valueOption: (c) => ` --hash ${c.value}` },
+  AddDevice: { activate: "activate-device", cancel: "cancel-device", valueOption: (c) => ` --device ${c.value}` },
+  AllowAnyDevice: { activate: "activate-allow-any-device", cancel: "cancel-allow-any-device", valueOption: () => "" },
+  AllowOutdatedTcb: {
+    activate: "activate-allow-outdated-tcb",
+    cancel: "cancel-allow-outdated-tcb",
+    valueOption: () => "",
+  },
+  ShortenNotice: {
+    activate: "activate-notice",
+    cancel: "cancel-notice",
+    valueOption: (c) => ` --notice ${BigInt(c.value)}`,
+  },
+};
+
+function command(session: AppSession, task: string, change: Change): string {
+  return `npx hardhat ${task} --app ${session.address}${FAMILY[change.kind].valueOption(change)} --network ${session.networkName}`;
+}
+
+export interface ProposeResult extends SentTransaction {
+  proposalId: string;
+  readyAt: bigint;
+  expiresAt: bigint;
+}
+
+/** Proposes a widening change (owner only), after checking it is not already open and upgrades are enabled. */
+export async function proposeChange(session: AppSession, change: Change, uri = ""): Promise<ProposeResult> {
+  const what = describeChange(change);
+  const call = changeCall("propose", change, uri);
+  await requireOwner(session, call, `propose to ${what}`);
+  await requireUpgradesEnabled(session, `propose to ${what}`);
+  const existing = await readProposal(session.appAuth, change);
+  const now = await chainNow(session);
+  if (existing.state === "Ready") {
+    throw new UserError(
+      `a proposal to ${what} is already open and ${formatCountdown(existing.readyAt, existing.expiresAt, now)}: ` +
+        `activate it instead: ${command(session, FAMILY[change.kind].activate, change)}`,
+    );
+  }
+  if (existing.state === "Waiting") {
+    throw new UserError(
+      `a proposal to ${what} is already open (${formatCountdown(existing.readyAt, existing.expiresAt, now)}, ` +
+        `at ${formatDate(existing.readyAt)}); proposing it again would reset its timer, so the contract refuses; ` +
+        `to start over, cancel it first: ${command(session, FAMILY[change.kind].cancel, change)}`,
+    );
+  }
+  if (existing.state === "Expired") {
+    console.log(
+      `An earlier proposal to ${what} expired at ${formatDate(existing.expiresAt)}; this one starts a fresh notice.`,
+    );
+  }
+  const notice = await session.appAuth.noticePeriod();
+  printSessionHeader(session);
+  console.log(
+    `Proposing to ${what}${uri === "" ? "" : ` (compose file at ${uri})`}. ` +
+      `It waits the notice period of ${formatDuration(notice)}; then anyone can activate it.`,
+  );
+  const sent = await sendCall(session, call);
+  const event = sent.events.find((e) => e.name === "ChangeProposed");
+  if (event === undefined) throw new Error(`transaction ${sent.hash} emitted no ChangeProposed event`);
+  const readyAt = event.args.getValue("readyAt") as bigint;
+  const expiresAt = event.args.getValue("expiresAt") as bigint;
+  const minedAt = await chainNow(session);
+  console.log(`Proposed (id ${event.args.getValue("id") as string}).`);
+  console.log(`  Ready at:   ${formatDateWithRelative(readyAt, minedAt)}`);
+  console.log(`  Expires at: ${formatDateWithRelative(expiresAt, minedAt)} unless activated before`);
+  console.log(`Then anyone can activate it: ${command(session, FAMILY[change.kind].activate, change)}`);
+  return { ...sent, proposalId: proposalIdOf(change), readyAt, expiresAt };
+}
+
+/** Activates a ready proposal (anyone may); explains precisely why not when it is not ready. */
+export async function activateChange(session: AppSession, change: Change): Promise<SentTransaction> {
+  const what = describeChange(change);
+  const proposal = await readProposal(session.appAuth, change);
+  const now = await chainNow(session);
+  switch (proposal.state) {
+    case "None":
+      throw new UserError(
+        `there is no open proposal to ${what} on ${session.address}${await otherOpen(session, change)}`,
+      );
+    case "Waiting":
+      throw new UserError(
+        `the proposal to ${what} is not ready yet: ready at ${formatDateWithRelative(proposal.readyAt, now)}`,
+      );
+    case "Expired":
+      throw new UserError(
+        `the proposal to ${what} expired at ${formatDateWithRelative(proposal.expiresAt, now)} without being ` +
+          `activated; it must be proposed again, with a fresh notice`,
+      );
+    case "Voided":
+      throw new UserError(`upgrades are disabled for good on ${session.address}: the proposal to ${what} is void`);
+    case "Ready":
+      break;
+  }
+  printSessionHeader(session);
+  console.log(`Activating: ${what} (${formatCountdown(proposal.readyAt, proposal.expiresAt, now)}).`);
+  const sent = await sendCall(session, changeCall("activate", change));
+  console.log(
+    `Activated: ${what}.${change.kind === "AddComposeHash" ? " It is allowed and is now the current release." : ""}`,
+  );
+  return sent;
+}
+
+/** Cancels an open proposal (owner only). */
+export async function cancelChange(session: AppSession, change: Change): Promise<SentTransaction> {
+  const what = describeChange(change);
+  const call = changeCall("cancel", change);
+  await requireOwner(session, call, `cancel the proposal to ${what}`);
+  const proposal = await readProposal(session.appAuth, change);
+  if (proposal.state === "None") {
+    throw new UserError(
+      `there is no open proposal to ${what} on ${session.address}${await otherOpen(session, change)}`,
+    );
+  }
+  printSessionHeader(session);
+  console.log(`Cancelling the proposal to ${what} (${proposal.state.toLowerCase()}).`);
+  const sent = await sendCall(session, call);
+  console.log(`Cancelled: the proposal to ${what} will not take effect.`);
+  return sent;
+}
+
+/** Sends a narrowing change (owner only), which takes effect at once. The caller checks its preconditions. */
+export async function applyNarrowing(session: AppSession, call: ContractCall, what: string): Promise<SentTransaction> {
+  await requireOwner(session, call, what);
+  printSessionHeader(session);
+  console.log(`About to ${what}. This narrows what may run, so it takes effect at once.`);
+  const sent = await sendCall(session, call);
+  console.log(`Done: ${what}.`);
+  return sent;
+}
+
+export async function requireUpgradesEnabled(session: AppSession, what: string): Promise<void> {
+  if (await session.appAuth.upgradesDisabled()) {
+    throw new UserError(`cannot ${what}: upgrades are disabled for good on ${session.address}`);
+  }
+}
+
+/** ", open proposals of this kind: …" — helps when a value was mistyped or a file's bytes changed. */
+async function otherOpen(session: AppSession, change: Change): Promise<string> {
+  const open = (await session.appAuth.getProposals()).map(toProposalInfo).filter((p) => p.kind === change.kind);
+  if (open.length === 0) return " (there is no open proposal of this kind)";
+  const values = open.map((p) => (p.kind === "ShortenNotice" ? formatDuration(BigInt(p.value)) : p.value));
+  return `; open proposals of this kind: ${values.join(", ")}`;
+}

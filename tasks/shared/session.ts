@@ -1,0 +1,100 @@
+import type { HardhatEthers, HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
+import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
+import type { NetworkConnection } from "hardhat/types/network";
+
+import { connectAppAuth, encodeCall, type ContractCall } from "../../lib/appAuth.js";
+import { UserError } from "../../lib/errors.js";
+import { parseAddress, requireOption } from "../../lib/validate.js";
+import type { TimelockedAppAuth } from "../../types/ethers-contracts/index.js";
+
+/** A checked connection to one app's TimelockedAppAuth, and the account that will send (if any). */
+export interface AppSession {
+  connection: NetworkConnection;
+  ethers: HardhatEthers;
+  /** `network "localhost" (chain 31337)`, for messages. */
+  where: string;
+  networkName: string;
+  address: string;
+  /** Connected to {@link signer} when there is one, else read-only. */
+  appAuth: TimelockedAppAuth;
+  signer: HardhatEthersSigner | undefined;
+}
+
+/** The options every app task takes, as the CLI passes them. */
+export interface AppOptions {
+  app?: string | undefined;
+  from?: string | undefined;
+}
+
+export interface ParsedAppOptions {
+  address: string;
+  from: string | undefined;
+}
+
+/** Validates `--app` and `--from` without touching the network, so bad input fails before anything else. */
+export function parseAppOptions(options: AppOptions): ParsedAppOptions {
+  return {
+    address: parseAddress("app", requireOption("app", options.app, "the address of the app's TimelockedAppAuth")),
+    from: options.from === undefined ? undefined : parseAddress("from", options.from),
+  };
+}
+
+/**
+ * Connects to the app after checking it is a TimelockedAppAuth. Uses `hre.network.getOrCreate()`: the connection to the network
+ * chosen with `--network` that the rest of the process shares, so tests that run tasks in-process and the tasks
+ * themselves see the same chain.
+ * @param withSigner whether the task sends a transaction; then the signer is `--from`, or the first account.
+ */
+export async function openApp(
+  hre: HardhatRuntimeEnvironment,
+  { address, from }: ParsedAppOptions,
+  withSigner: boolean,
+): Promise<AppSession> {
+  const connection = await hre.network.getOrCreate();
+  const { ethers } = connection;
+  const { chainId } = await ethers.provider.getNetwork();
+  const where = `network "${connection.networkName}" (chain ${chainId})`;
+
+  let signer: HardhatEthersSigner | undefined;
+  if (withSigner) {
+    const signers = await ethers.getSigners();
+    if (signers.length === 0) {
+      throw new UserError(`${where} has no account to send from: configure accounts for it in hardhat.config.ts`);
+    }
+    signer = from === undefined ? signers[0] : signers.find((s) => s.address.toLowerCase() === from.toLowerCase());
+    if (signer === undefined) {
+      throw new UserError(
+        `--from ${from} is not an account of ${where}; its accounts are ${signers.map((s) => s.address).join(", ")}`,
+      );
+    }
+  }
+  const appAuth = await connectAppAuth(address, signer ?? ethers.provider, where);
+  return { connection, ethers, where, networkName: connection.networkName, address, appAuth, signer };
+}
+
+/** The session's signer; only for tasks opened with `withSigner`. */
+export function signerOf(session: AppSession): HardhatEthersSigner {
+  if (session.signer === undefined) throw new Error("this task was opened without a signer");
+  return session.signer;
+}
+
+/**
+ * Refuses before sending when the signer is not the owner. When the owner is a contract (a multisig), says what to
+ * submit through it instead.
+ */
+export async function requireOwner(session: AppSession, call: ContractCall, what: string): Promise<void> {
+  const signer = signerOf(session);
+  const owner = await session.appAuth.owner();
+  if (owner.toLowerCase() === signer.address.toLowerCase()) return;
+  const ownerIsContract = (await session.ethers.provider.getCode(owner)) !== "0x";
+  const hint = ownerIsContract
+    ? `the owner is a contract (a multisig?): submit a call to ${session.address} with data ${encodeCall(call)} through it`
+    : "send from the owner's account (--from <owner>, or the owner's key in the network's accounts)";
+  throw new UserError(`only the owner can ${what}: the signer is ${signer.address} but the owner is ${owner}; ${hint}`);
+}
+
+/** Prints which contract, network and account a task is about to use. */
+export function printSessionHeader(session: AppSession): void {
+  console.log(`TimelockedAppAuth ${session.address} on ${session.where}`);
+  if (session.signer !== undefined) console.log(`Sending from ${session.signer.address}`);
+}

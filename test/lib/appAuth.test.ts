@@ -1,0 +1,106 @@
+import { expect } from "chai";
+
+import {
+  allowAnyDeviceChange,
+  allowOutdatedTcbChange,
+  APP_AUTH_INTERFACE_ID,
+  CHANGE_KINDS,
+  changeCall,
+  composeHashChange,
+  decodeRevert,
+  describeChange,
+  deviceChange,
+  proposalIdOf,
+  readAppStatus,
+  readHistory,
+  readProposal,
+  shortenNoticeChange,
+  TIMELOCKED_APP_AUTH_INTERFACE_ID,
+} from "../../lib/appAuth.js";
+import { deployApp, DEVICE_B, HASH_V1, HASH_V2, networkHelpers, NOTICE } from "../tasks/helpers.js";
+
+const ALL_CHANGES = [
+  composeHashChange(HASH_V2),
+  deviceChange(DEVICE_B),
+  allowAnyDeviceChange(),
+  allowOutdatedTcbChange(),
+  shortenNoticeChange(86_400n),
+];
+
+describe("lib/appAuth", function () {
+  it("knows the interface ids the contract answers to (dstack's IAppAuth and ITimelockedAppAuth)", async function () {
+    const { appAuth } = await networkHelpers.loadFixture(deployApp);
+    expect(await appAuth.supportsInterface(APP_AUTH_INTERFACE_ID)).to.equal(true);
+    expect(await appAuth.supportsInterface(TIMELOCKED_APP_AUTH_INTERFACE_ID)).to.equal(true);
+    expect(await appAuth.supportsInterface("0xffffffff")).to.equal(false);
+  });
+
+  it("computes proposal ids as the contract does, with the enum in the contract's order", async function () {
+    const { appAuth } = await networkHelpers.loadFixture(deployApp);
+    for (const change of ALL_CHANGES) {
+      expect(proposalIdOf(change)).to.equal(await appAuth.proposalId(CHANGE_KINDS.indexOf(change.kind), change.value));
+    }
+  });
+
+  it("proposes every kind through changeCall and reads each proposal back with its kind and state", async function () {
+    const { appAuth } = await networkHelpers.loadFixture(deployApp);
+    for (const change of ALL_CHANGES) {
+      const call = changeCall("propose", change, change.kind === "AddComposeHash" ? "https://example.org/v2.json" : "");
+      await appAuth.getFunction(call.method)(...call.args);
+      const proposal = await readProposal(appAuth, change);
+      expect(proposal).to.include({ kind: change.kind, value: change.value, state: "Waiting" });
+    }
+    expect((await readProposal(appAuth, deviceChange(HASH_V1))).state).to.equal("None");
+  });
+
+  it("describes each change in words", function () {
+    expect(ALL_CHANGES.map(describeChange)).to.deep.equal([
+      `add compose hash ${HASH_V2}`,
+      `add device ${DEVICE_B}`,
+      "allow any device",
+      "allow an out-of-date TCB",
+      "shorten the notice period to 1d 0h 0m",
+    ]);
+  });
+
+  it("reads a consistent status snapshot and the history", async function () {
+    const { appAuth, owner } = await networkHelpers.loadFixture(deployApp);
+    const status = await readAppStatus(appAuth);
+    expect(status).to.include({
+      owner: owner.address,
+      pendingOwner: undefined,
+      noticePeriod: NOTICE,
+      upgradesDisabled: false,
+      allowAnyDevice: false,
+      requireTcbUpToDate: true,
+      chainId: 31337n,
+    });
+    expect(status.composeHashes).to.deep.equal([
+      { composeHash: HASH_V1, uri: "https://example.org/releases/v1/app-compose.json", isCurrentRelease: true },
+    ]);
+    expect(status.currentRelease?.composeHash).to.equal(HASH_V1);
+    const history = await readHistory(appAuth, { fromBlock: 0 });
+    expect(history.map((entry) => entry.event)).to.deep.equal([
+      "OwnershipTransferred",
+      "NoticePeriodChanged",
+      "ComposeHashAdded",
+      "CurrentReleaseSet",
+      "DeviceAdded",
+      "AllowAnyDeviceSet",
+      "RequireTcbUpToDateSet",
+    ]);
+  });
+
+  it("decodes inherited errors too (Ownable)", async function () {
+    const { appAuth, stranger } = await networkHelpers.loadFixture(deployApp);
+    const error = await appAuth
+      .connect(stranger)
+      .disableUpgrades()
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(decodeRevert(error)?.description).to.equal(`OwnableUnauthorizedAccount(account: ${stranger.address})`);
+    expect(decodeRevert(new Error("no data here"))).to.equal(undefined);
+  });
+});

@@ -1,0 +1,85 @@
+import { expect } from "chai";
+
+import {
+  formatCountdown,
+  formatDate,
+  formatDateWithRelative,
+  formatDuration,
+  formatNotice,
+  formatRelative,
+} from "../../lib/format.js";
+
+const HOUR = 3600n;
+const DAY = 24n * HOUR;
+
+describe("lib/format", function () {
+  describe("formatDuration", function () {
+    for (const [seconds, expected] of [
+      [0n, "0s"],
+      [59n, "59s"],
+      [60n, "1m"],
+      [3599n, "59m"],
+      [HOUR, "1h 0m"],
+      [3n * HOUR + 12n * 60n + 59n, "3h 12m"],
+      [7n * DAY - 60n, "6d 23h 59m"],
+      [7n * DAY, "7d 0h 0m"],
+      [365n * DAY, "365d 0h 0m"],
+    ] as const) {
+      it(`formats ${seconds} s as "${expected}"`, function () {
+        expect(formatDuration(seconds)).to.equal(expected);
+      });
+    }
+
+    it("accepts numbers and ignores the sign", function () {
+      expect(formatDuration(90)).to.equal("1m");
+      expect(formatDuration(-90n)).to.equal("1m");
+    });
+  });
+
+  describe("formatDate", function () {
+    it("writes ISO 8601 UTC without milliseconds", function () {
+      expect(formatDate(0n)).to.equal("1970-01-01T00:00:00Z");
+      expect(formatDate(1_767_225_600n)).to.equal("2026-01-01T00:00:00Z");
+      expect(formatDate(1_767_225_661)).to.equal("2026-01-01T00:01:01Z");
+    });
+  });
+
+  describe("formatRelative and formatDateWithRelative", function () {
+    it("says in how long, how long ago, or now", function () {
+      expect(formatRelative(1000n + 2n * HOUR, 1000n)).to.equal("in 2h 0m");
+      expect(formatRelative(1000n, 1000n + DAY)).to.equal("1d 0h 0m ago");
+      expect(formatRelative(1000n, 1000n)).to.equal("now");
+      expect(formatDateWithRelative(1_767_225_600n, 1_767_225_600n - 3n * HOUR - 720n)).to.equal(
+        "2026-01-01T00:00:00Z (in 3h 12m)",
+      );
+    });
+  });
+
+  describe("formatCountdown", function () {
+    const readyAt = 1_000_000n;
+    const expiresAt = readyAt + 14n * DAY;
+
+    it("counts down to readyAt", function () {
+      expect(formatCountdown(readyAt, expiresAt, readyAt - 7n * DAY + 60n)).to.equal("ready in 6d 23h 59m");
+      expect(formatCountdown(readyAt, expiresAt, readyAt - 1n)).to.equal("ready in 1s");
+    });
+
+    it("is ready from readyAt (inclusive) and says until when", function () {
+      expect(formatCountdown(readyAt, expiresAt, readyAt)).to.equal("ready since 0s (expires in 14d 0h 0m)");
+      expect(formatCountdown(readyAt, expiresAt, readyAt + 2n * HOUR)).to.equal(
+        "ready since 2h 0m (expires in 13d 22h 0m)",
+      );
+    });
+
+    it("is expired from expiresAt (inclusive)", function () {
+      expect(formatCountdown(readyAt, expiresAt, expiresAt)).to.equal("expired 0s ago");
+      expect(formatCountdown(readyAt, expiresAt, expiresAt + DAY)).to.equal("expired 1d 0h 0m ago");
+    });
+  });
+
+  describe("formatNotice", function () {
+    it("gives the duration and the exact seconds", function () {
+      expect(formatNotice(7n * DAY)).to.equal("7d 0h 0m (604800 s)");
+    });
+  });
+});
