@@ -1,0 +1,63 @@
+// The demo, on Hardhat's embedded chain: deploy an app's TimelockedAppAuth with release v1, propose v2, show that
+// nobody can activate it before the notice ends, let the notice pass, activate it as a stranger, show the status.
+// Every step runs the same task a user runs from the command line.
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+
+import hre from "hardhat";
+
+import TimelockedAppAuthModule, { RECOMMENDED_NOTICE_SECONDS } from "../ignition/modules/TimelockedAppAuth.js";
+import { composeHashOfFile } from "../lib/composeHash.js";
+
+const V1 = path.resolve("examples/app-compose.v1.json");
+const V2 = path.resolve("examples/app-compose.v2.json");
+const DEVICE = "0x" + "a1".repeat(32);
+
+function step(title: string): void {
+  console.log(`\n━━ ${title}`);
+}
+
+async function runTask(name: string, args: Record<string, unknown>): Promise<boolean> {
+  console.log(`$ npx hardhat ${name} ${Object.entries(args).map(([key, value]) => `--${key} ${String(value)}`).join(" ")}`);
+  const result = (await hre.tasks.getTask(name).run(args)) as { success?: boolean } | undefined;
+  return result?.success !== false;
+}
+
+const connection = await hre.network.getOrCreate();
+const [, stranger] = await connection.ethers.getSigners();
+const v1 = await composeHashOfFile(V1);
+
+step("1. Deploy the app's TimelockedAppAuth: release v1 allowed, one device, 7-day notice");
+const { appAuth } = await connection.ignition.deploy(TimelockedAppAuthModule, {
+  parameters: {
+    TimelockedAppAuth: {
+      noticePeriod: RECOMMENDED_NOTICE_SECONDS,
+      initialComposeHash: v1.bytesHash,
+      initialComposeUri: pathToFileURL(V1).href,
+      initialDevices: [DEVICE],
+    },
+  },
+});
+const app = await appAuth.getAddress();
+console.log(`TimelockedAppAuth deployed at ${app}`);
+
+step("2. The developer hashes release v2 exactly as the CVM will measure it");
+await runTask("compose-hash", { file: V2 });
+
+step("3. The developer proposes v2: it is public now, and waits the notice");
+if (!(await runTask("propose-hash", { app, file: V2, uri: pathToFileURL(V2).href }))) process.exit(1);
+
+step("4. Nobody can activate it early — not even the owner");
+if (await runTask("activate-hash", { app, file: V2 })) {
+  throw new Error("activation before the notice ended was accepted");
+}
+
+step("5. Seven days pass (on the embedded chain, instantly)");
+await connection.networkHelpers.time.increase(RECOMMENDED_NOTICE_SECONDS);
+console.log(`Chain time is now ${new Date((await connection.networkHelpers.time.latest()) * 1000).toISOString()}`);
+
+step("6. Anyone — here a stranger, not the owner — activates v2");
+if (!(await runTask("activate-hash", { app, file: V2, from: stranger!.address }))) process.exit(1);
+
+step("7. The status an auditor sees: the current release, what is allowed, and the whole history");
+if (!(await runTask("app-status", { app }))) process.exit(1);
