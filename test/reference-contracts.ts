@@ -1,26 +1,18 @@
 import { expect } from "chai";
 import { network } from "hardhat";
 
+import type { IAppAuth } from "../types/ethers-contracts/index.js";
+import { DAY, INITIAL_COMPOSE_HASH, INITIAL_DEVICE_ID, bootInfo as baseBootInfo } from "./helpers/appAuth.js";
+
 const { ethers, networkHelpers } = await network.getOrCreate();
 
-const HASH = ethers.id("compose v1");
-const DEVICE = ethers.id("device 1");
+const HASH = INITIAL_COMPOSE_HASH;
+const DEVICE = INITIAL_DEVICE_ID;
 const OS_IMAGE = ethers.id("os image");
-const DAY = 24n * 60n * 60n;
 
-function bootInfo(appId: string, overrides: Record<string, unknown> = {}) {
-  return {
-    appId,
-    composeHash: HASH,
-    instanceId: ethers.ZeroAddress,
-    deviceId: DEVICE,
-    mrAggregated: ethers.ZeroHash,
-    mrSystem: ethers.ZeroHash,
-    osImageHash: OS_IMAGE,
-    tcbStatus: "UpToDate",
-    advisoryIds: [],
-    ...overrides,
-  };
+/** A boot of `appId` that the reference fixtures allow once the OS image is allowed. */
+function bootInfo(appId: string, overrides: Partial<IAppAuth.AppBootInfoStruct> = {}) {
+  return baseBootInfo({ appId, osImageHash: OS_IMAGE, ...overrides });
 }
 
 async function deployReferences() {
@@ -28,7 +20,13 @@ async function deployReferences() {
   const stock = await ethers.deployContract("StockAppAuth", [owner!.address, false, DEVICE, ethers.ZeroHash]);
   const kms = await ethers.deployContract("KmsStandIn", [owner!.address]);
   const timelocked = await ethers.deployContract("TimelockedAppAuth", [
-    owner!.address, 7n * DAY, HASH, "file:///app-compose.json", [DEVICE], false, true,
+    owner!.address,
+    7n * DAY,
+    HASH,
+    "file:///app-compose.json",
+    [DEVICE],
+    false,
+    true,
   ]);
   return { owner: owner!, stranger: stranger!, stock, kms, timelocked };
 }
@@ -47,11 +45,21 @@ describe("reference contracts", function () {
       const { stock } = await networkHelpers.loadFixture(deployReferences);
       const target = await stock.getAddress();
       await stock.setRequireTcbUpToDate(true);
-      const everythingWrong = bootInfo(target, { tcbStatus: "OutOfDate", composeHash: ethers.ZeroHash, deviceId: ethers.ZeroHash });
+      const everythingWrong = bootInfo(target, {
+        tcbStatus: "OutOfDate",
+        composeHash: ethers.ZeroHash,
+        deviceId: ethers.ZeroHash,
+      });
       expect(await stock.isAppAllowed(everythingWrong)).to.deep.equal([false, "TCB status is not up to date"]);
-      expect(await stock.isAppAllowed({ ...everythingWrong, tcbStatus: "UpToDate" })).to.deep.equal([false, "Compose hash not allowed"]);
+      expect(await stock.isAppAllowed({ ...everythingWrong, tcbStatus: "UpToDate" })).to.deep.equal([
+        false,
+        "Compose hash not allowed",
+      ]);
       await stock.addComposeHash(ethers.ZeroHash);
-      expect(await stock.isAppAllowed({ ...everythingWrong, tcbStatus: "UpToDate" })).to.deep.equal([false, "Device not allowed"]);
+      expect(await stock.isAppAllowed({ ...everythingWrong, tcbStatus: "UpToDate" })).to.deep.equal([
+        false,
+        "Device not allowed",
+      ]);
       await stock.setAllowAnyDevice(true);
       expect(await stock.isAppAllowed({ ...everythingWrong, tcbStatus: "UpToDate" })).to.deep.equal([true, ""]);
     });
@@ -78,7 +86,10 @@ describe("reference contracts", function () {
       expect(await kms.isAppAllowed(bootInfo(app))).to.deep.equal([true, ""]);
 
       await kms.registerApp(stranger.address);
-      expect(await kms.isAppAllowed(bootInfo(stranger.address))).to.deep.equal([false, "App not deployed or invalid address"]);
+      expect(await kms.isAppAllowed(bootInfo(stranger.address))).to.deep.equal([
+        false,
+        "App not deployed or invalid address",
+      ]);
       await kms.removeOsImageHash(OS_IMAGE);
       expect(await kms.isAppAllowed(bootInfo(app))).to.deep.equal([false, "OS image is not allowed"]);
     });
@@ -88,8 +99,14 @@ describe("reference contracts", function () {
       const app = await timelocked.getAddress();
       await kms.registerApp(app);
       await kms.addOsImageHash(OS_IMAGE);
-      expect(await kms.isAppAllowed(bootInfo(app, { tcbStatus: "OutOfDate" }))).to.deep.equal([false, "TCB status is not up to date"]);
-      expect(await kms.isAppAllowed(bootInfo(app, { deviceId: ethers.ZeroHash }))).to.deep.equal([false, "Device not allowed"]);
+      expect(await kms.isAppAllowed(bootInfo(app, { tcbStatus: "OutOfDate" }))).to.deep.equal([
+        false,
+        "TCB status is not up to date",
+      ]);
+      expect(await kms.isAppAllowed(bootInfo(app, { deviceId: ethers.ZeroHash }))).to.deep.equal([
+        false,
+        "Device not allowed",
+      ]);
       expect(await kms.supportsInterface("0x1e079198")).to.equal(true);
       expect(await kms.supportsInterface("0x01ffc9a7")).to.equal(true);
     });
