@@ -64,6 +64,22 @@ describe("reference contracts", function () {
       expect(await stock.isAppAllowed({ ...everythingWrong, tcbStatus: "UpToDate" })).to.deep.equal([true, ""]);
     });
 
+    it("revokes a compose hash and devices in the same block, too", async function () {
+      const { stock } = await networkHelpers.loadFixture(deployReferences);
+      const target = await stock.getAddress();
+      const other = ethers.id("device 2");
+      await stock.addComposeHash(HASH);
+      await expect(stock.addDevice(other)).to.emit(stock, "DeviceAdded").withArgs(other);
+      expect(await stock.isAppAllowed(bootInfo(target, { deviceId: other }))).to.deep.equal([true, ""]);
+      await expect(stock.removeDevice(other)).to.emit(stock, "DeviceRemoved").withArgs(other);
+      expect(await stock.isAppAllowed(bootInfo(target, { deviceId: other }))).to.deep.equal([
+        false,
+        "Device not allowed",
+      ]);
+      await expect(stock.removeComposeHash(HASH)).to.emit(stock, "ComposeHashRemoved").withArgs(HASH);
+      expect(await stock.isAppAllowed(bootInfo(target))).to.deep.equal([false, "Compose hash not allowed"]);
+    });
+
     it("answers ERC-165 for IAppAuth and IAppAuthBasicManagement, and only the owner changes it", async function () {
       const { stock, stranger } = await networkHelpers.loadFixture(deployReferences);
       expect(await stock.supportsInterface("0x1e079198")).to.equal(true);
