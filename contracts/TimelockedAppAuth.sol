@@ -294,14 +294,17 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         emit RequireTcbUpToDateSet(true);
     }
 
-    /// @notice Lengthen the notice period, at once. Open proposals keep their `readyAt`.
-    /// @dev Emits {NoticePeriodChanged}.
+    /// @notice Lengthen the notice period, at once. Open proposals keep their `readyAt`, except that every open
+    /// proposal to set a notice shorter than the new one is cancelled: a longer notice is a promise to users, and
+    /// an announcement made before it must not quietly undo it later.
+    /// @dev Emits {NoticePeriodChanged}, and {ChangeCancelled} for each shortening it cancels.
     ///
     /// Requirements: the caller is the owner; `newNoticePeriod` is within the bounds and longer than the current.
     function lengthenNoticePeriod(uint256 newNoticePeriod) external onlyOwner {
         _checkNoticeBounds(newNoticePeriod);
         if (newNoticePeriod <= _noticePeriod) revert NoticePeriodNotLonger(newNoticePeriod, _noticePeriod);
         _setNoticePeriod(newNoticePeriod);
+        _cancelShorteningsBelow(newNoticePeriod);
     }
 
     /// @notice Point guest agents back at an allowed compose hash. It widens nothing: any CVM could already boot
@@ -466,6 +469,15 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         delete _proposals[id];
         _openProposalIds.remove(id);
         emit ChangeCancelled(id, kind, value);
+    }
+
+    /// @dev Walks the open proposals backwards, because cancelling one moves the last id into its slot. The list
+    /// is only as long as the owner made it.
+    function _cancelShorteningsBelow(uint256 notice) private {
+        for (uint256 i = _openProposalIds.length(); i > 0; --i) {
+            Proposal storage p = _proposals[_openProposalIds.at(i - 1)];
+            if (p.kind == ChangeKind.ShortenNotice && uint256(p.value) < notice) _cancel(p.kind, p.value);
+        }
     }
 
     function _addComposeHash(bytes32 composeHash, string memory uri) private {

@@ -23,7 +23,9 @@ import {
   INITIAL_NOTICE_PERIOD,
   MAX_NOTICE_PERIOD,
   MIN_NOTICE_PERIOD,
+  noticeValue,
   proposalIdOf,
+  ProposalState,
 } from "./helpers/appAuth.js";
 
 const { ethers, networkHelpers } = await network.create();
@@ -299,6 +301,49 @@ describe("TimelockedAppAuth", function () {
       await appAuth.proposeDevice(UNKNOWN_DEVICE);
       const { readyAt } = await appAuth.getProposal(proposalIdOf(ChangeKind.AddDevice, UNKNOWN_DEVICE));
       expect(readyAt).to.equal(proposedAt + 30n * DAY);
+    });
+
+    it("cancels open proposals to shorten the notice below the new one, and keeps every other proposal", async function () {
+      const { appAuth } = await loadFixture(deployTimelockedAppAuthFixture);
+      await appAuth.proposeNoticePeriod(DAY);
+      await appAuth.proposeDevice(UNKNOWN_DEVICE);
+      await appAuth.proposeNoticePeriod(2n * DAY);
+      const oneDay = proposalIdOf(ChangeKind.ShortenNotice, noticeValue(DAY));
+      const twoDays = proposalIdOf(ChangeKind.ShortenNotice, noticeValue(2n * DAY));
+
+      const events = await eventsOf(appAuth, appAuth.lengthenNoticePeriod(30n * DAY));
+
+      expect(events).to.deep.equal([
+        ["NoticePeriodChanged", INITIAL_NOTICE_PERIOD, 30n * DAY],
+        ["ChangeCancelled", twoDays, ChangeKind.ShortenNotice, noticeValue(2n * DAY)],
+        ["ChangeCancelled", oneDay, ChangeKind.ShortenNotice, noticeValue(DAY)],
+      ]);
+      const open = await appAuth.getProposals();
+      expect(open.map((proposal) => proposal.id)).to.deep.equal([proposalIdOf(ChangeKind.AddDevice, UNKNOWN_DEVICE)]);
+      expect((await appAuth.getProposal(oneDay)).state).to.equal(ProposalState.None);
+    });
+
+    it("does not let a shortening announced before a lengthening undo it after its notice", async function () {
+      const { appAuth } = await loadFixture(deployTimelockedAppAuthFixture);
+      await appAuth.proposeNoticePeriod(6n * DAY);
+      await appAuth.lengthenNoticePeriod(365n * DAY);
+      await time.increase(INITIAL_NOTICE_PERIOD);
+      await expect(appAuth.activateNoticePeriod(6n * DAY))
+        .to.be.revertedWithCustomError(appAuth, "ProposalNotFound")
+        .withArgs(proposalIdOf(ChangeKind.ShortenNotice, noticeValue(6n * DAY)));
+      expect(await appAuth.noticePeriod()).to.equal(365n * DAY);
+    });
+
+    it("keeps an open proposal whose notice is not below the new one", async function () {
+      const { appAuth } = await loadFixture(deployTimelockedAppAuthFixture);
+      // At 7 days, propose 5 days and, separately, 1 day; activate 1 day; then lengthen to 3 days.
+      await appAuth.proposeNoticePeriod(5n * DAY);
+      await appAuth.proposeNoticePeriod(DAY);
+      await time.increase(INITIAL_NOTICE_PERIOD);
+      await appAuth.activateNoticePeriod(DAY);
+      await appAuth.lengthenNoticePeriod(3n * DAY);
+      const fiveDays = await appAuth.getProposal(proposalIdOf(ChangeKind.ShortenNotice, noticeValue(5n * DAY)));
+      expect(fiveDays.state).to.equal(ProposalState.Ready);
     });
 
     it("reverts with NoticePeriodOutOfBounds one second above MAX_NOTICE_PERIOD", async function () {

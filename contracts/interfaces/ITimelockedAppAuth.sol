@@ -242,7 +242,8 @@ interface ITimelockedAppAuth is IAppAuth {
     /// @notice Refuse any CVM whose TCB status is not "UpToDate", from now on.
     function requireUpToDateTcb() external;
 
-    /// @notice Lengthen the notice period, at once. Open proposals keep their `readyAt`.
+    /// @notice Lengthen the notice period, at once. Open proposals keep their `readyAt`; open proposals to set a
+    /// notice shorter than the new one are cancelled.
     function lengthenNoticePeriod(uint256 newNoticePeriod) external;
 
     /// @notice Point the guest agents back at a compose hash that is already allowed (a rollback). It widens
