@@ -276,7 +276,9 @@ describe("ReplicationRegistry", function () {
     for (const length of [0, 129]) {
       it(`reverts with RegistryEncryptionKeyLengthInvalid for a ${length}-byte key`, async function () {
         const { registry, domain, appId } = await networkHelpers.loadFixture(baseFixture);
-        const signed = await signedRegistration(domain, A, appId, { encryptionPublicKey: hexlify(randomBytes(length)) });
+        const signed = await signedRegistration(domain, A, appId, {
+          encryptionPublicKey: hexlify(randomBytes(length)),
+        });
         await expect(registry.register(...registerArgs(signed)))
           .to.be.revertedWithCustomError(registry, "RegistryEncryptionKeyLengthInvalid")
           .withArgs(length, 128);
@@ -411,7 +413,11 @@ describe("ReplicationRegistry", function () {
       const f = await networkHelpers.loadFixture(twoMembersFixture);
       const stranger = testNode("never registered");
       const ciphertext = hexlify(randomBytes(97));
-      const signature = await signOnboarding(A.wallet, f.domain, { node: stranger.address, quoteHash: ZeroHash, ciphertext });
+      const signature = await signOnboarding(A.wallet, f.domain, {
+        node: stranger.address,
+        quoteHash: ZeroHash,
+        ciphertext,
+      });
       await expect(f.registry.onboard(stranger.address, ciphertext, signature))
         .to.be.revertedWithCustomError(f.registry, "RegistryNodeNotRegistered")
         .withArgs(stranger.address, Status.None);
@@ -461,7 +467,10 @@ describe("ReplicationRegistry", function () {
       const f = await networkHelpers.loadFixture(genesisFixture);
       const { ciphertext, signature } = await onboardingBy(f, A, B);
       const { quoteHash } = await f.registry.getNode(C.address);
-      const recovered = recoverAddress(onboardingDigest(f.domain, { node: C.address, quoteHash, ciphertext }), signature);
+      const recovered = recoverAddress(
+        onboardingDigest(f.domain, { node: C.address, quoteHash, ciphertext }),
+        signature,
+      );
       expect(recovered).to.not.equal(A.address);
       await expect(f.registry.onboard(C.address, ciphertext, signature))
         .to.be.revertedWithCustomError(f.registry, "RegistrySignerNotMember")
@@ -472,7 +481,10 @@ describe("ReplicationRegistry", function () {
       const f = await networkHelpers.loadFixture(genesisFixture);
       const { signature, quoteHash } = await onboardingBy(f, A, B);
       const swapped = hexlify(randomBytes(97));
-      const recovered = recoverAddress(onboardingDigest(f.domain, { node: B.address, quoteHash, ciphertext: swapped }), signature);
+      const recovered = recoverAddress(
+        onboardingDigest(f.domain, { node: B.address, quoteHash, ciphertext: swapped }),
+        signature,
+      );
       await expect(f.registry.onboard(B.address, swapped, signature))
         .to.be.revertedWithCustomError(f.registry, "RegistrySignerNotMember")
         .withArgs(recovered);

@@ -68,7 +68,8 @@ export function parseEventLog(eventLog: string | Uint8Array | readonly unknown[]
       throw new ReplicationVerificationError("event-log-invalid", "the event log is not JSON", { cause: error });
     }
   }
-  if (!Array.isArray(value)) throw new ReplicationVerificationError("event-log-invalid", "the event log is not an array");
+  if (!Array.isArray(value))
+    throw new ReplicationVerificationError("event-log-invalid", "the event log is not an array");
   return value.map((entry: unknown, index: number) => {
     const e = entry as Partial<Record<keyof DstackEventLogEntry, unknown>> | null;
     if (
@@ -93,7 +94,11 @@ export function parseEventLog(eventLog: string | Uint8Array | readonly unknown[]
 }
 
 /** The digest dstack extends into RTMR3 for a runtime event. */
-export function runtimeEventDigest(event: string, payload: BytesLike, eventType = DSTACK_RUNTIME_EVENT_TYPE): Uint8Array {
+export function runtimeEventDigest(
+  event: string,
+  payload: BytesLike,
+  eventType = DSTACK_RUNTIME_EVENT_TYPE,
+): Uint8Array {
   const type = new Uint8Array(4);
   new DataView(type.buffer).setUint32(0, eventType, true);
   const colon = new TextEncoder().encode(":");

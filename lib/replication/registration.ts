@@ -24,11 +24,19 @@ export interface RegistrationEvidence {
   eventLog: BytesLike;
 }
 
+/** Verifies a quote's DCAP chain; {@link verifyTdxQuote} unless a test substitutes a stand-in. */
+export type QuoteVerifier = (quote: BytesLike, collateral: QuoteCollateral, nowSeconds: number) => VerifiedTdxQuote;
+
 export interface VerifyRegistrationOptions {
   /** Collateral for the quote (from a PCCS, fresh). */
   collateral: QuoteCollateral;
   /** Verification time, unix seconds. */
   nowSeconds: number;
+  /**
+   * The DCAP verifier; defaults to {@link verifyTdxQuote}. Only tests, which have no TDX hardware to make quotes
+   * for their own keys, pass anything else.
+   */
+  verifier?: QuoteVerifier;
   /**
    * Whether a registration without an event log is rejected (default true). Without one, the claimed compose
    * hash is not checked against what was measured; only turn this off when the log is checked another way.
@@ -56,7 +64,7 @@ export function verifyRegistration(
   evidence: RegistrationEvidence,
   options: VerifyRegistrationOptions,
 ): VerifiedRegistration {
-  const verified = verifyTdxQuote(evidence.quote, options.collateral, options.nowSeconds);
+  const verified = (options.verifier ?? verifyTdxQuote)(evidence.quote, options.collateral, options.nowSeconds);
 
   if (evidence.bootInfo.tcbStatus !== verified.tcbStatus) {
     throw new ReplicationVerificationError(
@@ -89,6 +97,46 @@ export function verifyRegistration(
     throw new ReplicationVerificationError("event-log-missing", "the registration carries no event log");
   }
   return { quote: verified, measuredComposeHash: measured };
+}
+
+/** The fields of a `NodeRegistered` event as ethers decodes them (a `Result` has these properties). */
+export interface NodeRegisteredArgs {
+  node: string;
+  encryptionPublicKey: string;
+  bootInfo: {
+    appId: string;
+    composeHash: string;
+    instanceId: string;
+    deviceId: string;
+    mrAggregated: string;
+    mrSystem: string;
+    osImageHash: string;
+    tcbStatus: string;
+    advisoryIds: Iterable<string>;
+  };
+  attestation: { quote: string; eventLog: string };
+}
+
+/** The evidence a `NodeRegistered` event carries, as plain values. */
+export function evidenceFromNodeRegistered(args: NodeRegisteredArgs): RegistrationEvidence {
+  const b = args.bootInfo;
+  return {
+    node: args.node,
+    encryptionPublicKey: args.encryptionPublicKey,
+    bootInfo: {
+      appId: b.appId,
+      composeHash: b.composeHash,
+      instanceId: b.instanceId,
+      deviceId: b.deviceId,
+      mrAggregated: b.mrAggregated,
+      mrSystem: b.mrSystem,
+      osImageHash: b.osImageHash,
+      tcbStatus: b.tcbStatus,
+      advisoryIds: [...b.advisoryIds],
+    },
+    quote: args.attestation.quote,
+    eventLog: args.attestation.eventLog,
+  };
 }
 
 /** An onboarding ready to submit: `registry.onboard(node, ciphertext, signature)`. */

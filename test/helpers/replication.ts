@@ -29,7 +29,12 @@ export interface TestNode {
 
 export function testNode(label: string): TestNode {
   const wallet = new Wallet(id(`eth key of ${label}`));
-  return { label, wallet, address: wallet.address, encryption: encryptionKeyPairFromPrivateKey(id(`enc key of ${label}`)) };
+  return {
+    label,
+    wallet,
+    address: wallet.address,
+    encryption: encryptionKeyPairFromPrivateKey(id(`enc key of ${label}`)),
+  };
 }
 
 /** A boot info the fixture's policy allows (compose A on device 1, up-to-date TCB). */
@@ -86,13 +91,7 @@ export async function signedRegistration(
 
 /** The arguments of `registry.register` for a signed registration. */
 export function registerArgs({ registration: r, signature }: SignedRegistration) {
-  return [
-    r.node,
-    r.encryptionPublicKey,
-    r.bootInfo,
-    { quote: r.quote, eventLog: r.eventLog },
-    signature,
-  ] as const;
+  return [r.node, r.encryptionPublicKey, r.bootInfo, { quote: r.quote, eventLog: r.eventLog }, signature] as const;
 }
 
 /**
@@ -120,4 +119,3 @@ export async function deployRegistry(ethers: HardhatEthers, networkHelpers: Netw
   const domain = registryDomain(chainId, await registry.getAddress());
   return { owner, relayer, stranger, appAuth, registry, appId, chainId, domain };
 }
-

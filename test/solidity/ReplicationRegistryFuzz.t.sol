@@ -197,6 +197,20 @@ contract ReplicationRegistryFuzzTest is RegistryTest, RegistrySetup {
     }
 
     // ---------------------------------------------------------------------------------------------------------
+    // report_data binding (lib/replication/report-data.ts)
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// @dev The off-chain library's known answer equals Solidity's `abi.encode`, so a contract could check it too.
+    function test_reportData_isKeccakOfAbiEncodedTagNodeAndKey() public pure {
+        bytes32 x = 0x2222222222222222222222222222222222222222222222222222222222222222;
+        bytes memory key = abi.encodePacked(bytes1(0x02), x);
+        bytes32 first = keccak256(
+            abi.encode("dstack-devproof/replication/v1", address(0x1111111111111111111111111111111111111111), key)
+        );
+        assertTrue(first == 0x65c0bf5aa47dcca17d3cad6eb5a5664dfc246668ca06934770194556ae5819a4, "known answer");
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
     // views
     // ---------------------------------------------------------------------------------------------------------
 

@@ -69,11 +69,12 @@ abstract contract RegistrySetup is RegistryCheats {
     }
 
     /// @dev The onboarding signature of `memberKey` for `node` on `registry`.
-    function _onboardingSignature(ReplicationRegistry registry, uint256 memberKey, address node, bytes memory ciphertext)
-        internal
-        view
-        returns (bytes memory)
-    {
+    function _onboardingSignature(
+        ReplicationRegistry registry,
+        uint256 memberKey,
+        address node,
+        bytes memory ciphertext
+    ) internal view returns (bytes memory) {
         bytes32 quoteHash = registry.getNode(node).quoteHash;
         return signature(memberKey, registry.onboardingDigest(node, quoteHash, ciphertext));
     }
