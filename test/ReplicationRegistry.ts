@@ -4,6 +4,7 @@ import { TypedDataEncoder, ZeroAddress, ZeroHash, hexlify, id, keccak256, random
 import type { Result } from "ethers";
 import { network } from "hardhat";
 
+import ReplicationRegistryModule from "../ignition/modules/ReplicationRegistry.js";
 import {
   ONBOARDING_TYPES,
   REGISTRATION_TYPES,
@@ -24,7 +25,7 @@ import {
 } from "./helpers/replication.js";
 import type { TestNode } from "./helpers/replication.js";
 
-const { ethers, networkHelpers } = await network.create();
+const { ethers, networkHelpers, ignition } = await network.create();
 
 // NodeStatus and EvictionCause, as the contract numbers them.
 const Status = { None: 0n, Registered: 1n, Member: 2n, Evicted: 3n } as const;
@@ -113,6 +114,19 @@ describe("ReplicationRegistry", function () {
       await expect(factory.deploy(notAppAuth))
         .to.be.revertedWithCustomError(registry, "RegistryAppAuthInvalid")
         .withArgs(notAppAuth);
+    });
+  });
+
+  describe("Ignition module", function () {
+    it("deploys a registry bound to the AppAuth given as a parameter", async function () {
+      const { appAuth } = await networkHelpers.loadFixture(baseFixture);
+      const appAuthAddress = await appAuth.getAddress();
+      const deployed = await ignition.deploy(ReplicationRegistryModule, {
+        parameters: { ReplicationRegistry: { appAuth: appAuthAddress } },
+      });
+      const registry = await ethers.getContractAt("ReplicationRegistry", await deployed.registry.getAddress());
+      expect(await registry.appAuth()).to.equal(appAuthAddress);
+      expect(await registry.memberCount()).to.equal(0n);
     });
   });
 
