@@ -67,7 +67,7 @@ contract ReplicationRegistry is IReplicationRegistry, EIP712 {
 
     IAppAuth private immutable _appAuth;
     address private _genesis;
-    mapping(address node => NodeRecord) private _nodes;
+    mapping(address node => NodeRecord record) private _nodes;
     EnumerableSet.AddressSet private _members;
 
     /// @notice Binds the registry to one app's policy for life.

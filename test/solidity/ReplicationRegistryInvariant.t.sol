@@ -21,7 +21,7 @@ contract RegistryHandler is RegistrySetup {
     ReplicationRegistry public immutable registry;
     ReplicationRegistry public immutable otherRegistry;
 
-    mapping(address node => IAppAuth.AppBootInfo) private _registeredBootInfo;
+    mapping(address node => IAppAuth.AppBootInfo bootInfo) private _registeredBootInfo;
 
     // The model.
     mapping(address node => bool) public modelMember;
