@@ -1,0 +1,12 @@
+import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
+
+/**
+ * Deploys the ReplicationRegistry of one app, bound for life to the app's TimelockedAppAuth (`appAuth`, required;
+ * it is also the app id). The genesis member is set afterwards by the AppAuth's owner (`setGenesis`), once the
+ * genesis node has registered for this registry's address.
+ */
+export default buildModule("ReplicationRegistry", (m) => {
+  const appAuth = m.getParameter<string>("appAuth");
+  const registry = m.contract("ReplicationRegistry", [appAuth]);
+  return { registry };
+});

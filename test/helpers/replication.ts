@@ -1,0 +1,121 @@
+/** Shared set-up for the ReplicationRegistry tests: a policy, a registry, and in-TEE keys played by wallets. */
+import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
+import type { NetworkHelpers } from "@nomicfoundation/hardhat-network-helpers/types";
+import { Wallet, hexlify, id, toUtf8Bytes } from "ethers";
+import type { TypedDataDomain } from "ethers";
+
+import {
+  encodeEventLogBytes,
+  encryptionKeyPairFromPrivateKey,
+  registryDomain,
+  runtimeEvent,
+  signRegistration,
+} from "../../lib/replication/index.js";
+import type { AppBootInfo, EncryptionKeyPair, Registration } from "../../lib/replication/index.js";
+
+export const NOTICE = 3600n;
+export const COMPOSE_A = id("compose A");
+export const COMPOSE_B = id("compose B");
+export const DEVICE_1 = id("device 1");
+export const DEVICE_2 = id("device 2");
+
+/** A node's in-TEE keys, made deterministic from a label. */
+export interface TestNode {
+  label: string;
+  wallet: Wallet;
+  address: string;
+  encryption: EncryptionKeyPair;
+}
+
+export function testNode(label: string): TestNode {
+  const wallet = new Wallet(id(`eth key of ${label}`));
+  return {
+    label,
+    wallet,
+    address: wallet.address,
+    encryption: encryptionKeyPairFromPrivateKey(id(`enc key of ${label}`)),
+  };
+}
+
+/** A boot info the fixture's policy allows (compose A on device 1, up-to-date TCB). */
+export function bootInfo(appId: string, overrides: Partial<AppBootInfo> = {}): AppBootInfo {
+  return {
+    appId,
+    composeHash: COMPOSE_A,
+    instanceId: Wallet.createRandom().address,
+    deviceId: DEVICE_1,
+    mrAggregated: id("mrAggregated"),
+    mrSystem: id("mrSystem"),
+    osImageHash: id("os image"),
+    tcbStatus: "UpToDate",
+    advisoryIds: ["INTEL-SA-00837", "INTEL-SA-00615"],
+    ...overrides,
+  };
+}
+
+/** A stand-in quote: contract tests do not verify quotes, they only record them. */
+export function fakeQuote(label: string): string {
+  return hexlify(toUtf8Bytes(`TDX quote of ${label}`.padEnd(96, ".")));
+}
+
+/** A stand-in RTMR3 event log measuring `composeHash`. */
+export function fakeEventLog(composeHash: string): string {
+  return hexlify(encodeEventLogBytes(JSON.stringify([runtimeEvent("compose-hash", composeHash)])));
+}
+
+export interface SignedRegistration {
+  registration: Registration;
+  signature: string;
+}
+
+/** A registration of `node`, signed by `signer` (the node itself unless a test says otherwise). */
+export async function signedRegistration(
+  domain: TypedDataDomain,
+  node: TestNode,
+  appId: string,
+  overrides: Partial<Registration> & { signer?: Wallet; boot?: Partial<AppBootInfo> } = {},
+): Promise<SignedRegistration> {
+  const { signer, boot, ...fields } = overrides;
+  const info = bootInfo(appId, boot);
+  const registration: Registration = {
+    node: node.address,
+    encryptionPublicKey: hexlify(node.encryption.publicKey),
+    bootInfo: info,
+    quote: fakeQuote(node.label),
+    eventLog: fakeEventLog(info.composeHash),
+    ...fields,
+  };
+  const signature = await signRegistration(signer ?? node.wallet, domain, registration);
+  return { registration, signature };
+}
+
+/** The arguments of `registry.register` for a signed registration. */
+export function registerArgs({ registration: r, signature }: SignedRegistration) {
+  return [r.node, r.encryptionPublicKey, r.bootInfo, { quote: r.quote, eventLog: r.eventLog }, signature] as const;
+}
+
+/**
+ * A policy allowing compose A and B on devices 1 and 2 (B activated after the notice), and a registry bound to it.
+ */
+export async function deployRegistry(ethers: HardhatEthers, networkHelpers: NetworkHelpers) {
+  const [owner, relayer, stranger] = await ethers.getSigners();
+  if (owner === undefined || relayer === undefined || stranger === undefined) throw new Error("need 3 signers");
+  const appAuth = await ethers.deployContract("TimelockedAppAuth", [
+    owner.address,
+    NOTICE,
+    COMPOSE_A,
+    "https://example.org/compose-a.json",
+    [DEVICE_1, DEVICE_2],
+    false,
+    true,
+  ]);
+  await appAuth.proposeComposeHash(COMPOSE_B, "https://example.org/compose-b.json");
+  await networkHelpers.time.increase(NOTICE);
+  await appAuth.activateComposeHash(COMPOSE_B);
+
+  const registry = await ethers.deployContract("ReplicationRegistry", [await appAuth.getAddress()]);
+  const appId = await appAuth.getAddress();
+  const { chainId } = await ethers.provider.getNetwork();
+  const domain = registryDomain(chainId, await registry.getAddress());
+  return { owner, relayer, stranger, appAuth, registry, appId, chainId, domain };
+}
