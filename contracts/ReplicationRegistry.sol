@@ -9,6 +9,7 @@ import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet
 
 import {IAppAuth} from "./interfaces/IAppAuth.sol";
 import {IReplicationRegistry} from "./interfaces/IReplicationRegistry.sol";
+import {ITimelockedAppAuth} from "./interfaces/ITimelockedAppAuth.sol";
 
 /// @title ReplicationRegistry
 /// @notice Which TDX nodes of one dstack app hold the app's shared secret. A node joins only when a current member
@@ -42,6 +43,8 @@ import {IReplicationRegistry} from "./interfaces/IReplicationRegistry.sol";
 /// - The full quote, the event log (self-authenticating: it must replay to the quote's RTMR3) and the ciphertext
 ///   live in events; storage keeps the quote's hash and the boot info needed to re-check the policy. Every
 ///   operation is O(1) in the number of members.
+// EIP-712 type strings are longer than 32 bytes by nature.
+// solhint-disable gas-small-strings
 contract ReplicationRegistry is IReplicationRegistry, EIP712 {
     using EnumerableSet for EnumerableSet.AddressSet;
 
@@ -75,7 +78,9 @@ contract ReplicationRegistry is IReplicationRegistry, EIP712 {
     ///
     /// Requirements: `appAuth_` answers ERC-165 `supportsInterface(0x1e079198)` (dstack's `IAppAuth`) with true.
     constructor(IAppAuth appAuth_) EIP712("ReplicationRegistry", "1") {
-        if (!ERC165Checker.supportsInterface(address(appAuth_), type(IAppAuth).interfaceId)) {
+        // Only a timelocked policy: bound to an instantly changeable one, the registry would hand the secret to
+        // whatever code its owner allowed a minute ago, and the DevProof guarantee would be gone.
+        if (!ERC165Checker.supportsInterface(address(appAuth_), type(ITimelockedAppAuth).interfaceId)) {
             revert RegistryAppAuthInvalid(address(appAuth_));
         }
         _appAuth = appAuth_;

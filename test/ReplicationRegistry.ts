@@ -115,6 +115,19 @@ describe("ReplicationRegistry", function () {
         .to.be.revertedWithCustomError(registry, "RegistryAppAuthInvalid")
         .withArgs(notAppAuth);
     });
+    it("reverts with RegistryAppAuthInvalid for an IAppAuth without a timelock (a stock, instantly changeable one)", async function () {
+      const { registry, stranger } = await networkHelpers.loadFixture(baseFixture);
+      const stock = await ethers.deployContract("StockAppAuth", [
+        stranger.address,
+        true,
+        ethers.ZeroHash,
+        ethers.ZeroHash,
+      ]);
+      const factory = await ethers.getContractFactory("ReplicationRegistry");
+      await expect(factory.deploy(await stock.getAddress()))
+        .to.be.revertedWithCustomError(registry, "RegistryAppAuthInvalid")
+        .withArgs(await stock.getAddress());
+    });
   });
 
   describe("Ignition module", function () {

@@ -113,7 +113,7 @@ interface IReplicationRegistry {
     // Errors
     // ---------------------------------------------------------------------------------------------------------
 
-    /// @notice The policy address given at deployment does not implement dstack's `IAppAuth`.
+    /// @notice The policy address given at deployment is not a `TimelockedAppAuth` (ERC-165 `ITimelockedAppAuth`).
     error RegistryAppAuthInvalid(address appAuth);
 
     /// @notice The node is already registered (or was a member): registration is one-shot per address.
