@@ -34,7 +34,7 @@ export interface SourceVerification {
 
 /**
  * The record of one Ignition deployment (one chain, one deployment id). `contracts` is rebuilt from the journal every
- * time; `kmsRegistrations` and `verifications` are what `deploy-app` did after deploying, kept across rebuilds.
+ * time; `sourceCommit`, `kmsRegistrations` and `verifications` are what `deploy-app` adds, kept across rebuilds.
  */
 export interface DeploymentRecord {
   deploymentId: string;
@@ -42,6 +42,8 @@ export interface DeploymentRecord {
   network: string;
   source: string;
   contracts: Record<string, DeployedContract>;
+  /** The git commit of the checkout that deployed it, `+dirty` when it had uncommitted changes: what to rebuild. */
+  sourceCommit?: string;
   kmsRegistrations?: KmsRegistration[];
   verifications?: SourceVerification[];
 }
@@ -144,7 +146,8 @@ export async function readDeploymentRecord(
 }
 
 /**
- * Writes `<outDir>/<deploymentId>.json`. What the journal says (`contracts`, ...) replaces the file's; the KMS
+ * Writes `<outDir>/<deploymentId>.json`. What the journal says (`contracts`, ...) replaces the file's; the first
+ * `sourceCommit` recorded stays; the KMS
  * registrations and verifications already in the file are kept, with the record's own entries replacing those for
  * the same KMS and app (unless the new one only saw it registered and the old one has the transaction), or the same
  * address and provider.
@@ -170,6 +173,10 @@ export async function writeDeploymentRecord(outDir: string, record: DeploymentRe
     network: record.network,
     source: record.source,
     contracts: record.contracts,
+    // The commit that deployed it does not change when a later run, from another checkout, resumes the deployment.
+    ...((existing?.sourceCommit ?? record.sourceCommit) === undefined
+      ? {}
+      : { sourceCommit: existing?.sourceCommit ?? record.sourceCommit }),
     ...(kmsRegistrations.length > 0 ? { kmsRegistrations } : {}),
     ...(verifications.length > 0 ? { verifications } : {}),
   };

@@ -1,6 +1,7 @@
+import { execFile } from "node:child_process";
 import { readdir, rm } from "node:fs/promises";
 import path from "node:path";
-import { styleText } from "node:util";
+import { promisify, styleText } from "node:util";
 
 import {
   errorDeploymentResultToExceptionMessage,
@@ -57,6 +58,8 @@ export interface Verifier {
   retryDelaysMs: number[];
 }
 
+const execFileAsync = promisify(execFile);
+
 const DEFAULT_VERIFIER: Verifier = { verify: verifyContract, retryDelaysMs: [15_000, 30_000] };
 
 /** Ignition's id of the contract future, which is also the key of the contract in the record. */
@@ -99,6 +102,14 @@ export async function deployApp(
   const kms = kmsOption !== undefined || args.register === true ? await resolveKms(hre, session, kmsOption) : undefined;
   if (args.verify === true) await checkVerifiable(hre, session);
 
+  const source = await sourceCommit(hre.config.paths.root);
+  if (source?.endsWith("+dirty") === true && !DEV_CHAIN_IDS.includes(session.chainId)) {
+    warnings.push(
+      "the checkout has uncommitted changes: the record will name the commit with +dirty, and auditors can only " +
+        "rebuild what was committed",
+    );
+  }
+
   console.log(`Deploying an app's TimelockedAppAuth on ${session.where} from ${deployer}`);
   printParameters(parametersFile, parameters, checked.owner === undefined);
   for (const warning of warnings) console.warn(styleText("yellow", `Warning: ${warning}`));
@@ -136,6 +147,7 @@ export async function deployApp(
   if (kms !== undefined) registration = await registerApp(session, kms, app);
   const record: DeploymentRecord = {
     ...journalRecord,
+    ...(deployedNow && source !== undefined ? { sourceCommit: source } : {}),
     ...(registration === undefined ? {} : { kmsRegistrations: [withoutFlag(registration)] }),
   };
   let recordPath = await writeDeploymentRecord(recordsDir, record);
@@ -376,6 +388,17 @@ function printNextSteps(session: NetworkSession, app: string, kms: Kms | undefin
 
 function withoutFlag({ alreadyRegistered: _, ...registration }: RegistrationResult) {
   return registration;
+}
+
+/** `git rev-parse HEAD` of the checkout, `+dirty` with uncommitted changes to tracked files; undefined outside git. */
+async function sourceCommit(root: string): Promise<string | undefined> {
+  const git = async (...args: string[]) => (await execFileAsync("git", args, { cwd: root })).stdout.trim();
+  try {
+    const commit = await git("rev-parse", "HEAD");
+    return (await git("status", "--porcelain", "--untracked-files=no")) === "" ? commit : `${commit}+dirty`;
+  } catch {
+    return undefined;
+  }
 }
 
 function relative(hre: HardhatRuntimeEnvironment, file: string): string {

@@ -254,6 +254,16 @@ export const tasks = [
     .setAction(lazyAction(() => import("./check-boot.js")))
     .build(),
 
+  task("compare-bytecode", "Rebuild TimelockedAppAuth (production profile) and compare it with the code at --app")
+    .addOption({
+      name: "app",
+      description: "Address of the deployed TimelockedAppAuth (required)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .setAction(lazyAction(() => import("./compare-bytecode.js")))
+    .build(),
+
   task("app-status", "Show an app's policy, open proposals with countdowns, and its history")
     .addOption({
       name: "app",

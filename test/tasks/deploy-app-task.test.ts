@@ -4,6 +4,8 @@ import hre from "hardhat";
 
 import type { DeploymentRecord } from "../../lib/deployments.js";
 import { MAX_NOTICE_SECONDS, MIN_NOTICE_SECONDS } from "../../lib/deployParameters.js";
+import { NegativeAnswer } from "../../lib/errors.js";
+import type { CompareBytecodeResult } from "../../tasks/compare-bytecode.js";
 import { APP_FUTURE_ID, verifySources, type DeployAppResult, type Verifier } from "../../tasks/deploy-app.js";
 import type { NetworkSession } from "../../tasks/shared/session.js";
 import {
@@ -13,6 +15,7 @@ import {
   HASH_V1,
   INITIAL_URI,
   NOTICE,
+  networkHelpers,
   runTask,
   runTaskOk,
   writeTempFile,
@@ -74,6 +77,7 @@ describe("deploy-app", function () {
     const receipt = await ethers.provider.getTransactionReceipt(contract.txHash);
     expect(receipt?.contractAddress).to.equal(app);
     expect(record.kmsRegistrations).to.equal(undefined);
+    expect(record.sourceCommit).to.match(/^[0-9a-f]{40}(\+dirty)?$/);
   });
 
   it("deploys nothing when run again, and says so", async function () {
@@ -267,5 +271,58 @@ describe("deploy-app", function () {
       expect(outcome.verified.map((v) => v.provider)).to.deep.equal(["etherscan"]);
       expect(outcome.failures).to.deep.equal(["sourcify: Sourcify is down"]);
     });
+  });
+});
+
+describe("compare-bytecode", function () {
+  this.timeout(120_000);
+
+  async function deployed() {
+    const run = await runTaskOk<DeployAppResult>("deploy-app", {
+      parameters: await parametersFile(),
+      deploymentId: nextId(),
+    });
+    return { app: run.value.app, code: await ethers.provider.getCode(run.value.app) };
+  }
+
+  it("finds what deploy-app deployed identical to this checkout's production build, metadata hash included", async function () {
+    const { app } = await deployed();
+    const run = await runTaskOk<CompareBytecodeResult>("compare-bytecode", { app });
+    expect(run.value.trailer?.solc).to.equal("0.8.28");
+    expect(run.stdout).to.include(
+      `match: the runtime bytecode is identical, metadata hash included (metadata ipfs://${run.value.trailer!.ipfsCid}, solc 0.8.28)`,
+    );
+    expect(run.value.buildInfo).to.match(/^artifacts\/build-info\/solc-0_8_28-[0-9a-f]+\.json$/);
+  });
+
+  it("says when only the metadata hash differs, and when the code does, exiting non-zero", async function () {
+    const { code } = await deployed();
+    const otherMetadata = "0x00000000000000000000000000000000000000e1";
+    // The trailer ends with "<34-byte ipfs hash>64736f6c6343<solc version>0033": change the hash's last byte.
+    const at = code.length - 2 * (2 + 3 + 6) - 2;
+    await networkHelpers.setCode(
+      otherMetadata,
+      code.slice(0, at) + (code.slice(at, at + 2) === "00" ? "01" : "00") + code.slice(at + 2),
+    );
+    const metadata = await runTask("compare-bytecode", { app: otherMetadata });
+    expect(metadata.result.success).to.equal(false);
+    expect(metadata.result.success ? undefined : metadata.result.error).to.be.instanceOf(NegativeAnswer);
+    expect(metadata.stdout).to.include("differs: the code is the same but the metadata hash is not");
+
+    const otherCode = "0x00000000000000000000000000000000000000E2";
+    await networkHelpers.setCode(
+      otherCode,
+      code.slice(0, 10) + (code.slice(10, 12) === "00" ? "01" : "00") + code.slice(12),
+    );
+    const executable = await runTask("compare-bytecode", { app: otherCode });
+    expect(executable.errorMessage).to.equal(`the bytecode at ${otherCode} differs from this checkout's build (code)`);
+    expect(executable.stdout).to.include("differs: the executable code itself is different");
+  });
+
+  it("refuses an address without code", async function () {
+    const nobody = "0x000000000000000000000000000000000000dEaD";
+    expect((await runTask("compare-bytecode", { app: nobody })).errorMessage).to.equal(
+      `no contract at --app ${nobody} on network "default" (chain 31337): check --app and --network`,
+    );
   });
 });
