@@ -24,7 +24,7 @@ import {
 } from "../lib/deployments.js";
 import { InvalidOptionError, UserError } from "../lib/errors.js";
 import { formatNotice } from "../lib/format.js";
-import type { Kms } from "../lib/kms.js";
+import { KMS_CONFIG_FILE, readKmsConfig, type Kms } from "../lib/kms.js";
 import { parseAddress } from "../lib/validate.js";
 import { defineAction } from "./shared/action.js";
 import { registerApp, resolveKms, type RegistrationResult } from "./shared/kms.js";
@@ -168,7 +168,7 @@ export async function deployApp(
   }
 
   console.log(`Record: ${relative(hre, recordPath)}`);
-  printNextSteps(session, app, kms, args.verify === true);
+  await printNextSteps(hre, session, app, kms, args.verify === true);
   return {
     deploymentId,
     app,
@@ -375,11 +375,23 @@ function printParameters(file: string, parameters: AppDeployParameters & { owner
   console.log(`  requireTcbUpToDate: ${parameters.requireTcbUpToDate}`);
 }
 
-function printNextSteps(session: NetworkSession, app: string, kms: Kms | undefined, verified: boolean): void {
+async function printNextSteps(
+  hre: HardhatRuntimeEnvironment,
+  session: NetworkSession,
+  app: string,
+  kms: Kms | undefined,
+  verified: boolean,
+): Promise<void> {
   const network = ` --network ${session.networkName}`;
   console.log("Next:");
-  if (kms === undefined)
-    console.log(`  register it with dstack's KMS: npx hardhat register-app --app ${app}${network}`);
+  if (kms === undefined) {
+    const configured = await readKmsConfig(path.join(hre.config.paths.root, KMS_CONFIG_FILE)).then(
+      (entries) => entries.has(session.chainId),
+      () => false,
+    );
+    const kmsOption = configured ? "" : " --kms <address>";
+    console.log(`  register it with dstack's KMS: npx hardhat register-app --app ${app}${kmsOption}${network}`);
+  }
   if (!verified && !DEV_CHAIN_IDS.includes(session.chainId)) {
     console.log("  verify its source: re-run this command with --verify");
   }

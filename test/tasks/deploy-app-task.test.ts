@@ -61,6 +61,8 @@ describe("deploy-app", function () {
 
     expect(deployedNow).to.equal(true);
     expect(run.stdout).to.include(`Deployed TimelockedAppAuth at ${app} in block ${contract.blockNumber}`);
+    // config/kms.json has no KMS for a local chain, so the hint asks for one.
+    expect(run.stdout).to.include(`npx hardhat register-app --app ${app} --kms <address> --network default`);
     const appAuth = await ethers.getContractAt("TimelockedAppAuth", app);
     expect(await appAuth.noticePeriod()).to.equal(NOTICE);
     expect(await appAuth.allowedComposeHashes(HASH_V1)).to.equal(true);
