@@ -120,6 +120,9 @@ export async function deployApp(
   await hre.tasks.getTask("build").run({ quiet: true, noTests: true, defaultBuildProfile: "production" });
   const { journalDir, recordsDir } = await deploymentPaths(hre, session, deploymentId);
   const before = await previousDeployment(session, journalDir);
+  if (before === undefined && (await session.ethers.provider.getBalance(deployer)) === 0n) {
+    throw new UserError(`the deploying account ${deployer} has no funds on ${session.where}; nothing was sent`);
+  }
   console.log(
     before === undefined
       ? `Deploying with Ignition (deployment "${deploymentId}", journal ${relative(hre, journalDir)})...`

@@ -134,6 +134,20 @@ describe("deploy-app", function () {
     expect(run.value.deployedNow).to.equal(true);
   });
 
+  it("refuses a deploying account without funds before sending anything", async function () {
+    const [, , poor] = await ethers.getSigners();
+    const balance = await ethers.provider.getBalance(poor!.address);
+    await networkHelpers.setBalance(poor!.address, 0n);
+    const run = await runTask("deploy-app", {
+      parameters: await parametersFile(),
+      deploymentId: nextId(),
+      from: poor!.address,
+    }).finally(() => networkHelpers.setBalance(poor!.address, balance));
+    expect(run.errorMessage).to.equal(
+      `the deploying account ${poor!.address} has no funds on network "default" (chain 31337); nothing was sent`,
+    );
+  });
+
   it("looks for ignition/parameters/<network>.json by default", async function () {
     const run = await runTask("deploy-app", {});
     expect(run.errorMessage).to.equal(
