@@ -57,4 +57,23 @@ export default defineConfig({
   verify: {
     etherscan: { apiKey: configVariable("ETHERSCAN_API_KEY") },
   },
+  chainDescriptors: {
+    // Base's hardfork activations (the OP Stack's, from Base's node), so that a fork of Base (test/fork/) can execute
+    // calls at blocks it fetched from the RPC. Jovian (1764691201) is newer than what Hardhat's EDR runs: forks after
+    // it execute with Isthmus rules, which makes no difference to these contracts.
+    8453: {
+      name: "Base",
+      chainType: "op",
+      hardforkHistory: {
+        bedrock: { blockNumber: 0 },
+        regolith: { timestamp: 0 },
+        canyon: { timestamp: 1_704_992_401 },
+        ecotone: { timestamp: 1_710_374_401 },
+        fjord: { timestamp: 1_720_627_201 },
+        granite: { timestamp: 1_726_070_401 },
+        holocene: { timestamp: 1_736_445_601 },
+        isthmus: { timestamp: 1_746_806_401 },
+      },
+    },
+  },
 });

@@ -12,13 +12,40 @@ export interface DeployedContract {
   blockHash: string;
 }
 
-/** The record of one Ignition deployment (one chain, one deployment id). */
+/** A registration of a deployed app with a dstack KMS (`DstackKms.registerApp(app)`). */
+export interface KmsRegistration {
+  kms: string;
+  app: string;
+  /** The `registerApp` transaction; null when the app was already registered (by anyone) before we looked. */
+  txHash: string | null;
+  blockNumber: number | null;
+  /** The block at which `registeredApps(app)` was seen true without sending anything, when `txHash` is null. */
+  seenRegisteredAtBlock?: number;
+}
+
+/** A source verification of a deployed contract on a block explorer or Sourcify. */
+export interface SourceVerification {
+  address: string;
+  /** hardhat-verify's provider name: "etherscan" (Basescan on Base) or "sourcify". */
+  provider: string;
+  /** Where anyone can read the verified source. */
+  url: string;
+}
+
+/**
+ * The record of one Ignition deployment (one chain, one deployment id). `contracts` is rebuilt from the journal every
+ * time; `sourceCommit`, `kmsRegistrations` and `verifications` are what `deploy-app` adds, kept across rebuilds.
+ */
 export interface DeploymentRecord {
   deploymentId: string;
   chainId: number;
   network: string;
   source: string;
   contracts: Record<string, DeployedContract>;
+  /** The git commit of the checkout that deployed it, `+dirty` when it had uncommitted changes: what to rebuild. */
+  sourceCommit?: string;
+  kmsRegistrations?: KmsRegistration[];
+  verifications?: SourceVerification[];
 }
 
 /** Networks of hardhat.config.ts by chain id, so records name the network a reader would pass to `--network`. */
@@ -41,7 +68,10 @@ function decodeJournalValue(value: unknown): unknown {
  * Builds the record of one Ignition deployment from its journal: the journal, not a hand-written file, is the
  * source of truth for what was deployed, by whom, with which arguments, in which transaction.
  */
-export async function readIgnitionDeployment(deploymentDir: string): Promise<DeploymentRecord> {
+export async function readIgnitionDeployment(
+  deploymentDir: string,
+  options: { source?: string } = {},
+): Promise<DeploymentRecord> {
   const journalPath = path.join(deploymentDir, "journal.jsonl");
   const lines = (await readFile(journalPath, "utf8")).split("\n").filter((line) => line.trim() !== "");
   const entries = lines.map((line) => JSON.parse(line) as JournalEntry);
@@ -78,7 +108,7 @@ export async function readIgnitionDeployment(deploymentDir: string): Promise<Dep
     deploymentId: path.basename(deploymentDir),
     chainId: init.chainId,
     network: NETWORK_BY_CHAIN_ID[init.chainId] ?? `chain-${init.chainId}`,
-    source: path.join("ignition/deployments", path.basename(deploymentDir), "journal.jsonl"),
+    source: options.source ?? path.join("ignition/deployments", path.basename(deploymentDir), "journal.jsonl"),
     contracts,
   };
 }
@@ -95,12 +125,79 @@ export async function recordIgnitionDeployments(ignitionDeploymentsDir: string, 
   } catch {
     return written; // nothing deployed yet
   }
-  await mkdir(outDir, { recursive: true });
   for (const deploymentId of deploymentIds) {
     const record = await readIgnitionDeployment(path.join(ignitionDeploymentsDir, deploymentId));
-    const outPath = path.join(outDir, `${deploymentId}.json`);
-    await writeFile(outPath, `${JSON.stringify(record, null, 2)}\n`);
-    written.push(outPath);
+    written.push(await writeDeploymentRecord(outDir, record));
   }
   return written;
+}
+
+/** Reads `<outDir>/<deploymentId>.json`; undefined when there is none yet. */
+export async function readDeploymentRecord(
+  outDir: string,
+  deploymentId: string,
+): Promise<DeploymentRecord | undefined> {
+  try {
+    return JSON.parse(await readFile(path.join(outDir, `${deploymentId}.json`), "utf8")) as DeploymentRecord;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Writes `<outDir>/<deploymentId>.json`. What the journal says (`contracts`, ...) replaces the file's; the first
+ * `sourceCommit` recorded stays; the KMS
+ * registrations and verifications already in the file are kept, with the record's own entries replacing those for
+ * the same KMS and app (unless the new one only saw it registered and the old one has the transaction), or the same
+ * address and provider.
+ * @returns the path written.
+ */
+export async function writeDeploymentRecord(outDir: string, record: DeploymentRecord): Promise<string> {
+  const existing = await readDeploymentRecord(outDir, record.deploymentId);
+  const kmsRegistrations = mergeBy(
+    existing?.kmsRegistrations,
+    record.kmsRegistrations,
+    (entry) => `${entry.kms.toLowerCase()} ${entry.app.toLowerCase()}`,
+    // "Already registered" never erases the transaction that did register it.
+    (older, newer) => (newer.txHash === null && older.txHash !== null ? older : newer),
+  );
+  const verifications = mergeBy(
+    existing?.verifications,
+    record.verifications,
+    (entry) => `${entry.address.toLowerCase()} ${entry.provider}`,
+  );
+  const merged: DeploymentRecord = {
+    deploymentId: record.deploymentId,
+    chainId: record.chainId,
+    network: record.network,
+    source: record.source,
+    contracts: record.contracts,
+    // The commit that deployed it does not change when a later run, from another checkout, resumes the deployment.
+    ...((existing?.sourceCommit ?? record.sourceCommit) === undefined
+      ? {}
+      : { sourceCommit: existing?.sourceCommit ?? record.sourceCommit }),
+    ...(kmsRegistrations.length > 0 ? { kmsRegistrations } : {}),
+    ...(verifications.length > 0 ? { verifications } : {}),
+  };
+  await mkdir(outDir, { recursive: true });
+  const outPath = path.join(outDir, `${record.deploymentId}.json`);
+  await writeFile(outPath, `${JSON.stringify(merged, null, 2)}\n`);
+  return outPath;
+}
+
+/** The entries of `older` and `newer`, one per key, in first-seen order; `pick` decides a clash (default: newer). */
+function mergeBy<T>(
+  older: T[] | undefined,
+  newer: T[] | undefined,
+  key: (entry: T) => string,
+  pick: (older: T, newer: T) => T = (_older, newer) => newer,
+): T[] {
+  const merged = new Map<string, T>();
+  for (const entry of older ?? []) merged.set(key(entry), entry);
+  for (const entry of newer ?? []) {
+    const previous = merged.get(key(entry));
+    merged.set(key(entry), previous === undefined ? entry : pick(previous, entry));
+  }
+  return [...merged.values()];
 }

@@ -39,3 +39,11 @@ export class ConflictingOptionsError extends UserError {
     super(`${options.map((o) => `--${o}`).join(" and ")} cannot be used together: give exactly one`);
   }
 }
+
+/**
+ * A "no" that the command has already printed as its answer (e.g. `check-boot`: "denied: Device not allowed"). It is
+ * not a mistake of the user: tasks print no error line for it, but still exit with code 1, so scripts can test it.
+ */
+export class NegativeAnswer extends UserError {
+  override name = "NegativeAnswer";
+}

@@ -151,6 +151,119 @@ export const tasks = [
     .setAction(lazyAction(() => import("./disable-upgrades.js")))
     .build(),
 
+  // Deployment and dstack's KMS
+  task(
+    "deploy-app",
+    "Deploy an app's TimelockedAppAuth with Ignition; optionally register it with dstack's KMS and verify it",
+  )
+    .addOption({
+      name: "parameters",
+      description: "Ignition parameters file (default: ignition/parameters/<network>.json)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "deploymentId",
+      description: "Ignition deployment id, one per app (default: chain-<chain id>)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "kms",
+      description: "Register the app with the dstack KMS at this address (implies --register)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addFlag({
+      name: "register",
+      description: "Register the app with the KMS that config/kms.json lists for the chain",
+    })
+    .addFlag({ name: "verify", description: "Verify the source on Etherscan (Basescan) and Sourcify" })
+    .addOption({
+      name: "from",
+      description: "Account to deploy from (default: the network's first account)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .setAction(lazyAction(() => import("./deploy-app.js")))
+    .build(),
+  task("register-app", "Register an app's auth contract with dstack's KMS (anyone may; skipped if already registered)")
+    .addOption({
+      name: "app",
+      description: "Address of the app's auth contract, which is its app id (required)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "kms",
+      description: "Address of the dstack KMS (default: the one config/kms.json lists for the chain)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "from",
+      description: "Account to send from (default: the network's first account)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .setAction(lazyAction(() => import("./register-app.js")))
+    .build(),
+  task("check-boot", "Would a CVM with this boot info get its keys? Prints allowed, or denied with dstack's reason")
+    .addOption({
+      name: "app",
+      description: "The app id: address of its auth contract (required)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "kms",
+      description: "Ask this dstack KMS, as it does at boot (default: ask the app's contract directly)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "composeHash",
+      description: "Compose hash the CVM reports, 0x + 64 hex digits (required)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "device",
+      description: "Device id of the TDX machine, 0x + 64 hex digits (required)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "osImage",
+      description: "OS image hash, 0x + 64 hex digits (required with --kms, which checks it)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "tcbStatus",
+      description: 'TCB status from quote verification (default: "UpToDate")',
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "instance",
+      description: "Instance id of the CVM, an address (default: zero)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .setAction(lazyAction(() => import("./check-boot.js")))
+    .build(),
+
+  task("compare-bytecode", "Rebuild TimelockedAppAuth (production profile) and compare it with the code at --app")
+    .addOption({
+      name: "app",
+      description: "Address of the deployed TimelockedAppAuth (required)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .setAction(lazyAction(() => import("./compare-bytecode.js")))
+    .build(),
+
   task("app-status", "Show an app's policy, open proposals with countdowns, and its history")
     .addOption({
       name: "app",

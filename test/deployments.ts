@@ -3,7 +3,12 @@ import { mkdtemp, readFile, cp, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import { readIgnitionDeployment, recordIgnitionDeployments } from "../lib/deployments.js";
+import {
+  readDeploymentRecord,
+  readIgnitionDeployment,
+  recordIgnitionDeployments,
+  writeDeploymentRecord,
+} from "../lib/deployments.js";
 
 const FIXTURE = "test/fixtures/ignition/chain-31337";
 
@@ -47,6 +52,38 @@ describe("deployment records", function () {
     expect(written.map((file) => path.basename(file))).to.deep.equal(["chain-31337.json", "chain-8453.json"]);
     const base = JSON.parse(await readFile(path.join(dir, "out", "chain-8453.json"), "utf8"));
     expect(base).to.deep.include({ chainId: 8453, network: "base", contracts: {} });
+  });
+
+  it("keeps the source commit, KMS registrations and verifications when a record is regenerated", async function () {
+    const dir = await mkdtemp(path.join(tmpdir(), "deployments-"));
+    await cp(FIXTURE, path.join(dir, "ignition", "chain-31337"), { recursive: true });
+    const out = path.join(dir, "out");
+    const fromJournal = await readIgnitionDeployment(path.join(dir, "ignition", "chain-31337"));
+    const app = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+    const registered = { kms: "0x0000000000000000000000000000000000000001", app, txHash: "0xaa", blockNumber: 2 };
+    const verified = { address: app, provider: "sourcify", url: "https://sourcify.dev/server/repo-ui/31337/x" };
+    const commit = "0123456789abcdef0123456789abcdef01234567";
+    await writeDeploymentRecord(out, {
+      ...fromJournal,
+      sourceCommit: commit,
+      kmsRegistrations: [registered],
+      verifications: [verified],
+    });
+
+    // A later run that only saw the app already registered does not erase the transaction that registered it.
+    await writeDeploymentRecord(out, {
+      ...fromJournal,
+      sourceCommit: "fedcba9876543210fedcba9876543210fedcba98",
+      kmsRegistrations: [{ ...registered, txHash: null, blockNumber: null, seenRegisteredAtBlock: 9 }],
+    });
+    await recordIgnitionDeployments(path.join(dir, "ignition"), out);
+
+    const record = await readDeploymentRecord(out, "chain-31337");
+    expect(record?.contracts).to.deep.equal(fromJournal.contracts);
+    expect(record?.sourceCommit).to.equal(commit);
+    expect(record?.kmsRegistrations).to.deep.equal([registered]);
+    expect(record?.verifications).to.deep.equal([verified]);
+    expect(await readDeploymentRecord(out, "chain-1")).to.equal(undefined);
   });
 
   it("refuses a journal without a chain id", async function () {

@@ -1,13 +1,15 @@
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 
-/** Seven days: the ERC-733 / L2BEAT Stage-1 notice, and the recommended production default. */
-export const RECOMMENDED_NOTICE_SECONDS = 7n * 24n * 60n * 60n;
+import { MODULE_ID, RECOMMENDED_NOTICE_SECONDS } from "../../lib/deployParameters.js";
+
+export { RECOMMENDED_NOTICE_SECONDS };
 
 /**
  * Deploys one app's TimelockedAppAuth. Every constructor input is a parameter; per-network values live in
- * `ignition/parameters/<network>.json`.
+ * `ignition/parameters/<network>.json`, which `npx hardhat deploy-app` checks (lib/deployParameters.ts) before it
+ * deploys.
  */
-export default buildModule("TimelockedAppAuth", (m) => {
+export default buildModule(MODULE_ID, (m) => {
   const owner = m.getParameter("owner", m.getAccount(0));
   const noticePeriod = m.getParameter("noticePeriod", RECOMMENDED_NOTICE_SECONDS);
   const initialComposeHash = m.getParameter(

@@ -4,11 +4,12 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import type { NewTaskActionFunction } from "hardhat/types/tasks";
 import type { Result } from "hardhat/types/utils";
 
-import { UserError } from "../../lib/errors.js";
+import { NegativeAnswer, UserError } from "../../lib/errors.js";
 
 /**
  * Wraps a task action so that a {@link UserError} (bad input, wrong signer, wrong state) prints as one red line,
- * without a stack trace, and makes the CLI exit with code 1 (Hardhat sets it for a failed `Result`). The error is
+ * without a stack trace, and makes the CLI exit with code 1 (Hardhat sets it for a failed `Result`); a
+ * {@link NegativeAnswer}, which the task has already printed as its answer, only sets the exit code. The error is
  * returned in the Result, so programmatic callers and tests can inspect it. Other errors are bugs: they propagate
  * and Hardhat prints them with their stack.
  */
@@ -20,7 +21,7 @@ export function defineAction<Args, Value>(
       return { success: true, value: await action(args, hre) };
     } catch (error) {
       if (!(error instanceof UserError)) throw error;
-      console.error(styleText("red", `Error: ${error.message}`));
+      if (!(error instanceof NegativeAnswer)) console.error(styleText("red", `Error: ${error.message}`));
       return { success: false, error };
     }
   };

@@ -39,20 +39,30 @@ export function parseAppOptions(options: AppOptions): ParsedAppOptions {
   };
 }
 
+/** The network chosen with `--network`, and the account that will send (if any). */
+export interface NetworkSession {
+  connection: NetworkConnection;
+  ethers: HardhatEthers;
+  /** `network "localhost" (chain 31337)`, for messages. */
+  where: string;
+  networkName: string;
+  chainId: number;
+  signer: HardhatEthersSigner | undefined;
+}
+
 /**
- * Connects to the app after checking it is a TimelockedAppAuth. Uses `hre.network.getOrCreate()`: the connection to the network
- * chosen with `--network` that the rest of the process shares, so tests that run tasks in-process and the tasks
- * themselves see the same chain.
- * @param withSigner whether the task sends a transaction; then the signer is `--from`, or the first account.
+ * Opens the network with `hre.network.getOrCreate()`: the connection to the network chosen with `--network` that
+ * the rest of the process shares, so tests that run tasks in-process and the tasks themselves see the same chain.
+ * @param withSigner whether the task sends a transaction; then the signer is `from`, or the first account.
  */
-export async function openApp(
+export async function openNetwork(
   hre: HardhatRuntimeEnvironment,
-  { address, from }: ParsedAppOptions,
+  from: string | undefined,
   withSigner: boolean,
-): Promise<AppSession> {
+): Promise<NetworkSession> {
   const connection = await hre.network.getOrCreate();
   const { ethers } = connection;
-  const { chainId } = await ethers.provider.getNetwork();
+  const chainId = Number((await ethers.provider.getNetwork()).chainId);
   const where = `network "${connection.networkName}" (chain ${chainId})`;
 
   let signer: HardhatEthersSigner | undefined;
@@ -68,12 +78,25 @@ export async function openApp(
       );
     }
   }
+  return { connection, ethers, where, networkName: connection.networkName, chainId, signer };
+}
+
+/**
+ * Connects to the app after checking it is a TimelockedAppAuth, on the network of {@link openNetwork}.
+ * @param withSigner whether the task sends a transaction; then the signer is `--from`, or the first account.
+ */
+export async function openApp(
+  hre: HardhatRuntimeEnvironment,
+  { address, from }: ParsedAppOptions,
+  withSigner: boolean,
+): Promise<AppSession> {
+  const { connection, ethers, where, networkName, signer } = await openNetwork(hre, from, withSigner);
   const appAuth = await connectAppAuth(address, signer ?? ethers.provider, where);
-  return { connection, ethers, where, networkName: connection.networkName, address, appAuth, signer };
+  return { connection, ethers, where, networkName, address, appAuth, signer };
 }
 
 /** The session's signer; only for tasks opened with `withSigner`. */
-export function signerOf(session: AppSession): HardhatEthersSigner {
+export function signerOf(session: { signer: HardhatEthersSigner | undefined }): HardhatEthersSigner {
   if (session.signer === undefined) throw new Error("this task was opened without a signer");
   return session.signer;
 }

@@ -55,8 +55,8 @@ export interface TaskRun<Value> {
   errorMessage: string;
 }
 
-/** Runs a task and captures what it prints (colours stripped). */
-export async function runTask<Value = unknown>(name: string, args: Record<string, unknown>): Promise<TaskRun<Value>> {
+/** Runs `fn` and captures what it prints through the console (colours stripped). */
+export async function captureOutput<T>(fn: () => Promise<T>): Promise<{ value: T; stdout: string; stderr: string }> {
   const stdout: string[] = [];
   const stderr: string[] = [];
   const saved = { log: console.log, warn: console.warn, error: console.error };
@@ -67,18 +67,27 @@ export async function runTask<Value = unknown>(name: string, args: Record<string
   console.log = capture(stdout);
   console.warn = capture(stderr);
   console.error = capture(stderr);
-  let result: Result<Value, UserError>;
+  let value: T;
   try {
-    result = (await hre.tasks.getTask(name).run(args)) as Result<Value, UserError>;
+    value = await fn();
   } finally {
     Object.assign(console, saved);
   }
   return {
-    result,
+    value,
     stdout: stripVTControlCharacters(stdout.join("\n")),
     stderr: stripVTControlCharacters(stderr.join("\n")),
-    errorMessage: result.success ? "" : result.error.message,
   };
+}
+
+/** Runs a task and captures what it prints (colours stripped). */
+export async function runTask<Value = unknown>(name: string, args: Record<string, unknown>): Promise<TaskRun<Value>> {
+  const {
+    value: result,
+    stdout,
+    stderr,
+  } = await captureOutput(async () => (await hre.tasks.getTask(name).run(args)) as Result<Value, UserError>);
+  return { result, stdout, stderr, errorMessage: result.success ? "" : result.error.message };
 }
 
 /** Runs a task that must succeed; shows its output when it does not. */
