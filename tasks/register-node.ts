@@ -161,7 +161,7 @@ async function checkRegistration(session: RegistrySession, signed: SignedNodeReg
   }
   if (getAddress(r.bootInfo.appId) !== getAddress(session.app.address)) {
     throw new UserError(
-      `the node runs app ${r.bootInfo.appId}, but this registry serves app ${session.app.address}: check --registry`,
+      `the node runs app ${getAddress(r.bootInfo.appId)}, but this registry serves app ${session.app.address}: check --registry`,
     );
   }
   await requireNodeStatus(session, r.node, "None", "register it");

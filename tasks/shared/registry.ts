@@ -106,7 +106,7 @@ export async function requireNodeStatus(
   if (status === expected) return;
   const meaning: Record<NodeStatus, string> = {
     None: `node ${node} is not registered with this registry (register it first: npx hardhat register-node)`,
-    Registered: `node ${node} is registered but not a member`,
+    Registered: `node ${node} is registered and waiting to be onboarded`,
     Member: `node ${node} is already a member`,
     Evicted: `node ${node} was evicted; eviction is final, the address can never register or join again`,
   };
