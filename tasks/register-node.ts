@@ -136,8 +136,10 @@ async function buildFromDstack(
   console.log(
     `Built the registration inside this CVM through the dstack guest API${endpoint ? ` at ${endpoint}` : ""}:`,
   );
-  console.log(`  node address   ${registration.node} (GetKey ${built.keys.paths.ethereum})`);
-  console.log(`  encryption key ${String(registration.encryptionPublicKey)} (GetKey ${built.keys.paths.encryption})`);
+  const keyPath = built.keys.paths.ethereum.replace(/ethereum$/, "{ethereum,encryption}");
+  console.log(`  node address   ${registration.node}`);
+  console.log(`  encryption key ${String(registration.encryptionPublicKey)}`);
+  console.log(`  keys from      GetKey ${keyPath}`);
   console.log(
     `  TCB            ${registration.bootInfo.tcbStatus} from its own quote, ` +
       (substitute

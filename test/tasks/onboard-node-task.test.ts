@@ -219,8 +219,9 @@ describe("onboard-node", function () {
         );
       });
 
-      it("an onboarding file for a node that is a member already, or not signed by the member it names", async function () {
-        const { address, secretFile, memberKeyFile } = await networkHelpers.loadFixture(registryWithGenesis);
+      it("an onboarding file for another node or quote, or not signed by the member it names", async function () {
+        const { address, registry, relayer, domain, appId, secretFile, memberKeyFile } =
+          await networkHelpers.loadFixture(registryWithGenesis);
         const out = await writeTempFile("onboarding.json", "");
         await runTaskOk("onboard-node", {
           registry: address,
@@ -235,7 +236,21 @@ describe("onboard-node", function () {
         expect((await runTask("onboard-node", { ...submit, node: A.address })).errorMessage).to.equal(
           `cannot onboard it: node ${A.address} is already a member`,
         );
+        const C = testNode("tasks C");
+        await registry
+          .connect(relayer)
+          .register(...registerArgs(await signedStandIn(domain, appId, C, { composeHash: COMPOSE_A })));
+        expect((await runTask("onboard-node", { ...submit, node: C.address })).errorMessage).to.equal(
+          `${out} onboards node ${B.address}, not ${C.address}`,
+        );
         const file = JSON.parse(await readFile(out, "utf8")) as Record<string, string>;
+        const otherQuote = await writeTempFile("onboarding.json", JSON.stringify({ ...file, quoteHash: id("q") }));
+        expect(
+          (await runTask("onboard-node", { ...submit, node: B.address, onboarding: otherQuote })).errorMessage,
+        ).to.equal(
+          `${otherQuote} is signed for quote hash ${id("q")}, but node ${B.address} registered quote ` +
+            (await registry.getNode(B.address)).quoteHash,
+        );
         const forged = await writeTempFile("onboarding.json", JSON.stringify({ ...file, member: other }));
         expect(
           (await runTask("onboard-node", { ...submit, node: B.address, onboarding: forged })).errorMessage,
