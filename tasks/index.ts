@@ -108,6 +108,12 @@ function verifyingNodeTask(name: string, description: string, sends: boolean) {
       description: "Verification time in unix seconds, for stored collateral (default: now)",
       type: ArgumentType.STRING_WITHOUT_DEFAULT,
       defaultValue: undefined,
+    })
+    .addOption({
+      name: "fromBlock",
+      description: "First block searched for the node's events (default 0; public RPCs may need the deployment block)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
     });
 }
 

@@ -17,20 +17,20 @@ import { defineAction } from "./shared/action.js";
 import { readFileOption, writeFileOption } from "./shared/files.js";
 import {
   openRegistry,
-  parseAttestationOptions,
+  parseVerificationOptions,
   parseNodeOption,
   parseRegistryOptions,
   printRegistryHeader,
   requireNodeStatus,
   sendRegistryCall,
   verifyRegisteredNode,
-  type AttestationOptions,
+  type VerificationOptions,
   type RegistryOptions,
   type RegistrySession,
 } from "./shared/registry.js";
 import type { SentTransaction } from "./shared/send.js";
 
-export interface OnboardNodeArgs extends RegistryOptions, AttestationOptions {
+export interface OnboardNodeArgs extends RegistryOptions, VerificationOptions {
   node?: string | undefined;
   secretFile?: string | undefined;
   memberKeyFile?: string | undefined;
@@ -52,7 +52,7 @@ type Signing =
 export default defineAction(async (args: OnboardNodeArgs, hre): Promise<OnboardNodeResult> => {
   const parsed = parseRegistryOptions(args);
   const node = parseNodeOption(args.node);
-  const attestation = parseAttestationOptions(args);
+  const verification = parseVerificationOptions(args);
   const signing = await parseSigning(args);
   const session = await openRegistry(hre, parsed, args.out === undefined);
 
@@ -67,7 +67,7 @@ export default defineAction(async (args: OnboardNodeArgs, hre): Promise<OnboardN
   }
   await requireActiveMember(session, member);
 
-  const { record } = await verifyRegisteredNode(session, node, attestation, "onboard");
+  const { record } = await verifyRegisteredNode(session, node, verification, "onboard");
 
   let signed: SignedOnboarding;
   if (signing.mode === "submit") {

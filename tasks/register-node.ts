@@ -20,7 +20,7 @@ import { readFileOption, writeFileOption } from "./shared/files.js";
 import { quoteVerifier } from "./shared/quote-verifier.js";
 import {
   openRegistry,
-  parseAttestationOptions,
+  parseVerificationOptions,
   parseRegistryOptions,
   printRegistryHeader,
   requireNodeStatus,
@@ -70,13 +70,13 @@ export default defineAction(async (args: RegisterNodeArgs, hre): Promise<Registe
     source = args.file;
     signed = parseRegistrationFile((await readFileOption("file", args.file)).toString("utf8"), args.file);
   }
-  const attestation = fromDstack ? parseAttestationOptions(args) : undefined;
+  const verification = fromDstack ? parseVerificationOptions(args) : undefined;
 
   // Writing a file sends nothing, so it needs no account: a CVM has none.
   const session = await openRegistry(hre, parsed, args.out === undefined);
-  if (attestation !== undefined) {
+  if (verification !== undefined) {
     source = "this CVM's dstack guest API";
-    signed = await buildFromDstack(session, args.dstackEndpoint, attestation.source);
+    signed = await buildFromDstack(session, args.dstackEndpoint, verification.source);
   }
   if (signed === undefined) throw new Error("no registration was read or built");
   await checkRegistration(session, signed, source);

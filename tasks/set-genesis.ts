@@ -3,27 +3,27 @@ import { registryInterface } from "../lib/replication/registry.js";
 import { defineAction } from "./shared/action.js";
 import {
   openRegistry,
-  parseAttestationOptions,
+  parseVerificationOptions,
   parseNodeOption,
   parseRegistryOptions,
   printRegistryHeader,
   requireNodeStatus,
   sendRegistryCall,
   verifyRegisteredNode,
-  type AttestationOptions,
+  type VerificationOptions,
   type RegistryOptions,
 } from "./shared/registry.js";
 import type { SentTransaction } from "./shared/send.js";
 import { requireOwner } from "./shared/session.js";
 
-export interface SetGenesisArgs extends RegistryOptions, AttestationOptions {
+export interface SetGenesisArgs extends RegistryOptions, VerificationOptions {
   node?: string | undefined;
 }
 
 export default defineAction(async (args: SetGenesisArgs, hre): Promise<SentTransaction> => {
   const parsed = parseRegistryOptions(args);
   const node = parseNodeOption(args.node);
-  const attestation = parseAttestationOptions(args);
+  const verification = parseVerificationOptions(args);
   const session = await openRegistry(hre, parsed, true);
   await requireOwner(
     session.app,
@@ -36,7 +36,7 @@ export default defineAction(async (args: SetGenesisArgs, hre): Promise<SentTrans
   }
   await requireNodeStatus(session, node, "Registered", "make it the genesis member");
   // The one member nobody else verifies: check its quote exactly as a member checks a new node.
-  await verifyRegisteredNode(session, node, attestation, "make genesis");
+  await verifyRegisteredNode(session, node, verification, "make genesis");
 
   printRegistryHeader(session);
   console.log(

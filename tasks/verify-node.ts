@@ -6,16 +6,16 @@ import type { NodeStatus } from "../lib/replication/registry.js";
 import { defineAction } from "./shared/action.js";
 import {
   openRegistry,
-  parseAttestationOptions,
+  parseVerificationOptions,
   parseNodeOption,
   parseRegistryOptions,
   requireNodeStatus,
   verifyRegisteredNode,
-  type AttestationOptions,
+  type VerificationOptions,
   type RegistryOptions,
 } from "./shared/registry.js";
 
-export interface VerifyNodeArgs extends RegistryOptions, AttestationOptions {
+export interface VerifyNodeArgs extends RegistryOptions, VerificationOptions {
   node?: string | undefined;
 }
 
@@ -37,20 +37,21 @@ export interface VerifyNodeResult {
 export default defineAction(async (args: VerifyNodeArgs, hre): Promise<VerifyNodeResult> => {
   const parsed = parseRegistryOptions(args);
   const node = parseNodeOption(args.node);
-  const attestation = parseAttestationOptions(args);
+  const verification = parseVerificationOptions(args);
   const session = await openRegistry(hre, parsed, false);
   const status = nodeStatusOf(await session.registry.nodeStatus(node));
   if (status === "None") await requireNodeStatus(session, node, "Registered", "verify it");
 
   console.log(`ReplicationRegistry ${session.address} of app ${session.app.address} on ${session.where}`);
-  const { verified, allowed, reason } = await verifyRegisteredNode(session, node, attestation, "vouch for", {
+  const { verified, allowed, reason } = await verifyRegisteredNode(session, node, verification, "vouch for", {
     requireAllowed: false,
   });
 
   const { registry } = session;
-  const [genesis] = await registry.queryFilter(registry.filters.GenesisSet(node));
-  const [onboarded] = await registry.queryFilter(registry.filters.NodeOnboarded(node));
-  const [evicted] = await registry.queryFilter(registry.filters.MemberEvicted(node));
+  const { fromBlock } = verification;
+  const [genesis] = await registry.queryFilter(registry.filters.GenesisSet(node), fromBlock);
+  const [onboarded] = await registry.queryFilter(registry.filters.NodeOnboarded(node), fromBlock);
+  const [evicted] = await registry.queryFilter(registry.filters.MemberEvicted(node), fromBlock);
   let admittedBy: string | undefined;
   console.log(`Status: ${status}`);
   if (genesis !== undefined) {

@@ -20,7 +20,7 @@ import {
 import type { CollateralSource, VerifiedRegistration } from "../../lib/replication/index.js";
 import { nodeStatusOf, connectRegistry, readRegistration, registryInterface } from "../../lib/replication/registry.js";
 import type { NodeStatus, RegistrationRecord } from "../../lib/replication/registry.js";
-import { atMostOneOf, parseAddress, parseUnixTime, requireOption } from "../../lib/validate.js";
+import { atMostOneOf, parseAddress, parseBlockNumber, parseUnixTime, requireOption } from "../../lib/validate.js";
 import type { ReplicationRegistry } from "../../types/ethers-contracts/index.js";
 import { quoteVerifier } from "./quote-verifier.js";
 import { sendTo, type SentTransaction } from "./send.js";
@@ -113,21 +113,24 @@ export async function requireNodeStatus(
   throw new UserError(`cannot ${what}: ${meaning[status]}`);
 }
 
-/** How a task verifies quotes: the collateral's source and the verification time. */
-export interface AttestationOptions {
+/** How a task verifies a node: the collateral's source, the verification time, where its registration is sought. */
+export interface VerificationOptions {
   collateral?: string | undefined;
   pccsUrl?: string | undefined;
   at?: string | undefined;
+  fromBlock?: string | undefined;
 }
 
-export interface ParsedAttestationOptions {
+export interface ParsedVerificationOptions {
   source: CollateralSource;
   /** Unix seconds; undefined for the clock at verification. */
   at: number | undefined;
+  /** First block searched for the node's events (public RPCs cap `eth_getLogs` ranges). */
+  fromBlock: number;
 }
 
-/** Validates `--collateral` / `--pccs-url` (at most one; default Phala's PCCS) and `--at`. */
-export function parseAttestationOptions(options: AttestationOptions): ParsedAttestationOptions {
+/** Validates `--collateral` / `--pccs-url` (at most one; default Phala's PCCS), `--at` and `--from-block`. */
+export function parseVerificationOptions(options: VerificationOptions): ParsedVerificationOptions {
   const given = atMostOneOf({ collateral: options.collateral, "pccs-url": options.pccsUrl });
   const source: CollateralSource =
     given === undefined
@@ -135,7 +138,11 @@ export function parseAttestationOptions(options: AttestationOptions): ParsedAtte
       : given.option === "collateral"
         ? { file: given.value }
         : { pccsUrl: given.value };
-  return { source, at: options.at === undefined ? undefined : parseUnixTime("at", options.at) };
+  return {
+    source,
+    at: options.at === undefined ? undefined : parseUnixTime("at", options.at),
+    fromBlock: options.fromBlock === undefined ? 0 : parseBlockNumber("from-block", options.fromBlock),
+  };
 }
 
 export interface VerifiedNode {
@@ -152,20 +159,29 @@ export interface VerifiedNode {
 export async function verifyRegisteredNode(
   session: RegistrySession,
   node: string,
-  attestation: ParsedAttestationOptions,
+  verification: ParsedVerificationOptions,
   what: string,
   options: { requireAllowed: boolean } = { requireAllowed: true },
 ): Promise<VerifiedNode & { allowed: boolean; reason: string }> {
-  const record = await readRegistration(session.registry, node);
+  let record: RegistrationRecord | undefined;
+  try {
+    record = await readRegistration(session.registry, node, verification.fromBlock);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
+    throw new UserError(
+      `the node refused the registry's event logs since block ${verification.fromBlock} (${reason}): ` +
+        "pass --from-block <the registry's deployment block>",
+    );
+  }
   if (record === undefined) {
-    throw new UserError(`cannot ${what} ${node}: the registry has no NodeRegistered event for it`);
+    throw new UserError(`cannot ${what} ${node}: no NodeRegistered event for it since block ${verification.fromBlock}`);
   }
   const { evidence } = record;
   console.log(
     `Verifying node ${node} (registered in block ${record.blockNumber}, transaction ${record.transactionHash}):`,
   );
-  const collateral = await loadCollateral(attestation.source, evidence.quote);
-  const nowSeconds = attestation.at ?? Math.floor(Date.now() / 1000);
+  const collateral = await loadCollateral(verification.source, evidence.quote);
+  const nowSeconds = verification.at ?? Math.floor(Date.now() / 1000);
   const { verifier, description, substitute } = quoteVerifier();
   let verified: VerifiedRegistration;
   try {
@@ -179,7 +195,7 @@ export async function verifyRegisteredNode(
     "quote",
     substitute
       ? `accepted by a STAND-IN verifier: ${description}`
-      : `verified by ${description}, at ${formatDate(nowSeconds)} with collateral from ${describeCollateralSource(attestation.source)}`,
+      : `verified by ${description}, at ${formatDate(nowSeconds)} with collateral from ${describeCollateralSource(verification.source)}`,
   );
   const advisories = verified.quote.advisoryIds;
   row(

@@ -307,6 +307,18 @@ describe("onboard-node", function () {
         ).to.match(
           new RegExp(`^the collateral file ${notCollateral} is not DCAP collateral \\(missing pck_crl_issuer_chain`),
         );
+        const latest = await networkHelpers.time.latestBlock();
+        expect(
+          (
+            await runTask("onboard-node", {
+              ...base,
+              secretFile,
+              memberKeyFile,
+              collateral: COLLATERAL_FILE,
+              fromBlock: String(latest + 1),
+            })
+          ).errorMessage,
+        ).to.equal(`cannot onboard ${B.address}: no NodeRegistered event for it since block ${latest + 1}`);
         expect(
           (await runTask("onboard-node", { ...base, node: "0x12", secretFile, memberKeyFile })).errorMessage,
         ).to.equal('--node "0x12" is not valid: expected an address: 0x followed by 40 hex digits');
