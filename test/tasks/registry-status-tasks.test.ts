@@ -2,6 +2,7 @@ import { expect } from "chai";
 import { HDNodeWallet, Wallet, id } from "ethers";
 
 import { encryptionKeyPairFromPrivateKey, prepareOnboarding } from "../../lib/replication/index.js";
+import { readRegistryNodes } from "../../lib/replication/registry.js";
 import type { RegistryNodes } from "../../lib/replication/registry.js";
 import type { VerifyNodeResult } from "../../tasks/verify-node.js";
 import type { TestNode } from "../helpers/replication.js";
@@ -221,6 +222,12 @@ describe("registry tasks: set-genesis, evict-node, nodes, verify-node", function
       const after = await runTaskOk<RegistryNodes>("nodes", { registry: address });
       expect(after.value.pending[0]?.reason).to.equal("Compose hash not allowed");
       expect(after.stdout).to.match(new RegExp(`${B.address}  Registered .* no: Compose hash not allowed`));
+    });
+
+    it("reads the members page by page", async function () {
+      const { registry } = await networkHelpers.loadFixture(withMemberB);
+      const nodes = await readRegistryNodes(registry, { pageSize: 1 });
+      expect(nodes.members.map((n) => n.address)).to.deep.equal([A.address, B.address]);
     });
 
     it("shows members onboarded by a member, and a registry without a genesis yet", async function () {
