@@ -142,9 +142,12 @@ export function describeChange(change: Change): string {
 
 export type AppAuthFunction = Parameters<TimelockedAppAuth["interface"]["getFunction"]>[0];
 
-/** A contract call by name, so every task sends (and prints, and decodes) through one path. */
-export interface ContractCall {
-  method: AppAuthFunction;
+/**
+ * A contract call by name, so every task sends (and prints, and decodes) through one path. `Method` names a function
+ * of the contract called: the AppAuth's by default, the ReplicationRegistry's for the registry tasks.
+ */
+export interface ContractCall<Method extends string = AppAuthFunction> {
+  method: Method;
   args: unknown[];
 }
 
@@ -432,13 +435,14 @@ const DURATION_ARGS = new Set(["notice", "min", "max", "proposed", "current", "r
 
 /**
  * Finds the revert data in an error thrown by ethers or a Hardhat provider (it nests differently depending on
- * who threw) and decodes it with the contract's ABI. Undefined when there is no data or it is not ours.
+ * who threw) and decodes it with the contract's ABI (the AppAuth's unless `iface` names another). Undefined when
+ * there is no data or it is not ours.
  */
-export function decodeRevert(error: unknown): DecodedRevert | undefined {
+export function decodeRevert(error: unknown, iface: Interface = appAuthInterface): DecodedRevert | undefined {
   for (const data of revertDataCandidates(error, 0)) {
     let parsed;
     try {
-      parsed = appAuthInterface.parseError(data);
+      parsed = iface.parseError(data);
     } catch {
       continue;
     }

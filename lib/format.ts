@@ -62,3 +62,16 @@ export function formatCountdown(readyAt: Seconds, expiresAt: Seconds, now: Secon
 export function formatNotice(seconds: Seconds): string {
   return `${formatDuration(seconds)} (${toBigInt(seconds)} s)`;
 }
+
+/** Shortens a long hex value for tables: "0x50a3…e5a5". Values that are short already are returned as they are. */
+export function shortHex(hex: string, head = 4, tail = 4): string {
+  return hex.length <= 2 + head + tail + 1 ? hex : `${hex.slice(0, 2 + head)}…${hex.slice(-tail)}`;
+}
+
+/** A plain-text table: a header row, then the rows, each column padded to its widest cell and indented by two. */
+export function formatTable(headers: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => (row[i] ?? "").length)));
+  const line = (cells: readonly string[]) =>
+    `  ${cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join("  ")}`.trimEnd();
+  return [line(headers), ...rows.map(line)].join("\n");
+}

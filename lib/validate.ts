@@ -65,6 +65,15 @@ export function parseBlockNumber(option: string, value: string): number {
   return Number(text);
 }
 
+/** Parses a moment as unix seconds (a non-negative integer, e.g. 1750809600 for 2025-06-25T00:00:00Z). */
+export function parseUnixTime(option: string, value: string): number {
+  const text = value.trim();
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) {
+    throw new InvalidOptionError(option, value, "a unix time in seconds (e.g. 1750809600)");
+  }
+  return Number(text);
+}
+
 /** Returns the value of a required option, or throws naming it and why it is needed. */
 export function requireOption(option: string, value: string | undefined, why: string): string {
   if (value === undefined || value.trim() === "") throw new MissingOptionError(option, why);
@@ -79,12 +88,22 @@ export function exactlyOneOf<const Name extends string>(
   options: Record<Name, string | undefined>,
   why: string,
 ): { option: Name; value: string } {
+  const given = atMostOneOf(options);
+  if (given === undefined) throw new MissingOptionError(Object.keys(options).join(" or --"), why);
+  return given;
+}
+
+/**
+ * Picks the option given among mutually exclusive optional ones.
+ * @returns the name and value of the option that was given; undefined when none was.
+ */
+export function atMostOneOf<const Name extends string>(
+  options: Record<Name, string | undefined>,
+): { option: Name; value: string } | undefined {
   const given = (Object.entries(options) as Array<[Name, string | undefined]>).filter(
     (entry): entry is [Name, string] => entry[1] !== undefined && entry[1].trim() !== "",
   );
-  const names = Object.keys(options) as Name[];
   if (given.length > 1) throw new ConflictingOptionsError(given.map(([name]) => name));
   const [first] = given;
-  if (first === undefined) throw new MissingOptionError(names.join(" or --"), why);
-  return { option: first[0], value: first[1] };
+  return first === undefined ? undefined : { option: first[0], value: first[1] };
 }

@@ -8,6 +8,7 @@ import hre from "hardhat";
 
 import TimelockedAppAuthModule, { RECOMMENDED_NOTICE_SECONDS } from "../ignition/modules/TimelockedAppAuth.js";
 import { composeHashOfFile } from "../lib/composeHash.js";
+import { demoReplication } from "./demo-replication.js";
 
 const V1 = path.resolve("examples/app-compose.v1.json");
 const V2 = path.resolve("examples/app-compose.v2.json");
@@ -61,3 +62,5 @@ if (!(await runTask("activate-hash", { app, file: V2, from: stranger!.address })
 
 step("7. The status an auditor sees: the current release, what is allowed, and the whole history");
 if (!(await runTask("app-status", { app }))) process.exit(1);
+
+await demoReplication(connection, app);

@@ -98,12 +98,12 @@ export async function deployApp(
   const parametersFile = relative(hre, parametersPath);
   const { parameters: checked, warnings } = await readDeployParameters(parametersPath, parametersFile);
   const parameters: AppDeployParameters & { owner: string } = { ...checked, owner: checked.owner ?? deployer };
-  const deploymentId = givenId ?? `chain-${session.chainId}`;
+  const deploymentId = givenId ?? `chain-${Number(session.chainId)}`;
   const kms = kmsOption !== undefined || args.register === true ? await resolveKms(hre, session, kmsOption) : undefined;
   if (args.verify === true) await checkVerifiable(hre, session);
 
   const source = await sourceCommit(hre.config.paths.root);
-  if (source?.endsWith("+dirty") === true && !DEV_CHAIN_IDS.includes(session.chainId)) {
+  if (source?.endsWith("+dirty") === true && !DEV_CHAIN_IDS.includes(Number(session.chainId))) {
     warnings.push(
       "the checkout has uncommitted changes: the record will name the commit with +dirty, and auditors can only " +
         "rebuild what was committed",
@@ -291,7 +291,7 @@ async function runIgnition(
 
 /** Refuses `--verify` where it cannot work, before anything is sent. */
 async function checkVerifiable(hre: HardhatRuntimeEnvironment, session: NetworkSession): Promise<void> {
-  if (DEV_CHAIN_IDS.includes(session.chainId)) {
+  if (DEV_CHAIN_IDS.includes(Number(session.chainId))) {
     throw new UserError(
       `--verify needs a public chain: ${session.where} is a local development chain that no explorer knows; ` +
         "nothing was sent",
@@ -310,7 +310,7 @@ async function checkVerifiable(hre: HardhatRuntimeEnvironment, session: NetworkS
 /** Verifies on Basescan (Etherscan v2) and Sourcify; failures are collected, not thrown, so the record is kept. */
 export async function verifySources(
   hre: HardhatRuntimeEnvironment,
-  session: NetworkSession,
+  session: Pick<NetworkSession, "chainId">,
   contract: DeployedContract,
   verifier: Verifier,
 ): Promise<{ verified: SourceVerification[]; failures: string[] }> {
@@ -343,7 +343,7 @@ export async function verifySources(
       failures.push(`${provider}: ${firstLine(lastError)}`);
       continue;
     }
-    const url = contractUrl(hre, session.chainId, contract.address, provider);
+    const url = contractUrl(hre, Number(session.chainId), contract.address, provider);
     verified.push({ address: contract.address, provider, url });
     console.log(`  verified: ${url}`);
   }
@@ -389,13 +389,13 @@ async function printNextSteps(
   console.log("Next:");
   if (kms === undefined) {
     const configured = await readKmsConfig(path.join(hre.config.paths.root, KMS_CONFIG_FILE)).then(
-      (entries) => entries.has(session.chainId),
+      (entries) => entries.has(Number(session.chainId)),
       () => false,
     );
     const kmsOption = configured ? "" : " --kms <address>";
     console.log(`  register it with dstack's KMS: npx hardhat register-app --app ${app}${kmsOption}${network}`);
   }
-  if (!verified && !DEV_CHAIN_IDS.includes(session.chainId)) {
+  if (!verified && !DEV_CHAIN_IDS.includes(Number(session.chainId))) {
     console.log("  verify its source: re-run this command with --verify");
   }
   console.log(`  see its policy:   npx hardhat app-status --app ${app}${network}`);

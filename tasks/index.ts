@@ -1,5 +1,6 @@
 /**
- * The owner and auditor commands for a TimelockedAppAuth. Definitions only: each action lives in its own file and is
+ * The owner and auditor commands for a TimelockedAppAuth, the deployment commands, and the node, member and
+ * auditor commands for its ReplicationRegistry. Definitions only: each action lives in its own file and is
  * loaded when its task runs, so `npx hardhat` stays fast and works before the contracts are compiled.
  */
 import { task } from "hardhat/config";
@@ -57,6 +58,63 @@ function noticeTask(name: string, description: string) {
     type: ArgumentType.STRING_WITHOUT_DEFAULT,
     defaultValue: undefined,
   });
+}
+
+/** A task on one app's ReplicationRegistry: `--registry` and, for tasks that send, `--from`. */
+function registryTask(name: string, description: string, sends: boolean) {
+  const base = task(name, description).addOption({
+    name: "registry",
+    description: "Address of the app's ReplicationRegistry (required)",
+    type: ArgumentType.STRING_WITHOUT_DEFAULT,
+    defaultValue: undefined,
+  });
+  return sends
+    ? base.addOption({
+        name: "from",
+        description: "Account to send from, which pays the gas (default: the network's first account)",
+        type: ArgumentType.STRING_WITHOUT_DEFAULT,
+        defaultValue: undefined,
+      })
+    : base;
+}
+
+/** A registry task about one node. */
+function nodeTask(name: string, description: string, sends: boolean) {
+  return registryTask(name, description, sends).addOption({
+    name: "node",
+    description: "The node's address: its in-TEE Ethereum key (required)",
+    type: ArgumentType.STRING_WITHOUT_DEFAULT,
+    defaultValue: undefined,
+  });
+}
+
+/** A node task that verifies the node's TDX quote: where its collateral comes from, and when it is checked. */
+function verifyingNodeTask(name: string, description: string, sends: boolean) {
+  return nodeTask(name, description, sends)
+    .addOption({
+      name: "collateral",
+      description: "DCAP collateral as a JSON file, as a PCCS returns it (or use --pccs-url)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "pccsUrl",
+      description: "PCCS to fetch the collateral from (default: Phala's public PCCS)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "at",
+      description: "Verification time in unix seconds, for stored collateral (default: now)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "fromBlock",
+      description: "First block searched for the node's events (default 0; public RPCs may need the deployment block)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    });
 }
 
 export const tasks = [
@@ -278,5 +336,112 @@ export const tasks = [
       defaultValue: undefined,
     })
     .setAction(lazyAction(() => import("./app-status.js")))
+    .build(),
+
+  // Replication registry: nodes, members, auditors
+  registryTask("register-node", "Submit a node's signed registration, from a file or built in its CVM (anyone)", true)
+    .addOption({
+      name: "file",
+      description: "Signed registration file (JSON; see README) (or use --from-dstack)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addFlag({
+      name: "fromDstack",
+      description: "Build and sign the registration here, inside the node's CVM, through the dstack guest API",
+    })
+    .addOption({
+      name: "dstackEndpoint",
+      description: "dstack guest API: unix socket or URL (default: /var/run/dstack.sock)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "out",
+      description: "With --from-dstack: write the signed registration to this file instead of sending it",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "collateral",
+      description: "With --from-dstack: DCAP collateral file for the node's own TCB status (or --pccs-url)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "pccsUrl",
+      description: "With --from-dstack: PCCS to fetch the collateral from (default: Phala's public PCCS)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .setAction(lazyAction(() => import("./register-node.js")))
+    .build(),
+  verifyingNodeTask(
+    "onboard-node",
+    "Verify a registered node and hand it the secret, signed by a member (anyone submits)",
+    true,
+  )
+    .addOption({
+      name: "secretFile",
+      description: "The shared secret to encrypt to the node (the member's copy)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "memberKeyFile",
+      description: "File holding the member's Ethereum private key, which signs (or use --member-from-dstack)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addFlag({
+      name: "memberFromDstack",
+      description: "Sign with the member's in-TEE key, derived here through the dstack guest API",
+    })
+    .addOption({
+      name: "dstackEndpoint",
+      description: "With --member-from-dstack: unix socket or URL (default: /var/run/dstack.sock)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "out",
+      description: "Write the signed onboarding to this file instead of sending it",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "onboarding",
+      description: "Submit an onboarding a member signed elsewhere (a file written with --out)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .setAction(lazyAction(() => import("./onboard-node.js")))
+    .build(),
+  verifyingNodeTask("set-genesis", "Make a registered, verified node the first member; once (owner)", true)
+    .setAction(lazyAction(() => import("./set-genesis.js")))
+    .build(),
+  verifyingNodeTask(
+    "verify-node",
+    "Verify a node's registration evidence from the chain, and how it joined (auditors)",
+    false,
+  )
+    .setAction(lazyAction(() => import("./verify-node.js")))
+    .build(),
+  nodeTask("evict-node", "Remove a member: itself, anyone once the policy denies it, or the owner", true)
+    .addFlag({ name: "yes", description: "Confirm evicting the last member (no one can be onboarded after it)" })
+    .setAction(lazyAction(() => import("./evict-node.js")))
+    .build(),
+  registryTask(
+    "nodes",
+    "Show a registry's members and pending registrations, and whether the policy allows each",
+    false,
+  )
+    .addOption({
+      name: "fromBlock",
+      description: "First block searched for registrations (default 0; public RPCs may need the deployment block)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .setAction(lazyAction(() => import("./nodes.js")))
     .build(),
 ];

@@ -23,3 +23,22 @@ export class ReplicationVerificationError extends Error {
     super(message, options);
   }
 }
+
+/** Each check that can refuse a node, in one line (the error's message adds the values that failed). */
+export const VERIFICATION_FAILURES: Record<ReplicationErrorCode, string> = {
+  "quote-invalid": "its TDX quote does not verify against Intel's collateral (DCAP)",
+  "quote-not-tdx": "its quote is not a TDX quote",
+  "tcb-status-mismatch": "the TCB status it claims is not the one its quote verifies with",
+  "advisory-ids-mismatch": "the Intel advisories it claims are not those of its quote",
+  "report-data-mismatch": "its quote's report_data does not bind its address and registered encryption key",
+  "event-log-missing": "its registration carries no event log, so its compose hash cannot be checked",
+  "event-log-invalid": "its event log is malformed",
+  "rtmr-mismatch": "its event log does not replay to its quote's RTMR3",
+  "compose-hash-missing": "no compose hash was measured into its RTMR3",
+  "compose-hash-mismatch": "the compose hash measured into its RTMR3 is not the one it claims",
+};
+
+/** One line saying which check refused a node and with which values. */
+export function describeVerificationFailure(error: ReplicationVerificationError): string {
+  return `${VERIFICATION_FAILURES[error.code]}: ${error.message}`;
+}

@@ -1,10 +1,14 @@
 /**
  * Off-chain side of the ReplicationRegistry, shared by tasks, tests and the guest agent. See README.md here for
- * the protocol and the `report_data` binding.
+ * the protocol and the `report_data` binding. `registry.ts` (reading a deployed registry) is imported on its own:
+ * it needs the contract types that `npx hardhat compile` generates, and nothing here does.
  */
+export * from "./collateral.js";
+export * from "./dstack-node.js";
 export * from "./eip712.js";
 export * from "./errors.js";
 export * from "./event-log.js";
+export * from "./files.js";
 export * from "./quote.js";
 export * from "./registration.js";
 export * from "./report-data.js";

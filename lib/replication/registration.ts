@@ -8,10 +8,10 @@ import type { BytesLike, Signer, TypedDataDomain } from "ethers";
 import { quoteHash, signOnboarding } from "./eip712.js";
 import type { AppBootInfo } from "./eip712.js";
 import { ReplicationVerificationError } from "./errors.js";
-import { measuredComposeHash } from "./event-log.js";
+import { checkComposeHash, measuredComposeHash } from "./event-log.js";
 import { verifyTdxQuote } from "./quote.js";
 import type { QuoteCollateral, VerifiedTdxQuote } from "./quote.js";
-import { checkReportDataBinding } from "./report-data.js";
+import { checkReportDataBinding, tdReportOfQuote } from "./report-data.js";
 import { encryptSecret } from "./secret.js";
 
 /** A node's registration as the registry's `NodeRegistered` event carries it. */
@@ -65,7 +65,19 @@ export function verifyRegistration(
   options: VerifyRegistrationOptions,
 ): VerifiedRegistration {
   const verified = (options.verifier ?? verifyTdxQuote)(evidence.quote, options.collateral, options.nowSeconds);
+  return checkEvidenceAgainstQuote(evidence, verified, options.requireEventLog ?? true);
+}
 
+/**
+ * Checks 2 to 4 of {@link verifyRegistration} against a quote that was already verified: the claimed TCB status and
+ * advisories, the `report_data` binding and the measured compose hash. A node runs it on its own registration
+ * before signing it, so it never publishes one that members would refuse.
+ */
+export function checkEvidenceAgainstQuote(
+  evidence: RegistrationEvidence,
+  verified: VerifiedTdxQuote,
+  requireEventLog = true,
+): VerifiedRegistration {
   if (evidence.bootInfo.tcbStatus !== verified.tcbStatus) {
     throw new ReplicationVerificationError(
       "tcb-status-mismatch",
@@ -93,10 +105,26 @@ export function verifyRegistration(
         `the measured compose hash ${measured} is not the claimed ${evidence.bootInfo.composeHash}`,
       );
     }
-  } else if (options.requireEventLog ?? true) {
+  } else if (requireEventLog) {
     throw new ReplicationVerificationError("event-log-missing", "the registration carries no event log");
   }
   return { quote: verified, measuredComposeHash: measured };
+}
+
+/**
+ * The checks of {@link verifyRegistration} that need no collateral, run against the quote's contents without
+ * verifying its signature: `report_data` binds the node's address and key, and the event log (required) replays to
+ * the quote's RTMR3 and measures the claimed compose hash. A host runs them before it pays for a registration that
+ * members would refuse; alone they prove nothing, since anyone can write an unsigned quote. Throws
+ * {@link ReplicationVerificationError}.
+ */
+export function checkRegistrationConsistency(evidence: RegistrationEvidence): void {
+  const td = tdReportOfQuote(evidence.quote);
+  checkReportDataBinding(td.reportData, evidence.node, evidence.encryptionPublicKey);
+  if (getBytes(evidence.eventLog).length === 0) {
+    throw new ReplicationVerificationError("event-log-missing", "the registration carries no event log");
+  }
+  checkComposeHash(getBytes(evidence.eventLog), td.rtMr3, evidence.bootInfo.composeHash);
 }
 
 /** The fields of a `NodeRegistered` event as ethers decodes them (a `Result` has these properties). */

@@ -13,6 +13,7 @@
  * holder of both keys is that TD. Chain and registry are bound by the node's EIP-712 signature, not here.
  */
 import { Quote } from "@phala/dcap-qvl";
+import type { TDReport10 } from "@phala/dcap-qvl";
 import { AbiCoder, getAddress, getBytes, hexlify, keccak256 } from "ethers";
 import type { BytesLike } from "ethers";
 
@@ -40,8 +41,8 @@ export function replicationReportData(node: string, encryptionPublicKey: BytesLi
   return reportData;
 }
 
-/** The `report_data` of a TDX quote (v4 or v5), parsed with dcap-qvl. Parsing verifies nothing. */
-export function reportDataFromQuote(quote: BytesLike): Uint8Array {
+/** The TD report of a TDX quote (v4 or v5), parsed with dcap-qvl. Parsing verifies nothing. */
+export function tdReportOfQuote(quote: BytesLike): TDReport10 {
   let parsed: Quote;
   try {
     parsed = Quote.parse(getBytes(quote));
@@ -50,7 +51,12 @@ export function reportDataFromQuote(quote: BytesLike): Uint8Array {
   }
   const td = parsed.report.asTd10();
   if (td === null) throw new ReplicationVerificationError("quote-not-tdx", "the quote is not a TDX quote");
-  return Uint8Array.from(td.reportData);
+  return td;
+}
+
+/** The `report_data` of a TDX quote (v4 or v5), parsed with dcap-qvl. Parsing verifies nothing. */
+export function reportDataFromQuote(quote: BytesLike): Uint8Array {
+  return Uint8Array.from(tdReportOfQuote(quote).reportData);
 }
 
 /** Throws unless `reportData` binds `node` and `encryptionPublicKey` as defined above. */

@@ -1,19 +1,12 @@
-import { stat } from "node:fs/promises";
 import { styleText } from "node:util";
 
 import { composeHashOfFile, type ComposeHashReport } from "../../lib/composeHash.js";
-import { UserError } from "../../lib/errors.js";
 import { exactlyOneOf, parseBytes32 } from "../../lib/validate.js";
+import { requireFileOption } from "./files.js";
 
 /** Reads and hashes a compose file named by an option, with a clear error when it is missing. */
 export async function hashComposeFileOption(option: string, path: string): Promise<ComposeHashReport> {
-  let isFile = false;
-  try {
-    isFile = (await stat(path)).isFile();
-  } catch {
-    throw new UserError(`--${option} ${path}: no such file`);
-  }
-  if (!isFile) throw new UserError(`--${option} ${path}: not a regular file`);
+  await requireFileOption(option, path);
   return composeHashOfFile(path);
 }
 

@@ -22,7 +22,7 @@ export async function resolveKms(
   let address = kmsOption;
   if (address === undefined) {
     const file = path.join(hre.config.paths.root, KMS_CONFIG_FILE);
-    const entry = await kmsForChain(file, session.chainId);
+    const entry = await kmsForChain(file, Number(session.chainId));
     console.log(`KMS from ${KMS_CONFIG_FILE}: ${entry.name}, ${entry.address}`);
     if (entry.note !== "") console.log(`  Note: ${entry.note}`);
     address = entry.address;

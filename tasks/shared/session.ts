@@ -7,17 +7,22 @@ import { UserError } from "../../lib/errors.js";
 import { parseAddress, requireOption } from "../../lib/validate.js";
 import type { TimelockedAppAuth } from "../../types/ethers-contracts/index.js";
 
-/** A checked connection to one app's TimelockedAppAuth, and the account that will send (if any). */
-export interface AppSession {
+/** A connection to the network chosen with `--network`, and the account that will send (if any). */
+export interface NetworkSession {
   connection: NetworkConnection;
   ethers: HardhatEthers;
+  chainId: bigint;
   /** `network "localhost" (chain 31337)`, for messages. */
   where: string;
   networkName: string;
+  signer: HardhatEthersSigner | undefined;
+}
+
+/** A checked connection to one app's TimelockedAppAuth, and the account that will send (if any). */
+export interface AppSession extends NetworkSession {
   address: string;
   /** Connected to {@link signer} when there is one, else read-only. */
   appAuth: TimelockedAppAuth;
-  signer: HardhatEthersSigner | undefined;
 }
 
 /** The options every app task takes, as the CLI passes them. */
@@ -39,21 +44,10 @@ export function parseAppOptions(options: AppOptions): ParsedAppOptions {
   };
 }
 
-/** The network chosen with `--network`, and the account that will send (if any). */
-export interface NetworkSession {
-  connection: NetworkConnection;
-  ethers: HardhatEthers;
-  /** `network "localhost" (chain 31337)`, for messages. */
-  where: string;
-  networkName: string;
-  chainId: number;
-  signer: HardhatEthersSigner | undefined;
-}
-
 /**
- * Opens the network with `hre.network.getOrCreate()`: the connection to the network chosen with `--network` that
- * the rest of the process shares, so tests that run tasks in-process and the tasks themselves see the same chain.
- * @param withSigner whether the task sends a transaction; then the signer is `from`, or the first account.
+ * Connects to the network chosen with `--network` through `hre.network.getOrCreate()`: the connection the rest of
+ * the process shares, so tests that run tasks in-process and the tasks themselves see the same chain.
+ * @param withSigner whether the task sends a transaction; then the signer is `--from`, or the first account.
  */
 export async function openNetwork(
   hre: HardhatRuntimeEnvironment,
@@ -62,7 +56,7 @@ export async function openNetwork(
 ): Promise<NetworkSession> {
   const connection = await hre.network.getOrCreate();
   const { ethers } = connection;
-  const chainId = Number((await ethers.provider.getNetwork()).chainId);
+  const { chainId } = await ethers.provider.getNetwork();
   const where = `network "${connection.networkName}" (chain ${chainId})`;
 
   let signer: HardhatEthersSigner | undefined;
@@ -78,11 +72,11 @@ export async function openNetwork(
       );
     }
   }
-  return { connection, ethers, where, networkName: connection.networkName, chainId, signer };
+  return { connection, ethers, chainId, where, networkName: connection.networkName, signer };
 }
 
 /**
- * Connects to the app after checking it is a TimelockedAppAuth, on the network of {@link openNetwork}.
+ * Connects to the app after checking it is a TimelockedAppAuth (see {@link openNetwork} for the connection).
  * @param withSigner whether the task sends a transaction; then the signer is `--from`, or the first account.
  */
 export async function openApp(
@@ -90,28 +84,36 @@ export async function openApp(
   { address, from }: ParsedAppOptions,
   withSigner: boolean,
 ): Promise<AppSession> {
-  const { connection, ethers, where, networkName, signer } = await openNetwork(hre, from, withSigner);
-  const appAuth = await connectAppAuth(address, signer ?? ethers.provider, where);
-  return { connection, ethers, where, networkName, address, appAuth, signer };
+  const network = await openNetwork(hre, from, withSigner);
+  const appAuth = await connectAppAuth(address, network.signer ?? network.ethers.provider, network.where);
+  return { ...network, address, appAuth };
 }
 
 /** The session's signer; only for tasks opened with `withSigner`. */
-export function signerOf(session: { signer: HardhatEthersSigner | undefined }): HardhatEthersSigner {
+export function signerOf(session: NetworkSession): HardhatEthersSigner {
   if (session.signer === undefined) throw new Error("this task was opened without a signer");
   return session.signer;
 }
 
+/** A call already encoded for its target: what a multisig owner submits. */
+export interface EncodedCall {
+  to: string;
+  data: string;
+}
+
 /**
  * Refuses before sending when the signer is not the owner. When the owner is a contract (a multisig), says what to
- * submit through it instead.
+ * submit through it instead: `call` on the AppAuth, or an {@link EncodedCall} to another contract that checks the
+ * AppAuth's owner (the ReplicationRegistry's `setGenesis` and `evict`).
  */
-export async function requireOwner(session: AppSession, call: ContractCall, what: string): Promise<void> {
+export async function requireOwner(session: AppSession, call: ContractCall | EncodedCall, what: string): Promise<void> {
   const signer = signerOf(session);
   const owner = await session.appAuth.owner();
   if (owner.toLowerCase() === signer.address.toLowerCase()) return;
+  const target = "method" in call ? { to: session.address, data: encodeCall(call) } : call;
   const ownerIsContract = (await session.ethers.provider.getCode(owner)) !== "0x";
   const hint = ownerIsContract
-    ? `the owner is a contract (a multisig?): submit a call to ${session.address} with data ${encodeCall(call)} through it`
+    ? `the owner is a contract (a multisig?): submit a call to ${target.to} with data ${target.data} through it`
     : "send from the owner's account (--from <owner>, or the owner's key in the network's accounts)";
   throw new UserError(`only the owner can ${what}: the signer is ${signer.address} but the owner is ${owner}; ${hint}`);
 }

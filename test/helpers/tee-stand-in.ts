@@ -17,7 +17,7 @@ import {
   replicationReportData,
   runtimeEvent,
 } from "../../lib/replication/index.js";
-import type { AppBootInfo, QuoteCollateral, QuoteVerifier } from "../../lib/replication/index.js";
+import type { AppBootInfo, DstackEventLogEntry, QuoteCollateral, QuoteVerifier } from "../../lib/replication/index.js";
 import { bootInfo } from "./replication.js";
 import type { TestNode } from "./replication.js";
 
@@ -62,6 +62,19 @@ export const standInVerifier: QuoteVerifier = (quote) => {
   };
 };
 
+/** The RTMR3 events dstack measures at boot, in its order, for an app, a compose hash and an instance. */
+export function standInRuntimeEvents(appId: string, composeHash: string, instanceId: string): DstackEventLogEntry[] {
+  return [
+    runtimeEvent("system-preparing", "0x"),
+    runtimeEvent("app-id", appId),
+    runtimeEvent("compose-hash", composeHash),
+    runtimeEvent("instance-id", instanceId),
+    runtimeEvent("boot-mr-done", "0x"),
+    runtimeEvent("key-provider", id("kms")),
+    runtimeEvent("system-ready", "0x"),
+  ];
+}
+
 /** What a booted stand-in node registers. */
 export interface BootedNode {
   node: TestNode;
@@ -88,15 +101,7 @@ export function bootStandIn(
     ...(measured.deviceId === undefined ? {} : { deviceId: measured.deviceId }),
     ...claimedBoot,
   });
-  const entries = [
-    runtimeEvent("system-preparing", "0x"),
-    runtimeEvent("app-id", appId),
-    runtimeEvent("compose-hash", measured.composeHash),
-    runtimeEvent("instance-id", info.instanceId),
-    runtimeEvent("boot-mr-done", "0x"),
-    runtimeEvent("key-provider", id("kms")),
-    runtimeEvent("system-ready", "0x"),
-  ];
+  const entries = standInRuntimeEvents(appId, measured.composeHash, info.instanceId);
   const reportData = replicationReportData(node.address, node.encryption.publicKey);
   const quote = standInQuote(template, reportData, replayRtmr(entries));
   return {

@@ -7,6 +7,8 @@ import {
   formatDuration,
   formatNotice,
   formatRelative,
+  formatTable,
+  shortHex,
 } from "../../lib/format.js";
 
 const HOUR = 3600n;
@@ -80,6 +82,30 @@ describe("lib/format", function () {
   describe("formatNotice", function () {
     it("gives the duration and the exact seconds", function () {
       expect(formatNotice(7n * DAY)).to.equal("7d 0h 0m (604800 s)");
+    });
+  });
+
+  describe("shortHex", function () {
+    it("keeps the prefix, four digits at each end, and an ellipsis", function () {
+      expect(shortHex(`0x50a3${"0".repeat(56)}e5a5`)).to.equal("0x50a3…e5a5");
+    });
+
+    it("leaves short values alone", function () {
+      expect(shortHex("0x1234abcd")).to.equal("0x1234abcd");
+    });
+  });
+
+  describe("formatTable", function () {
+    it("pads every column but the last to its widest cell", function () {
+      expect(
+        formatTable(
+          ["a", "bb", "c"],
+          [
+            ["xxx", "y", "z"],
+            ["", "", ""],
+          ],
+        ),
+      ).to.equal(["  a    bb  c", "  xxx  y   z", ""].join("\n"));
     });
   });
 });

@@ -7,7 +7,6 @@ import { MAX_NOTICE_SECONDS, MIN_NOTICE_SECONDS } from "../../lib/deployParamete
 import { NegativeAnswer } from "../../lib/errors.js";
 import type { CompareBytecodeResult } from "../../tasks/compare-bytecode.js";
 import { APP_FUTURE_ID, verifySources, type DeployAppResult, type Verifier } from "../../tasks/deploy-app.js";
-import type { NetworkSession } from "../../tasks/shared/session.js";
 import {
   captureOutput,
   DEVICE_A,
@@ -238,7 +237,7 @@ describe("deploy-app", function () {
       blockNumber: 1,
       blockHash: `0x${"cd".repeat(32)}`,
     };
-    const onBase = { chainId: 8453 } as NetworkSession;
+    const onBase = { chainId: 8453n };
 
     it("verifies on Basescan and Sourcify with the deployed constructor arguments, and returns the links", async function () {
       const calls: unknown[] = [];

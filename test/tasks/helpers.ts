@@ -101,7 +101,7 @@ export async function runTaskOk<Value = unknown>(
 }
 
 /** Writes a file in a fresh temporary directory and returns its path. */
-export async function writeTempFile(name: string, contents: string): Promise<string> {
+export async function writeTempFile(name: string, contents: string | Uint8Array): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), "devproof-"));
   const file = path.join(dir, name);
   await writeFile(file, contents);

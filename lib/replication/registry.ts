@@ -1,0 +1,224 @@
+/**
+ * Reading a deployed ReplicationRegistry: connection with checks, a node's registration evidence from its event,
+ * members and pending registrations, and which ground (if any) allows an eviction. Free of Hardhat, so tasks,
+ * scripts and the guest agent's replicator share it with any ethers provider or signer.
+ */
+import { getAddress } from "ethers";
+import type { ContractRunner, Provider } from "ethers";
+
+import { ReplicationRegistry__factory } from "../../types/ethers-contracts/index.js";
+import type { ReplicationRegistry } from "../../types/ethers-contracts/index.js";
+import { UserError } from "../errors.js";
+import { REGISTRY_EIP712_NAME, REGISTRY_EIP712_VERSION } from "./eip712.js";
+import type { AppBootInfo } from "./eip712.js";
+import { evidenceFromNodeRegistered } from "./registration.js";
+import type { NodeRegisteredArgs, RegistrationEvidence } from "./registration.js";
+
+/** `IReplicationRegistry.NodeStatus`, in its Solidity order. */
+export const NODE_STATUSES = ["None", "Registered", "Member", "Evicted"] as const;
+export type NodeStatus = (typeof NODE_STATUSES)[number];
+
+/** `IReplicationRegistry.EvictionCause`, in its Solidity order. */
+export const EVICTION_CAUSES = ["Left", "NoLongerAllowed", "RemovedByOwner"] as const;
+export type EvictionCause = (typeof EVICTION_CAUSES)[number];
+
+function enumName<const Names extends readonly string[]>(names: Names, value: bigint | number): Names[number] {
+  const name = names[Number(value)];
+  if (name === undefined) throw new Error(`unknown enum value ${value} (expected 0..${names.length - 1})`);
+  return name;
+}
+
+export const nodeStatusOf = (value: bigint | number): NodeStatus => enumName(NODE_STATUSES, value);
+export const evictionCauseOf = (value: bigint | number): EvictionCause => enumName(EVICTION_CAUSES, value);
+
+/** The registry's full ABI, to decode its events and custom errors. */
+export const registryInterface = ReplicationRegistry__factory.createInterface();
+
+/**
+ * Connects to the ReplicationRegistry at `address` after checking that there is code there and that its EIP-712
+ * domain (ERC-5267 `eip712Domain()`) is the registry's, on this chain and at this address: that is the domain every
+ * node and member signs for, so a contract that answers otherwise is not one to send signatures to.
+ * @param where how to name the network in messages, e.g. `network "localhost" (chain 31337)`.
+ */
+export async function connectRegistry(
+  address: string,
+  runner: ContractRunner,
+  where: string,
+): Promise<ReplicationRegistry> {
+  const provider = requireProvider(runner);
+  if ((await provider.getCode(address)) === "0x") {
+    throw new UserError(`no contract at ${address} on ${where}: check --registry and --network`);
+  }
+  const registry = ReplicationRegistry__factory.connect(address, runner);
+  const { chainId } = await provider.getNetwork();
+  let domain: Awaited<ReturnType<ReplicationRegistry["eip712Domain"]>> | undefined;
+  try {
+    domain = await registry.eip712Domain();
+  } catch {
+    // No ERC-5267 (a revert or garbage): not our registry.
+  }
+  const matches =
+    domain !== undefined &&
+    domain.name === REGISTRY_EIP712_NAME &&
+    domain.version === REGISTRY_EIP712_VERSION &&
+    domain.chainId === chainId &&
+    domain.verifyingContract.toLowerCase() === address.toLowerCase();
+  if (!matches) {
+    throw new UserError(
+      `the contract at ${address} on ${where} is not a ReplicationRegistry (its EIP-712 domain is not ` +
+        `"${REGISTRY_EIP712_NAME}" version ${REGISTRY_EIP712_VERSION} at that address): check --registry`,
+    );
+  }
+  return registry;
+}
+
+/** A node's registration as its `NodeRegistered` event records it. */
+export interface RegistrationRecord {
+  evidence: RegistrationEvidence;
+  blockNumber: number;
+  transactionHash: string;
+}
+
+/**
+ * The registration evidence of `node` (quote, event log, keys, boot info) from its `NodeRegistered` event; undefined
+ * when there is none in `[fromBlock, latest]`. Public RPCs cap `eth_getLogs` ranges: pass the registry's deployment
+ * block there.
+ */
+export async function readRegistration(
+  registry: ReplicationRegistry,
+  node: string,
+  fromBlock = 0,
+): Promise<RegistrationRecord | undefined> {
+  const [event] = await registry.queryFilter(registry.filters.NodeRegistered(node), fromBlock);
+  if (event === undefined) return undefined;
+  return {
+    evidence: evidenceFromNodeRegistered(event.args as unknown as NodeRegisteredArgs),
+    blockNumber: event.blockNumber,
+    transactionHash: event.transactionHash,
+  };
+}
+
+/** One node as `nodes` shows it and an agent reads it. */
+export interface NodeView {
+  address: string;
+  status: NodeStatus;
+  isGenesis: boolean;
+  registeredAt: bigint;
+  joinedAt: bigint;
+  evictedAt: bigint;
+  /** The member that onboarded it; undefined for the genesis member and for non-members. */
+  sponsor: string | undefined;
+  quoteHash: string;
+  bootInfo: AppBootInfo;
+  /** Whether the app's policy allows its registered boot info now, and if not, its reason. */
+  allowed: boolean;
+  reason: string;
+}
+
+export interface RegistryNodes {
+  /** Everything below was read at this block, so the view is consistent. */
+  blockNumber: number;
+  timestamp: bigint;
+  genesis: string | undefined;
+  members: NodeView[];
+  /** Registered and waiting to be onboarded (neither member nor evicted), oldest first. */
+  pending: NodeView[];
+}
+
+const ZERO_ADDRESS = `0x${"0".repeat(40)}`;
+
+/**
+ * Reads the members (paged, `pageSize` per call) and the pending registrations (from `NodeRegistered` events since
+ * `fromBlock`) at one block, each with whether the app's policy allows it now.
+ */
+export async function readRegistryNodes(
+  registry: ReplicationRegistry,
+  options: { fromBlock?: number; pageSize?: number } = {},
+): Promise<RegistryNodes> {
+  const provider = requireProvider(registry.runner);
+  const block = await provider.getBlock("latest");
+  if (block === null) throw new Error("the node returned no latest block");
+  const at = { blockTag: block.number };
+  const pageSize = options.pageSize ?? 100;
+
+  const count = await registry.memberCount(at);
+  const members: string[] = [];
+  for (let offset = 0n; offset < count; offset += BigInt(pageSize)) {
+    members.push(...(await registry.getMembers(offset, pageSize, at)));
+  }
+  const registered = await registry.queryFilter(
+    registry.filters.NodeRegistered(),
+    options.fromBlock ?? 0,
+    block.number,
+  );
+  const genesis = await registry.genesis(at);
+
+  const view = async (address: string): Promise<NodeView> => {
+    const [record, [allowed, reason]] = await Promise.all([
+      registry.getNode(address, at),
+      registry.isNodeAllowed(address, at),
+    ]);
+    const b = record.bootInfo;
+    return {
+      address: getAddress(address),
+      status: nodeStatusOf(record.status),
+      isGenesis: genesis !== ZERO_ADDRESS && getAddress(address) === getAddress(genesis),
+      registeredAt: record.registeredAt,
+      joinedAt: record.joinedAt,
+      evictedAt: record.evictedAt,
+      sponsor: record.sponsor === ZERO_ADDRESS ? undefined : record.sponsor,
+      quoteHash: record.quoteHash,
+      bootInfo: {
+        appId: b.appId,
+        composeHash: b.composeHash,
+        instanceId: b.instanceId,
+        deviceId: b.deviceId,
+        mrAggregated: b.mrAggregated,
+        mrSystem: b.mrSystem,
+        osImageHash: b.osImageHash,
+        tcbStatus: b.tcbStatus,
+        advisoryIds: [...b.advisoryIds],
+      },
+      allowed,
+      reason,
+    };
+  };
+
+  const memberViews = await Promise.all(members.map(view));
+  const candidates = [...new Set(registered.map((event) => getAddress(event.args.node)))];
+  const pending = (await Promise.all(candidates.map(view))).filter((node) => node.status === "Registered");
+  return {
+    blockNumber: block.number,
+    timestamp: BigInt(block.timestamp),
+    genesis: genesis === ZERO_ADDRESS ? undefined : genesis,
+    members: memberViews,
+    pending,
+  };
+}
+
+/** Which of `evict`'s grounds lets `sender` remove the member `node`, checked in the contract's order. */
+export type EvictionGround =
+  | { cause: "Left" }
+  | { cause: "NoLongerAllowed"; reason: string }
+  | { cause: "RemovedByOwner"; owner: string }
+  | { cause: undefined; owner: string };
+
+/** The ground `evict(node)` sent by `sender` would use; `cause` undefined when none applies (it would revert). */
+export async function evictionGround(
+  registry: ReplicationRegistry,
+  node: string,
+  sender: string,
+  owner: string,
+): Promise<EvictionGround> {
+  if (getAddress(sender) === getAddress(node)) return { cause: "Left" };
+  const [allowed, reason] = await registry.isNodeAllowed(node);
+  if (!allowed) return { cause: "NoLongerAllowed", reason };
+  if (getAddress(sender) === getAddress(owner)) return { cause: "RemovedByOwner", owner };
+  return { cause: undefined, owner };
+}
+
+function requireProvider(runner: ContractRunner | null): Provider {
+  const provider = runner?.provider;
+  if (provider == null) throw new Error("the contract is not connected to a provider");
+  return provider;
+}
