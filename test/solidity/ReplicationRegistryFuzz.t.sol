@@ -8,12 +8,12 @@ import {TimelockedAppAuth} from "../../contracts/TimelockedAppAuth.sol";
 import {IAppAuth} from "../../contracts/interfaces/IAppAuth.sol";
 import {IReplicationRegistry} from "../../contracts/interfaces/IReplicationRegistry.sol";
 
-import {RegistrySetup} from "./registry-utils/RegistrySetup.sol";
-import {RegistryTest} from "./registry-utils/Test.sol";
+import {RegistrySetup} from "./utils/RegistrySetup.sol";
+import {Test} from "./utils/Test.sol";
 
 /// @notice Signatures cannot be replayed across chains, registries or nodes; only the node registers itself and
 /// only members onboard.
-contract ReplicationRegistryFuzzTest is RegistryTest, RegistrySetup {
+contract ReplicationRegistryFuzzTest is Test, RegistrySetup {
     uint256 private constant GENESIS_KEY = 0xA11CE;
     uint256 private constant MAX_KEY = 2 ** 128;
 

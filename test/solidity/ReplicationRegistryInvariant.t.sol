@@ -6,8 +6,8 @@ import {TimelockedAppAuth} from "../../contracts/TimelockedAppAuth.sol";
 import {IAppAuth} from "../../contracts/interfaces/IAppAuth.sol";
 import {IReplicationRegistry} from "../../contracts/interfaces/IReplicationRegistry.sol";
 
-import {RegistrySetup} from "./registry-utils/RegistrySetup.sol";
-import {RegistryTest} from "./registry-utils/Test.sol";
+import {RegistrySetup} from "./utils/RegistrySetup.sol";
+import {Test} from "./utils/Test.sol";
 
 /// @notice Drives a registry and its policy at random: registrations and onboardings signed by members and
 /// non-members, for the right domain and for foreign ones, evictions by anyone, and the policy narrowing and widening.
@@ -226,7 +226,7 @@ contract RegistryHandler is RegistrySetup {
 }
 
 /// @notice Invariants of the registry under any sequence of calls the handler makes.
-contract ReplicationRegistryInvariantTest is RegistryTest {
+contract ReplicationRegistryInvariantTest is Test {
     RegistryHandler private handler;
     ReplicationRegistry private registry;
 

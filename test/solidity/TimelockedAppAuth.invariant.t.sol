@@ -288,6 +288,13 @@ contract TimelockedAppAuthHandler is TestBase {
         if (!_callAsOwner(abi.encodeCall(ITimelockedAppAuth.lengthenNoticePeriod, (notice)))) return;
         ++narrowings;
         _policy.notice = notice;
+        // Lengthening cancels every open proposal to set a shorter notice than the new one.
+        for (uint256 i = 0; i < _proposalIds.length; ++i) {
+            GhostProposal storage g = _proposals[_proposalIds[i]];
+            if (g.open && g.kind == ITimelockedAppAuth.ChangeKind.ShortenNotice && uint256(g.value) < notice) {
+                g.open = false;
+            }
+        }
     }
 
     function rollBackTo(uint256 hashSeed) external {

@@ -34,6 +34,12 @@ abstract contract TestBase {
         return remBelow == 0 ? min : max - remBelow + 1;
     }
 
+    /// @dev A 65-byte `r ‖ s ‖ v` signature of `digest`, as ECDSA.recover expects it.
+    function signature(uint256 privateKey, bytes32 digest) internal pure returns (bytes memory) {
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(privateKey, digest);
+        return abi.encodePacked(r, s, v);
+    }
+
     /// @dev A deterministic, labelled address for `name`.
     function makeAddr(string memory name) internal returns (address account) {
         account = vm.addr(uint256(keccak256(bytes(name))));

@@ -57,6 +57,12 @@ interface Vm {
     /// @notice The address of the account controlled by `privateKey`.
     function addr(uint256 privateKey) external pure returns (address keyAddr);
 
+    /// @notice Signs `digest` (raw, no prefix) with `privateKey`.
+    function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
+
+    /// @notice Sets `block.chainid`.
+    function chainId(uint256 newChainId) external;
+
     /// @notice Names an address in traces.
     function label(address account, string calldata newLabel) external;
 

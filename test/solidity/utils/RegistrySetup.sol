@@ -6,10 +6,10 @@ import {TimelockedAppAuth} from "../../../contracts/TimelockedAppAuth.sol";
 import {IAppAuth} from "../../../contracts/interfaces/IAppAuth.sol";
 import {IReplicationRegistry} from "../../../contracts/interfaces/IReplicationRegistry.sol";
 
-import {RegistryCheats} from "./Test.sol";
+import {TestBase} from "./Test.sol";
 
 /// @notice A policy, boot infos and signed registrations for the ReplicationRegistry Solidity tests.
-abstract contract RegistrySetup is RegistryCheats {
+abstract contract RegistrySetup is TestBase {
     bytes32 internal constant COMPOSE_A = keccak256("compose A");
     bytes32 internal constant COMPOSE_B = keccak256("compose B");
     bytes32 internal constant COMPOSE_X = keccak256("compose X, never allowed");
