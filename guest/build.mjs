@@ -24,14 +24,18 @@ export async function buildAgent(outfile = path.join(ROOT, "guest/dist/agent.mjs
     target: "node22",
     format: "esm",
     // CommonJS dependencies (pino) call require(); give the ES module bundle one.
-    banner: { js: "import { createRequire as __agentCreateRequire } from 'node:module'; const require = __agentCreateRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __agentCreateRequire } from 'node:module'; const require = __agentCreateRequire(import.meta.url);",
+    },
     tsconfigRaw: { compilerOptions: { verbatimModuleSyntax: true, target: "es2023" } },
     legalComments: "eof",
     sourcemap: false,
     minify: false,
     logLevel: "warning",
   });
-  return createHash("sha256").update(await readFile(outfile)).digest("hex");
+  return createHash("sha256")
+    .update(await readFile(outfile))
+    .digest("hex");
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -39,7 +39,10 @@ export interface JsonRpcServer {
   close(): Promise<void>;
 }
 
-export async function serveJsonRpc(provider: Eip1193Provider, options: JsonRpcServerOptions = {}): Promise<JsonRpcServer> {
+export async function serveJsonRpc(
+  provider: Eip1193Provider,
+  options: JsonRpcServerOptions = {},
+): Promise<JsonRpcServer> {
   const host = options.host ?? "127.0.0.1";
   const sockets = new Set<Socket>();
   const server: Server = createServer((req, res) => {
@@ -90,9 +93,14 @@ export async function serveJsonRpc(provider: Eip1193Provider, options: JsonRpcSe
   };
 }
 
-async function answer(provider: Eip1193Provider, request: JsonRpcRequest, interception: Interception): Promise<unknown> {
+async function answer(
+  provider: Eip1193Provider,
+  request: JsonRpcRequest,
+  interception: Interception,
+): Promise<unknown> {
   const id = request.id ?? null;
-  if (interception !== undefined && "result" in interception) return { jsonrpc: "2.0", id, result: interception.result };
+  if (interception !== undefined && "result" in interception)
+    return { jsonrpc: "2.0", id, result: interception.result };
   if (interception !== undefined && "error" in interception) return { jsonrpc: "2.0", id, error: interception.error };
   try {
     const result = await provider.request({ method: request.method, params: request.params ?? [] });

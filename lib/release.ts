@@ -45,7 +45,9 @@ export async function checkReleaseReader(reader: ReleaseReader, blockTag: number
   const provider = contract.runner?.provider;
   if (provider == null) throw new Error("the release reader is not connected to a provider");
   if ((await provider.getCode(address, blockTag)) === "0x") {
-    throw new UserError(`no contract at ${address} at block ${blockTag}: check the AppAuth address and the RPC's chain`);
+    throw new UserError(
+      `no contract at ${address} at block ${blockTag}: check the AppAuth address and the RPC's chain`,
+    );
   }
   let supported = false;
   try {

@@ -101,7 +101,9 @@ export function parseMilliseconds(option: string, value: string, { allowZero = f
   if (/^\d+$/.test(text)) {
     ms = Number(text) * 1_000;
   } else if (/^(\d+(ms|s|m|h|d))+$/.test(text)) {
-    for (const [, amount, unit] of text.matchAll(/(\d+)(ms|s|m|h|d)/g)) ms += Number(amount) * MILLISECOND_UNITS[unit!]!;
+    for (const [, amount, unit] of text.matchAll(/(\d+)(ms|s|m|h|d)/g)) {
+      ms += Number(amount) * MILLISECOND_UNITS[unit!]!;
+    }
   } else {
     throw new InvalidOptionError(option, value, 'a duration such as "500ms", "12s", "5m", "1h30m" or seconds ("30")');
   }

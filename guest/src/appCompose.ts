@@ -38,7 +38,9 @@ export async function fetchComposeBytes(uri: string, limits: FetchLimits): Promi
     case "file:":
       return readLocalFile(url, limits);
     default:
-      throw new ReleaseRefusedError(`the compose URI ${uri} uses ${url.protocol}, which the agent cannot fetch (http, https, file)`);
+      throw new ReleaseRefusedError(
+        `the compose URI ${uri} uses ${url.protocol}, which the agent cannot fetch (http, https, file)`,
+      );
   }
 }
 
@@ -64,10 +66,8 @@ async function fetchHttp(url: URL, { timeoutMs, maxBytes }: FetchLimits): Promis
   try {
     for await (const chunk of response.body ?? []) {
       total += chunk.length;
-      if (total > maxBytes) {
-        await response.body?.cancel();
-        throw new ReleaseRefusedError(`${url.href} is more than the limit of ${maxBytes} bytes`);
-      }
+      // Leaving the loop by throwing cancels the body's stream.
+      if (total > maxBytes) throw new ReleaseRefusedError(`${url.href} is more than the limit of ${maxBytes} bytes`);
       chunks.push(chunk);
     }
   } catch (error) {

@@ -63,7 +63,12 @@ export class Chain {
     private readonly options: ChainOptions,
     private readonly onFallback: (endpoint: string, error: string) => void,
   ) {
-    this.endpoints = options.rpcUrls.map((url) => ({ url, shown: redactUrl(url), provider: undefined, reader: undefined }));
+    this.endpoints = options.rpcUrls.map((url) => ({
+      url,
+      shown: redactUrl(url),
+      provider: undefined,
+      reader: undefined,
+    }));
     this.chainId = options.chainId === undefined ? undefined : BigInt(options.chainId);
   }
 

@@ -78,7 +78,18 @@ export class Compose {
   /** The arguments of `up`, exported so tests and docs state exactly what runs. */
   upArgs(composeFile: string): string[] {
     const { project, projectDir } = this.options;
-    return ["compose", "-p", project, "--project-directory", projectDir, "-f", composeFile, "up", "-d", "--remove-orphans"];
+    return [
+      "compose",
+      "-p",
+      project,
+      "--project-directory",
+      projectDir,
+      "-f",
+      composeFile,
+      "up",
+      "-d",
+      "--remove-orphans",
+    ];
   }
 
   downArgs(): string[] {

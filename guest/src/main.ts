@@ -48,7 +48,10 @@ process.on("unhandledRejection", (reason) => {
   process.exit(1);
 });
 
-logger.info({ event: "start", version: AGENT_VERSION, options: describeOptions(options) }, `devproof-agent ${AGENT_VERSION} starting`);
+logger.info(
+  { event: "start", version: AGENT_VERSION, options: describeOptions(options) },
+  `devproof-agent ${AGENT_VERSION} starting`,
+);
 
 let identity: DstackIdentity | undefined;
 try {
@@ -64,7 +67,10 @@ try {
   );
 }
 if (options.registry !== undefined) {
-  logger.info({ event: "registry", registry: options.registry }, "a ReplicationRegistry is configured; this version does not replicate yet");
+  logger.info(
+    { event: "registry", registry: options.registry },
+    "a ReplicationRegistry is configured; this version does not replicate yet",
+  );
 }
 
 const store = new Store(options.stateDir);
@@ -78,7 +84,10 @@ try {
   const { stdout } = await compose.version();
   logger.info({ event: "docker", version: stdout.trim() }, `docker: ${stdout.trim()}`);
 } catch (error) {
-  logger.error({ event: "docker-unavailable", err: errorMessage(error) }, `docker compose is not usable: ${errorMessage(error)}`);
+  logger.error(
+    { event: "docker-unavailable", err: errorMessage(error) },
+    `docker compose is not usable: ${errorMessage(error)}`,
+  );
 }
 
 const fallbackRepeats = new Map<string, RepeatFilter>();
@@ -118,7 +127,11 @@ const reconciler = new Reconciler(
     fetchLimits: { timeoutMs: options.fetchTimeout, maxBytes: options.maxComposeBytes },
     health,
     maxPassMs:
-      options.rpcTimeout * 4 * options.rpcUrls.length + options.fetchTimeout + 3 * options.dockerTimeout + options.healthTimeout + 10_000,
+      options.rpcTimeout * 4 * options.rpcUrls.length +
+      options.fetchTimeout +
+      3 * options.dockerTimeout +
+      options.healthTimeout +
+      10_000,
   },
   logger.child({ loop: "reconciler" }),
 );
@@ -132,7 +145,12 @@ const service = new Service(
     httpHost: options.httpHost,
     httpPort: options.httpPort,
     describe: () => ({
-      agent: { version: AGENT_VERSION, appAuth: options.appAuth, rpcUrls: options.rpcUrls.map(redactUrl), confirmations: options.confirmations },
+      agent: {
+        version: AGENT_VERSION,
+        appAuth: options.appAuth,
+        rpcUrls: options.rpcUrls.map(redactUrl),
+        confirmations: options.confirmations,
+      },
       dstack: identity ?? null,
     }),
   },

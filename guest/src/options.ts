@@ -29,7 +29,8 @@ export const OPTION_SPECS = {
     flag: "rpc-url",
     env: "DEVPROOF_RPC_URLS",
     multiple: true,
-    description: "JSON-RPC URL(s) of the chain, tried in order on every read (http or https; comma-separated or repeated)",
+    description:
+      "JSON-RPC URL(s) of the chain, tried in order on every read (http or https; comma-separated or repeated)",
   },
   chainId: {
     flag: "chain-id",
@@ -56,7 +57,12 @@ export const OPTION_SPECS = {
     default: "5s",
     description: "time between two reconcile passes",
   },
-  rpcTimeout: { flag: "rpc-timeout", env: "DEVPROOF_RPC_TIMEOUT", default: "10s", description: "timeout of one RPC request" },
+  rpcTimeout: {
+    flag: "rpc-timeout",
+    env: "DEVPROOF_RPC_TIMEOUT",
+    default: "10s",
+    description: "timeout of one RPC request",
+  },
   project: {
     flag: "project",
     env: "DEVPROOF_COMPOSE_PROJECT",
@@ -94,7 +100,12 @@ export const OPTION_SPECS = {
     default: "60s",
     description: "how long a new release may take to become healthy before it is rolled back",
   },
-  docker: { flag: "docker", env: "DEVPROOF_DOCKER", default: "docker", description: "docker binary (name on PATH or path)" },
+  docker: {
+    flag: "docker",
+    env: "DEVPROOF_DOCKER",
+    default: "docker",
+    description: "docker binary (name on PATH or path)",
+  },
   dockerTimeout: {
     flag: "docker-timeout",
     env: "DEVPROOF_DOCKER_TIMEOUT",
@@ -120,7 +131,12 @@ export const OPTION_SPECS = {
     description: "wait before retrying a release that failed; doubles on every failure",
   },
   retryMax: { flag: "retry-max", env: "DEVPROOF_RETRY_MAX", default: "10m", description: "cap of that wait" },
-  httpHost: { flag: "http-host", env: "DEVPROOF_HTTP_HOST", default: "0.0.0.0", description: "address of the status server" },
+  httpHost: {
+    flag: "http-host",
+    env: "DEVPROOF_HTTP_HOST",
+    default: "0.0.0.0",
+    description: "address of the status server",
+  },
   httpPort: {
     flag: "http-port",
     env: "DEVPROOF_HTTP_PORT",
@@ -159,8 +175,13 @@ function messageOf(error: unknown): string {
   return message.replace(/^--\S+ ".*?" is not valid: /, "");
 }
 
-const required = (what: string) => z.string({ required_error: `required: ${what}` }).trim().min(1, `required: ${what}`);
-const ms = (option: string, allowZero = false) => required("a duration").transform(via((v) => parseMilliseconds(option, v, { allowZero })));
+const required = (what: string) =>
+  z
+    .string({ required_error: `required: ${what}` })
+    .trim()
+    .min(1, `required: ${what}`);
+const ms = (option: string, allowZero = false) =>
+  required("a duration").transform(via((v) => parseMilliseconds(option, v, { allowZero })));
 const integer = (min: number, max: number) =>
   required("a number")
     .regex(/^\d+$/, "expected a whole number")
@@ -183,7 +204,9 @@ const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal"] as const
 
 const schema = z
   .object({
-    rpcUrls: z.array(httpUrl, { required_error: "required: the chain's JSON-RPC URL(s)" }).min(1, "required: the chain's JSON-RPC URL(s)"),
+    rpcUrls: z
+      .array(httpUrl, { required_error: "required: the chain's JSON-RPC URL(s)" })
+      .min(1, "required: the chain's JSON-RPC URL(s)"),
     chainId: integer(1, Number.MAX_SAFE_INTEGER).optional(),
     appAuth: address("app-auth"),
     registry: address("registry").optional(),
@@ -196,9 +219,7 @@ const schema = z
     ),
     stateDir: required("a directory"),
     dstackEndpoint: required("a socket path or URL"),
-    healthCheckCmd: required("a command")
-      .transform(via(parseCommand))
-      .optional(),
+    healthCheckCmd: required("a command").transform(via(parseCommand)).optional(),
     healthCheckUrl: httpUrl.optional(),
     healthTimeout: ms("health-timeout"),
     docker: required("a program"),
@@ -220,7 +241,11 @@ const schema = z
       });
     }
     if (options.retryMax < options.retryInitial) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ["retryMax"], message: "must not be shorter than --retry-initial" });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["retryMax"],
+        message: "must not be shorter than --retry-initial",
+      });
     }
   });
 
@@ -268,7 +293,9 @@ export interface ParsedCommandLine {
  * everything. Throws an {@link OptionsError} listing every problem.
  */
 export function parseAgentOptions(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedCommandLine {
-  const parseOptions: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = { help: { type: "boolean" } };
+  const parseOptions: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = {
+    help: { type: "boolean" },
+  };
   for (const spec of Object.values(OPTION_SPECS) as OptionSpec[]) {
     parseOptions[spec.flag] = spec.multiple ? { type: "string", multiple: true } : { type: "string" };
   }
@@ -286,10 +313,18 @@ export function parseAgentOptions(argv: readonly string[], env: NodeJS.ProcessEn
     const fromEnv = env[spec.env];
     let value: string | string[] | undefined;
     if (spec.multiple) {
-      const given = Array.isArray(fromFlag) ? fromFlag.map(String) : fromEnv !== undefined && fromEnv.trim() !== "" ? [fromEnv] : undefined;
-      value = given?.flatMap((item) => item.split(",")).map((item) => item.trim()).filter((item) => item !== "");
+      const given = Array.isArray(fromFlag)
+        ? fromFlag.map(String)
+        : fromEnv !== undefined && fromEnv.trim() !== ""
+          ? [fromEnv]
+          : undefined;
+      value = given
+        ?.flatMap((item) => item.split(","))
+        .map((item) => item.trim())
+        .filter((item) => item !== "");
     } else {
-      value = typeof fromFlag === "string" ? fromFlag : fromEnv !== undefined && fromEnv.trim() !== "" ? fromEnv : undefined;
+      value =
+        typeof fromFlag === "string" ? fromFlag : fromEnv !== undefined && fromEnv.trim() !== "" ? fromEnv : undefined;
       if (value === undefined) value = defaultOf(name, spec, env);
     }
     raw[name] = value;
@@ -315,7 +350,9 @@ function formatIssues(error: z.ZodError, raw: Record<string, unknown>): string[]
     if (spec === undefined) return issue.message;
     const value = raw[name!];
     const shown =
-      value === undefined ? "" : ` (got ${JSON.stringify(Array.isArray(value) && issue.path.length > 1 ? value[issue.path[1] as number] : value)})`;
+      value === undefined
+        ? ""
+        : ` (got ${JSON.stringify(Array.isArray(value) && issue.path.length > 1 ? value[issue.path[1] as number] : value)})`;
     return `--${spec.flag} / ${spec.env}: ${issue.message}${shown}`;
   });
 }

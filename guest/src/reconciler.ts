@@ -17,7 +17,13 @@
 import type { Logger } from "pino";
 
 import type { Release } from "../../lib/release.js";
-import { dockerComposeOf, fetchComposeBytes, ReleaseRefusedError, verifyComposeBytes, type FetchLimits } from "./appCompose.js";
+import {
+  dockerComposeOf,
+  fetchComposeBytes,
+  ReleaseRefusedError,
+  verifyComposeBytes,
+  type FetchLimits,
+} from "./appCompose.js";
 import type { Chain, ChainView } from "./chain.js";
 import type { Compose } from "./docker.js";
 import { waitHealthy, type HealthCheck } from "./health.js";
@@ -71,12 +77,21 @@ export class Reconciler implements Loop {
 
   async init(): Promise<void> {
     const removed = await this.store.init();
-    if (removed.length > 0) this.logger.warn({ event: "cleanup", removed }, `removed ${removed.length} temporary file(s) left by an interrupted write`);
+    if (removed.length > 0)
+      this.logger.warn(
+        { event: "cleanup", removed },
+        `removed ${removed.length} temporary file(s) left by an interrupted write`,
+      );
     const state = await this.store.loadState();
     this.state = state;
     this.cursor = state.lastBlock;
     this.logger.info(
-      { event: "state", running: state.running?.composeHash ?? null, lastGood: state.lastGood?.composeHash ?? null, lastBlock: state.lastBlock },
+      {
+        event: "state",
+        running: state.running?.composeHash ?? null,
+        lastGood: state.lastGood?.composeHash ?? null,
+        lastBlock: state.lastBlock,
+      },
       state.running === null
         ? `state: nothing running${state.stopped === null ? "" : ` (stopped: ${state.stopped.reason})`}`
         : `state: running ${state.running.composeHash} since ${state.running.since} (decided at block ${state.running.block})`,
@@ -103,7 +118,10 @@ export class Reconciler implements Loop {
         `${view.endpoint} reports confirmed block ${view.block} (head ${view.head}), older than block ${this.cursor} ` +
         `already seen: a lagging or reorged view, not acted on`;
       this.noteError(new Error(message));
-      this.logger.warn({ event: "block-backwards", block: view.block, cursor: this.cursor, endpoint: view.endpoint }, message);
+      this.logger.warn(
+        { event: "block-backwards", block: view.block, cursor: this.cursor, endpoint: view.endpoint },
+        message,
+      );
       return;
     }
     if (this.view !== undefined && view.block === this.view.block && view.blockHash !== this.view.blockHash) {
@@ -124,7 +142,8 @@ export class Reconciler implements Loop {
 
     // 2. What should run: the current release, if it is allowed.
     const release = view.release;
-    if (release === undefined) return this.idle("none", "info", `no release set in the contract yet (block ${view.block}); nothing to run`);
+    if (release === undefined)
+      return this.idle("none", "info", `no release set in the contract yet (block ${view.block}); nothing to run`);
     if (!release.allowed) {
       this.retry = undefined;
       return this.idle(
@@ -161,12 +180,20 @@ export class Reconciler implements Loop {
       lastBlock:
         view === undefined
           ? null
-          : { block: view.block, hash: view.blockHash, head: view.head, timestamp: view.timestamp, endpoint: view.endpoint },
+          : {
+              block: view.block,
+              hash: view.blockHash,
+              head: view.head,
+              timestamp: view.timestamp,
+              endpoint: view.endpoint,
+            },
       running: state?.running ?? null,
       lastGood: state?.lastGood ?? null,
       stopped: state?.stopped ?? null,
       retry:
-        this.retry === undefined ? null : { ...this.retry, nextAttemptAt: new Date(this.retry.nextAttemptAt).toISOString() },
+        this.retry === undefined
+          ? null
+          : { ...this.retry, nextAttemptAt: new Date(this.retry.nextAttemptAt).toISOString() },
       lastReload: this.lastReload ?? null,
       lastError: this.lastError ?? null,
     };
@@ -181,7 +208,13 @@ export class Reconciler implements Loop {
     const previous = this.requireState().running;
     const hash = release.composeHash;
     this.logger.info(
-      { event: "reload-start", composeHash: hash, uri: release.uri, block: view.block, previous: previous?.composeHash ?? null },
+      {
+        event: "reload-start",
+        composeHash: hash,
+        uri: release.uri,
+        block: view.block,
+        previous: previous?.composeHash ?? null,
+      },
       `release ${hash} is current at block ${view.block} (running: ${previous?.composeHash ?? "nothing"}): loading ${release.uri}`,
     );
 
@@ -207,14 +240,34 @@ export class Reconciler implements Loop {
       return this.failed(release, error, view);
     }
 
-    const record: ReleaseRecord = { composeHash: hash, uri: release.uri, ...files, since: new Date().toISOString(), block: view.block };
+    const record: ReleaseRecord = {
+      composeHash: hash,
+      uri: release.uri,
+      ...files,
+      since: new Date().toISOString(),
+      block: view.block,
+    };
     await this.save({ running: record, lastGood: record, stopped: null, lastBlock: view.block });
     this.retry = undefined;
     this.ensurePending = false;
     const durationMs = Date.now() - started;
-    this.lastReload = { composeHash: hash, uri: release.uri, block: view.block, at: record.since, durationMs, previous: previous?.composeHash ?? null };
+    this.lastReload = {
+      composeHash: hash,
+      uri: release.uri,
+      block: view.block,
+      at: record.since,
+      durationMs,
+      previous: previous?.composeHash ?? null,
+    };
     this.logger.info(
-      { event: "reload", composeHash: hash, uri: release.uri, block: view.block, previous: previous?.composeHash ?? null, durationMs },
+      {
+        event: "reload",
+        composeHash: hash,
+        uri: release.uri,
+        block: view.block,
+        previous: previous?.composeHash ?? null,
+        durationMs,
+      },
       `reloaded: now running ${hash} (current release at block ${view.block}, from ${release.uri}; was ${previous?.composeHash ?? "nothing"}) in ${durationMs} ms`,
     );
   }
@@ -227,7 +280,8 @@ export class Reconciler implements Loop {
     try {
       files = await this.prepare(running.composeHash, running.uri);
     } catch (error) {
-      if (error instanceof ReleaseRefusedError) return this.refused({ composeHash: running.composeHash, uri: running.uri }, error);
+      if (error instanceof ReleaseRefusedError)
+        return this.refused({ composeHash: running.composeHash, uri: running.uri }, error);
       throw error;
     }
     try {
@@ -282,7 +336,10 @@ export class Reconciler implements Loop {
   private async rollBack(failed: Release, view: ChainView): Promise<void> {
     const target = this.requireState().lastGood;
     if (target === null || target.composeHash === failed.composeHash) {
-      this.logger.warn({ event: "no-rollback", composeHash: failed.composeHash }, "no earlier good release to roll back to");
+      this.logger.warn(
+        { event: "no-rollback", composeHash: failed.composeHash },
+        "no earlier good release to roll back to",
+      );
       await this.save({ running: null });
       return;
     }

@@ -110,7 +110,10 @@ export class Service {
         await loop.init();
         run.initialized = true;
       } catch (error) {
-        log.error({ event: "init-failed", err: errorMessage(error) }, `${loop.name}: init failed, retrying: ${errorMessage(error)}`);
+        log.error(
+          { event: "init-failed", err: errorMessage(error) },
+          `${loop.name}: init failed, retrying: ${errorMessage(error)}`,
+        );
         await this.sleep(initDelay);
         initDelay = Math.min(initDelay * 2, 60_000);
       }
@@ -127,7 +130,10 @@ export class Service {
           // The same failure pass after pass (an RPC that is down) is logged as an error once a minute, not every pass.
           const level = repeats.isRepeat(message) ? "debug" : "error";
           run.lastPassError = message;
-          log[level]({ event: "pass-failed", err: message, failedPasses: run.failedPasses }, `${loop.name}: pass failed: ${message}`);
+          log[level](
+            { event: "pass-failed", err: message, failedPasses: run.failedPasses },
+            `${loop.name}: pass failed: ${message}`,
+          );
         }
       }
       run.passes += 1;
@@ -201,7 +207,10 @@ export class Service {
       });
     });
     const { address, port } = server.address() as AddressInfo;
-    this.logger.info({ event: "listening", address, port }, `status server on http://${address}:${port} (/healthz, /status)`);
+    this.logger.info(
+      { event: "listening", address, port },
+      `status server on http://${address}:${port} (/healthz, /status)`,
+    );
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {

@@ -72,7 +72,12 @@ describe("guest agent (separate process, local chain, fake docker)", function ()
       ...options,
     };
     const agent = await AgentProcess.start(settings);
-    await waitFor("v1 up", async () => (await docker.ups()).find((call) => call.compose === v1.dockerCompose), 10_000, () => agent.tail());
+    await waitFor(
+      "v1 up",
+      async () => (await docker.ups()).find((call) => call.compose === v1.dockerCompose),
+      10_000,
+      () => agent.tail(),
+    );
     await agent.waitForLog("v1 recorded", (line) => line.event === "reload" && line.composeHash === v1.hash);
     return { chain, docker, agent, settings };
   }
@@ -114,9 +119,17 @@ describe("guest agent (separate process, local chain, fake docker)", function ()
     const release = await served(v2);
     const passesBefore = agent.events("reload").length;
     await chain.release(release, 1);
-    const up = await waitFor("v2 up", async () => (await upsWith(docker, v2))[0], 5_000, () => agent.tail());
+    const up = await waitFor(
+      "v2 up",
+      async () => (await upsWith(docker, v2))[0],
+      5_000,
+      () => agent.tail(),
+    );
     expect(up.compose).to.equal(v2.dockerCompose);
-    const reload = await agent.waitForLog("v2 reload line", (line) => line.event === "reload" && line.composeHash === v2.hash);
+    const reload = await agent.waitForLog(
+      "v2 reload line",
+      (line) => line.event === "reload" && line.composeHash === v2.hash,
+    );
     expect(reload.level).to.equal("info");
     expect(reload.msg).to.match(/^reloaded: now running 0x[0-9a-f]{64} .*was 0x[0-9a-f]{64}/);
     expect(agent.events("reload").length).to.equal(passesBefore + 1);
@@ -170,12 +183,17 @@ describe("guest agent (separate process, local chain, fake docker)", function ()
       await sleep(500);
       expect(await upsWith(docker, v1)).to.have.length(1);
       expect((await readState(settings.stateDir)).running?.composeHash).to.equal(v2.hash);
-      expect(String((await agent.reconcilerStatus())["lastError"] && ((await agent.reconcilerStatus())["lastError"] as { message: string }).message)).to.match(/lagging or reorged/);
+      expect(
+        String(
+          (await agent.reconcilerStatus())["lastError"] &&
+            ((await agent.reconcilerStatus())["lastError"] as { message: string }).message,
+        ),
+      ).to.match(/lagging or reorged/);
     });
 
     it("falls back to the next RPC URL, keeps what runs while every URL is down, and recovers", async function () {
       const { chain, docker, agent, settings } = await setUp({ endpoints: 2 });
-      const [primary, secondary] = chain.endpoints as [typeof chain.endpoints[0], typeof chain.endpoints[0]];
+      const [primary, secondary] = chain.endpoints as [(typeof chain.endpoints)[0], (typeof chain.endpoints)[0]];
 
       // The first URL answers JSON-RPC errors: the second one is used.
       primary.fault = { kind: "error" };
@@ -202,7 +220,12 @@ describe("guest agent (separate process, local chain, fake docker)", function ()
       // The first URL comes back: v3 runs.
       primary.fault = { kind: "none" };
       await primary.start();
-      await waitFor("v3 up", async () => (await upsWith(docker, v3))[0], 5_000, () => agent.tail());
+      await waitFor(
+        "v3 up",
+        async () => (await upsWith(docker, v3))[0],
+        5_000,
+        () => agent.tail(),
+      );
       await agent.waitForLog("v3 reload", (line) => line.event === "reload" && line.composeHash === v3.hash);
     });
 
@@ -214,11 +237,16 @@ describe("guest agent (separate process, local chain, fake docker)", function ()
       await chain.release(v3, 1);
       const unreachable = await agent.waitForLog("a refusal", (line) => line.event === "refusal");
       expect(unreachable.level).to.equal("error");
-      expect(unreachable.msg).to.match(/^refused release 0x[0-9a-f]{64}: fetching .* answered HTTP 404; nothing was started/);
+      expect(unreachable.msg).to.match(
+        /^refused release 0x[0-9a-f]{64}: fetching .* answered HTTP 404; nothing was started/,
+      );
 
       // Someone serves other bytes at the URI: refused, and never given to docker.
       const tampered = JSON.parse(v3.bytes.toString("utf8")) as Record<string, string>;
-      tampered["docker_compose_file"] = tampered["docker_compose_file"]!.replace(/sha256:[0-9a-f]{64}/, `sha256:${"e".repeat(64)}`);
+      tampered["docker_compose_file"] = tampered["docker_compose_file"]!.replace(
+        /sha256:[0-9a-f]{64}/,
+        `sha256:${"e".repeat(64)}`,
+      );
       host!.files.set(urlPath, Buffer.from(JSON.stringify(tampered)));
       const from = agent.lines.length;
       const mismatch = await agent.waitForLog(
@@ -245,7 +273,12 @@ describe("guest agent (separate process, local chain, fake docker)", function ()
       await docker.control([{ match: digestOf(v2), action: "fail" }]);
       await chain.release(await served(v2), 1);
 
-      await waitFor("three failed v2 attempts", async () => (await upsWith(docker, v2)).length >= 3, 8_000, () => agent.tail());
+      await waitFor(
+        "three failed v2 attempts",
+        async () => (await upsWith(docker, v2)).length >= 3,
+        8_000,
+        () => agent.tail(),
+      );
       expect((await readState(settings.stateDir)).running?.composeHash).to.equal(v1.hash);
       const ups = await docker.ups();
       const attempts = ups.filter((call) => call.compose === v2.dockerCompose);
@@ -256,7 +289,9 @@ describe("guest agent (separate process, local chain, fake docker)", function ()
       expect(gaps[1]).to.be.greaterThan(gaps[0]!);
       const failed = agent.find((line) => line.event === "reload-failed");
       expect(failed?.level).to.equal("error");
-      expect(failed?.msg).to.match(/failed: .* exited with status 1: Error response from daemon: fake failure.*it is not recorded as running; retrying in 300 ms/);
+      expect(failed?.msg).to.match(
+        /failed: .* exited with status 1: Error response from daemon: fake failure.*it is not recorded as running; retrying in 300 ms/,
+      );
       expect(agent.events("rollback")[0]?.composeHash).to.equal(v1.hash);
 
       await docker.control([]);
@@ -304,7 +339,12 @@ describe("guest agent (separate process, local chain, fake docker)", function ()
       const revoked = await agent.waitForLog("the revocation", (line) => line.event === "release-revoked");
       expect(revoked.level).to.equal("error");
       expect(revoked.msg).to.match(/^STOPPING THE APP: release 0x[0-9a-f]{64} is no longer allowed at block \d+/);
-      const down = await waitFor("the down call", async () => (await docker.downs())[0], 5_000, () => agent.tail());
+      const down = await waitFor(
+        "the down call",
+        async () => (await docker.downs())[0],
+        5_000,
+        () => agent.tail(),
+      );
       expect(down.args).to.deep.equal(["compose", "-p", "app", "down"]);
       const state = await readState(settings.stateDir);
       expect(state.running).to.equal(null);
@@ -324,7 +364,12 @@ describe("guest agent (separate process, local chain, fake docker)", function ()
       const { chain, docker, agent, settings } = await setUp();
       await docker.control([{ match: digestOf(v2), action: "hang" }]);
       await chain.release(await served(v2), 1);
-      const hung = await waitFor("the v2 up call", async () => (await upsWith(docker, v2))[0], 5_000, () => agent.tail());
+      const hung = await waitFor(
+        "the v2 up call",
+        async () => (await upsWith(docker, v2))[0],
+        5_000,
+        () => agent.tail(),
+      );
       await agent.stop("SIGKILL");
       process.kill(hung.pid, "SIGKILL");
 
@@ -334,7 +379,10 @@ describe("guest agent (separate process, local chain, fake docker)", function ()
 
       await docker.control([]);
       const restarted = await AgentProcess.start(settings);
-      await restarted.waitForLog("v2 reload after restart", (line) => line.event === "reload" && line.composeHash === v2.hash);
+      await restarted.waitForLog(
+        "v2 reload after restart",
+        (line) => line.event === "reload" && line.composeHash === v2.hash,
+      );
       expect((await upsWith(docker, v2)).at(-1)?.compose).to.equal(v2.dockerCompose);
       expect((await readState(settings.stateDir)).running?.composeHash).to.equal(v2.hash);
 
@@ -351,11 +399,18 @@ describe("guest agent (separate process, local chain, fake docker)", function ()
       const { chain, docker, agent, settings } = await setUp();
       await docker.control([{ match: digestOf(v2), action: "ok", sleepMs: 1_500 }]);
       await chain.release(await served(v2), 1);
-      const call = await waitFor("the v2 up call", async () => (await upsWith(docker, v2))[0], 5_000, () => agent.tail());
+      const call = await waitFor(
+        "the v2 up call",
+        async () => (await upsWith(docker, v2))[0],
+        5_000,
+        () => agent.tail(),
+      );
       const exit = await agent.stop("SIGTERM");
       expect(exit).to.deep.equal({ code: 0, signal: null });
       expect(Date.now() - call.t).to.be.greaterThanOrEqual(1_400);
-      expect(agent.find((line) => line.event === "stopping")?.msg).to.match(/stopping \(SIGTERM\): finishing the current step/);
+      expect(agent.find((line) => line.event === "stopping")?.msg).to.match(
+        /stopping \(SIGTERM\): finishing the current step/,
+      );
       expect(agent.find((line) => line.event === "reload" && line.composeHash === v2.hash)).to.not.equal(undefined);
       expect(agent.lines.at(-1)?.event).to.equal("stopped");
       expect((await readState(settings.stateDir)).running?.composeHash).to.equal(v2.hash);

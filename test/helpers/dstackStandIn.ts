@@ -54,7 +54,8 @@ export class DstackStandIn {
 
   constructor(options: DstackStandInOptions = {}) {
     this.socketPath =
-      options.socketPath ?? path.join(tmpdir(), `dstack-standin-${process.pid}-${Math.random().toString(16).slice(2, 10)}.sock`);
+      options.socketPath ??
+      path.join(tmpdir(), `dstack-standin-${process.pid}-${Math.random().toString(16).slice(2, 10)}.sock`);
     const appId = strip0x(options.appId ?? "5fbdb2315678afecb367f032d93f642f64180aa3");
     const composeHash = strip0x(options.composeHash ?? "ab".repeat(32));
     const tcbInfo = {

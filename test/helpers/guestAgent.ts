@@ -51,7 +51,8 @@ export async function waitFor<T>(
   for (;;) {
     const value = await check();
     if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${describe ? `\n${describe()}` : ""}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${describe ? `\n${describe()}` : ""}`);
     await sleep(25);
   }
 }
@@ -75,7 +76,14 @@ export interface ReleaseFile {
 export async function releaseFromFile(name: string, file: string): Promise<ReleaseFile> {
   const bytes = await readFile(file);
   const compose = JSON.parse(bytes.toString("utf8")) as { docker_compose_file: string };
-  return { name, bytes, hash: sha256Hex(bytes), dockerCompose: compose.docker_compose_file, file, fileUri: pathToFileURL(file).href };
+  return {
+    name,
+    bytes,
+    hash: sha256Hex(bytes),
+    dockerCompose: compose.docker_compose_file,
+    file,
+    fileUri: pathToFileURL(file).href,
+  };
 }
 
 /** A further release like the examples, with its own image digest, written canonically to a temporary file. */
@@ -192,7 +200,10 @@ export class AgentChain {
   }
 
   /** Proposes, waits the notice, activates, then mines `confirmations` blocks so the agent may act on it. */
-  async release(release: { hash: string; uri: string }, confirmations: number): Promise<{ block: number; wallTime: number }> {
+  async release(
+    release: { hash: string; uri: string },
+    confirmations: number,
+  ): Promise<{ block: number; wallTime: number }> {
     await this.proposeAndWait(release);
     const activation = await this.activate(release);
     await this.mine(confirmations);
@@ -412,7 +423,12 @@ export class AgentProcess {
     const agent = new AgentProcess(child);
     running.add(agent);
     void agent.exited.then(() => running.delete(agent));
-    await waitFor("the agent's status server", () => agent.port ?? agent.exitedEarly(), 10_000, () => agent.tail());
+    await waitFor(
+      "the agent's status server",
+      () => agent.port ?? agent.exitedEarly(),
+      10_000,
+      () => agent.tail(),
+    );
     return agent;
   }
 
@@ -423,7 +439,9 @@ export class AgentProcess {
 
   /** The last log lines and stderr, for failure messages. */
   tail(count = 25): string {
-    const lines = this.lines.slice(-count).map((line) => `  ${line.level ?? "?"} ${line.event ?? ""} ${line.msg ?? ""}`);
+    const lines = this.lines
+      .slice(-count)
+      .map((line) => `  ${line.level ?? "?"} ${line.event ?? ""} ${line.msg ?? ""}`);
     const err = this.stderr.join("").trim();
     return `agent log (last ${count}):\n${lines.join("\n")}${err === "" ? "" : `\nstderr:\n${err}`}`;
   }
@@ -437,7 +455,12 @@ export class AgentProcess {
   }
 
   waitForLog(what: string, predicate: (line: LogLine) => boolean, timeoutMs = 10_000, from = 0): Promise<LogLine> {
-    return waitFor(what, () => this.lines.slice(from).find(predicate), timeoutMs, () => this.tail());
+    return waitFor(
+      what,
+      () => this.lines.slice(from).find(predicate),
+      timeoutMs,
+      () => this.tail(),
+    );
   }
 
   async get(urlPath: "/status" | "/healthz"): Promise<{ status: number; body: Record<string, unknown> }> {
@@ -466,6 +489,10 @@ export async function cleanUp(): Promise<void> {
 }
 
 /** Reads and parses state.json (throws if it is not whole JSON). */
-export async function readState(stateDir: string): Promise<{ running: { composeHash: string } | null } & Record<string, unknown>> {
-  return JSON.parse(await readFile(path.join(stateDir, "state.json"), "utf8")) as { running: { composeHash: string } | null };
+export async function readState(
+  stateDir: string,
+): Promise<{ running: { composeHash: string } | null } & Record<string, unknown>> {
+  return JSON.parse(await readFile(path.join(stateDir, "state.json"), "utf8")) as {
+    running: { composeHash: string } | null;
+  };
 }
