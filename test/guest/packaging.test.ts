@@ -10,6 +10,7 @@ import path from "node:path";
 import { expect } from "chai";
 
 import { buildAgent } from "../../guest/build.mjs";
+import { OPTION_SPECS } from "../../guest/src/options.js";
 import { buildAgentBundle, cleanUp, REPO_ROOT, tempDir } from "../helpers/guestAgent.js";
 
 const readJson = async (file: string) =>
@@ -70,12 +71,21 @@ describe("guest agent packaging", function () {
     }
   });
 
+  it("documents every option, with its variable and default, in guest/README.md", async function () {
+    const readme = await readFile(path.join(REPO_ROOT, "guest/README.md"), "utf8");
+    for (const spec of Object.values(OPTION_SPECS) as Array<{ flag: string; env: string; default?: string }>) {
+      const row = readme.split("\n").find((line) => line.startsWith(`| \`--${spec.flag}\` | \`${spec.env}\` |`));
+      expect(row, `--${spec.flag}`).to.not.equal(undefined);
+      if (spec.default !== undefined) expect(row).to.contain(`\`${spec.default}\``);
+    }
+  });
+
   it("exits 2 with one line per bad option, before doing anything", async function () {
     const result = spawnSync(process.execPath, [await buildAgentBundle(), "--confirmations", "many"], {
       env: { PATH: process.env["PATH"] },
       encoding: "utf8",
     });
-    expect(result.status).to.equal(2);
+    expect(result.status, result.stderr).to.equal(2);
     expect(result.stderr).to.contain("--rpc-url / DEVPROOF_RPC_URLS: required: the chain's JSON-RPC URL(s)");
     expect(result.stderr).to.contain('--confirmations / DEVPROOF_CONFIRMATIONS: expected a whole number (got "many")');
     expect(result.stdout).to.equal("");

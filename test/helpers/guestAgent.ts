@@ -376,7 +376,8 @@ export class AgentProcess {
       for (const part of parts) this.addLine(part);
     });
     child.stderr!.setEncoding("utf8").on("data", (chunk: string) => this.stderr.push(chunk));
-    this.exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+    // "close", not "exit": it comes after the output pipes are drained, so no log line is lost.
+    this.exited = new Promise((resolve) => child.on("close", (code, signal) => resolve({ code, signal })));
   }
 
   private addLine(text: string): void {
@@ -423,12 +424,18 @@ export class AgentProcess {
     const agent = new AgentProcess(child);
     running.add(agent);
     void agent.exited.then(() => running.delete(agent));
-    await waitFor(
-      "the agent's status server",
-      () => agent.port ?? agent.exitedEarly(),
-      10_000,
-      () => agent.tail(),
-    );
+    try {
+      // The port comes from the "listening" line, logged at info: keep the log level at info or below.
+      await waitFor(
+        "the agent's status server",
+        () => agent.port ?? agent.exitedEarly(),
+        10_000,
+        () => agent.tail(),
+      );
+    } catch (error) {
+      await agent.stop("SIGKILL");
+      throw error;
+    }
     return agent;
   }
 
@@ -486,6 +493,7 @@ const running = new Set<AgentProcess>();
 export async function cleanUp(): Promise<void> {
   for (const agent of running) await agent.stop("SIGKILL");
   for (const dir of temporaryDirs.splice(0)) await rm(dir, { recursive: true, force: true });
+  bundle = undefined; // its directory is gone: the next agent builds it again
 }
 
 /** Reads and parses state.json (throws if it is not whole JSON). */
