@@ -87,20 +87,6 @@ export class Chain {
     throw new RpcUnavailableError(`no RPC endpoint gave a view: ${errors.join("; ")}`);
   }
 
-  /** Whether `composeHash` is allowed at `block`, asked of the first endpoint that answers. */
-  async isAllowedAt(composeHash: string, block: number): Promise<boolean> {
-    const errors: string[] = [];
-    for (const endpoint of this.endpoints) {
-      try {
-        const reader = await this.connect(endpoint);
-        return await isComposeHashAllowedAt(reader, composeHash, block);
-      } catch (error) {
-        errors.push(`${endpoint.shown}: ${shortMessage(error)}`);
-      }
-    }
-    throw new RpcUnavailableError(`no RPC endpoint answered: ${errors.join("; ")}`);
-  }
-
   destroy(): void {
     for (const endpoint of this.endpoints) endpoint.provider?.destroy();
   }

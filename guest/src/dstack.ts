@@ -15,14 +15,12 @@ export interface DstackIdentity {
   osImageHash: string | undefined;
 }
 
-/** A client for the endpoint (a unix socket path or the http(s) URL of a simulator). */
-export function dstackClient(endpoint: string): DstackClient {
-  return new DstackClient(endpoint);
-}
-
-/** Reads `Info`; throws when the guest API cannot be reached or answers something else. */
+/**
+ * Reads `Info` from the endpoint (a unix socket path or the http(s) URL of a simulator); throws when the guest API
+ * cannot be reached or answers something else.
+ */
 export async function readDstackIdentity(endpoint: string): Promise<DstackIdentity> {
-  const info = await dstackClient(endpoint).info();
+  const info = await new DstackClient(endpoint).info();
   if (typeof info.app_id !== "string" || typeof info.compose_hash !== "string") {
     throw new Error("the dstack guest API answered Info without app_id or compose_hash");
   }

@@ -36,12 +36,17 @@ function readOptions(): AgentOptions {
 }
 
 const options = readOptions();
-const logger = pino({
-  level: options.logLevel,
-  base: { service: "devproof-agent" },
-  timestamp: pino.stdTimeFunctions.isoTime,
-  formatters: { level: (label) => ({ level: label }) },
-});
+// Synchronous writes: a daemon that logs a few lines a minute can afford them, and no line is lost when the process
+// exits or is killed right after a reload.
+const logger = pino(
+  {
+    level: options.logLevel,
+    base: { service: "devproof-agent" },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  },
+  pino.destination({ dest: 1, sync: true }),
+);
 
 process.on("unhandledRejection", (reason) => {
   logger.fatal({ event: "crash", err: errorMessage(reason) }, `unexpected error: ${errorMessage(reason)}`);

@@ -27,7 +27,7 @@ import {
 import type { Chain, ChainView } from "./chain.js";
 import type { Compose } from "./docker.js";
 import { waitHealthy, type HealthCheck } from "./health.js";
-import { errorMessage, StopRequested, type Loop } from "./service.js";
+import { errorMessage, RepeatFilter, StopRequested, type Loop } from "./service.js";
 import type { AgentState, ReleaseRecord, Store } from "./store.js";
 
 export interface ReconcilerOptions {
@@ -63,6 +63,7 @@ export class Reconciler implements Loop {
   private lastReload: Record<string, unknown> | undefined;
   /** The last idle situation logged ("no release", "release X not allowed"), so it is logged once, not every pass. */
   private idleReported: string | undefined;
+  private readonly backwardsRepeats = new RepeatFilter();
 
   constructor(
     private readonly chain: Chain,
@@ -118,7 +119,8 @@ export class Reconciler implements Loop {
         `${view.endpoint} reports confirmed block ${view.block} (head ${view.head}), older than block ${this.cursor} ` +
         `already seen: a lagging or reorged view, not acted on`;
       this.noteError(new Error(message));
-      this.logger.warn(
+      // While an endpoint lags, every pass sees it: a warning once a minute, debug lines in between.
+      this.logger[this.backwardsRepeats.isRepeat(view.endpoint) ? "debug" : "warn"](
         { event: "block-backwards", block: view.block, cursor: this.cursor, endpoint: view.endpoint },
         message,
       );

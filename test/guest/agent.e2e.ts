@@ -183,12 +183,8 @@ describe("guest agent (separate process, local chain, fake docker)", function ()
       await sleep(500);
       expect(await upsWith(docker, v1)).to.have.length(1);
       expect((await readState(settings.stateDir)).running?.composeHash).to.equal(v2.hash);
-      expect(
-        String(
-          (await agent.reconcilerStatus())["lastError"] &&
-            ((await agent.reconcilerStatus())["lastError"] as { message: string }).message,
-        ),
-      ).to.match(/lagging or reorged/);
+      const { lastError } = (await agent.reconcilerStatus()) as { lastError: { message: string } | null };
+      expect(lastError?.message).to.match(/lagging or reorged/);
     });
 
     it("falls back to the next RPC URL, keeps what runs while every URL is down, and recovers", async function () {
@@ -346,8 +342,10 @@ describe("guest agent (separate process, local chain, fake docker)", function ()
         () => agent.tail(),
       );
       expect(down.args).to.deep.equal(["compose", "-p", "app", "down"]);
-      const state = await readState(settings.stateDir);
-      expect(state.running).to.equal(null);
+      const state = await waitFor("the state without a running release", async () => {
+        const saved = await readState(settings.stateDir);
+        return saved.running === null ? saved : undefined;
+      });
       expect((state["stopped"] as { composeHash: string }).composeHash).to.equal(v2.hash);
       await agent.waitForLog("the refusal to run the removed release", (line) => line.event === "refusal");
       const upsAfterDown = (await docker.calls()).length;
