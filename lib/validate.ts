@@ -107,3 +107,26 @@ export function atMostOneOf<const Name extends string>(
   const [first] = given;
   return first === undefined ? undefined : { option: first[0], value: first[1] };
 }
+
+const MILLISECOND_UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * Parses a timeout or interval for long-running tools: units ("500ms", "12s", "5m", "1h30m") or plain seconds
+ * ("30", as {@link parseDuration} reads them). Returns milliseconds; zero only when `allowZero`.
+ */
+export function parseMilliseconds(option: string, value: string, { allowZero = false } = {}): number {
+  const text = value.trim().toLowerCase();
+  let ms = 0;
+  if (/^\d+$/.test(text)) {
+    ms = Number(text) * 1_000;
+  } else if (/^(\d+(ms|s|m|h|d))+$/.test(text)) {
+    for (const [, amount, unit] of text.matchAll(/(\d+)(ms|s|m|h|d)/g)) {
+      ms += Number(amount) * MILLISECOND_UNITS[unit!]!;
+    }
+  } else {
+    throw new InvalidOptionError(option, value, 'a duration such as "500ms", "12s", "5m", "1h30m" or seconds ("30")');
+  }
+  if (!Number.isSafeInteger(ms)) throw new InvalidOptionError(option, value, "a shorter duration");
+  if (ms === 0 && !allowZero) throw new InvalidOptionError(option, value, "a duration longer than zero");
+  return ms;
+}

@@ -1,6 +1,8 @@
 // The demo, on Hardhat's embedded chain: deploy an app's TimelockedAppAuth with release v1, propose v2, show that
 // nobody can activate it before the notice ends, let the notice pass, activate it as a stranger, show the status.
-// Every step runs the same task a user runs from the command line.
+// Every step runs the same task a user runs from the command line. Beside it runs the guest agent, as a separate
+// process reading the chain over JSON-RPC (the embedded chain served on a local port): it starts v1, and once v2 is
+// activated and confirmed it runs v2. No container engine runs here, so a fake `docker` prints what it would run.
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 
@@ -9,6 +11,17 @@ import hre from "hardhat";
 import TimelockedAppAuthModule, { RECOMMENDED_NOTICE_SECONDS } from "../ignition/modules/TimelockedAppAuth.js";
 import { composeHashOfFile } from "../lib/composeHash.js";
 import { demoReplication } from "./demo-replication.js";
+import { DstackStandIn } from "../test/helpers/dstackStandIn.js";
+import {
+  AgentProcess,
+  cleanUp,
+  FakeDocker,
+  RpcEndpoint,
+  tempDir,
+  waitFor,
+  type DockerCall,
+  type LogLine,
+} from "../test/helpers/guestAgent.js";
 
 const V1 = path.resolve("examples/app-compose.v1.json");
 const V2 = path.resolve("examples/app-compose.v2.json");
@@ -19,7 +32,11 @@ function step(title: string): void {
 }
 
 async function runTask(name: string, args: Record<string, unknown>): Promise<boolean> {
-  console.log(`$ npx hardhat ${name} ${Object.entries(args).map(([key, value]) => `--${key} ${String(value)}`).join(" ")}`);
+  console.log(
+    `$ npx hardhat ${name} ${Object.entries(args)
+      .map(([key, value]) => `--${key} ${String(value)}`)
+      .join(" ")}`,
+  );
   const result = (await hre.tasks.getTask(name).run(args)) as { success?: boolean } | undefined;
   return result?.success !== false;
 }
@@ -42,6 +59,31 @@ const { appAuth } = await connection.ignition.deploy(TimelockedAppAuthModule, {
 const app = await appAuth.getAddress();
 console.log(`TimelockedAppAuth deployed at ${app}`);
 
+step("1b. The guest agent starts in the CVM: it reads the contract one block behind the head and runs release v1");
+const rpc = await new RpcEndpoint(connection).start();
+const dstack = await new DstackStandIn({ appName: "devproof-demo" }).start();
+const docker = await FakeDocker.create();
+const agent = await AgentProcess.start({
+  rpcUrls: [rpc.url],
+  appAuth: app,
+  stateDir: await tempDir("demo-state"),
+  docker,
+  dstackSocket: dstack.socketPath,
+  confirmations: 1,
+  pollInterval: "200ms",
+  flags: { project: "demo", "log-level": "info" },
+});
+console.log(`$ node agent.mjs --rpc-url ${rpc.url} --app-auth ${app} --confirmations 1 --poll-interval 200ms …`);
+const showAgent = (line: LogLine | undefined) => console.log(`agent: ${String(line?.msg)}`);
+const showDocker = (call: DockerCall) => {
+  const image = /image: (\S+)/.exec(call.compose ?? "")?.[1] ?? "";
+  console.log(`fake docker: docker ${call.args.join(" ")}\n             compose file runs ${image}`);
+};
+showAgent(agent.find((line) => line.event === "dstack"));
+await connection.networkHelpers.mine(1); // one confirmation for the deployment
+showAgent(await agent.waitForLog("v1 running", (line) => line.event === "reload"));
+showDocker((await docker.ups())[0]!);
+
 step("2. The developer hashes release v2 exactly as the CVM will measure it");
 await runTask("compose-hash", { file: V2 });
 
@@ -60,7 +102,25 @@ console.log(`Chain time is now ${new Date((await connection.networkHelpers.time.
 step("6. Anyone — here a stranger, not the owner — activates v2");
 if (!(await runTask("activate-hash", { app, file: V2, from: stranger!.address }))) process.exit(1);
 
+step("6b. One block later the activation is confirmed: the agent fetches v2, checks its hash and runs it");
+const from = agent.lines.length;
+await connection.networkHelpers.mine(1);
+showAgent(await agent.waitForLog("v2 running", (line) => line.event === "reload", 10_000, from));
+showDocker(await waitFor("the v2 up call", async () => (await docker.ups())[1]));
+const status = await agent.reconcilerStatus();
+console.log(
+  `agent /status: running ${(status["running"] as { composeHash: string }).composeHash} (block ${(status["lastBlock"] as { block: number }).block})`,
+);
+
 step("7. The status an auditor sees: the current release, what is allowed, and the whole history");
-if (!(await runTask("app-status", { app }))) process.exit(1);
+const statusOk = await runTask("app-status", { app });
+
+step("8. The agent stops cleanly on SIGTERM");
+const exit = await agent.stop("SIGTERM");
+console.log(`agent exited with code ${exit.code}`);
+await rpc.down();
+await dstack.stop();
+await cleanUp();
+if (!statusOk || exit.code !== 0) process.exit(1);
 
 await demoReplication(connection, app);

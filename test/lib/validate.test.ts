@@ -7,6 +7,7 @@ import {
   parseBlockNumber,
   parseBytes32,
   parseDuration,
+  parseMilliseconds,
   requireOption,
 } from "../../lib/validate.js";
 
@@ -79,6 +80,22 @@ describe("lib/validate", function () {
 
     it("refuses zero", function () {
       expect(() => parseDuration("notice", "0d")).to.throw("expected a duration longer than zero");
+    });
+  });
+
+  describe("parseMilliseconds", function () {
+    it("reads units down to milliseconds, and plain numbers as seconds like parseDuration", function () {
+      expect(parseMilliseconds("poll-interval", "250ms")).to.equal(250);
+      expect(parseMilliseconds("poll-interval", "12s")).to.equal(12_000);
+      expect(parseMilliseconds("poll-interval", "1h30m")).to.equal(5_400_000);
+      expect(parseMilliseconds("poll-interval", " 2D ")).to.equal(172_800_000);
+      expect(parseMilliseconds("poll-interval", "30")).to.equal(30_000);
+    });
+
+    it("refuses other text, and zero unless allowed", function () {
+      expect(() => parseMilliseconds("poll-interval", "1.5s")).to.throw(InvalidOptionError, '--poll-interval "1.5s"');
+      expect(() => parseMilliseconds("poll-interval", "0ms")).to.throw("expected a duration longer than zero");
+      expect(parseMilliseconds("poll-interval", "0s", { allowZero: true })).to.equal(0);
     });
   });
 

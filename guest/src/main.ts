@@ -1,0 +1,166 @@
+/**
+ * devproof-agent: runs, inside the CVM, the release that the app's TimelockedAppAuth names, and nothing else.
+ *
+ *   node agent.mjs --rpc-url https://… --app-auth 0x… [--confirmations 3] [--poll-interval 5s] …   (or DEVPROOF_* variables)
+ *
+ * Exit codes: 0 after SIGTERM/SIGINT (the current step finished), 2 for invalid options, 1 for anything unexpected.
+ */
+import { pino } from "pino";
+
+import { Chain } from "./chain.js";
+import { Compose } from "./docker.js";
+import { readDstackIdentity, type DstackIdentity } from "./dstack.js";
+import type { HealthCheck } from "./health.js";
+import { describeOptions, helpText, OptionsError, parseAgentOptions, redactUrl, type AgentOptions } from "./options.js";
+import { Reconciler } from "./reconciler.js";
+import { errorMessage, RepeatFilter, Service, type Loop } from "./service.js";
+import { Store } from "./store.js";
+
+export const AGENT_VERSION = "0.1.0";
+
+function readOptions(): AgentOptions {
+  try {
+    const { help, options } = parseAgentOptions(process.argv.slice(2), process.env);
+    if (help || options === undefined) {
+      console.log(helpText());
+      process.exit(0);
+    }
+    return options;
+  } catch (error) {
+    if (error instanceof OptionsError) {
+      console.error(`devproof-agent: ${error.message}\nRun with --help for every option.`);
+      process.exit(2);
+    }
+    throw error;
+  }
+}
+
+const options = readOptions();
+// Synchronous writes: a daemon that logs a few lines a minute can afford them, and no line is lost when the process
+// exits or is killed right after a reload.
+const logger = pino(
+  {
+    level: options.logLevel,
+    base: { service: "devproof-agent" },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  },
+  pino.destination({ dest: 1, sync: true }),
+);
+
+process.on("unhandledRejection", (reason) => {
+  logger.fatal({ event: "crash", err: errorMessage(reason) }, `unexpected error: ${errorMessage(reason)}`);
+  process.exit(1);
+});
+
+logger.info(
+  { event: "start", version: AGENT_VERSION, options: describeOptions(options) },
+  `devproof-agent ${AGENT_VERSION} starting`,
+);
+
+let identity: DstackIdentity | undefined;
+try {
+  identity = await readDstackIdentity(options.dstackEndpoint);
+  logger.info(
+    { event: "dstack", ...identity },
+    `dstack: app ${identity.appId}, instance ${identity.instanceId}, booted with compose hash ${identity.composeHash}`,
+  );
+} catch (error) {
+  logger.warn(
+    { event: "dstack-unavailable", endpoint: options.dstackEndpoint, err: errorMessage(error) },
+    `dstack guest API at ${options.dstackEndpoint} is not available (${errorMessage(error)}): running without the CVM's identity`,
+  );
+}
+if (options.registry !== undefined) {
+  logger.info(
+    { event: "registry", registry: options.registry },
+    "a ReplicationRegistry is configured; this version does not replicate yet",
+  );
+}
+
+const store = new Store(options.stateDir);
+const compose = new Compose({
+  docker: options.docker,
+  project: options.project,
+  projectDir: store.projectDir,
+  timeoutMs: options.dockerTimeout,
+});
+try {
+  const { stdout } = await compose.version();
+  logger.info({ event: "docker", version: stdout.trim() }, `docker: ${stdout.trim()}`);
+} catch (error) {
+  logger.error(
+    { event: "docker-unavailable", err: errorMessage(error) },
+    `docker compose is not usable: ${errorMessage(error)}`,
+  );
+}
+
+const fallbackRepeats = new Map<string, RepeatFilter>();
+const chain = new Chain(
+  {
+    rpcUrls: options.rpcUrls,
+    appAuth: options.appAuth,
+    confirmations: options.confirmations,
+    rpcTimeoutMs: options.rpcTimeout,
+    chainId: options.chainId,
+  },
+  (endpoint, error) => {
+    const filter = fallbackRepeats.get(endpoint) ?? new RepeatFilter();
+    fallbackRepeats.set(endpoint, filter);
+    logger[filter.isRepeat(error) ? "debug" : "warn"](
+      { event: "rpc-fallback", endpoint, err: error },
+      `RPC ${endpoint} failed (${error}); trying the next one`,
+    );
+  },
+);
+
+const health: HealthCheck =
+  options.healthCheckCmd !== undefined
+    ? { kind: "command", argv: options.healthCheckCmd, timeoutMs: options.healthTimeout }
+    : options.healthCheckUrl !== undefined
+      ? { kind: "url", url: options.healthCheckUrl, timeoutMs: options.healthTimeout }
+      : { kind: "none" };
+
+const reconciler = new Reconciler(
+  chain,
+  store,
+  compose,
+  {
+    pollIntervalMs: options.pollInterval,
+    retryInitialMs: options.retryInitial,
+    retryMaxMs: options.retryMax,
+    fetchLimits: { timeoutMs: options.fetchTimeout, maxBytes: options.maxComposeBytes },
+    health,
+    maxPassMs:
+      options.rpcTimeout * 4 * options.rpcUrls.length +
+      options.fetchTimeout +
+      3 * options.dockerTimeout +
+      options.healthTimeout +
+      10_000,
+  },
+  logger.child({ loop: "reconciler" }),
+);
+
+// The replicator will be a second Loop here.
+const loops: Loop[] = [reconciler];
+
+const service = new Service(
+  loops,
+  {
+    httpHost: options.httpHost,
+    httpPort: options.httpPort,
+    describe: () => ({
+      agent: {
+        version: AGENT_VERSION,
+        appAuth: options.appAuth,
+        rpcUrls: options.rpcUrls.map(redactUrl),
+        confirmations: options.confirmations,
+      },
+      dstack: identity ?? null,
+    }),
+  },
+  logger,
+);
+const code = await service.run();
+chain.destroy();
+process.exit(code);

@@ -1,0 +1,393 @@
+/**
+ * The agent's options: one table says each option's flag, environment variable, default and meaning; it drives the
+ * command-line parser, the environment reader, `--help` and the README's table. Values are validated once, at start,
+ * with zod, and every missing or bad value is reported on its own line, naming both the flag and the variable.
+ */
+import { parseArgs } from "node:util";
+
+import { z } from "zod";
+
+import { UserError } from "../../lib/errors.js";
+import { parseAddress, parseMilliseconds } from "../../lib/validate.js";
+
+interface OptionSpec {
+  flag: string;
+  env: string;
+  /** Shown in `--help` and the README; undefined means required (or optional when `optional` is set). */
+  default?: string;
+  optional?: true;
+  /** May be given several times (flag) or comma-separated (flag or variable). */
+  multiple?: true;
+  description: string;
+}
+
+/** Where the dstack SDK looks when nothing else is said; `DSTACK_SIMULATOR_ENDPOINT` wins, as in the SDK. */
+export const DEFAULT_DSTACK_ENDPOINT = "/var/run/dstack.sock";
+
+export const OPTION_SPECS = {
+  rpcUrls: {
+    flag: "rpc-url",
+    env: "DEVPROOF_RPC_URLS",
+    multiple: true,
+    description:
+      "JSON-RPC URL(s) of the chain, tried in order on every read (http or https; comma-separated or repeated)",
+  },
+  chainId: {
+    flag: "chain-id",
+    env: "DEVPROOF_CHAIN_ID",
+    optional: true,
+    description: "expected chain id; every RPC must report it (default: learned from the first RPC that answers)",
+  },
+  appAuth: { flag: "app-auth", env: "DEVPROOF_APP_AUTH", description: "address of the app's TimelockedAppAuth" },
+  registry: {
+    flag: "registry",
+    env: "DEVPROOF_REPLICATION_REGISTRY",
+    optional: true,
+    description: "address of the ReplicationRegistry (reserved for the replicator; unused by this version)",
+  },
+  confirmations: {
+    flag: "confirmations",
+    env: "DEVPROOF_CONFIRMATIONS",
+    default: "3",
+    description: "blocks a state must be buried under before the agent acts on it (reads at latest - N)",
+  },
+  pollInterval: {
+    flag: "poll-interval",
+    env: "DEVPROOF_POLL_INTERVAL",
+    default: "5s",
+    description: "time between two reconcile passes",
+  },
+  rpcTimeout: {
+    flag: "rpc-timeout",
+    env: "DEVPROOF_RPC_TIMEOUT",
+    default: "10s",
+    description: "timeout of one RPC request",
+  },
+  project: {
+    flag: "project",
+    env: "DEVPROOF_COMPOSE_PROJECT",
+    default: "app",
+    description: "docker compose project name of the app (`docker compose -p`)",
+  },
+  stateDir: {
+    flag: "state-dir",
+    env: "DEVPROOF_STATE_DIR",
+    default: "/var/lib/devproof-agent",
+    description: "work directory: state.json, verified releases, the compose project directory",
+  },
+  dstackEndpoint: {
+    flag: "dstack-endpoint",
+    env: "DEVPROOF_DSTACK_ENDPOINT",
+    default: `$DSTACK_SIMULATOR_ENDPOINT or ${DEFAULT_DSTACK_ENDPOINT}`,
+    description: "dstack guest API: unix socket path or http(s) URL of a simulator",
+  },
+  healthCheckCmd: {
+    flag: "health-check-cmd",
+    env: "DEVPROOF_HEALTH_CHECK_CMD",
+    optional: true,
+    description:
+      'command that exits 0 once the app is healthy, run without a shell (JSON array, e.g. ["curl","-fsS","http://app:8080/health"], or words split on spaces)',
+  },
+  healthCheckUrl: {
+    flag: "health-check-url",
+    env: "DEVPROOF_HEALTH_CHECK_URL",
+    optional: true,
+    description: "URL that answers 2xx once the app is healthy (instead of --health-check-cmd)",
+  },
+  healthTimeout: {
+    flag: "health-timeout",
+    env: "DEVPROOF_HEALTH_TIMEOUT",
+    default: "60s",
+    description: "how long a new release may take to become healthy before it is rolled back",
+  },
+  docker: {
+    flag: "docker",
+    env: "DEVPROOF_DOCKER",
+    default: "docker",
+    description: "docker binary (name on PATH or path)",
+  },
+  dockerTimeout: {
+    flag: "docker-timeout",
+    env: "DEVPROOF_DOCKER_TIMEOUT",
+    default: "5m",
+    description: "timeout of one docker command (killed after it: SIGTERM, then SIGKILL 5 s later)",
+  },
+  fetchTimeout: {
+    flag: "fetch-timeout",
+    env: "DEVPROOF_FETCH_TIMEOUT",
+    default: "30s",
+    description: "timeout of fetching a compose file from its URI",
+  },
+  maxComposeBytes: {
+    flag: "max-compose-bytes",
+    env: "DEVPROOF_MAX_COMPOSE_BYTES",
+    default: "1048576",
+    description: "largest compose file the agent fetches, in bytes",
+  },
+  retryInitial: {
+    flag: "retry-initial",
+    env: "DEVPROOF_RETRY_INITIAL",
+    default: "10s",
+    description: "wait before retrying a release that failed; doubles on every failure",
+  },
+  retryMax: { flag: "retry-max", env: "DEVPROOF_RETRY_MAX", default: "10m", description: "cap of that wait" },
+  httpHost: {
+    flag: "http-host",
+    env: "DEVPROOF_HTTP_HOST",
+    default: "0.0.0.0",
+    description: "address of the status server",
+  },
+  httpPort: {
+    flag: "http-port",
+    env: "DEVPROOF_HTTP_PORT",
+    default: "8090",
+    description: "port of the status server (`/healthz`, `/status`); 0 picks a free port",
+  },
+  logLevel: {
+    flag: "log-level",
+    env: "DEVPROOF_LOG_LEVEL",
+    default: "info",
+    description: "trace, debug, info, warn, error or fatal",
+  },
+} as const satisfies Record<string, OptionSpec>;
+
+type OptionName = keyof typeof OPTION_SPECS;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Schema
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Wraps one of lib/validate's parsers (which throw a UserError) as a zod transform. */
+function via<T>(parse: (value: string) => T) {
+  return (value: string, ctx: z.RefinementCtx): T => {
+    try {
+      return parse(value);
+    } catch (error) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: messageOf(error) });
+      return z.NEVER;
+    }
+  };
+}
+
+function messageOf(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  // lib/validate says `--option "value" is not valid: expected …`; the flag and value are added by formatIssues.
+  return message.replace(/^--\S+ ".*?" is not valid: /, "");
+}
+
+const required = (what: string) =>
+  z
+    .string({ required_error: `required: ${what}` })
+    .trim()
+    .min(1, `required: ${what}`);
+const ms = (option: string, allowZero = false) =>
+  required("a duration").transform(via((v) => parseMilliseconds(option, v, { allowZero })));
+const integer = (min: number, max: number) =>
+  required("a number")
+    .regex(/^\d+$/, "expected a whole number")
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, `expected a number from ${min} to ${max}`);
+const address = (option: string) => required("an address").transform(via((v) => parseAddress(option, v)));
+
+const httpUrl = z
+  .string()
+  .trim()
+  .refine((value) => {
+    try {
+      return ["http:", "https:"].includes(new URL(value).protocol);
+    } catch {
+      return false;
+    }
+  }, "expected an http:// or https:// URL");
+
+const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal"] as const;
+
+const schema = z
+  .object({
+    rpcUrls: z
+      .array(httpUrl, { required_error: "required: the chain's JSON-RPC URL(s)" })
+      .min(1, "required: the chain's JSON-RPC URL(s)"),
+    chainId: integer(1, Number.MAX_SAFE_INTEGER).optional(),
+    appAuth: address("app-auth"),
+    registry: address("registry").optional(),
+    confirmations: integer(0, 1_000),
+    pollInterval: ms("poll-interval"),
+    rpcTimeout: ms("rpc-timeout"),
+    project: required("a compose project name").regex(
+      /^[a-z0-9][a-z0-9_-]*$/,
+      "expected a compose project name: lower-case letters, digits, '-' and '_', starting with a letter or digit",
+    ),
+    stateDir: required("a directory"),
+    dstackEndpoint: required("a socket path or URL"),
+    healthCheckCmd: required("a command").transform(via(parseCommand)).optional(),
+    healthCheckUrl: httpUrl.optional(),
+    healthTimeout: ms("health-timeout"),
+    docker: required("a program"),
+    dockerTimeout: ms("docker-timeout"),
+    fetchTimeout: ms("fetch-timeout"),
+    maxComposeBytes: integer(1, 64 * 1024 * 1024),
+    retryInitial: ms("retry-initial"),
+    retryMax: ms("retry-max"),
+    httpHost: required("an address to listen on"),
+    httpPort: integer(0, 65_535),
+    logLevel: z.enum(LOG_LEVELS, { errorMap: () => ({ message: `expected one of ${LOG_LEVELS.join(", ")}` }) }),
+  })
+  .superRefine((options, ctx) => {
+    if (options.healthCheckCmd !== undefined && options.healthCheckUrl !== undefined) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["healthCheckUrl"],
+        message: `give --${OPTION_SPECS.healthCheckCmd.flag} or --${OPTION_SPECS.healthCheckUrl.flag}, not both`,
+      });
+    }
+    if (options.retryMax < options.retryInitial) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["retryMax"],
+        message: "must not be shorter than --retry-initial",
+      });
+    }
+  });
+
+export type AgentOptions = z.output<typeof schema>;
+
+/** Splits a health-check command: a JSON array of strings, or words separated by spaces. Never run by a shell. */
+export function parseCommand(value: string): string[] {
+  const text = value.trim();
+  let argv: unknown;
+  if (text.startsWith("[")) {
+    try {
+      argv = JSON.parse(text);
+    } catch {
+      throw new UserError("expected a JSON array of strings");
+    }
+  } else {
+    argv = text.split(/\s+/);
+  }
+  if (!Array.isArray(argv) || argv.length === 0 || !argv.every((word) => typeof word === "string" && word !== "")) {
+    throw new UserError("expected a JSON array of non-empty strings");
+  }
+  return argv as string[];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reading flags and environment
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Options that could not be used, one message per problem. */
+export class OptionsError extends UserError {
+  override name = "OptionsError";
+
+  constructor(readonly problems: string[]) {
+    super(`invalid options:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+  }
+}
+
+export interface ParsedCommandLine {
+  help: boolean;
+  options: AgentOptions | undefined;
+}
+
+/**
+ * Reads the options from the command line (which wins) and the environment, applies the defaults and validates
+ * everything. Throws an {@link OptionsError} listing every problem.
+ */
+export function parseAgentOptions(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedCommandLine {
+  const parseOptions: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = {
+    help: { type: "boolean" },
+  };
+  for (const spec of Object.values(OPTION_SPECS) as OptionSpec[]) {
+    parseOptions[spec.flag] = spec.multiple ? { type: "string", multiple: true } : { type: "string" };
+  }
+  let values: Record<string, string | boolean | Array<string | boolean> | undefined>;
+  try {
+    ({ values } = parseArgs({ args: [...argv], options: parseOptions, allowPositionals: false, strict: true }));
+  } catch (error) {
+    throw new OptionsError([error instanceof Error ? error.message : String(error)]);
+  }
+  if (values["help"] === true) return { help: true, options: undefined };
+
+  const raw: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(OPTION_SPECS) as Array<[OptionName, OptionSpec]>) {
+    const fromFlag = values[spec.flag];
+    const fromEnv = env[spec.env];
+    let value: string | string[] | undefined;
+    if (spec.multiple) {
+      const given = Array.isArray(fromFlag)
+        ? fromFlag.map(String)
+        : fromEnv !== undefined && fromEnv.trim() !== ""
+          ? [fromEnv]
+          : undefined;
+      value = given
+        ?.flatMap((item) => item.split(","))
+        .map((item) => item.trim())
+        .filter((item) => item !== "");
+    } else {
+      value =
+        typeof fromFlag === "string" ? fromFlag : fromEnv !== undefined && fromEnv.trim() !== "" ? fromEnv : undefined;
+      if (value === undefined) value = defaultOf(name, spec, env);
+    }
+    raw[name] = value;
+  }
+
+  const result = schema.safeParse(raw);
+  if (!result.success) throw new OptionsError(formatIssues(result.error, raw));
+  return { help: false, options: result.data };
+}
+
+function defaultOf(name: OptionName, spec: OptionSpec, env: NodeJS.ProcessEnv): string | undefined {
+  if (name === "dstackEndpoint") {
+    const simulator = env["DSTACK_SIMULATOR_ENDPOINT"];
+    return simulator !== undefined && simulator.trim() !== "" ? simulator : DEFAULT_DSTACK_ENDPOINT;
+  }
+  return spec.default;
+}
+
+function formatIssues(error: z.ZodError, raw: Record<string, unknown>): string[] {
+  return error.issues.map((issue) => {
+    const name = issue.path[0] as OptionName | undefined;
+    const spec: OptionSpec | undefined = name === undefined ? undefined : OPTION_SPECS[name];
+    if (spec === undefined) return issue.message;
+    const value = raw[name!];
+    const shown =
+      value === undefined
+        ? ""
+        : ` (got ${JSON.stringify(Array.isArray(value) && issue.path.length > 1 ? value[issue.path[1] as number] : value)})`;
+    return `--${spec.flag} / ${spec.env}: ${issue.message}${shown}`;
+  });
+}
+
+/** The `--help` text: every option with its variable and default. */
+export function helpText(): string {
+  const lines = [
+    "devproof-agent: runs the release that the app's TimelockedAppAuth names, and nothing else.",
+    "",
+    "Every option can be given as a flag or an environment variable (the flag wins).",
+    "",
+  ];
+  for (const spec of Object.values(OPTION_SPECS) as OptionSpec[]) {
+    const when = spec.default !== undefined ? `default ${spec.default}` : spec.optional ? "optional" : "required";
+    lines.push(`  --${spec.flag} <value>   ${spec.env}   (${when})`, `      ${spec.description}`);
+  }
+  return lines.join("\n");
+}
+
+/** The options with secrets left out, for logs and `/status` (RPC URLs often carry an API key in the path). */
+export function describeOptions(options: AgentOptions): Record<string, unknown> {
+  return {
+    ...options,
+    rpcUrls: options.rpcUrls.map(redactUrl),
+    healthCheckUrl: options.healthCheckUrl === undefined ? undefined : redactUrl(options.healthCheckUrl),
+  };
+}
+
+/** `https://host/…`: scheme and host only, because paths and queries of RPC URLs often hold API keys. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    const rest = parsed.pathname !== "/" || parsed.search !== "" ? "/…" : "";
+    return `${parsed.protocol}//${parsed.host}${rest}`;
+  } catch {
+    return "<invalid URL>";
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * What the guest agent reads from a TimelockedAppAuth: the current release and whether it is still allowed, at a
+ * given block. Three view functions, nothing that sends.
+ *
+ * Why not `lib/appAuth.ts`: that module binds the whole contract through the TypeChain factories, which exist only
+ * after `npx hardhat compile`. The agent's container image is built from its own small lockfile, without Hardhat or
+ * a Solidity compiler, so its binding cannot need generated code at run time. The ABI of the three views is
+ * therefore written out here, typed against the generated `ITimelockedAppAuth` (a type-only import, erased when
+ * bundled), and `test/lib/release.test.ts` proves that each fragment and the interface id equal the compiled ones.
+ */
+import { Contract, type ContractRunner } from "ethers";
+
+import type { ITimelockedAppAuth } from "../types/ethers-contracts/index.js";
+import { UserError } from "./errors.js";
+
+/** The views of `ITimelockedAppAuth` the agent calls, as the compiler declares them. */
+export const RELEASE_READER_ABI = [
+  "function currentRelease() view returns (bytes32 composeHash, string uri, uint64 setAt)",
+  "function allowedComposeHashes(bytes32 composeHash) view returns (bool)",
+  "function supportsInterface(bytes4 interfaceId) view returns (bool)",
+] as const;
+
+/**
+ * `type(ITimelockedAppAuth).interfaceId`, written out for the same reason as the ABI; equal to
+ * `TIMELOCKED_APP_AUTH_INTERFACE_ID` of `lib/appAuth.ts`, which computes it from the compiled interface (tested).
+ */
+export const TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL = "0xa340cbd7";
+
+export type ReleaseReader = Pick<ITimelockedAppAuth, "currentRelease" | "allowedComposeHashes" | "supportsInterface">;
+
+const ZERO_HASH = `0x${"0".repeat(64)}`;
+
+/** Binds the three views at `address`; nothing is checked until {@link checkReleaseReader}. */
+export function connectReleaseReader(address: string, runner: ContractRunner): ReleaseReader {
+  return new Contract(address, RELEASE_READER_ABI, runner) as unknown as ReleaseReader;
+}
+
+/**
+ * Checks, at `blockTag`, that there is code at the address and that it says it is a TimelockedAppAuth (ERC-165),
+ * so an agent configured with a wrong address or chain refuses to start instead of waiting for a release forever.
+ */
+export async function checkReleaseReader(reader: ReleaseReader, blockTag: number): Promise<void> {
+  const contract = reader as unknown as Contract;
+  const address = await contract.getAddress();
+  const provider = contract.runner?.provider;
+  if (provider == null) throw new Error("the release reader is not connected to a provider");
+  if ((await provider.getCode(address, blockTag)) === "0x") {
+    throw new UserError(
+      `no contract at ${address} at block ${blockTag}: check the AppAuth address and the RPC's chain`,
+    );
+  }
+  let supported = false;
+  try {
+    supported = await reader.supportsInterface(TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL, { blockTag });
+  } catch {
+    // No ERC-165: not ours either.
+  }
+  if (!supported) {
+    throw new UserError(
+      `the contract at ${address} is not a TimelockedAppAuth ` +
+        `(supportsInterface(${TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL}) is not true)`,
+    );
+  }
+}
+
+/** The release the agents should run, as the contract said at one block. */
+export interface Release {
+  /** `0x`-prefixed lower-case sha256 of the exact bytes of its app-compose.json. */
+  composeHash: string;
+  /** Where its app-compose.json can be fetched. */
+  uri: string;
+  /** When it became the current release (chain time, seconds). */
+  setAt: bigint;
+  /** False once the owner removed the hash: then nothing may run it, although `currentRelease` still names it. */
+  allowed: boolean;
+}
+
+/** Reads the current release at `blockTag`; undefined before the first release. Both reads see the same block. */
+export async function readReleaseAt(reader: ReleaseReader, blockTag: number): Promise<Release | undefined> {
+  const [composeHash, uri, setAt] = await reader.currentRelease({ blockTag });
+  if (composeHash === ZERO_HASH) return undefined;
+  const allowed = await reader.allowedComposeHashes(composeHash, { blockTag });
+  return { composeHash: composeHash.toLowerCase(), uri, setAt, allowed };
+}
+
+/** Whether `composeHash` is allowed at `blockTag` (for a release that runs but is no longer the current one). */
+export async function isComposeHashAllowedAt(
+  reader: ReleaseReader,
+  composeHash: string,
+  blockTag: number,
+): Promise<boolean> {
+  return reader.allowedComposeHashes(composeHash, { blockTag });
+}

@@ -1,0 +1,63 @@
+import { expect } from "chai";
+import { Interface } from "ethers";
+
+import { TIMELOCKED_APP_AUTH_INTERFACE_ID } from "../../lib/appAuth.js";
+import {
+  checkReleaseReader,
+  connectReleaseReader,
+  readReleaseAt,
+  RELEASE_READER_ABI,
+  TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL,
+} from "../../lib/release.js";
+import { ITimelockedAppAuth__factory } from "../../types/ethers-contracts/index.js";
+import { deployApp, ethers, HASH_V1, HASH_V2, INITIAL_URI, networkHelpers, NOTICE } from "../tasks/helpers.js";
+
+describe("lib/release", function () {
+  it("declares the three views exactly as the compiled ITimelockedAppAuth does", function () {
+    const compiled: Interface = ITimelockedAppAuth__factory.createInterface();
+    new Interface(RELEASE_READER_ABI).forEachFunction((fragment) => {
+      expect(fragment.format("full")).to.equal(compiled.getFunction(fragment.name)!.format("full"));
+    });
+    expect(TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL).to.equal(TIMELOCKED_APP_AUTH_INTERFACE_ID);
+  });
+
+  it("reads the current release and whether it is allowed, at the block it is given", async function () {
+    const { appAuth, app } = await networkHelpers.loadFixture(deployApp);
+    const reader = connectReleaseReader(app, ethers.provider);
+    const before = await ethers.provider.getBlockNumber();
+    await checkReleaseReader(reader, before);
+    expect(await readReleaseAt(reader, before)).to.deep.include({
+      composeHash: HASH_V1,
+      uri: INITIAL_URI,
+      allowed: true,
+    });
+
+    await appAuth.proposeComposeHash(HASH_V2, "https://example.org/v2.json");
+    await networkHelpers.time.increase(NOTICE);
+    await appAuth.activateComposeHash(HASH_V2);
+    await appAuth.removeComposeHash(HASH_V2);
+    const now = await ethers.provider.getBlockNumber();
+    expect(await readReleaseAt(reader, now)).to.deep.include({ composeHash: HASH_V2, allowed: false });
+    expect(await readReleaseAt(reader, now - 1)).to.deep.include({ composeHash: HASH_V2, allowed: true });
+    expect(await readReleaseAt(reader, before)).to.deep.include({ composeHash: HASH_V1, allowed: true });
+  });
+
+  it("refuses an address without code, or with another contract, before reading anything", async function () {
+    const { app } = await networkHelpers.loadFixture(deployApp);
+    const block = await ethers.provider.getBlockNumber();
+    const [owner] = await ethers.getSigners();
+    let message = "";
+    await checkReleaseReader(connectReleaseReader(owner!.address, ethers.provider), block).catch(
+      (e: Error) => (message = e.message),
+    );
+    expect(message).to.match(/^no contract at 0x[0-9a-fA-F]{40} at block \d+/);
+    const other = await ethers.deployContract("KmsStandIn", [owner!.address]);
+    message = "";
+    await checkReleaseReader(
+      connectReleaseReader(await other.getAddress(), ethers.provider),
+      await ethers.provider.getBlockNumber(),
+    ).catch((e: Error) => (message = e.message));
+    expect(message).to.match(/is not a TimelockedAppAuth/);
+    await checkReleaseReader(connectReleaseReader(app, ethers.provider), block);
+  });
+});
