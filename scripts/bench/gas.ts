@@ -5,7 +5,7 @@
  * genesis state, upgrade to a new release, remove the old release, add a device, answer the KMS's boot check.
  */
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
-import { ZeroHash, id, toUtf8Bytes, type ContractTransactionResponse } from "ethers";
+import { ZeroHash, dataLength, id, toUtf8Bytes, type ContractTransactionResponse } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 
 import { bootInfo, composeHashOf, deviceIdOf } from "../../test/helpers/appAuth.js";
@@ -25,6 +25,8 @@ export const NEW_DEVICE = deviceIdOf("second machine");
 export interface Step {
   call: string;
   gas: bigint;
+  /** Length of the transaction's data (calldata, or init code and constructor arguments). */
+  calldataBytes: number;
 }
 
 export interface Operation {
@@ -59,10 +61,23 @@ function operation(steps: Step[]): Operation {
   return { steps, total: steps.reduce((sum, step) => sum + step.gas, 0n) };
 }
 
-async function gasOf(tx: Promise<ContractTransactionResponse> | ContractTransactionResponse | null | undefined) {
-  const receipt = await (await tx)?.wait();
-  if (receipt == null) throw new Error("no receipt");
-  return { gas: receipt.gasUsed, hash: receipt.hash };
+interface Sent {
+  gas: bigint;
+  hash: string;
+  calldataBytes: number;
+}
+
+function step(call: string, sent: Sent): Step {
+  return { call, gas: sent.gas, calldataBytes: sent.calldataBytes };
+}
+
+async function gasOf(
+  pending: Promise<ContractTransactionResponse> | ContractTransactionResponse | null | undefined,
+): Promise<Sent> {
+  const tx = await pending;
+  const receipt = await tx?.wait();
+  if (tx == null || receipt == null) throw new Error("no receipt");
+  return { gas: receipt.gasUsed, hash: receipt.hash, calldataBytes: dataLength(tx.data) };
 }
 
 /** The boot every subject is asked about: the new release on the genesis device, with an up-to-date TCB. */
@@ -127,16 +142,10 @@ async function measureOurs(hre: HardhatRuntimeEnvironment) {
   if (!allowed) throw new Error("TimelockedAppAuth does not allow the benchmark's boot");
 
   const gas: SubjectGas = {
-    deployment: operation([{ call: "constructor", gas: deployed.gas }]),
-    upgrade: operation([
-      { call: "proposeComposeHash", gas: propose.gas },
-      { call: "activateComposeHash", gas: activate.gas },
-    ]),
-    remove: operation([{ call: "removeComposeHash", gas: remove.gas }]),
-    addDevice: operation([
-      { call: "proposeDevice", gas: proposeDevice.gas },
-      { call: "activateDevice", gas: activateDevice.gas },
-    ]),
+    deployment: operation([step("constructor", deployed)]),
+    upgrade: operation([step("proposeComposeHash", propose), step("activateComposeHash", activate)]),
+    remove: operation([step("removeComposeHash", remove)]),
+    addDevice: operation([step("proposeDevice", proposeDevice), step("activateDevice", activateDevice)]),
     isAppAllowed: await appAuth.isAppAllowed.estimateGas(allowedBoot(address)),
   };
   const breakdowns = [
@@ -158,8 +167,8 @@ async function deployStock(hre: HardhatRuntimeEnvironment) {
   const deployed = await gasOf(stock.deploymentTransaction());
   const requireTcb = await gasOf(stock.setRequireTcbUpToDate(true));
   const deployment: Step[] = [
-    { call: "StockAppAuth constructor", gas: deployed.gas },
-    { call: "setRequireTcbUpToDate(true)", gas: requireTcb.gas },
+    step("StockAppAuth constructor", deployed),
+    step("setRequireTcbUpToDate(true)", requireTcb),
   ];
   return { connection, owner, anyone, stock, deployment };
 }
@@ -174,9 +183,9 @@ async function measureBaseline(hre: HardhatRuntimeEnvironment): Promise<SubjectG
   if (!allowed) throw new Error("StockAppAuth does not allow the benchmark's boot");
   return {
     deployment: operation(deployment),
-    upgrade: operation([{ call: "addComposeHash", gas: add.gas }]),
-    remove: operation([{ call: "removeComposeHash", gas: remove.gas }]),
-    addDevice: operation([{ call: "addDevice", gas: addDevice.gas }]),
+    upgrade: operation([step("addComposeHash", add)]),
+    remove: operation([step("removeComposeHash", remove)]),
+    addDevice: operation([step("addDevice", addDevice)]),
     isAppAllowed: await stock.isAppAllowed.estimateGas(allowedBoot(address)),
   };
 }
@@ -216,20 +225,20 @@ async function measureBaselineWithTimelock(hre: HardhatRuntimeEnvironment) {
   const gas: SubjectGas = {
     deployment: operation([
       ...deployment,
-      { call: "TimelockController constructor", gas: timelockDeployed.gas },
-      { call: "transferOwnership(timelock)", gas: transfer.gas },
+      step("TimelockController constructor", timelockDeployed),
+      step("transferOwnership(timelock)", transfer),
     ]),
     upgrade: operation([
-      { call: "schedule(addComposeHash)", gas: upgrade.schedule.gas },
-      { call: "execute(addComposeHash)", gas: upgrade.execute.gas },
+      step("schedule(addComposeHash)", upgrade.schedule),
+      step("execute(addComposeHash)", upgrade.execute),
     ]),
     remove: operation([
-      { call: "schedule(removeComposeHash)", gas: remove.schedule.gas },
-      { call: "execute(removeComposeHash)", gas: remove.execute.gas },
+      step("schedule(removeComposeHash)", remove.schedule),
+      step("execute(removeComposeHash)", remove.execute),
     ]),
     addDevice: operation([
-      { call: "schedule(addDevice)", gas: addDevice.schedule.gas },
-      { call: "execute(addDevice)", gas: addDevice.execute.gas },
+      step("schedule(addDevice)", addDevice.schedule),
+      step("execute(addDevice)", addDevice.execute),
     ]),
     isAppAllowed: await stock.isAppAllowed.estimateGas(allowedBoot(target)),
   };

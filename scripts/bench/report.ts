@@ -50,6 +50,7 @@ export const HAND_WRITTEN_MARKER =
 const ratio = (a: bigint, b: bigint) => Number(a) / Number(b);
 const round = (x: number, digits = 4) => Number(x.toFixed(digits));
 const gas = (x: bigint | number) => x.toLocaleString("en-US");
+const calldata = (op: Operation) => op.steps.reduce((sum, s) => sum + s.calldataBytes, 0);
 const usd = (gasUnits: bigint | number) =>
   `$${((Number(gasUnits) * BASE_GAS_PRICE_GWEI * ETH_PRICE_USD) / 1e9).toFixed(4)}`;
 
@@ -219,7 +220,7 @@ function breakdownTable(subject: string, call: string, b: GasBreakdown): string[
   ];
   for (const w of b.storageWrites) {
     const refund = w.refund > 0 ? ` (refund ${gas(w.refund)})` : "";
-    lines.push(`| storage write, ${w.kind}${refund}: ${w.where} | ${w.count} | ${gas(w.gas)} |`);
+    lines.push(`| storage write, ${w.kind}${refund}: ${w.where.replaceAll("|", "\\|")} | ${w.count} | ${gas(w.gas)} |`);
   }
   const { count, cold } = b.storageReads;
   lines.push(`| storage reads (SLOAD), ${cold} of them cold | ${count} | ${gas(b.storageReads.gas)} |`);
@@ -269,7 +270,7 @@ export function markdown(results: BenchResults): string {
     "",
     "## Targets",
     "",
-    "| target | required | measured | |",
+    "| target | required | measured | result |",
     "| --- | --- | --- | --- |",
     ...targets(results).map((t) => `| ${t.name} | ${t.target} | ${t.value} | **${t.status}** |`),
     "",
@@ -278,8 +279,9 @@ export function markdown(results: BenchResults): string {
     `One upgrade cycle of ours costs ${gas(ours.upgrade.total)} gas, ${gas(extraCycle)} more than the baseline behind a`,
     `TimelockController (${gas(tl.upgrade.total)}). At an assumed Base L2 gas price of ${BASE_GAS_PRICE_GWEI} gwei and ETH at`,
     `$${ETH_PRICE_USD.toLocaleString("en-US")}, the whole cycle costs ${usd(ours.upgrade.total)} against ${usd(tl.upgrade.total)}: ${usd(extraCycle)} more per release`,
-    "(L2 execution gas only; Base also charges an L1 data fee for the calldata, which is smaller for ours, whose",
-    "calldata carries no encoded call). The extra gas buys: the compose file's URI on chain (`composeHashUri`,",
+    `(L2 execution gas only. Base also charges an L1 data fee for calldata, and ours sends less of it: ${calldata(ours.upgrade)}`,
+    `bytes for the cycle, URI included, against ${calldata(tl.upgrade)} for \`schedule\` and \`execute\`, which both carry the encoded call and`,
+    "its parameters.) The extra gas buys: the compose file's URI on chain (`composeHashUri`,",
     "`currentRelease`), so an auditor or guest agent can fetch exactly what was allowed without an indexer; enumerable",
     "views of the allowed hashes, devices and open proposals with their state (`getComposeHashes`, `getDevices`,",
     "`getProposals`); expiry of stale proposals; instant revocation while widening waits (a TimelockController delays",
