@@ -23,7 +23,9 @@ import {ITimelockedAppAuth} from "./interfaces/ITimelockedAppAuth.sol";
 /// Design decisions:
 /// - Not upgradeable (no proxy): an upgradeable policy would be a bypass of its own timelock.
 /// - `readyAt` is fixed at proposal; an open proposal cannot be proposed again (no timer reset); proposal state
-///   is derived from its two timestamps, never stored.
+///   is derived from that one stored timestamp (expiry is `readyAt + GRACE_PERIOD`), never stored.
+/// - A compose file's URI is stored once, under its compose hash, when the hash is proposed; activation only makes
+///   the hash allowed, and the views show the URI of a hash that is not allowed only as part of its proposal.
 /// - Notice bounds: {MIN_NOTICE_PERIOD} (1 hour) keeps every widening change observable before it lands, even
 ///   on staging deployments; {MAX_NOTICE_PERIOD} (365 days) keeps the owner from freezing the app by accident
 ///   (freezing on purpose is {disableUpgrades}). The recommended production notice is 7 days (ERC-733 / L2BEAT
@@ -32,7 +34,10 @@ import {ITimelockedAppAuth} from "./interfaces/ITimelockedAppAuth.sol";
 /// - Ownership is two-step. Renouncing it disables upgrades first, so no open proposal outlives the last
 ///   person who could cancel it.
 /// - Emits dstack's own `DstackApp` events when a change takes effect, so existing indexers read its history.
+/// - Open proposals are a plain array, and each proposal keeps its position in it in its own first storage word:
+///   EnumerableSet's swap-and-pop without its separate index mapping, one new storage word less per proposal.
 /// - Admin code favours readability over gas: it runs a few times a month; {isAppAllowed} runs at every boot.
+///   Within that, each value is stored once (BENCHMARKS.md shows where each transaction's gas goes).
 contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     using EnumerableSet for EnumerableSet.Bytes32Set;
 
@@ -48,9 +53,10 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     struct Proposal {
         ChangeKind kind;
         uint64 readyAt;
-        uint64 expiresAt;
+        /// @dev 1 + the proposal's index in {_openProposalIds}, so that closing it takes it out of the list without
+        /// a search (it shares the storage word of `kind` and `readyAt`).
+        uint64 listPosition;
         bytes32 value;
-        string uri;
     }
 
     uint256 private _noticePeriod;
@@ -62,10 +68,13 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
 
     EnumerableSet.Bytes32Set private _composeHashes;
     EnumerableSet.Bytes32Set private _devices;
+    /// @dev Set when a hash is proposed (or at genesis), kept when it is activated, deleted when its proposal is
+    /// cancelled or the hash is removed. A hash with a stored proposal is never allowed, so one entry serves both.
     mapping(bytes32 composeHash => string uri) private _composeUris;
 
     mapping(bytes32 id => Proposal proposal) private _proposals;
-    EnumerableSet.Bytes32Set private _openProposalIds;
+    /// @dev Every open proposal (waiting, ready, expired or voided), unordered; see {_closeProposal}.
+    bytes32[] private _openProposalIds;
 
     /// @notice Deploys the policy with its genesis state, which takes effect at once (there are no users yet,
     /// and the deployment transaction makes it public).
@@ -91,7 +100,8 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
 
         if (initialComposeHash != bytes32(0)) {
             _checkComposeUri(initialComposeHash, initialComposeUri);
-            _addComposeHash(initialComposeHash, initialComposeUri);
+            _composeUris[initialComposeHash] = initialComposeUri;
+            _addComposeHash(initialComposeHash);
         }
         for (uint256 i = 0; i < initialDevices.length; ++i) {
             bytes32 deviceId = initialDevices[i];
@@ -151,14 +161,15 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     ///
     /// Requirements: upgrades are not disabled; the proposal is ready (`readyAt <= now < expiresAt`).
     function activateComposeHash(bytes32 composeHash) external {
-        string memory uri = _consumeReadyProposal(ChangeKind.AddComposeHash, composeHash);
-        _addComposeHash(composeHash, uri);
+        _consumeReadyProposal(ChangeKind.AddComposeHash, composeHash);
+        _addComposeHash(composeHash);
     }
 
     /// @notice Withdraw an open compose-hash proposal.
     /// @dev Emits {ChangeCancelled}. Requirements: the caller is the owner; the proposal exists.
     function cancelComposeHash(bytes32 composeHash) external onlyOwner {
         _cancel(ChangeKind.AddComposeHash, composeHash);
+        delete _composeUris[composeHash];
     }
 
     /// @notice Announce a new allowed device.
@@ -359,7 +370,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
 
     /// @inheritdoc ITimelockedAppAuth
     function composeHashUri(bytes32 composeHash) external view returns (string memory) {
-        return _composeUris[composeHash];
+        return _allowedUri(composeHash);
     }
 
     /// @inheritdoc ITimelockedAppAuth
@@ -390,7 +401,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     /// @inheritdoc ITimelockedAppAuth
     function currentRelease() external view returns (bytes32 composeHash, string memory uri, uint64 setAt) {
         composeHash = _currentComposeHash;
-        return (composeHash, _composeUris[composeHash], _currentReleaseSetAt);
+        return (composeHash, _allowedUri(composeHash), _currentReleaseSetAt);
     }
 
     /// @inheritdoc ITimelockedAppAuth
@@ -406,18 +417,18 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
             kind: p.kind,
             value: p.value,
             readyAt: p.readyAt,
-            expiresAt: p.expiresAt,
+            expiresAt: _expiresAt(p),
             state: _state(p),
-            uri: p.uri
+            uri: p.kind == ChangeKind.AddComposeHash ? _composeUris[p.value] : ""
         });
     }
 
     /// @inheritdoc ITimelockedAppAuth
     function getProposals() external view returns (ProposalView[] memory proposals) {
-        uint256 count = _openProposalIds.length();
+        uint256 count = _openProposalIds.length;
         proposals = new ProposalView[](count);
         for (uint256 i = 0; i < count; ++i) {
-            proposals[i] = getProposal(_openProposalIds.at(i));
+            proposals[i] = getProposal(_openProposalIds[i]);
         }
     }
 
@@ -425,11 +436,21 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     // Internals
     // ---------------------------------------------------------------------------------------------------------
 
+    /// @dev The first second at which the proposal can no longer be activated; zero when there is no proposal.
+    function _expiresAt(Proposal storage p) private view returns (uint64) {
+        return p.readyAt == 0 ? 0 : p.readyAt + GRACE_PERIOD;
+    }
+
+    /// @dev The URI of an allowed hash; empty for any other (a proposed hash's URI is read through its proposal).
+    function _allowedUri(bytes32 composeHash) private view returns (string memory) {
+        return _composeHashes.contains(composeHash) ? _composeUris[composeHash] : "";
+    }
+
     function _state(Proposal storage p) private view returns (ProposalState) {
         if (p.readyAt == 0) return ProposalState.None;
         if (_upgradesDisabled) return ProposalState.Voided;
         if (block.timestamp < p.readyAt) return ProposalState.Waiting;
-        if (block.timestamp < p.expiresAt) return ProposalState.Ready;
+        if (block.timestamp < _expiresAt(p)) return ProposalState.Ready;
         return ProposalState.Expired;
     }
 
@@ -440,49 +461,65 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         ProposalState state = _state(p);
         // An expired proposal may be proposed again, with a fresh notice; an open one may not (no timer reset).
         if (state == ProposalState.Waiting || state == ProposalState.Ready) {
-            revert ProposalAlreadyOpen(id, p.readyAt, p.expiresAt);
+            revert ProposalAlreadyOpen(id, p.readyAt, _expiresAt(p));
         }
         uint64 readyAt = uint64(block.timestamp + _noticePeriod);
-        uint64 expiresAt = readyAt + GRACE_PERIOD;
-        _proposals[id] = Proposal({kind: kind, readyAt: readyAt, expiresAt: expiresAt, value: value, uri: uri});
-        _openProposalIds.add(id);
-        emit ChangeProposed(id, kind, value, readyAt, expiresAt, uri);
+        // An expired proposal proposed again is still listed and keeps its place.
+        uint64 listPosition = p.listPosition;
+        if (listPosition == 0) {
+            _openProposalIds.push(id);
+            listPosition = uint64(_openProposalIds.length);
+        }
+        _proposals[id] = Proposal({kind: kind, readyAt: readyAt, listPosition: listPosition, value: value});
+        if (kind == ChangeKind.AddComposeHash) _composeUris[value] = uri;
+        emit ChangeProposed(id, kind, value, readyAt, readyAt + GRACE_PERIOD, uri);
     }
 
-    /// @dev Checks that the proposal is ready, deletes it and returns its URI; the caller applies the change.
-    function _consumeReadyProposal(ChangeKind kind, bytes32 value) private returns (string memory uri) {
+    /// @dev Checks that the proposal is ready and deletes it; the caller applies the change.
+    function _consumeReadyProposal(ChangeKind kind, bytes32 value) private {
         if (_upgradesDisabled) revert UpgradesAreDisabled();
         bytes32 id = proposalId(kind, value);
         Proposal storage p = _proposals[id];
         if (p.readyAt == 0) revert ProposalNotFound(id);
         if (block.timestamp < p.readyAt) revert ProposalNotReady(id, p.readyAt, block.timestamp);
-        if (block.timestamp >= p.expiresAt) revert ProposalExpired(id, p.expiresAt, block.timestamp);
-        uri = p.uri;
-        delete _proposals[id];
-        _openProposalIds.remove(id);
+        if (block.timestamp >= _expiresAt(p)) revert ProposalExpired(id, _expiresAt(p), block.timestamp);
+        _closeProposal(id);
         emit ChangeActivated(id, kind, value, msg.sender);
     }
 
     function _cancel(ChangeKind kind, bytes32 value) private {
         bytes32 id = proposalId(kind, value);
         if (_proposals[id].readyAt == 0) revert ProposalNotFound(id);
-        delete _proposals[id];
-        _openProposalIds.remove(id);
+        _closeProposal(id);
         emit ChangeCancelled(id, kind, value);
+    }
+
+    /// @dev Deletes a listed proposal and takes its id out of {_openProposalIds}: the last id moves into its place
+    /// (as in OpenZeppelin's EnumerableSet, whose separate index mapping this saves).
+    function _closeProposal(bytes32 id) private {
+        uint256 index = _proposals[id].listPosition - 1;
+        delete _proposals[id];
+        uint256 lastIndex = _openProposalIds.length - 1;
+        if (index != lastIndex) {
+            bytes32 lastId = _openProposalIds[lastIndex];
+            _openProposalIds[index] = lastId;
+            _proposals[lastId].listPosition = uint64(index + 1);
+        }
+        _openProposalIds.pop();
     }
 
     /// @dev Walks the open proposals backwards, because cancelling one moves the last id into its slot. The list
     /// is only as long as the owner made it.
     function _cancelShorteningsBelow(uint256 notice) private {
-        for (uint256 i = _openProposalIds.length(); i > 0; --i) {
-            Proposal storage p = _proposals[_openProposalIds.at(i - 1)];
+        for (uint256 i = _openProposalIds.length; i > 0; --i) {
+            Proposal storage p = _proposals[_openProposalIds[i - 1]];
             if (p.kind == ChangeKind.ShortenNotice && uint256(p.value) < notice) _cancel(p.kind, p.value);
         }
     }
 
-    function _addComposeHash(bytes32 composeHash, string memory uri) private {
+    /// @dev The hash's URI is already stored (by the constructor or {_propose}).
+    function _addComposeHash(bytes32 composeHash) private {
         _composeHashes.add(composeHash);
-        _composeUris[composeHash] = uri;
         emit ComposeHashAdded(composeHash);
         _setCurrentRelease(composeHash);
     }

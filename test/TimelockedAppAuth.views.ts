@@ -178,6 +178,38 @@ describe("TimelockedAppAuth", function () {
       const proposals = await appAuth.getProposals();
       expect(proposals.map((p) => [p.id, p.state])).to.deep.equal([[V2_ID, ProposalState.Expired]]);
     });
+
+    it("stays exact through closings from the middle, the end and the start, and re-proposals", async function () {
+      const { appAuth } = await loadFixture(deployTimelockedAppAuthFixture);
+      const devices = Array.from({ length: 6 }, (_, i) => deviceIdOf(`listed ${i}`));
+      const idOf = (device: string) => proposalIdOf(ChangeKind.AddDevice, device);
+      const open = new Set<string>();
+      const expectListed = async () => {
+        const listed = (await appAuth.getProposals()).map((p) => p.id);
+        expect(listed).to.have.members([...open]);
+        expect(listed).to.have.lengthOf(open.size);
+      };
+      for (const device of devices) {
+        await appAuth.proposeDevice(device);
+        open.add(idOf(device));
+      }
+      await expectListed();
+      // Close from the middle, then the entry that moved into its place, then the end and the start.
+      for (const i of [2, 5, 4, 0]) {
+        await appAuth.cancelDevice(devices[i]!);
+        open.delete(idOf(devices[i]!));
+        await expectListed();
+      }
+      await appAuth.proposeDevice(devices[2]!);
+      open.add(idOf(devices[2]!));
+      await time.increase(INITIAL_NOTICE_PERIOD);
+      for (const i of [1, 2, 3]) {
+        await appAuth.activateDevice(devices[i]!);
+        open.delete(idOf(devices[i]!));
+        await expectListed();
+      }
+      expect(open.size).to.equal(0);
+    });
   });
 
   describe("getComposeHashes and composeHashUri", function () {

@@ -97,7 +97,7 @@ export function registerArgs({ registration: r, signature }: SignedRegistration)
 /**
  * A policy allowing compose A and B on devices 1 and 2 (B activated after the notice), and a registry bound to it.
  */
-export async function deployRegistry(ethers: HardhatEthers, networkHelpers: NetworkHelpers) {
+export async function deployRegistry(ethers: HardhatEthers, networkHelpers: NetworkHelpers<string>) {
   const [owner, relayer, stranger] = await ethers.getSigners();
   if (owner === undefined || relayer === undefined || stranger === undefined) throw new Error("need 3 signers");
   const appAuth = await ethers.deployContract("TimelockedAppAuth", [

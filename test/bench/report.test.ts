@@ -1,0 +1,104 @@
+/**
+ * The benchmark's report (scripts/bench/report.ts): the JSON fields other tools read, and the PASS/MISS/SKIP rules
+ * of the targets, on made-up figures (the figures themselves come from `npm run bench`).
+ */
+import { expect } from "chai";
+
+import type { AgentSection } from "../../scripts/bench/agent.js";
+import type { GasBreakdown } from "../../scripts/bench/breakdown.js";
+import type { Operation, SubjectGas } from "../../scripts/bench/gas.js";
+import { spread } from "../../scripts/bench/registry.js";
+import { HAND_WRITTEN_MARKER, markdown, summary, targets, type BenchResults } from "../../scripts/bench/report.js";
+
+function op(...gas: number[]): Operation {
+  const steps = gas.map((g, i) => ({ call: `call ${i}`, gas: BigInt(g), calldataBytes: 100 }));
+  return { steps, total: steps.reduce((sum, s) => sum + s.gas, 0n) };
+}
+
+function subject(upgrade: Operation, isAppAllowed: number): SubjectGas {
+  return { deployment: op(1000), upgrade, remove: op(50), addDevice: op(60, 40), isAppAllowed: BigInt(isAppAllowed) };
+}
+
+const breakdown: GasBreakdown = {
+  gasUsed: 100,
+  intrinsic: 21000,
+  storageWrites: [{ where: "A.sol:1 `a || b`", kind: "new slot", count: 1, gas: 22100, refund: 0 }],
+  storageReads: { count: 1, cold: 1, gas: 2100 },
+  events: [{ name: "E", count: 1, gas: 1000 }],
+  other: 10,
+  refund: 0,
+};
+
+function results(overrides: { oursUpgrade?: number; oursBoot?: number; agent?: AgentSection } = {}): BenchResults {
+  return {
+    build: { profile: "production", solc: "0.8.28", optimizer: "on (200 runs)", evmVersion: "cancun" },
+    appAuth: {
+      ours: subject(op(overrides.oursUpgrade ?? 50, 10), overrides.oursBoot ?? 105),
+      baseline: subject(op(40), 100),
+      baselineWithTimelock: subject(op(60, 40), 100),
+      upgradeBreakdowns: [{ subject: "A", call: "f", breakdown }],
+      releaseUriBytes: 57,
+      hardfork: "op / isthmus",
+    },
+    registry: {
+      points: [
+        { members: 1, register: 100n, onboard: 50n },
+        { members: 1000, register: 101n, onboard: 50n },
+      ],
+      registerSpread: 1.01,
+      onboardSpread: 1,
+    },
+    agent: overrides.agent ?? { skipped: "skipped: no agent" },
+    suite: { skipped: "--skip-suite" },
+  };
+}
+
+describe("bench report", function () {
+  it("puts the ratios, spreads, agent reaction and suite time in the JSON summary", function () {
+    const json = summary(results());
+    expect(json).to.include({
+      upgradeCycleGasRatio: 0.6,
+      isAppAllowedGasRatio: 1.05,
+      registryRegisterGasSpread: 1.01,
+      registryOnboardGasSpread: 1,
+      agentReactionMs: null,
+      testSuiteSeconds: null,
+    });
+    expect(json.gas.ours.upgradeCycle).to.deep.equal({ total: 60, steps: { "call 0": 50, "call 1": 10 } });
+    expect(JSON.parse(JSON.stringify(json))).to.deep.equal(json);
+  });
+
+  it("passes the upgrade-cycle target at exactly 60% and misses it above", function () {
+    expect(targets(results({ oursUpgrade: 50 }))[0]?.status).to.equal("PASS");
+    expect(targets(results({ oursUpgrade: 51 }))[0]?.status).to.equal("MISS");
+  });
+
+  it("passes isAppAllowed within +10% of the baseline and misses it above", function () {
+    expect(targets(results({ oursBoot: 110 }))[1]?.status).to.equal("PASS");
+    expect(targets(results({ oursBoot: 111 }))[1]?.status).to.equal("MISS");
+  });
+
+  it("skips the agent target until the agent is measured, then judges max against floor + one poll interval", function () {
+    expect(targets(results())[3]?.status).to.equal("SKIP");
+    const measured = (maxMs: number): AgentSection => ({
+      measured: { medianMs: 1100, maxMs, floorMs: 1000, pollIntervalMs: 500, samples: 5 },
+    });
+    expect(targets(results({ agent: measured(1500) }))[3]?.status).to.equal("PASS");
+    expect(targets(results({ agent: measured(1501) }))[3]?.status).to.equal("MISS");
+    expect(summary(results({ agent: measured(1500) })).agentReactionMs).to.deep.equal({
+      median: 1100,
+      max: 1500,
+      floor: 1000,
+    });
+  });
+
+  it("computes a spread as max / min", function () {
+    expect(spread([100n, 105n, 101n])).to.equal(1.05);
+  });
+
+  it("escapes table separators in source lines and leaves the hand-written marker out of the generated part", function () {
+    const text = markdown(results());
+    expect(text).to.include("`a \\|\\| b`");
+    expect(text).not.to.include(HAND_WRITTEN_MARKER);
+  });
+});
