@@ -34,10 +34,8 @@ import {ITimelockedAppAuth} from "./interfaces/ITimelockedAppAuth.sol";
 /// - Ownership is two-step. Renouncing it disables upgrades first, so no open proposal outlives the last
 ///   person who could cancel it.
 /// - Emits dstack's own `DstackApp` events when a change takes effect, so existing indexers read its history.
-/// - Open proposals are a plain array, and each proposal keeps its position in it in its own first storage word:
-///   EnumerableSet's swap-and-pop without its separate index mapping, one new storage word less per proposal.
 /// - Admin code favours readability over gas: it runs a few times a month; {isAppAllowed} runs at every boot.
-///   Within that, each value is stored once (BENCHMARKS.md shows where each transaction's gas goes).
+///   Storage is laid out so that no value is written twice (BENCHMARKS.md shows where each transaction's gas goes).
 contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     using EnumerableSet for EnumerableSet.Bytes32Set;
 
@@ -53,9 +51,6 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     struct Proposal {
         ChangeKind kind;
         uint64 readyAt;
-        /// @dev 1 + the proposal's index in {_openProposalIds}, so that closing it takes it out of the list without
-        /// a search (it shares the storage word of `kind` and `readyAt`).
-        uint64 listPosition;
         bytes32 value;
     }
 
@@ -69,12 +64,11 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     EnumerableSet.Bytes32Set private _composeHashes;
     EnumerableSet.Bytes32Set private _devices;
     /// @dev Set when a hash is proposed (or at genesis), kept when it is activated, deleted when its proposal is
-    /// cancelled or the hash is removed. A hash with a stored proposal is never allowed, so one entry serves both.
+    /// cancelled or the hash is removed. A hash with an open proposal is never allowed, so one entry serves both.
     mapping(bytes32 composeHash => string uri) private _composeUris;
 
     mapping(bytes32 id => Proposal proposal) private _proposals;
-    /// @dev Every open proposal (waiting, ready, expired or voided), unordered; see {_closeProposal}.
-    bytes32[] private _openProposalIds;
+    EnumerableSet.Bytes32Set private _openProposalIds;
 
     /// @notice Deploys the policy with its genesis state, which takes effect at once (there are no users yet,
     /// and the deployment transaction makes it public).
@@ -425,10 +419,10 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
 
     /// @inheritdoc ITimelockedAppAuth
     function getProposals() external view returns (ProposalView[] memory proposals) {
-        uint256 count = _openProposalIds.length;
+        uint256 count = _openProposalIds.length();
         proposals = new ProposalView[](count);
         for (uint256 i = 0; i < count; ++i) {
-            proposals[i] = getProposal(_openProposalIds[i]);
+            proposals[i] = getProposal(_openProposalIds.at(i));
         }
     }
 
@@ -464,13 +458,8 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
             revert ProposalAlreadyOpen(id, p.readyAt, _expiresAt(p));
         }
         uint64 readyAt = uint64(block.timestamp + _noticePeriod);
-        // An expired proposal proposed again is still listed and keeps its place.
-        uint64 listPosition = p.listPosition;
-        if (listPosition == 0) {
-            _openProposalIds.push(id);
-            listPosition = uint64(_openProposalIds.length);
-        }
-        _proposals[id] = Proposal({kind: kind, readyAt: readyAt, listPosition: listPosition, value: value});
+        _proposals[id] = Proposal({kind: kind, readyAt: readyAt, value: value});
+        _openProposalIds.add(id);
         if (kind == ChangeKind.AddComposeHash) _composeUris[value] = uri;
         emit ChangeProposed(id, kind, value, readyAt, readyAt + GRACE_PERIOD, uri);
     }
@@ -483,36 +472,24 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         if (p.readyAt == 0) revert ProposalNotFound(id);
         if (block.timestamp < p.readyAt) revert ProposalNotReady(id, p.readyAt, block.timestamp);
         if (block.timestamp >= _expiresAt(p)) revert ProposalExpired(id, _expiresAt(p), block.timestamp);
-        _closeProposal(id);
+        delete _proposals[id];
+        _openProposalIds.remove(id);
         emit ChangeActivated(id, kind, value, msg.sender);
     }
 
     function _cancel(ChangeKind kind, bytes32 value) private {
         bytes32 id = proposalId(kind, value);
         if (_proposals[id].readyAt == 0) revert ProposalNotFound(id);
-        _closeProposal(id);
-        emit ChangeCancelled(id, kind, value);
-    }
-
-    /// @dev Deletes a listed proposal and takes its id out of {_openProposalIds}: the last id moves into its place
-    /// (as in OpenZeppelin's EnumerableSet, whose separate index mapping this saves).
-    function _closeProposal(bytes32 id) private {
-        uint256 index = _proposals[id].listPosition - 1;
         delete _proposals[id];
-        uint256 lastIndex = _openProposalIds.length - 1;
-        if (index != lastIndex) {
-            bytes32 lastId = _openProposalIds[lastIndex];
-            _openProposalIds[index] = lastId;
-            _proposals[lastId].listPosition = uint64(index + 1);
-        }
-        _openProposalIds.pop();
+        _openProposalIds.remove(id);
+        emit ChangeCancelled(id, kind, value);
     }
 
     /// @dev Walks the open proposals backwards, because cancelling one moves the last id into its slot. The list
     /// is only as long as the owner made it.
     function _cancelShorteningsBelow(uint256 notice) private {
-        for (uint256 i = _openProposalIds.length; i > 0; --i) {
-            Proposal storage p = _proposals[_openProposalIds[i - 1]];
+        for (uint256 i = _openProposalIds.length(); i > 0; --i) {
+            Proposal storage p = _proposals[_openProposalIds.at(i - 1)];
             if (p.kind == ChangeKind.ShortenNotice && uint256(p.value) < notice) _cancel(p.kind, p.value);
         }
     }

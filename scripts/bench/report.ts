@@ -313,7 +313,12 @@ export function markdown(results: BenchResults): string {
     "## Guest agent reaction time",
     "",
     "measured" in agent
-      ? `Median ${agent.measured.medianMs} ms, max ${agent.measured.maxMs} ms over ${agent.measured.samples} activations; floor ${agent.measured.floorMs} ms; poll interval ${agent.measured.pollIntervalMs} ms.`
+      ? `From the activation block being mined to the agent's \`docker compose up\` with the new compose file (the agent ` +
+          `runs as a separate process against a local JSON-RPC chain; a fake \`docker\` records the call): median ` +
+          `${agent.measured.medianMs} ms, max ${agent.measured.maxMs} ms over ${agent.measured.samples} activations, with a ` +
+          `poll interval of ${agent.measured.pollIntervalMs} ms, ${agent.measured.confirmations} confirmations and ` +
+          `${agent.measured.blockTimeMs} ms blocks. The floor, one poll interval plus confirmations × block time, is ` +
+          `${agent.measured.floorMs} ms. \`npm run bench:agent\` measures other settings.`
       : `${agent.skipped[0]!.toUpperCase()}${agent.skipped.slice(1)} (the hook is \`scripts/bench/agent.ts\`).`,
     "",
     "## Test-suite wall time",

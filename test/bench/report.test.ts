@@ -81,7 +81,15 @@ describe("bench report", function () {
   it("skips the agent target until the agent is measured, then judges max against floor + one poll interval", function () {
     expect(targets(results())[3]?.status).to.equal("SKIP");
     const measured = (maxMs: number): AgentSection => ({
-      measured: { medianMs: 1100, maxMs, floorMs: 1000, pollIntervalMs: 500, samples: 5 },
+      measured: {
+        medianMs: 1100,
+        maxMs,
+        floorMs: 1000,
+        pollIntervalMs: 500,
+        confirmations: 1,
+        blockTimeMs: 500,
+        samples: 5,
+      },
     });
     expect(targets(results({ agent: measured(1500) }))[3]?.status).to.equal("PASS");
     expect(targets(results({ agent: measured(1501) }))[3]?.status).to.equal("MISS");

@@ -311,12 +311,13 @@ describe("guest agent (separate process, local chain, fake docker)", function ()
       host = await new ComposeHost().start();
       host.files.set("/health", Buffer.from("ok"));
       const { chain, docker, agent, settings } = await setUp({
-        flags: { "health-check-url": host.url("/health"), "health-timeout": "1s" },
+        // Long enough that even a loaded machine answers the first check before the deadline.
+        flags: { "health-check-url": host.url("/health"), "health-timeout": "3s" },
       });
       host.files.set("/health", "404");
       await chain.release(await served(v2), 1);
-      const failed = await agent.waitForLog("the health failure", (line) => line.event === "reload-failed", 8_000);
-      expect(failed.err).to.match(/not healthy within 1000 ms: .*answered HTTP 404/);
+      const failed = await agent.waitForLog("the health failure", (line) => line.event === "reload-failed", 12_000);
+      expect(failed.err).to.match(/not healthy within 3000 ms: .*answered HTTP 404/);
       await agent.waitForLog("the rollback", (line) => line.event === "rollback" && line.composeHash === v1.hash);
       expect((await readState(settings.stateDir)).running?.composeHash).to.equal(v1.hash);
 
