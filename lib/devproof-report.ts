@@ -292,7 +292,12 @@ function assessTimelocked(snapshot: DevProofSnapshot, status: AppStatus): Report
   lines.push(releaseLine(status));
   lines.push(
     status.requireTcbUpToDate
-      ? { id: "tcb", level: "PASS", title: 'only an "UpToDate" TCB is accepted', evidence: "requireTcbUpToDate() is true" }
+      ? {
+          id: "tcb",
+          level: "PASS",
+          title: 'only an "UpToDate" TCB is accepted',
+          evidence: "requireTcbUpToDate() is true",
+        }
       : {
           id: "tcb",
           level: "WARN",
@@ -568,7 +573,11 @@ export function parseAppCompose(text: string): ParsedCompose {
   try {
     dockerCompose = parseYaml(yamlText);
   } catch (error) {
-    return { appCompose, dockerCompose: undefined, errors: [`docker_compose_file is not valid YAML: ${messageOf(error)}`] };
+    return {
+      appCompose,
+      dockerCompose: undefined,
+      errors: [`docker_compose_file is not valid YAML: ${messageOf(error)}`],
+    };
   }
   if (!isRecord(dockerCompose)) {
     return { appCompose, dockerCompose: undefined, errors: ["docker_compose_file is not a YAML mapping"] };
@@ -715,7 +724,8 @@ function keyProviderLines(app: Record<string, unknown>): ReportLine[] {
       id: "compose.local-key-provider",
       level: "FAIL",
       title: "a local key provider is enabled",
-      evidence: "local_key_provider_enabled is true: keys come from the host's key provider, not from the policy-gated KMS",
+      evidence:
+        "local_key_provider_enabled is true: keys come from the host's key provider, not from the policy-gated KMS",
       stage: 1,
     });
   }
@@ -901,7 +911,16 @@ const DEBUGGER_FLAGS = [
   /\bdlv\b.*--headless/,
 ];
 const TRUTHY = /^(1|true|yes|on|development|dev)$/i;
-const DEBUG_SWITCHES = new Set(["DEBUG", "DEV_MODE", "DEVMODE", "DEV", "NODE_ENV", "FLASK_ENV", "FLASK_DEBUG", "APP_ENV"]);
+const DEBUG_SWITCHES = new Set([
+  "DEBUG",
+  "DEV_MODE",
+  "DEVMODE",
+  "DEV",
+  "NODE_ENV",
+  "FLASK_ENV",
+  "FLASK_DEBUG",
+  "APP_ENV",
+]);
 
 /**
  * Switches in the measured file. They are public (part of the hash), so users see them during the notice; what makes
@@ -923,12 +942,17 @@ function switchLines(services: Record<string, unknown>): ReportLine[] {
     if (!isRecord(service)) continue;
     const volumes = Array.isArray(service["volumes"]) ? service["volumes"] : [];
     for (const volume of volumes) {
-      const source = typeof volume === "string" ? volume.split(":")[0] : isRecord(volume) ? volume["source"] : undefined;
+      const source =
+        typeof volume === "string" ? volume.split(":")[0] : isRecord(volume) ? volume["source"] : undefined;
       if (typeof source === "string" && /(^|\/)docker\.sock$/.test(source)) dockerSocket.push(`${name}: ${source}`);
     }
-    walkStrings({ command: service["command"], entrypoint: service["entrypoint"], environment: service["environment"] }, [], (value, path) => {
-      if (DEBUGGER_FLAGS.some((flag) => flag.test(value))) debuggers.push(`${name}.${path.join(".")}: ${value}`);
-    });
+    walkStrings(
+      { command: service["command"], entrypoint: service["entrypoint"], environment: service["environment"] },
+      [],
+      (value, path) => {
+        if (DEBUGGER_FLAGS.some((flag) => flag.test(value))) debuggers.push(`${name}.${path.join(".")}: ${value}`);
+      },
+    );
     if (service["privileged"] === true) privileged.push(`${name}: privileged: true`);
     const caps = Array.isArray(service["cap_add"]) ? service["cap_add"] : [];
     for (const cap of caps) {

@@ -95,8 +95,7 @@ export async function readDevProofSnapshot(
     supportsTimelocked === true
       ? await readAppStatus(TimelockedAppAuth__factory.connect(app, provider), block.number)
       : undefined;
-  const ownerIsContract =
-    owner === undefined ? undefined : (await provider.getCode(owner, block.number)) !== "0x";
+  const ownerIsContract = owner === undefined ? undefined : (await provider.getCode(owner, block.number)) !== "0x";
   if (compose !== undefined && timelocked === undefined) {
     compose.allowedOnChain = await ask<boolean>("allowedComposeHashes", compose.sha256);
   }
@@ -124,7 +123,9 @@ export async function readDevProofSnapshot(
 /** Asks a contract's ERC-165 `supportsInterface`; false when it does not answer (no ERC-165, or no contract). */
 export async function supportsInterfaceOf(provider: Provider, address: string, interfaceId: string): Promise<boolean> {
   try {
-    return (await new Contract(address, PROBE_ABI, provider).getFunction("supportsInterface").staticCall(interfaceId)) as boolean;
+    return (await new Contract(address, PROBE_ABI, provider)
+      .getFunction("supportsInterface")
+      .staticCall(interfaceId)) as boolean;
   } catch {
     return false;
   }

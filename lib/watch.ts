@@ -175,7 +175,12 @@ function appMeaning(event: string, args: Record<string, unknown>, context: Decod
       };
     }
     case "ChangeCancelled":
-      return { ...inEffect(context, args, description, "info", false), secondsLeft: null, effectiveAt: null, timing: "will not take effect" };
+      return {
+        ...inEffect(context, args, description, "info", false),
+        secondsLeft: null,
+        effectiveAt: null,
+        timing: "will not take effect",
+      };
     case "ChangeActivated":
       return inEffect(context, args, description, "notice", true, "in effect (it waited its notice)");
     case "ComposeHashAdded":
@@ -217,7 +222,14 @@ function appMeaning(event: string, args: Record<string, unknown>, context: Decod
     case "OwnershipTransferred":
       return inEffect(context, args, description, "notice", false);
     case "UpgradesDisabled":
-      return inEffect(context, args, description, "notice", false, "in effect for good: nothing can be proposed or activated again");
+      return inEffect(
+        context,
+        args,
+        description,
+        "notice",
+        false,
+        "in effect for good: nothing can be proposed or activated again",
+      );
     default:
       return inEffect(context, args, `${event}: ${description}`, "info", false);
   }

@@ -44,8 +44,13 @@ export async function readCursor(
   ) {
     throw new UserError(`the cursor file ${path} is not a watch cursor: delete it to start from the head`);
   }
-  const same = (a: string | null | undefined, b: string | undefined) => (a ?? "").toLowerCase() === (b ?? "").toLowerCase();
-  if (cursor.chainId !== expected.chainId.toString() || !same(cursor.app, expected.app) || !same(cursor.registry, expected.registry)) {
+  const same = (a: string | null | undefined, b: string | undefined) =>
+    (a ?? "").toLowerCase() === (b ?? "").toLowerCase();
+  if (
+    cursor.chainId !== expected.chainId.toString() ||
+    !same(cursor.app, expected.app) ||
+    !same(cursor.registry, expected.registry)
+  ) {
     throw new UserError(
       `the cursor file ${path} is for app ${cursor.app}${cursor.registry ? ` and registry ${cursor.registry}` : ""} ` +
         `on chain ${cursor.chainId}, not for this watch: use another --cursor-file`,

@@ -1,5 +1,6 @@
 // The demo, on Hardhat's embedded chain: deploy an app's TimelockedAppAuth with release v1, propose v2, show that
-// nobody can activate it before the notice ends, let the notice pass, activate it as a stranger, show the status.
+// nobody can activate it before the notice ends, let the notice pass, activate it as a stranger, show the status and
+// the DevProof report, and the report of a stock AppAuth for comparison.
 // Every step runs the same task a user runs from the command line.
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -62,5 +63,15 @@ if (!(await runTask("activate-hash", { app, file: V2, from: stranger!.address })
 
 step("7. The status an auditor sees: the current release, what is allowed, and the whole history");
 if (!(await runTask("app-status", { app }))) process.exit(1);
+
+step("8. The DevProof report: Stage 1 (7-day notice), with a WARN for the single-key owner");
+if (!(await runTask("devproof-report", { app, compose: V2 }))) process.exit(1);
+
+step("9. The same report on a stock, instantly upgradeable AppAuth (dstack's DstackApp behaves so): Stage 0");
+const [owner] = await connection.ethers.getSigners();
+const stock = await connection.ethers.deployContract("StockAppAuth", [owner!.address, false, DEVICE, v1.bytesHash]);
+if (await runTask("devproof-report", { app: await stock.getAddress(), compose: V1 })) {
+  throw new Error("the report passed a stock AppAuth");
+}
 
 await demoReplication(connection, app);

@@ -70,9 +70,13 @@ export default defineAction(async (args: StatusPageArgs, hre): Promise<StatusPag
   const url = `${page.url}/?${query.toString()}`;
   console.log(`Status page for ${app} on ${session.where}:`);
   console.log(`  ${url}`);
-  console.log("The page reads the chain from your browser through that RPC URL; nothing else answers it. Ctrl-C stops.");
+  console.log(
+    "The page reads the chain from your browser through that RPC URL; nothing else answers it. Ctrl-C stops.",
+  );
   if (networkConfig.type === "http" && args.rpc === undefined) {
-    console.log("(The URL contains the network's RPC URL: if that holds an API key, pass --rpc <a public URL> instead.)");
+    console.log(
+      "(The URL contains the network's RPC URL: if that holds an API key, pass --rpc <a public URL> instead.)",
+    );
   }
   return { url, rpcUrl, close };
 });

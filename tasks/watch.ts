@@ -1,6 +1,11 @@
 import { styleText } from "node:util";
 
-import { APP_AUTH_INTERFACE_ID, describeChange, readAppStatus, TIMELOCKED_APP_AUTH_INTERFACE_ID } from "../lib/appAuth.js";
+import {
+  APP_AUTH_INTERFACE_ID,
+  describeChange,
+  readAppStatus,
+  TIMELOCKED_APP_AUTH_INTERFACE_ID,
+} from "../lib/appAuth.js";
 import { supportsInterfaceOf } from "../lib/devproof-snapshot.js";
 import { InvalidOptionError, UserError } from "../lib/errors.js";
 import { formatCountdown, formatDuration } from "../lib/format.js";
@@ -44,7 +49,8 @@ const WEBHOOK_DRAIN_MS = 10_000;
 export default defineAction(async (args: WatchArgs, hre): Promise<WatchResult> => {
   const app = parseAddress("app", requireOption("app", args.app, "the address of the app's auth contract"));
   const registry = args.registry === undefined ? undefined : parseAddress("registry", args.registry);
-  const confirmations = args.confirmations === undefined ? DEFAULT_CONFIRMATIONS : parseConfirmations(args.confirmations);
+  const confirmations =
+    args.confirmations === undefined ? DEFAULT_CONFIRMATIONS : parseConfirmations(args.confirmations);
   const pollMs = Number(parseDuration("poll", args.poll ?? "5s")) * 1000;
   const webhookUrl = args.webhook === undefined ? undefined : parseWebhook(args.webhook);
   const fromBlock = args.fromBlock === undefined ? undefined : parseBlockNumber("from-block", args.fromBlock);

@@ -98,7 +98,11 @@ export function serveJsonRpc(provider: RequestProvider, port: number): Promise<L
         }
         const reply = Array.isArray(parsed) ? await Promise.all(parsed.map(answer)) : await answer(parsed as object);
         res.writeHead(200, { "content-type": "application/json" });
-        res.end(JSON.stringify(reply, (_key, value: unknown) => (typeof value === "bigint" ? `0x${value.toString(16)}` : value)));
+        res.end(
+          JSON.stringify(reply, (_key, value: unknown) =>
+            typeof value === "bigint" ? `0x${value.toString(16)}` : value,
+          ),
+        );
       })();
     });
   });

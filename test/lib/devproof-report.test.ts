@@ -153,7 +153,13 @@ describe("lib/devproof-report", function () {
     });
 
     it("stageOf: a FAIL anywhere is Stage 0; a WARN only on a Stage-2 line caps it at 1", function () {
-      const l = (level: ReportLine["level"], stage?: 1 | 2): ReportLine => ({ id: "x", level, title: "", evidence: "", ...(stage ? { stage } : {}) });
+      const l = (level: ReportLine["level"], stage?: 1 | 2): ReportLine => ({
+        id: "x",
+        level,
+        title: "",
+        evidence: "",
+        ...(stage ? { stage } : {}),
+      });
       expect(stageOf([l("PASS", 1), l("FAIL")])).to.equal(0);
       expect(stageOf([l("PASS", 1), l("WARN", 2)])).to.equal(1);
       expect(stageOf([l("PASS", 1), l("WARN"), l("PASS", 2)])).to.equal(2);
@@ -165,7 +171,14 @@ describe("lib/devproof-report", function () {
 
     it("passes a pinned, KMS-backed file whose hash is the current release", function () {
       const lines = composeLines(appCompose(clean));
-      for (const id of ["compose.hash", "compose.release", "compose.kms", "compose.images", "compose.env", "compose.switches"]) {
+      for (const id of [
+        "compose.hash",
+        "compose.release",
+        "compose.kms",
+        "compose.images",
+        "compose.env",
+        "compose.switches",
+      ]) {
         expect(line(lines, id).level, id).to.equal("PASS");
       }
     });
@@ -181,7 +194,10 @@ describe("lib/devproof-report", function () {
           currentRelease: { composeHash: OTHER_HASH, uri: "u2", setAt: 1n },
         }),
       });
-      const lines = assessCompose({ source: "f", text: appCompose(clean), sha256: HASH, allowedOnChain: undefined }, snap);
+      const lines = assessCompose(
+        { source: "f", text: appCompose(clean), sha256: HASH, allowedOnChain: undefined },
+        snap,
+      );
       expect(line(lines, "compose.hash").level).to.equal("PASS");
       expect(line(lines, "compose.release").level).to.equal("WARN");
     });
@@ -194,9 +210,12 @@ describe("lib/devproof-report", function () {
     });
 
     it("fails operator variables that redirect data, naming them and where they land", function () {
-      const text = appCompose(`services:\n  app:\n    image: ${PINNED}\n    environment:\n      FORWARD_TO: \${TARGET_X}\n`, {
-        allowed_envs: ["API_URL", "TARGET_X", "WEBHOOK"],
-      });
+      const text = appCompose(
+        `services:\n  app:\n    image: ${PINNED}\n    environment:\n      FORWARD_TO: \${TARGET_X}\n`,
+        {
+          allowed_envs: ["API_URL", "TARGET_X", "WEBHOOK"],
+        },
+      );
       const redirect = line(composeLines(text), "compose.env.redirect");
       expect(redirect.level).to.equal("FAIL");
       expect(redirect.title).to.contain("API_URL").and.contain("TARGET_X").and.contain("WEBHOOK");
@@ -205,7 +224,9 @@ describe("lib/devproof-report", function () {
     });
 
     it("judges a variable by where it lands: a harmless name in image: picks the code", function () {
-      const text = appCompose(`services:\n  app:\n    image: ghcr.io/x/app:\${RELEASE}\n`, { allowed_envs: ["RELEASE"] });
+      const text = appCompose(`services:\n  app:\n    image: ghcr.io/x/app:\${RELEASE}\n`, {
+        allowed_envs: ["RELEASE"],
+      });
       const lines = composeLines(text);
       expect(line(lines, "compose.env.code")).to.include({ level: "FAIL" });
       expect(line(lines, "compose.images").level).to.equal("FAIL");
@@ -255,7 +276,9 @@ describe("lib/devproof-report", function () {
 
     it("fails a file that is not JSON, or whose docker-compose part is not YAML", function () {
       expect(line(composeLines("{nope"), "compose.parse").level).to.equal("FAIL");
-      expect(line(composeLines(appCompose("services: [unclosed")), "compose.parse").evidence).to.contain("not valid YAML");
+      expect(line(composeLines(appCompose("services: [unclosed")), "compose.parse").evidence).to.contain(
+        "not valid YAML",
+      );
     });
 
     it("finds substitutions but not escaped dollars, and classifies names", function () {

@@ -30,7 +30,13 @@ const key = (e: WatchedEvent) => `${e.blockNumber}:${e.logIndex}`;
 
 async function allEvents(app: string, fromBlock: number): Promise<WatchedEvent[]> {
   const events: WatchedEvent[] = [];
-  await new Watcher({ provider: ethers.provider, app, confirmations: 1, start: { fromBlock }, onEvent: (e) => void events.push(e) }).pass();
+  await new Watcher({
+    provider: ethers.provider,
+    app,
+    confirmations: 1,
+    start: { fromBlock },
+    onEvent: (e) => void events.push(e),
+  }).pass();
   return events;
 }
 
@@ -134,7 +140,13 @@ describe("lib/watch", function () {
     const provider = flaky(ethers.provider, 2);
     const seen: string[] = [];
     const errors: Array<[string, number, number]> = [];
-    await new Watcher({ provider, app, confirmations: 1, start: { fromBlock }, onEvent: (e) => void seen.push(key(e)) }).run({
+    await new Watcher({
+      provider,
+      app,
+      confirmations: 1,
+      start: { fromBlock },
+      onEvent: (e) => void seen.push(key(e)),
+    }).run({
       pollMs: 5,
       once: true,
       onError: (error, attempt, retryInMs) => errors.push([(error as Error).message, attempt, retryInMs]),

@@ -42,7 +42,8 @@ const lineOf = (report: DevProofReport, id: string): ReportLine => {
 async function report(args: Record<string, unknown>) {
   const run = await runTask<DevProofReport>("devproof-report", args);
   if (run.result.success) return { ...run, report: run.result.value, exitCode: 0 };
-  if (!(run.result.error instanceof BelowStageOne)) throw new Error(`report failed: ${run.errorMessage}\n${run.stderr}`);
+  if (!(run.result.error instanceof BelowStageOne))
+    throw new Error(`report failed: ${run.errorMessage}\n${run.stderr}`);
   return { ...run, report: run.result.error.report, exitCode: 1 };
 }
 
@@ -101,7 +102,10 @@ describe("devproof-report", function () {
     const run = await report({ app: await stock.getAddress(), compose: V1 });
     expect(run.exitCode).to.equal(1);
     expect(run.report.stage).to.equal(0);
-    expect(lineOf(run.report, "upgrade-path")).to.deep.include({ level: "FAIL", title: "instant upgrade path: Stage 0" });
+    expect(lineOf(run.report, "upgrade-path")).to.deep.include({
+      level: "FAIL",
+      title: "instant upgrade path: Stage 0",
+    });
     expect(lineOf(run.report, "upgrade-path").evidence).to.contain("addComposeHash");
     expect(lineOf(run.report, "compose.hash").level).to.equal("PASS"); // read through allowedComposeHashes(bytes32)
     expect(run.stdout).to.contain("FAIL  instant upgrade path: Stage 0");
@@ -132,8 +136,13 @@ describe("devproof-report", function () {
     const run = await report({ app, compose: V2 });
     const pending = run.report.lines.find((l) => l.id.startsWith("proposal."));
     expect(pending).to.deep.include({ level: "WARN", title: `pending widening change: add compose hash ${v2}` });
-    expect(pending!.evidence).to.match(/\(ready in 6d 0h 0m\): audit it, or leave before then; compose file: https:\/\/example.org\/v2.json$/);
-    expect(lineOf(run.report, "compose.hash")).to.deep.include({ level: "WARN", title: "the compose file is proposed, not yet allowed" });
+    expect(pending!.evidence).to.match(
+      /\(ready in 6d 0h 0m\): audit it, or leave before then; compose file: https:\/\/example.org\/v2.json$/,
+    );
+    expect(lineOf(run.report, "compose.hash")).to.deep.include({
+      level: "WARN",
+      title: "the compose file is proposed, not yet allowed",
+    });
     expect(run.report.stage).to.equal(1);
   });
 

@@ -33,9 +33,9 @@ describe("status-page", function () {
   });
 
   it("refuses an address without an AppAuth and a bad port", async function () {
-    expect((await runTask("status-page", { app: "0x000000000000000000000000000000000000dEaD", port: "0" })).errorMessage).to.contain(
-      "no dstack AppAuth at 0x000000000000000000000000000000000000dEaD",
-    );
+    expect(
+      (await runTask("status-page", { app: "0x000000000000000000000000000000000000dEaD", port: "0" })).errorMessage,
+    ).to.contain("no dstack AppAuth at 0x000000000000000000000000000000000000dEaD");
     const { app } = await networkHelpers.loadFixture(deployApp);
     expect((await runTask("status-page", { app, port: "70000" })).errorMessage).to.contain("--port");
   });

@@ -8,7 +8,18 @@ import { expect } from "chai";
 
 import type { WatchedEvent } from "../../lib/watch.js";
 import type { WatchResult } from "../../tasks/watch.js";
-import { DEVICE_A, DEVICE_B, deployApp, ethers, HASH_V1, HASH_V2, networkHelpers, NOTICE, runTask, runTaskOk } from "./helpers.js";
+import {
+  DEVICE_A,
+  DEVICE_B,
+  deployApp,
+  ethers,
+  HASH_V1,
+  HASH_V2,
+  networkHelpers,
+  NOTICE,
+  runTask,
+  runTaskOk,
+} from "./helpers.js";
 import { registryWithGenesis } from "./registry-helpers.js";
 
 const V2_URI = "https://example.org/v2.json";
@@ -30,10 +41,17 @@ describe("watch", function () {
     const proposed = await once({ app, fromBlock: String(fromBlock + 1), confirmations: "1" });
     expect(names(proposed.value.events)).to.deep.equal(["ChangeProposed"]);
     const [proposal] = proposed.value.events;
-    expect(proposal).to.deep.include({ severity: "urgent", widening: true, secondsLeft: Number(NOTICE), confirmations: 1 });
+    expect(proposal).to.deep.include({
+      severity: "urgent",
+      widening: true,
+      secondsLeft: Number(NOTICE),
+      confirmations: 1,
+    });
     expect(proposal!.timing).to.match(/^ready in 7d 0h 0m; can take effect at \S+Z: audit it, or leave before then$/);
     expect(proposed.stdout).to.match(
-      new RegExp(`block ${proposal!.blockNumber}  URGENT  widening change proposed: add compose hash ${HASH_V2} \\(compose file: ${V2_URI}\\) — ready in 7d 0h 0m`),
+      new RegExp(
+        `block ${proposal!.blockNumber}  URGENT  widening change proposed: add compose hash ${HASH_V2} \\(compose file: ${V2_URI}\\) — ready in 7d 0h 0m`,
+      ),
     );
 
     await appAuth.proposeDevice(DEVICE_B);
@@ -105,7 +123,10 @@ describe("watch", function () {
     const first = await once({ app, confirmations: "1", cursorFile, fromBlock: String(fromBlock + 1) });
     expect(names(first.value.events)).to.deep.equal(["ChangeProposed", "ChangeProposed"]);
     const cursor = JSON.parse(await readFile(cursorFile, "utf8")) as { position: unknown; app: string };
-    expect(cursor).to.deep.include({ app, position: { blockNumber: await ethers.provider.getBlockNumber(), logIndex: null } });
+    expect(cursor).to.deep.include({
+      app,
+      position: { blockNumber: await ethers.provider.getBlockNumber(), logIndex: null },
+    });
 
     await appAuth.cancelDevice(DEVICE_B);
     const second = await once({ app, confirmations: "1", cursorFile, fromBlock: String(fromBlock) });
@@ -126,7 +147,14 @@ describe("watch", function () {
       "registry:NodeRegistered",
     ]);
     expect(run.stdout).to.match(/NOTICE  registry genesis member set: 0x[0-9a-fA-F]{40} \(by the owner /);
-    expect(run.value.events[0]!.args).to.have.keys(["node", "composeHash", "quoteHash", "deviceId", "instanceId", "tcbStatus"]);
+    expect(run.value.events[0]!.args).to.have.keys([
+      "node",
+      "composeHash",
+      "quoteHash",
+      "deviceId",
+      "instanceId",
+      "tcbStatus",
+    ]);
   });
 
   it("marks a new hash on a stock AppAuth URGENT: it took effect without any notice", async function () {
@@ -154,7 +182,8 @@ describe("watch", function () {
       req.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
       req.on("end", () => {
         requests += 1;
-        if (requests === 1) res.statusCode = 502; // the first attempt fails
+        if (requests === 1)
+          res.statusCode = 502; // the first attempt fails
         else received.push(JSON.parse(body));
         res.end();
       });

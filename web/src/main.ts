@@ -34,7 +34,9 @@ function byId(id: string): HTMLElement {
 
 /** A URI as a link when it is http(s), else as text (a `javascript:` URI from the chain must never be clickable). */
 function uriNode(uri: string): Node {
-  return /^https?:\/\//i.test(uri) ? h("a", { href: uri, rel: "noopener noreferrer", target: "_blank" }, uri) : h("code", {}, uri);
+  return /^https?:\/\//i.test(uri)
+    ? h("a", { href: uri, rel: "noopener noreferrer", target: "_blank" }, uri)
+    : h("code", {}, uri);
 }
 
 const params = new URLSearchParams(location.search);
@@ -73,12 +75,16 @@ function renderStage(report: DevProofReport): void {
 function renderProposals(status: AppStatus | undefined): void {
   const container = byId("proposals");
   if (status === undefined) {
-    container.replaceChildren(h("p", { class: "muted" }, "Not a TimelockedAppAuth: changes are not proposed, they happen at once."));
+    container.replaceChildren(
+      h("p", { class: "muted" }, "Not a TimelockedAppAuth: changes are not proposed, they happen at once."),
+    );
     return;
   }
   const open = status.proposals.filter((p) => p.state === "Waiting" || p.state === "Ready");
   if (open.length === 0) {
-    container.replaceChildren(h("p", { class: "muted", id: "no-proposals" }, "None. Nothing can start running without a proposal here first."));
+    container.replaceChildren(
+      h("p", { class: "muted", id: "no-proposals" }, "None. Nothing can start running without a proposal here first."),
+    );
     return;
   }
   container.replaceChildren(
@@ -94,7 +100,11 @@ function renderProposals(status: AppStatus | undefined): void {
         h("div", { class: "what" }, describeChange(proposal)),
         h("div", { class: "countdown" }, ""),
         h("div", { class: "window" }, ""),
-        h("div", { class: "muted" }, `can take effect at ${formatDate(proposal.readyAt)}; expires ${formatDate(proposal.expiresAt)}`),
+        h(
+          "div",
+          { class: "muted" },
+          `can take effect at ${formatDate(proposal.readyAt)}; expires ${formatDate(proposal.expiresAt)}`,
+        ),
         proposal.uri === "" ? null : h("div", {}, "compose file: ", uriNode(proposal.uri)),
       ),
     ),
@@ -150,7 +160,11 @@ function renderPolicy(status: AppStatus | undefined, owner: string | undefined):
       {},
       row("Notice", formatNotice(status.noticePeriod)),
       row("Upgrades", status.upgradesDisabled ? "disabled for good" : "enabled (each waits the notice)"),
-      row("Owner", h("span", { class: "hex" }, status.owner), status.pendingOwner ? ` → ${status.pendingOwner} (must accept)` : ""),
+      row(
+        "Owner",
+        h("span", { class: "hex" }, status.owner),
+        status.pendingOwner ? ` → ${status.pendingOwner} (must accept)` : "",
+      ),
       row("TCB", status.requireTcbUpToDate ? '"UpToDate" required' : "out-of-date accepted"),
       row(
         `Allowed hashes (${status.composeHashes.length})`,
@@ -160,7 +174,9 @@ function renderPolicy(status: AppStatus | undefined, owner: string | undefined):
       ),
       row(
         status.allowAnyDevice ? "Devices" : `Devices (${status.devices.length})`,
-        ...(status.allowAnyDevice ? ["any device"] : status.devices.map((device) => h("div", { class: "hex" }, device))),
+        ...(status.allowAnyDevice
+          ? ["any device"]
+          : status.devices.map((device) => h("div", { class: "hex" }, device))),
       ),
     ),
   );
@@ -168,16 +184,18 @@ function renderPolicy(status: AppStatus | undefined, owner: string | undefined):
 
 function renderHistory(history: HistoryEntry[]): void {
   byId("history").replaceChildren(
-    ...[...history].reverse().map((entry) =>
-      h(
-        "li",
-        { class: entry.event === "ChangeProposed" ? "urgent" : "", "data-event": entry.event },
-        h("span", { class: "muted" }, formatDate(entry.timestamp)),
-        h("span", { class: "muted" }, `#${entry.blockNumber}`),
-        h("span", { class: "event" }, entry.event),
-        h("span", {}, entry.description),
+    ...[...history]
+      .reverse()
+      .map((entry) =>
+        h(
+          "li",
+          { class: entry.event === "ChangeProposed" ? "urgent" : "", "data-event": entry.event },
+          h("span", { class: "muted" }, formatDate(entry.timestamp)),
+          h("span", { class: "muted" }, `#${entry.blockNumber}`),
+          h("span", { class: "event" }, entry.event),
+          h("span", {}, entry.description),
+        ),
       ),
-    ),
   );
 }
 
@@ -250,7 +268,8 @@ async function main(): Promise<void> {
   });
   await watcher.run({
     pollMs: 2000,
-    onError: (error, attempt) => showBanner(`The node did not answer (attempt ${attempt}): ${(error as Error).message}`),
+    onError: (error, attempt) =>
+      showBanner(`The node did not answer (attempt ${attempt}): ${(error as Error).message}`),
     onPass: () => {
       if (refreshing === undefined) showBanner(undefined);
     },
