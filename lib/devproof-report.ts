@@ -401,8 +401,11 @@ function ownerLine(snapshot: DevProofSnapshot): ReportLine {
         level: "WARN",
         title: "the owner is a single key (an EOA)",
         evidence:
-          `owner() = ${owner}, which has no code: one stolen key can propose (the notice still applies) and can ` +
-          `cancel or revoke at once; a multisig is safer${transfer}`,
+          `owner() = ${owner}, which has no code: ` +
+          (snapshot.timelocked === undefined
+            ? "one stolen key can allow new code at once"
+            : "one stolen key can propose (the notice still applies) and can cancel or revoke at once") +
+          `; a multisig is safer${transfer}`,
       };
 }
 

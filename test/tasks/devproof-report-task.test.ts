@@ -109,6 +109,7 @@ describe("devproof-report", function () {
     expect(lineOf(run.report, "upgrade-path").evidence).to.contain("addComposeHash");
     expect(lineOf(run.report, "compose.hash").level).to.equal("PASS"); // read through allowedComposeHashes(bytes32)
     expect(run.stdout).to.contain("FAIL  instant upgrade path: Stage 0");
+    expect(lineOf(run.report, "owner").evidence).to.contain("one stolen key can allow new code at once");
   });
 
   it("an implementation in the EIP-1967 slot is an instant upgrade path too", async function () {
