@@ -247,10 +247,13 @@ export async function readProposal(appAuth: TimelockedAppAuth, change: Change): 
   return toProposalInfo(await appAuth.getProposal(proposalIdOf(change)));
 }
 
-/** Reads everything a user or auditor needs to know about the app's policy, at one block. */
-export async function readAppStatus(appAuth: TimelockedAppAuth): Promise<AppStatus> {
+/**
+ * Reads everything a user or auditor needs to know about the app's policy, at one block: the latest, or
+ * `blockNumber` (so that a caller reading other things too gets one consistent snapshot).
+ */
+export async function readAppStatus(appAuth: TimelockedAppAuth, blockNumber?: number): Promise<AppStatus> {
   const provider = requireProvider(appAuth);
-  const block = await provider.getBlock("latest");
+  const block = await provider.getBlock(blockNumber ?? "latest");
   if (block === null) throw new Error("the node returned no latest block");
   const at = { blockTag: block.number };
   const [

@@ -75,3 +75,13 @@ export function formatTable(headers: readonly string[], rows: readonly (readonly
     `  ${cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join("  ")}`.trimEnd();
   return [line(headers), ...rows.map(line)].join("\n");
 }
+
+/** A countdown clock to the second, for live displays: "6d 23:59:58", "03:12:05". Negative values count up. */
+export function formatClock(seconds: Seconds): string {
+  let rest = toBigInt(seconds);
+  if (rest < 0n) rest = -rest;
+  const days = rest / DAY;
+  const pad = (n: bigint) => n.toString().padStart(2, "0");
+  const clock = `${pad((rest % DAY) / HOUR)}:${pad((rest % HOUR) / MINUTE)}:${pad(rest % MINUTE)}`;
+  return days > 0n ? `${days}d ${clock}` : clock;
+}

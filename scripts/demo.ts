@@ -1,8 +1,9 @@
 // The demo, on Hardhat's embedded chain: deploy an app's TimelockedAppAuth with release v1, propose v2, show that
-// nobody can activate it before the notice ends, let the notice pass, activate it as a stranger, show the status.
-// Every step runs the same task a user runs from the command line. Beside it runs the guest agent, as a separate
-// process reading the chain over JSON-RPC (the embedded chain served on a local port): it starts v1, and once v2 is
-// activated and confirmed it runs v2. No container engine runs here, so a fake `docker` prints what it would run.
+// nobody can activate it before the notice ends, let the notice pass, activate it as a stranger, show the status and
+// the DevProof report, and the report of a stock AppAuth for comparison. Every step runs the same task a user runs
+// from the command line. Beside it runs the guest agent, as a separate process reading the chain over JSON-RPC (the
+// embedded chain served on a local port): it starts v1, and once v2 is activated and confirmed it runs v2. No
+// container engine runs here, so a fake `docker` prints what it would run.
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 
@@ -122,5 +123,15 @@ await rpc.down();
 await dstack.stop();
 await cleanUp();
 if (!statusOk || exit.code !== 0) process.exit(1);
+
+step("9. The DevProof report: Stage 1 (7-day notice), with a WARN for the single-key owner");
+if (!(await runTask("devproof-report", { app, compose: V2 }))) process.exit(1);
+
+step("10. The same report on a stock, instantly upgradeable AppAuth (dstack's DstackApp behaves so): Stage 0");
+const [owner] = await connection.ethers.getSigners();
+const stock = await connection.ethers.deployContract("StockAppAuth", [owner!.address, false, DEVICE, v1.bytesHash]);
+if (await runTask("devproof-report", { app: await stock.getAddress(), compose: V1 })) {
+  throw new Error("the report passed a stock AppAuth");
+}
 
 await demoReplication(connection, app);

@@ -1,6 +1,6 @@
 /**
- * The owner and auditor commands for a TimelockedAppAuth, the deployment commands, and the node, member and
- * auditor commands for its ReplicationRegistry. Definitions only: each action lives in its own file and is
+ * The owner and auditor commands for a TimelockedAppAuth, the deployment commands, the users' commands (report,
+ * watch, status page), and the node, member and auditor commands for its ReplicationRegistry. Definitions only: each action lives in its own file and is
  * loaded when its task runs, so `npx hardhat` stays fast and works before the contracts are compiled.
  */
 import { task } from "hardhat/config";
@@ -336,6 +336,104 @@ export const tasks = [
       defaultValue: undefined,
     })
     .setAction(lazyAction(() => import("./app-status.js")))
+    .build(),
+
+  // Users and auditors: reports, following changes, a status page
+  task("devproof-report", "Which ERC-733 stage an app meets, line by line (PASS/WARN/FAIL); exit code 1 below Stage 1")
+    .addOption({
+      name: "app",
+      description: "Address of the app's auth contract: any dstack AppAuth (required)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "compose",
+      description: "app-compose.json to check: its hash against the chain, images, operator variables, switches",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "kms",
+      description: "dstack KMS to check the app is registered with",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addFlag({ name: "json", description: "Print one JSON object: stage, lines[{id, level, title, evidence}]" })
+    .setAction(lazyAction(() => import("./devproof-report.js")))
+    .build(),
+  task("watch", "Follow an app (and its registry) and report every change as it happens, with the time left")
+    .addOption({
+      name: "app",
+      description: "Address of the app's auth contract (required)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "registry",
+      description: "Address of the app's ReplicationRegistry, to follow too",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "confirmations",
+      description: "Report an event once its block has this many confirmations (default 3)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "poll",
+      description: 'How often to ask the node: "5s", "1m", ... (default 5s)',
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addFlag({ name: "json", description: "One JSON object per event and line on stdout; messages on stderr" })
+    .addOption({
+      name: "webhook",
+      description: "POST each event as JSON to this URL (queued, retried with backoff; never holds up the watch)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "cursorFile",
+      description: "Remember what was reported here, and resume after it on restart",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "fromBlock",
+      description: "Start at this block when there is no cursor (default: from the confirmed head on)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addFlag({ name: "once", description: "Report up to the confirmed head, then exit (for cron and tests)" })
+    .setAction(lazyAction(() => import("./watch.js")))
+    .build(),
+  task("status-page", "Serve the status page (it reads the chain from the browser) on 127.0.0.1 and print its URL")
+    .addOption({
+      name: "app",
+      description: "Address of the app's auth contract (required)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "port",
+      description: "Port on 127.0.0.1 (default 8080; 0 picks a free one)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "rpc",
+      description: "JSON-RPC URL the browser reads from (default: the network's; the in-process chain gets one)",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .addOption({
+      name: "registry",
+      description: "Address of the app's ReplicationRegistry, to show its events too",
+      type: ArgumentType.STRING_WITHOUT_DEFAULT,
+      defaultValue: undefined,
+    })
+    .setAction(lazyAction(() => import("./status-page.js")))
     .build(),
 
   // Replication registry: nodes, members, auditors

@@ -14,25 +14,17 @@ import type { AppBootInfo } from "./eip712.js";
 import { evidenceFromNodeRegistered } from "./registration.js";
 import type { NodeRegisteredArgs, RegistrationEvidence } from "./registration.js";
 
-/** `IReplicationRegistry.NodeStatus`, in its Solidity order. */
-export const NODE_STATUSES = ["None", "Registered", "Member", "Evicted"] as const;
-export type NodeStatus = (typeof NODE_STATUSES)[number];
+import { nodeStatusOf, type NodeStatus } from "./enums.js";
 
-/** `IReplicationRegistry.EvictionCause`, in its Solidity order. */
-export const EVICTION_CAUSES = ["Left", "NoLongerAllowed", "RemovedByOwner"] as const;
-export type EvictionCause = (typeof EVICTION_CAUSES)[number];
-
-function enumName<const Names extends readonly string[]>(names: Names, value: bigint | number): Names[number] {
-  const name = names[Number(value)];
-  if (name === undefined) throw new Error(`unknown enum value ${value} (expected 0..${names.length - 1})`);
-  return name;
-}
-
-export const nodeStatusOf = (value: bigint | number): NodeStatus => enumName(NODE_STATUSES, value);
-export const evictionCauseOf = (value: bigint | number): EvictionCause => enumName(EVICTION_CAUSES, value);
-
-/** The registry's full ABI, to decode its events and custom errors. */
-export const registryInterface = ReplicationRegistry__factory.createInterface();
+export {
+  EVICTION_CAUSES,
+  NODE_STATUSES,
+  evictionCauseOf,
+  nodeStatusOf,
+  registryInterface,
+  type EvictionCause,
+  type NodeStatus,
+} from "./enums.js";
 
 /**
  * Connects to the ReplicationRegistry at `address` after checking that there is code there and that its EIP-712

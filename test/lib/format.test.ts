@@ -1,6 +1,7 @@
 import { expect } from "chai";
 
 import {
+  formatClock,
   formatCountdown,
   formatDate,
   formatDateWithRelative,
@@ -106,6 +107,15 @@ describe("lib/format", function () {
           ],
         ),
       ).to.equal(["  a    bb  c", "  xxx  y   z", ""].join("\n"));
+    });
+  });
+
+  describe("formatClock", function () {
+    it("counts to the second, with days when there are any", function () {
+      expect(formatClock(7n * DAY - 2n)).to.equal("6d 23:59:58");
+      expect(formatClock(3 * 3600 + 12 * 60 + 5)).to.equal("03:12:05");
+      expect(formatClock(0)).to.equal("00:00:00");
+      expect(formatClock(-61)).to.equal("00:01:01");
     });
   });
 });

@@ -1,0 +1,147 @@
+/**
+ * Reads what the DevProof report (lib/devproof-report.ts) judges, from any provider: the contract's kind (ERC-165),
+ * its EIP-1967 proxy slots, its owner, the TimelockedAppAuth status when it is one, the KMS registration and what the
+ * chain says about a compose file's hash. Works on ANY dstack-style AppAuth, not only ours. Only ethers: the status
+ * page runs it in the browser.
+ */
+import { Contract, getAddress, sha256, toBeHex, type Provider } from "ethers";
+
+import { TimelockedAppAuth__factory } from "../types/ethers-contracts/index.js";
+import { APP_AUTH_INTERFACE_ID, readAppStatus, TIMELOCKED_APP_AUTH_INTERFACE_ID } from "./appAuth.js";
+import type { DevProofSnapshot } from "./devproof-report.js";
+
+/** dstack's `IAppAuthBasicManagement` (addComposeHash, removeComposeHash, addDevice, removeDevice). */
+export const APP_AUTH_BASIC_MANAGEMENT_INTERFACE_ID = "0x8fd37527";
+
+/** EIP-1967 storage slots: `bytes32(uint256(keccak256("eip1967.proxy.<name>")) - 1)`. */
+export const EIP1967_SLOTS = {
+  implementation: "0x360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc",
+  beacon: "0xa3f0ad74e5423aebfd80d3ef4346578335a9a72aeaee59ff6cb3582b35133d50",
+  admin: "0xb53127684a568b3173ae13b9f8a6016e243e63b6e8ee1178d6a717850b5d6103",
+} as const;
+
+const PROBE_ABI = [
+  "function supportsInterface(bytes4 interfaceId) view returns (bool)",
+  "function owner() view returns (address)",
+  "function allowedComposeHashes(bytes32 composeHash) view returns (bool)",
+] as const;
+const KMS_REGISTERED_ABI = ["function registeredApps(address appId) view returns (bool)"] as const;
+
+export interface SnapshotOptions {
+  /** A dstack KMS to ask `registeredApps(app)`. */
+  kms?: string | undefined;
+  /** A compose file: where it came from, its text and the sha256 of its exact bytes (or the bytes, hashed here). */
+  compose?: { source: string; text: string; sha256?: string; bytes?: Uint8Array } | undefined;
+}
+
+/** Reads a snapshot of the app at `app`, at the latest block. */
+export async function readDevProofSnapshot(
+  provider: Provider,
+  app: string,
+  options: SnapshotOptions = {},
+): Promise<DevProofSnapshot> {
+  const block = await provider.getBlock("latest");
+  if (block === null) throw new Error("the node returned no latest block");
+  const at = { blockTag: block.number };
+  const [network, code] = await Promise.all([provider.getNetwork(), provider.getCode(app, block.number)]);
+  const compose =
+    options.compose === undefined
+      ? undefined
+      : {
+          source: options.compose.source,
+          text: options.compose.text,
+          sha256: (
+            options.compose.sha256 ?? sha256(options.compose.bytes ?? new TextEncoder().encode(options.compose.text))
+          ).toLowerCase(),
+          allowedOnChain: undefined as boolean | undefined,
+        };
+  const base = {
+    app,
+    chainId: network.chainId,
+    blockNumber: block.number,
+    timestamp: BigInt(block.timestamp),
+    kms: undefined,
+    compose,
+  };
+  if (code === "0x") {
+    return {
+      ...base,
+      hasCode: false,
+      supportsAppAuth: false,
+      supportsBasicManagement: false,
+      timelocked: undefined,
+      proxy: {},
+      owner: undefined,
+      ownerIsContract: undefined,
+    };
+  }
+
+  const probe = new Contract(app, PROBE_ABI, provider);
+  const ask = async <T>(method: string, ...args: unknown[]): Promise<T | undefined> => {
+    try {
+      return (await probe.getFunction(method).staticCall(...args, at)) as T;
+    } catch {
+      return undefined; // not implemented, or garbage: the contract does not answer it
+    }
+  };
+  const [supportsAppAuth, supportsTimelocked, supportsBasicManagement, owner, proxy] = await Promise.all([
+    ask<boolean>("supportsInterface", APP_AUTH_INTERFACE_ID),
+    ask<boolean>("supportsInterface", TIMELOCKED_APP_AUTH_INTERFACE_ID),
+    ask<boolean>("supportsInterface", APP_AUTH_BASIC_MANAGEMENT_INTERFACE_ID),
+    ask<string>("owner"),
+    readProxySlots(provider, app, block.number),
+  ]);
+  const timelocked =
+    supportsTimelocked === true
+      ? await readAppStatus(TimelockedAppAuth__factory.connect(app, provider), block.number)
+      : undefined;
+  const ownerIsContract = owner === undefined ? undefined : (await provider.getCode(owner, block.number)) !== "0x";
+  if (compose !== undefined && timelocked === undefined) {
+    compose.allowedOnChain = await ask<boolean>("allowedComposeHashes", compose.sha256);
+  }
+  let kms: DevProofSnapshot["kms"];
+  if (options.kms !== undefined) {
+    const registry = new Contract(options.kms, KMS_REGISTERED_ABI, provider);
+    kms = {
+      address: options.kms,
+      registered: (await registry.getFunction("registeredApps").staticCall(app, at)) as boolean,
+    };
+  }
+  return {
+    ...base,
+    kms,
+    hasCode: true,
+    supportsAppAuth: supportsAppAuth === true,
+    supportsBasicManagement: supportsBasicManagement === true,
+    timelocked,
+    proxy,
+    owner,
+    ownerIsContract,
+  };
+}
+
+/** Asks a contract's ERC-165 `supportsInterface`; false when it does not answer (no ERC-165, or no contract). */
+export async function supportsInterfaceOf(provider: Provider, address: string, interfaceId: string): Promise<boolean> {
+  try {
+    return (await new Contract(address, PROBE_ABI, provider)
+      .getFunction("supportsInterface")
+      .staticCall(interfaceId)) as boolean;
+  } catch {
+    return false;
+  }
+}
+
+/** The non-zero EIP-1967 slots, as addresses. */
+export async function readProxySlots(
+  provider: Provider,
+  address: string,
+  blockTag: number | "latest" = "latest",
+): Promise<DevProofSnapshot["proxy"]> {
+  const entries = await Promise.all(
+    Object.entries(EIP1967_SLOTS).map(async ([name, slot]) => {
+      const word = await provider.getStorage(address, slot, blockTag);
+      return [name, BigInt(word) === 0n ? undefined : getAddress(toBeHex(BigInt(word) & ((1n << 160n) - 1n), 20))];
+    }),
+  );
+  return Object.fromEntries(entries.filter(([, value]) => value !== undefined));
+}

@@ -1,0 +1,25 @@
+/**
+ * The ReplicationRegistry's enums and ABI, apart from the rest of lib/replication/ so that code which only reads the
+ * registry's events (the watcher, the status page in a browser) does not pull in quote verification or node:crypto.
+ */
+import { ReplicationRegistry__factory } from "../../types/ethers-contracts/index.js";
+
+/** `IReplicationRegistry.NodeStatus`, in its Solidity order. */
+export const NODE_STATUSES = ["None", "Registered", "Member", "Evicted"] as const;
+export type NodeStatus = (typeof NODE_STATUSES)[number];
+
+/** `IReplicationRegistry.EvictionCause`, in its Solidity order. */
+export const EVICTION_CAUSES = ["Left", "NoLongerAllowed", "RemovedByOwner"] as const;
+export type EvictionCause = (typeof EVICTION_CAUSES)[number];
+
+function enumName<const Names extends readonly string[]>(names: Names, value: bigint | number): Names[number] {
+  const name = names[Number(value)];
+  if (name === undefined) throw new Error(`unknown enum value ${value} (expected 0..${names.length - 1})`);
+  return name;
+}
+
+export const nodeStatusOf = (value: bigint | number): NodeStatus => enumName(NODE_STATUSES, value);
+export const evictionCauseOf = (value: bigint | number): EvictionCause => enumName(EVICTION_CAUSES, value);
+
+/** The registry's full ABI, to decode its events and custom errors. */
+export const registryInterface = ReplicationRegistry__factory.createInterface();

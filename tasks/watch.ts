@@ -1,0 +1,182 @@
+import { styleText } from "node:util";
+
+import {
+  APP_AUTH_INTERFACE_ID,
+  describeChange,
+  readAppStatus,
+  TIMELOCKED_APP_AUTH_INTERFACE_ID,
+} from "../lib/appAuth.js";
+import { supportsInterfaceOf } from "../lib/devproof-snapshot.js";
+import { InvalidOptionError, UserError } from "../lib/errors.js";
+import { formatCountdown, formatDuration } from "../lib/format.js";
+import { connectRegistry } from "../lib/replication/registry.js";
+import { parseAddress, parseBlockNumber, parseDuration, requireOption } from "../lib/validate.js";
+import { formatWatchedEvent, Watcher, type WatchedEvent, type WatchPosition } from "../lib/watch.js";
+import { readCursor, writeCursor } from "../lib/watchCursor.js";
+import { WebhookQueue, type WebhookStats } from "../lib/webhook.js";
+import { TimelockedAppAuth__factory } from "../types/ethers-contracts/index.js";
+import { defineAction } from "./shared/action.js";
+import { openNetwork } from "./shared/session.js";
+
+export interface WatchArgs {
+  app?: string | undefined;
+  registry?: string | undefined;
+  confirmations?: string | undefined;
+  poll?: string | undefined;
+  json?: boolean | undefined;
+  webhook?: string | undefined;
+  cursorFile?: string | undefined;
+  fromBlock?: string | undefined;
+  once?: boolean | undefined;
+}
+
+export interface WatchResult {
+  /** The events reported (kept only with --once; a long watch does not accumulate them). */
+  events: WatchedEvent[];
+  position: WatchPosition | undefined;
+  webhook: WebhookStats | undefined;
+}
+
+export const DEFAULT_CONFIRMATIONS = 3;
+/** How long a stopping watch waits for the webhook to take what is queued. */
+const WEBHOOK_DRAIN_MS = 10_000;
+
+/**
+ * Follows an app (and its registry) and reports every change after N confirmations, with the time left before it
+ * can take effect; URGENT for widening proposals. Runs until Ctrl-C / SIGTERM, or with --once up to the confirmed
+ * head. The logic is lib/watch.ts; this parses options, prints, posts to the webhook and keeps the cursor file.
+ */
+export default defineAction(async (args: WatchArgs, hre): Promise<WatchResult> => {
+  const app = parseAddress("app", requireOption("app", args.app, "the address of the app's auth contract"));
+  const registry = args.registry === undefined ? undefined : parseAddress("registry", args.registry);
+  const confirmations =
+    args.confirmations === undefined ? DEFAULT_CONFIRMATIONS : parseConfirmations(args.confirmations);
+  const pollMs = Number(parseDuration("poll", args.poll ?? "5s")) * 1000;
+  const webhookUrl = args.webhook === undefined ? undefined : parseWebhook(args.webhook);
+  const fromBlock = args.fromBlock === undefined ? undefined : parseBlockNumber("from-block", args.fromBlock);
+  const json = args.json === true;
+  // In --json mode stdout carries only events, one JSON object per line; everything else goes to stderr.
+  const say = json ? (line: string) => console.error(line) : (line: string) => console.log(line);
+
+  const session = await openNetwork(hre, undefined, false);
+  const provider = session.ethers.provider;
+  if ((await provider.getCode(app)) === "0x") {
+    throw new UserError(`no contract at --app ${app} on ${session.where}: check --app and --network`);
+  }
+  const timelocked = await supportsInterfaceOf(provider, app, TIMELOCKED_APP_AUTH_INTERFACE_ID);
+  if (!timelocked && !(await supportsInterfaceOf(provider, app, APP_AUTH_INTERFACE_ID))) {
+    throw new UserError(
+      `the contract at ${app} on ${session.where} is not a dstack AppAuth (supportsInterface(${APP_AUTH_INTERFACE_ID}) is not true): check --app`,
+    );
+  }
+  if (registry !== undefined) await connectRegistry(registry, provider, session.where);
+
+  const cursorKey = { chainId: session.chainId, app, registry };
+  const saved = args.cursorFile === undefined ? undefined : await readCursor(args.cursorFile, cursorKey);
+  if (saved !== undefined && fromBlock !== undefined) {
+    say(`Cursor ${args.cursorFile} found: resuming after it; --from-block ${fromBlock} is ignored`);
+  }
+  const start = saved !== undefined ? { after: saved } : fromBlock !== undefined ? { fromBlock } : ("head" as const);
+
+  say(
+    `Watching ${timelocked ? "TimelockedAppAuth" : "AppAuth (NOT timelocked: every change is instant)"} ${app}` +
+      `${registry === undefined ? "" : ` and ReplicationRegistry ${registry}`} on ${session.where}: ` +
+      `${confirmations} confirmation(s), ${args.once === true ? "once" : `every ${formatDuration(pollMs / 1000)}`}, ` +
+      (saved !== undefined
+        ? `resuming after block ${saved.blockNumber}${saved.logIndex === null ? "" : ` log ${saved.logIndex}`}`
+        : fromBlock !== undefined
+          ? `from block ${fromBlock}`
+          : "from the confirmed head"),
+  );
+  if (timelocked && start === "head") {
+    // Starting fresh: what is already pending matters as much as what comes next.
+    const status = await readAppStatus(TimelockedAppAuth__factory.connect(app, provider));
+    const open = status.proposals.filter((p) => p.state === "Waiting" || p.state === "Ready");
+    say(`Open proposals now: ${open.length === 0 ? "none" : ""}`);
+    for (const proposal of open) {
+      say(`  ${describeChange(proposal)}: ${formatCountdown(proposal.readyAt, proposal.expiresAt, status.timestamp)}`);
+    }
+  }
+
+  const webhook =
+    webhookUrl === undefined ? undefined : new WebhookQueue(webhookUrl, { log: (line) => console.error(line) });
+  const events: WatchedEvent[] = [];
+  const watcher = new Watcher({
+    provider,
+    app,
+    registry,
+    timelocked,
+    confirmations,
+    start,
+    onEvent: (event) => {
+      if (json) console.log(JSON.stringify(event));
+      else {
+        const line = formatWatchedEvent(event);
+        console.log(event.severity === "urgent" ? styleText(["red", "bold"], line) : line);
+      }
+      webhook?.push(event);
+      if (args.once === true) events.push(event);
+    },
+    onPosition:
+      args.cursorFile === undefined
+        ? undefined
+        : (position) => writeCursor(args.cursorFile!, { ...cursorKey, position }),
+  });
+
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
+    await watcher.run({
+      pollMs,
+      once: args.once,
+      signal: stop.signal,
+      onError: (error, attempt, retryInMs) =>
+        console.error(
+          `watch: pass failed (attempt ${attempt}): ${messageOf(error)}; retrying in ${formatDuration(retryInMs / 1000)}`,
+        ),
+    });
+  } catch (error) {
+    throw new UserError(`the node kept failing, giving up: ${messageOf(error)}`);
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    if (webhook !== undefined) {
+      if (!(await webhook.drain(WEBHOOK_DRAIN_MS))) {
+        console.error(`watch: ${webhook.stats.queued} event(s) not delivered to the webhook before stopping`);
+      }
+      webhook.close();
+    }
+  }
+  const position = watcher.position;
+  if (position !== undefined) {
+    say(`Handled up to block ${position.blockNumber}${position.logIndex === null ? "" : ` log ${position.logIndex}`}.`);
+  }
+  return { events, position, webhook: webhook?.stats };
+});
+
+function parseConfirmations(value: string): number {
+  const text = value.trim();
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 1000) {
+    throw new InvalidOptionError("confirmations", value, "a whole number of blocks from 1 to 1000");
+  }
+  return Number(text);
+}
+
+function parseWebhook(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidOptionError("webhook", value, "an http:// or https:// URL");
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new InvalidOptionError("webhook", value, "an http:// or https:// URL");
+  }
+  return url.href;
+}
+
+function messageOf(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split("\n")[0] ?? "";
+}

@@ -1,0 +1,294 @@
+import { expect } from "chai";
+
+import type { AppStatus } from "../../lib/appAuth.js";
+import {
+  assessCompose,
+  buildReport,
+  classifyVariable,
+  stageOf,
+  substitutedVariables,
+  type DevProofSnapshot,
+  type ReportLine,
+} from "../../lib/devproof-report.js";
+
+const DAY = 86_400n;
+const HASH = `0x${"11".repeat(32)}`;
+const OTHER_HASH = `0x${"22".repeat(32)}`;
+const OWNER = "0x00000000000000000000000000000000000000aa";
+
+function status(overrides: Partial<AppStatus> = {}): AppStatus {
+  return {
+    address: "0x00000000000000000000000000000000000000a1",
+    chainId: 31337n,
+    blockNumber: 10,
+    timestamp: 1_000_000n,
+    owner: OWNER,
+    pendingOwner: undefined,
+    noticePeriod: 7n * DAY,
+    minNoticePeriod: 3600n,
+    maxNoticePeriod: 365n * DAY,
+    gracePeriod: 14n * DAY,
+    upgradesDisabled: false,
+    allowAnyDevice: false,
+    requireTcbUpToDate: true,
+    composeHashes: [{ composeHash: HASH, uri: "https://example.org/v1.json", isCurrentRelease: true }],
+    devices: [`0x${"a1".repeat(32)}`],
+    currentRelease: { composeHash: HASH, uri: "https://example.org/v1.json", setAt: 999_000n },
+    proposals: [],
+    ...overrides,
+  };
+}
+
+function snapshot(overrides: Partial<DevProofSnapshot> = {}): DevProofSnapshot {
+  return {
+    app: "0x00000000000000000000000000000000000000a1",
+    chainId: 31337n,
+    blockNumber: 10,
+    timestamp: 1_000_000n,
+    hasCode: true,
+    supportsAppAuth: true,
+    timelocked: status(),
+    supportsBasicManagement: false,
+    proxy: {},
+    owner: OWNER,
+    ownerIsContract: false,
+    ...overrides,
+  };
+}
+
+const PINNED = `ghcr.io/example/app@sha256:${"ab".repeat(32)}`;
+
+/** An app-compose.json around a docker-compose YAML text. */
+function appCompose(yaml: string, fields: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    allowed_envs: [],
+    docker_compose_file: yaml,
+    kms_enabled: true,
+    manifest_version: 2,
+    name: "t",
+    runner: "docker-compose",
+    ...fields,
+  });
+}
+
+function composeLines(text: string, sha256 = HASH): ReportLine[] {
+  const snap = snapshot();
+  return assessCompose({ source: "app-compose.json", text, sha256, allowedOnChain: undefined }, snap);
+}
+
+const line = (lines: readonly ReportLine[], id: string) => {
+  const found = lines.find((l) => l.id === id);
+  if (found === undefined) throw new Error(`no line ${id} in ${lines.map((l) => l.id).join(", ")}`);
+  return found;
+};
+
+describe("lib/devproof-report", function () {
+  describe("stages", function () {
+    it("is Stage 1 for a 7-day notice with a single-key owner: the EOA is a WARN, not a FAIL", function () {
+      const report = buildReport(snapshot());
+      expect(report.stage).to.equal(1);
+      expect(line(report.lines, "notice.stage1").level).to.equal("PASS");
+      expect(line(report.lines, "notice.stage2").level).to.equal("WARN");
+      expect(line(report.lines, "owner").level).to.equal("WARN");
+    });
+
+    it("is Stage 2 style for a 30-day notice, and Stage 0 for a 1-hour one", function () {
+      expect(buildReport(snapshot({ timelocked: status({ noticePeriod: 30n * DAY }) })).stage).to.equal(2);
+      const short = buildReport(snapshot({ timelocked: status({ noticePeriod: 3600n }) }));
+      expect(short.stage).to.equal(0);
+      expect(line(short.lines, "notice.stage1")).to.include({ level: "FAIL" });
+      expect(line(short.lines, "notice.stage1").evidence).to.contain("1h 0m (3600 s)");
+    });
+
+    it("calls any other AppAuth Stage 0: an instant upgrade path", function () {
+      const report = buildReport(snapshot({ timelocked: undefined, supportsBasicManagement: true }));
+      expect(report.stage).to.equal(0);
+      expect(line(report.lines, "upgrade-path")).to.include({ level: "FAIL", title: "instant upgrade path: Stage 0" });
+      expect(line(report.lines, "upgrade-path").evidence).to.contain("addComposeHash");
+    });
+
+    it("calls an EIP-1967 proxy Stage 0 even when it answers as a TimelockedAppAuth", function () {
+      const report = buildReport(snapshot({ proxy: { implementation: OWNER } }));
+      expect(report.stage).to.equal(0);
+      expect(line(report.lines, "contract.proxy").evidence).to.contain(`implementation ${OWNER}`);
+    });
+
+    it("passes the notice lines when upgrades are disabled for good", function () {
+      const report = buildReport(snapshot({ timelocked: status({ upgradesDisabled: true, noticePeriod: 3600n }) }));
+      expect(report.stage).to.equal(2);
+      expect(line(report.lines, "upgrades").level).to.equal("PASS");
+    });
+
+    it("warns about each pending widening proposal with the time left", function () {
+      const report = buildReport(
+        snapshot({
+          timelocked: status({
+            proposals: [
+              {
+                id: `0x${"cd".repeat(32)}`,
+                kind: "AddComposeHash",
+                value: OTHER_HASH,
+                readyAt: 1_000_000n + 3n * DAY,
+                expiresAt: 1_000_000n + 17n * DAY,
+                state: "Waiting",
+                uri: "https://example.org/v2.json",
+              },
+            ],
+          }),
+        }),
+      );
+      const pending = line(report.lines, "proposal.0xcdcdcdcd");
+      expect(pending.level).to.equal("WARN");
+      expect(pending.title).to.equal(`pending widening change: add compose hash ${OTHER_HASH}`);
+      expect(pending.evidence).to.contain("ready in 3d 0h 0m").and.contain("https://example.org/v2.json");
+      expect(report.stage).to.equal(1);
+    });
+
+    it("names a contract owner, a missing KMS registration and a missing contract", function () {
+      expect(line(buildReport(snapshot({ ownerIsContract: true })).lines, "owner").level).to.equal("PASS");
+      const unregistered = buildReport(snapshot({ kms: { address: OWNER, registered: false } }));
+      expect(line(unregistered.lines, "kms.registered").level).to.equal("FAIL");
+      expect(unregistered.stage).to.equal(0);
+      expect(buildReport(snapshot({ hasCode: false })).lines.map((l) => l.id)).to.deep.equal(["contract.code"]);
+    });
+
+    it("stageOf: a FAIL anywhere is Stage 0; a WARN only on a Stage-2 line caps it at 1", function () {
+      const l = (level: ReportLine["level"], stage?: 1 | 2): ReportLine => ({
+        id: "x",
+        level,
+        title: "",
+        evidence: "",
+        ...(stage ? { stage } : {}),
+      });
+      expect(stageOf([l("PASS", 1), l("FAIL")])).to.equal(0);
+      expect(stageOf([l("PASS", 1), l("WARN", 2)])).to.equal(1);
+      expect(stageOf([l("PASS", 1), l("WARN"), l("PASS", 2)])).to.equal(2);
+    });
+  });
+
+  describe("the compose file", function () {
+    const clean = `services:\n  app:\n    image: ${PINNED}\n    volumes:\n      - /var/run/dstack.sock:/var/run/dstack.sock\n`;
+
+    it("passes a pinned, KMS-backed file whose hash is the current release", function () {
+      const lines = composeLines(appCompose(clean));
+      for (const id of [
+        "compose.hash",
+        "compose.release",
+        "compose.kms",
+        "compose.images",
+        "compose.env",
+        "compose.switches",
+      ]) {
+        expect(line(lines, id).level, id).to.equal("PASS");
+      }
+    });
+
+    it("fails a file whose hash is not allowed, and warns when it is allowed but not the current release", function () {
+      expect(line(composeLines(appCompose(clean), OTHER_HASH), "compose.hash").level).to.equal("FAIL");
+      const snap = snapshot({
+        timelocked: status({
+          composeHashes: [
+            { composeHash: HASH, uri: "u1", isCurrentRelease: false },
+            { composeHash: OTHER_HASH, uri: "u2", isCurrentRelease: true },
+          ],
+          currentRelease: { composeHash: OTHER_HASH, uri: "u2", setAt: 1n },
+        }),
+      });
+      const lines = assessCompose(
+        { source: "f", text: appCompose(clean), sha256: HASH, allowedOnChain: undefined },
+        snap,
+      );
+      expect(line(lines, "compose.hash").level).to.equal("PASS");
+      expect(line(lines, "compose.release").level).to.equal("WARN");
+    });
+
+    it("fails an image without a digest, and one built at boot", function () {
+      const lines = composeLines(appCompose("services:\n  app:\n    image: nginx:latest\n  b:\n    build: .\n"));
+      const images = line(lines, "compose.images");
+      expect(images.level).to.equal("FAIL");
+      expect(images.evidence).to.contain("app: nginx:latest").and.contain("b (build");
+    });
+
+    it("fails operator variables that redirect data, naming them and where they land", function () {
+      const text = appCompose(
+        `services:\n  app:\n    image: ${PINNED}\n    environment:\n      FORWARD_TO: \${TARGET_X}\n`,
+        {
+          allowed_envs: ["API_URL", "TARGET_X", "WEBHOOK"],
+        },
+      );
+      const redirect = line(composeLines(text), "compose.env.redirect");
+      expect(redirect.level).to.equal("FAIL");
+      expect(redirect.title).to.contain("API_URL").and.contain("TARGET_X").and.contain("WEBHOOK");
+      expect(redirect.evidence).to.contain("TARGET_X -> services.app.environment.FORWARD_TO");
+      expect(redirect.evidence).to.contain("API_URL (in allowed_envs)");
+    });
+
+    it("judges a variable by where it lands: a harmless name in image: picks the code", function () {
+      const text = appCompose(`services:\n  app:\n    image: ghcr.io/x/app:\${RELEASE}\n`, {
+        allowed_envs: ["RELEASE"],
+      });
+      const lines = composeLines(text);
+      expect(line(lines, "compose.env.code")).to.include({ level: "FAIL" });
+      expect(line(lines, "compose.images").level).to.equal("FAIL");
+    });
+
+    it("warns about operator credentials, fails operator debug switches, lists the rest", function () {
+      const text = appCompose(
+        `services:\n  app:\n    image: ${PINNED}\n    environment:\n      - OPENAI_API_KEY\n      - "LEVEL=\${LOG_LEVEL}"\n      - DEBUG\n`,
+        { allowed_envs: ["OPENAI_API_KEY", "LOG_LEVEL", "DEBUG"] },
+      );
+      const lines = composeLines(text);
+      expect(line(lines, "compose.env.credentials").level).to.equal("WARN");
+      expect(line(lines, "compose.env.debug").level).to.equal("FAIL");
+      expect(line(lines, "compose.env.other")).to.include({ level: "INFO" });
+      expect(line(lines, "compose.env.other").title).to.contain("LOG_LEVEL");
+    });
+
+    it("treats every substitution as operator-set when there is no allowed_envs list", function () {
+      const text = appCompose(`services:\n  app:\n    image: ${PINNED}\n    command: ["--db", "\${DATABASE_URL}"]\n`, {
+        allowed_envs: undefined,
+      });
+      const lines = composeLines(text);
+      expect(line(lines, "compose.allowed-envs").level).to.equal("WARN");
+      expect(line(lines, "compose.env.code").title).to.contain("DATABASE_URL");
+    });
+
+    it("fails a file without the KMS, or with a local key provider", function () {
+      expect(line(composeLines(appCompose(clean, { kms_enabled: false })), "compose.kms").level).to.equal("FAIL");
+      const local = composeLines(appCompose(clean, { local_key_provider_enabled: true }));
+      expect(line(local, "compose.local-key-provider").level).to.equal("FAIL");
+    });
+
+    it("fails the Docker socket and debugger flags; warns about privileged, host namespaces, debug modes, env files", function () {
+      const yaml =
+        `services:\n  app:\n    image: ${PINNED}\n    command: node --inspect=0.0.0.0:9229 server.js\n` +
+        `    privileged: true\n    network_mode: host\n    env_file: extra.env\n    environment:\n      NODE_ENV: development\n` +
+        `    volumes:\n      - /var/run/docker.sock:/var/run/docker.sock\n`;
+      const lines = composeLines(appCompose(yaml));
+      expect(line(lines, "compose.docker-socket").level).to.equal("FAIL");
+      expect(line(lines, "compose.debugger").evidence).to.contain("--inspect=0.0.0.0:9229");
+      expect(line(lines, "compose.privileged").level).to.equal("WARN");
+      expect(line(lines, "compose.host-namespaces").level).to.equal("WARN");
+      expect(line(lines, "compose.debug-mode").evidence).to.contain("NODE_ENV=development");
+      expect(line(lines, "compose.env-file").level).to.equal("WARN");
+      expect(lines.some((l) => l.id === "compose.switches")).to.equal(false);
+    });
+
+    it("fails a file that is not JSON, or whose docker-compose part is not YAML", function () {
+      expect(line(composeLines("{nope"), "compose.parse").level).to.equal("FAIL");
+      expect(line(composeLines(appCompose("services: [unclosed")), "compose.parse").evidence).to.contain(
+        "not valid YAML",
+      );
+    });
+
+    it("finds substitutions but not escaped dollars, and classifies names", function () {
+      expect(substitutedVariables("a $A ${B} ${C:-x} $${D} $$E")).to.deep.equal(["A", "B", "C"]);
+      expect(classifyVariable("BACKUP_S3_BUCKET")).to.equal("redirect");
+      expect(classifyVariable("RPC_URL")).to.equal("redirect");
+      expect(classifyVariable("NODE_OPTIONS")).to.equal("code");
+      expect(classifyVariable("API_TOKEN")).to.equal("credential");
+      expect(classifyVariable("DEV_MODE")).to.equal("debug");
+      expect(classifyVariable("PORT")).to.equal("other");
+    });
+  });
+});

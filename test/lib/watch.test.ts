@@ -1,0 +1,232 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+import { expect } from "chai";
+import type { Provider } from "ethers";
+
+import { Watcher, type WatchedEvent } from "../../lib/watch.js";
+import { readCursor, writeCursor } from "../../lib/watchCursor.js";
+import { WebhookQueue } from "../../lib/webhook.js";
+import { DEVICE_B, deployApp, ethers, HASH_V2, networkHelpers, NOTICE } from "../tasks/helpers.js";
+
+/** An app with a history: proposals, a cancellation, an activation, a removal, a longer notice. */
+async function appWithHistory() {
+  const deployed = await deployApp();
+  const fromBlock = await ethers.provider.getBlockNumber();
+  const { appAuth } = deployed;
+  await appAuth.proposeComposeHash(HASH_V2, "https://example.org/v2.json");
+  await appAuth.proposeDevice(DEVICE_B);
+  await appAuth.cancelDevice(DEVICE_B);
+  await networkHelpers.time.increase(NOTICE);
+  await appAuth.activateComposeHash(HASH_V2);
+  await appAuth.lengthenNoticePeriod(NOTICE * 2n);
+  return { ...deployed, fromBlock };
+}
+
+const key = (e: WatchedEvent) => `${e.blockNumber}:${e.logIndex}`;
+
+async function allEvents(app: string, fromBlock: number): Promise<WatchedEvent[]> {
+  const events: WatchedEvent[] = [];
+  await new Watcher({
+    provider: ethers.provider,
+    app,
+    confirmations: 1,
+    start: { fromBlock },
+    onEvent: (e) => void events.push(e),
+  }).pass();
+  return events;
+}
+
+/** A provider whose getLogs fails the first `failures` times, as a flaky RPC does. */
+function flaky(provider: Provider, failures: number): Provider & { calls: number } {
+  let calls = 0;
+  return new Proxy(provider, {
+    get(target, property, receiver) {
+      if (property === "calls") return calls;
+      if (property === "getLogs") {
+        return async (...args: Parameters<Provider["getLogs"]>) => {
+          calls += 1;
+          if (calls <= failures) throw new Error(`connect ECONNREFUSED 127.0.0.1:1 (call ${calls})`);
+          return target.getLogs(...args);
+        };
+      }
+      const value = Reflect.get(target, property, receiver) as unknown;
+      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  }) as Provider & { calls: number };
+}
+
+/** A local webhook: answers each request with `respond`, records the bodies it accepted. */
+async function webhookServer(respond: (n: number, req: IncomingMessage, res: ServerResponse) => void) {
+  const received: unknown[] = [];
+  let requests = 0;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      requests += 1;
+      const originalEnd = res.end.bind(res);
+      res.end = ((...args: Parameters<ServerResponse["end"]>) => {
+        if (res.statusCode < 300) received.push(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+        return originalEnd(...args);
+      }) as ServerResponse["end"];
+      respond(requests, req, res);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  return {
+    url,
+    received,
+    requests: () => requests,
+    close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
+  };
+}
+
+describe("lib/watch", function () {
+  it("resumes from the cursor file after a crash mid-pass: no event repeated, none missed", async function () {
+    const { app, fromBlock } = await networkHelpers.loadFixture(appWithHistory);
+    const expected = (await allEvents(app, fromBlock)).map(key);
+    expect(expected.length).to.be.greaterThan(6);
+
+    const file = path.join(await mkdtemp(path.join(tmpdir(), "watch-")), "cursor.json");
+    const { chainId } = await ethers.provider.getNetwork();
+    const cursorKey = { chainId, app, registry: undefined };
+    const seen: string[] = [];
+    const crashing = new Watcher({
+      provider: ethers.provider,
+      app,
+      confirmations: 1,
+      start: { fromBlock },
+      onEvent: (e) => {
+        if (seen.length === 3) throw new Error("killed");
+        seen.push(key(e));
+      },
+      onPosition: (position) => writeCursor(file, { ...cursorKey, position }),
+    });
+    await crashing.pass().then(
+      () => expect.fail("the pass should have stopped"),
+      (error: Error) => expect(error.message).to.equal("killed"),
+    );
+
+    const saved = await readCursor(file, cursorKey);
+    expect(saved).to.not.equal(undefined);
+    const resumed = new Watcher({
+      provider: ethers.provider,
+      app,
+      confirmations: 1,
+      start: { after: saved! },
+      onEvent: (e) => void seen.push(key(e)),
+      onPosition: (position) => writeCursor(file, { ...cursorKey, position }),
+    });
+    await resumed.pass();
+    expect(seen).to.deep.equal(expected);
+    await resumed.pass(); // nothing new
+    expect(seen).to.deep.equal(expected);
+
+    const other = { ...cursorKey, app: ethers.ZeroAddress };
+    await readCursor(file, other).then(
+      () => expect.fail("a cursor for another app must be refused"),
+      (error: Error) => expect(error.message).to.contain("not for this watch"),
+    );
+  });
+
+  it("survives RPC errors: reports each, backs off, retries, then delivers every event once", async function () {
+    const { app, fromBlock } = await networkHelpers.loadFixture(appWithHistory);
+    const expected = (await allEvents(app, fromBlock)).map(key);
+    const provider = flaky(ethers.provider, 2);
+    const seen: string[] = [];
+    const errors: Array<[string, number, number]> = [];
+    await new Watcher({
+      provider,
+      app,
+      confirmations: 1,
+      start: { fromBlock },
+      onEvent: (e) => void seen.push(key(e)),
+    }).run({
+      pollMs: 5,
+      once: true,
+      onError: (error, attempt, retryInMs) => errors.push([(error as Error).message, attempt, retryInMs]),
+    });
+    expect(errors).to.deep.equal([
+      ["connect ECONNREFUSED 127.0.0.1:1 (call 1)", 1, 5],
+      ["connect ECONNREFUSED 127.0.0.1:1 (call 2)", 2, 10],
+    ]);
+    expect(seen).to.deep.equal(expected);
+
+    // With --once it gives up after maxAttempts, with the last error.
+    const dead = flaky(ethers.provider, 100);
+    await new Watcher({ provider: dead, app, confirmations: 1, start: { fromBlock }, onEvent: () => {} })
+      .run({ pollMs: 1, once: true, maxAttempts: 3 })
+      .then(
+        () => expect.fail("should give up"),
+        (error: Error) => expect(error.message).to.contain("(call 3)"),
+      );
+  });
+
+  describe("webhook", function () {
+    it("delivers in order, retrying failed attempts with backoff", async function () {
+      const server = await webhookServer((n, _req, res) => {
+        res.statusCode = n <= 2 ? 500 : 204;
+        res.end();
+      });
+      const lines: string[] = [];
+      const queue = new WebhookQueue(server.url, { baseDelayMs: 10, log: (line) => lines.push(line) });
+      queue.push({ n: 1 });
+      queue.push({ n: 2 });
+      queue.push({ n: 3 });
+      expect(await queue.drain(5_000)).to.equal(true);
+      expect(server.received).to.deep.equal([{ n: 1 }, { n: 2 }, { n: 3 }]);
+      expect(server.requests()).to.equal(5);
+      expect(lines).to.deep.equal([
+        "webhook: attempt 1 failed (HTTP 500); retrying in 10 ms",
+        "webhook: attempt 2 failed (HTTP 500); retrying in 20 ms",
+      ]);
+      expect(queue.stats).to.deep.equal({ delivered: 3, failed: 0, dropped: 0, queued: 0 });
+      await server.close();
+    });
+
+    it("gives up on an event after maxAttempts and goes on with the next", async function () {
+      const server = await webhookServer((n, _req, res) => {
+        res.statusCode = n <= 2 ? 503 : 200;
+        res.end();
+      });
+      const lines: string[] = [];
+      const queue = new WebhookQueue(server.url, { baseDelayMs: 1, maxAttempts: 2, log: (line) => lines.push(line) });
+      queue.push({ n: 1 });
+      queue.push({ n: 2 });
+      expect(await queue.drain(5_000)).to.equal(true);
+      expect(server.received).to.deep.equal([{ n: 2 }]);
+      expect(lines.at(-1)).to.equal("webhook: gave up on an event after 2 attempts (last: HTTP 503)");
+      expect(queue.stats).to.include({ delivered: 1, failed: 1 });
+      await server.close();
+    });
+
+    it("a webhook that hangs never holds up the watcher", async function () {
+      const { app, fromBlock } = await networkHelpers.loadFixture(appWithHistory);
+      const server = await webhookServer(() => {}); // never answers
+      const queue = new WebhookQueue(server.url, { timeoutMs: 60_000 });
+      const seen: WatchedEvent[] = [];
+      const started = Date.now();
+      await new Watcher({
+        provider: ethers.provider,
+        app,
+        confirmations: 1,
+        start: { fromBlock },
+        onEvent: (e) => {
+          seen.push(e);
+          queue.push(e);
+        },
+      }).pass();
+      expect(Date.now() - started).to.be.lessThan(2_000);
+      expect(seen.length).to.be.greaterThan(6);
+      expect(await queue.drain(50)).to.equal(false);
+      expect(queue.stats.queued).to.equal(seen.length);
+      queue.close();
+      await server.close();
+    });
+  });
+});

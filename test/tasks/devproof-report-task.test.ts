@@ -1,0 +1,200 @@
+import { readFile } from "node:fs/promises";
+
+import { expect } from "chai";
+
+import { composeHashOfFile } from "../../lib/composeHash.js";
+import type { DevProofReport, ReportLine } from "../../lib/devproof-report.js";
+import { EIP1967_SLOTS } from "../../lib/devproof-snapshot.js";
+import { BelowStageOne } from "../../tasks/devproof-report.js";
+import { DEVICE_A, ethers, networkHelpers, runTask, runTaskOk, writeTempFile } from "./helpers.js";
+
+const DAY = 86_400n;
+const V1 = "examples/app-compose.v1.json";
+const V2 = "examples/app-compose.v2.json";
+
+/** Deploys a TimelockedAppAuth with the example release v1, one device, an up-to-date TCB and `notice`. */
+async function deployWithNotice(notice: bigint, owner?: string) {
+  const [signer] = await ethers.getSigners();
+  const v1 = (await composeHashOfFile(V1)).bytesHash;
+  const appAuth = await ethers.deployContract("TimelockedAppAuth", [
+    owner ?? signer!.address,
+    notice,
+    v1,
+    "https://example.org/v1.json",
+    [DEVICE_A],
+    false,
+    true,
+  ]);
+  return { appAuth, app: await appAuth.getAddress(), v1 };
+}
+const demoLike = () => deployWithNotice(7n * DAY);
+const thirtyDays = () => deployWithNotice(30n * DAY);
+const oneHour = () => deployWithNotice(3600n);
+
+const levels = (report: DevProofReport) => Object.fromEntries(report.lines.map((l) => [l.id, l.level]));
+const lineOf = (report: DevProofReport, id: string): ReportLine => {
+  const found = report.lines.find((l) => l.id === id);
+  if (found === undefined) throw new Error(`no line ${id}`);
+  return found;
+};
+
+/** Runs the report and returns it, whether it passed (exit 0) or not (exit 1). */
+async function report(args: Record<string, unknown>) {
+  const run = await runTask<DevProofReport>("devproof-report", args);
+  if (run.result.success) return { ...run, report: run.result.value, exitCode: 0 };
+  if (!(run.result.error instanceof BelowStageOne))
+    throw new Error(`report failed: ${run.errorMessage}\n${run.stderr}`);
+  return { ...run, report: run.result.error.report, exitCode: 1 };
+}
+
+describe("devproof-report", function () {
+  it("the demo deployment: 7-day notice, single-key owner: Stage 1 with WARNs, exit code 0", async function () {
+    const { app } = await networkHelpers.loadFixture(demoLike);
+    const run = await report({ app, compose: V1 });
+    expect(run.exitCode).to.equal(0);
+    expect(run.report.stage).to.equal(1);
+    expect(levels(run.report)).to.deep.include({
+      "contract.app-auth": "PASS",
+      "contract.proxy": "PASS",
+      "contract.timelocked": "PASS",
+      "notice.stage1": "PASS",
+      "notice.stage2": "WARN",
+      owner: "WARN",
+      proposals: "PASS",
+      "release.current": "PASS",
+      "compose.hash": "PASS",
+      "compose.release": "PASS",
+      "compose.kms": "PASS",
+      "compose.images": "PASS",
+      "compose.env": "PASS",
+      "compose.switches": "PASS",
+    });
+    expect(run.stdout).to.contain("PASS  notice period of at least 7 days");
+    expect(run.stdout).to.contain("WARN  the owner is a single key (an EOA)");
+    expect(run.stdout).to.contain("Stage 1: DevProof");
+  });
+
+  it("a 30-day notice meets the Stage-2 style bar", async function () {
+    const { app } = await networkHelpers.loadFixture(thirtyDays);
+    const run = await report({ app });
+    expect(run.report.stage).to.equal(2);
+    expect(lineOf(run.report, "notice.stage2").level).to.equal("PASS");
+  });
+
+  it("a 1-hour notice fails Stage 1: exit code 1, and --json says why", async function () {
+    const { app } = await networkHelpers.loadFixture(oneHour);
+    const run = await report({ app, json: true });
+    expect(run.exitCode).to.equal(1);
+    expect(run.stderr).to.equal("");
+    const printed = JSON.parse(run.stdout) as DevProofReport;
+    expect(printed.stage).to.equal(0);
+    expect(printed.lines.find((l) => l.id === "notice.stage1")).to.deep.include({
+      level: "FAIL",
+      title: "notice period under 7 days: Stage 0",
+    });
+    expect(Object.keys(printed.lines[0]!)).to.include.members(["id", "level", "title", "evidence"]);
+  });
+
+  it("a stock, instantly upgradeable AppAuth is Stage 0: an instant upgrade path", async function () {
+    const [owner] = await ethers.getSigners();
+    const v1 = (await composeHashOfFile(V1)).bytesHash;
+    const stock = await ethers.deployContract("StockAppAuth", [owner!.address, false, DEVICE_A, v1]);
+    const run = await report({ app: await stock.getAddress(), compose: V1 });
+    expect(run.exitCode).to.equal(1);
+    expect(run.report.stage).to.equal(0);
+    expect(lineOf(run.report, "upgrade-path")).to.deep.include({
+      level: "FAIL",
+      title: "instant upgrade path: Stage 0",
+    });
+    expect(lineOf(run.report, "upgrade-path").evidence).to.contain("addComposeHash");
+    expect(lineOf(run.report, "compose.hash").level).to.equal("PASS"); // read through allowedComposeHashes(bytes32)
+    expect(run.stdout).to.contain("FAIL  instant upgrade path: Stage 0");
+    expect(lineOf(run.report, "owner").evidence).to.contain("one stolen key can allow new code at once");
+  });
+
+  it("an implementation in the EIP-1967 slot is an instant upgrade path too", async function () {
+    const { app } = await networkHelpers.loadFixture(thirtyDays);
+    await networkHelpers.setStorageAt(app, EIP1967_SLOTS.implementation, `0x${"00".repeat(12)}${"be".repeat(20)}`);
+    const run = await report({ app });
+    expect(run.report.stage).to.equal(0);
+    expect(lineOf(run.report, "contract.proxy").evidence).to.contain(ethers.getAddress(`0x${"be".repeat(20)}`));
+  });
+
+  it("disabled upgrades pass whatever the notice", async function () {
+    const { appAuth, app } = await networkHelpers.loadFixture(oneHour);
+    await appAuth.disableUpgrades();
+    const run = await report({ app });
+    expect(run.exitCode).to.equal(0);
+    expect(run.report.stage).to.equal(2);
+    expect(levels(run.report)).to.deep.include({ upgrades: "PASS", "notice.stage1": "PASS" });
+  });
+
+  it("lists a pending widening proposal with its time left, and a proposed compose file as not yet allowed", async function () {
+    const { appAuth, app } = await networkHelpers.loadFixture(demoLike);
+    const v2 = (await composeHashOfFile(V2)).bytesHash;
+    await appAuth.proposeComposeHash(v2, "https://example.org/v2.json");
+    await networkHelpers.time.increase(DAY);
+    const run = await report({ app, compose: V2 });
+    const pending = run.report.lines.find((l) => l.id.startsWith("proposal."));
+    expect(pending).to.deep.include({ level: "WARN", title: `pending widening change: add compose hash ${v2}` });
+    expect(pending!.evidence).to.match(
+      /\(ready in 6d 0h 0m\): audit it, or leave before then; compose file: https:\/\/example.org\/v2.json$/,
+    );
+    expect(lineOf(run.report, "compose.hash")).to.deep.include({
+      level: "WARN",
+      title: "the compose file is proposed, not yet allowed",
+    });
+    expect(run.report.stage).to.equal(1);
+  });
+
+  it("checks the KMS registration with --kms, and a contract owner", async function () {
+    const [signer] = await ethers.getSigners();
+    const kms = await ethers.deployContract("KmsStandIn", [signer!.address]);
+    const kmsAddress = await kms.getAddress();
+    const { app } = await deployWithNotice(7n * DAY, kmsAddress); // any contract will do as the owner
+    const before = await report({ app, kms: kmsAddress });
+    expect(lineOf(before.report, "kms.registered").level).to.equal("FAIL");
+    expect(lineOf(before.report, "owner").level).to.equal("PASS");
+    expect(before.exitCode).to.equal(1);
+    await kms.registerApp(app);
+    const after = await report({ app, kms: kmsAddress });
+    expect(lineOf(after.report, "kms.registered").level).to.equal("PASS");
+    expect(after.exitCode).to.equal(0);
+  });
+
+  it("fails the operator gap of a compose file: unpinned image, redirecting variable, no KMS, privileged", async function () {
+    const { app } = await networkHelpers.loadFixture(demoLike);
+    const example = JSON.parse(await readFile(V1, "utf8")) as Record<string, unknown>;
+    const file = await writeTempFile(
+      "app-compose.json",
+      JSON.stringify({
+        ...example,
+        allowed_envs: ["BACKEND_URL"],
+        kms_enabled: false,
+        docker_compose_file:
+          "services:\n  app:\n    image: ghcr.io/example/devproof-app:latest\n    privileged: true\n" +
+          "    environment:\n      - BACKEND_URL\n",
+      }),
+    );
+    const run = await report({ app, compose: file });
+    expect(run.exitCode).to.equal(1);
+    expect(levels(run.report)).to.deep.include({
+      "compose.hash": "FAIL",
+      "compose.images": "FAIL",
+      "compose.env.redirect": "FAIL",
+      "compose.kms": "FAIL",
+      "compose.privileged": "WARN",
+    });
+    expect(lineOf(run.report, "compose.env.redirect").title).to.contain("BACKEND_URL");
+  });
+
+  it("refuses bad input with one line", async function () {
+    expect((await runTask("devproof-report", {})).errorMessage).to.contain("--app is required");
+    const { app } = await networkHelpers.loadFixture(demoLike);
+    expect((await runTask("devproof-report", { app, compose: "/nonexistent.json" })).errorMessage).to.equal(
+      "cannot read --compose /nonexistent.json: ENOENT",
+    );
+    const ok = await runTaskOk("devproof-report", { app });
+    expect(ok.stdout).to.contain("KMS registration not checked");
+  });
+});

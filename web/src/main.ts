@@ -1,0 +1,279 @@
+/**
+ * The status page: everything it shows is read by this browser straight from the JSON-RPC URL in `?rpc=`, through
+ * the same library the command line uses (lib/devproof-snapshot.ts, lib/devproof-report.ts, lib/appAuth.ts,
+ * lib/watch.ts). No backend sits in between that could lie. Countdowns run on the chain's clock: the offset between
+ * the chain's latest block time and this machine's clock is measured at every refresh.
+ */
+import { isAddress, JsonRpcProvider } from "ethers";
+
+import { describeChange, readHistory, type AppStatus, type HistoryEntry } from "../../lib/appAuth.js";
+import { buildReport, type DevProofReport } from "../../lib/devproof-report.js";
+import { readDevProofSnapshot } from "../../lib/devproof-snapshot.js";
+import { formatClock, formatCountdown, formatDate, formatDuration, formatNotice } from "../../lib/format.js";
+import { Watcher } from "../../lib/watch.js";
+import { TimelockedAppAuth__factory } from "../../types/ethers-contracts/index.js";
+
+type Child = Node | string | null | undefined | false;
+
+/** Creates an element; strings become text nodes, so nothing read from the chain is ever parsed as HTML. */
+function h(tag: string, attributes: Record<string, string> = {}, ...children: Child[]): HTMLElement {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, value);
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    element.append(typeof child === "string" ? document.createTextNode(child) : child);
+  }
+  return element;
+}
+
+function byId(id: string): HTMLElement {
+  const element = document.getElementById(id);
+  if (element === null) throw new Error(`the page has no #${id}`);
+  return element;
+}
+
+/** A URI as a link when it is http(s), else as text (a `javascript:` URI from the chain must never be clickable). */
+function uriNode(uri: string): Node {
+  return /^https?:\/\//i.test(uri)
+    ? h("a", { href: uri, rel: "noopener noreferrer", target: "_blank" }, uri)
+    : h("code", {}, uri);
+}
+
+const params = new URLSearchParams(location.search);
+const rpc = params.get("rpc") ?? "";
+const app = params.get("app") ?? "";
+const registry = params.get("registry") ?? undefined;
+const fromBlock = Number(params.get("from-block") ?? "0");
+
+/** Chain time minus this machine's time, in seconds, as of the last refresh. */
+let chainOffset = 0;
+const chainNow = () => Math.floor(Date.now() / 1000) + chainOffset;
+
+function showBanner(text: string | undefined): void {
+  const banner = byId("banner");
+  banner.hidden = text === undefined;
+  banner.textContent = text ?? "";
+}
+
+function renderStage(report: DevProofReport): void {
+  const stage = byId("stage");
+  stage.className = `badge stage-${report.stage}`;
+  stage.textContent = report.stage === 2 ? "Stage 2 style" : `Stage ${report.stage}`;
+  stage.title = report.stageTitle;
+  const lines = report.lines.map((line) =>
+    h(
+      "li",
+      { "data-id": line.id, "data-level": line.level },
+      h("span", { class: `level ${line.level}` }, line.level),
+      line.title,
+      h("div", { class: "evidence" }, line.evidence),
+    ),
+  );
+  byId("report").replaceChildren(h("p", {}, h("strong", {}, report.stageTitle)), h("ul", {}, ...lines));
+}
+
+function renderProposals(status: AppStatus | undefined): void {
+  const container = byId("proposals");
+  if (status === undefined) {
+    container.replaceChildren(
+      h("p", { class: "muted" }, "Not a TimelockedAppAuth: changes are not proposed, they happen at once."),
+    );
+    return;
+  }
+  const open = status.proposals.filter((p) => p.state === "Waiting" || p.state === "Ready");
+  if (open.length === 0) {
+    container.replaceChildren(
+      h("p", { class: "muted", id: "no-proposals" }, "None. Nothing can start running without a proposal here first."),
+    );
+    return;
+  }
+  container.replaceChildren(
+    ...open.map((proposal) =>
+      h(
+        "div",
+        {
+          class: "proposal",
+          "data-proposal": proposal.id,
+          "data-ready-at": proposal.readyAt.toString(),
+          "data-expires-at": proposal.expiresAt.toString(),
+        },
+        h("div", { class: "what" }, describeChange(proposal)),
+        h("div", { class: "countdown" }, ""),
+        h("div", { class: "window" }, ""),
+        h(
+          "div",
+          { class: "muted" },
+          `can take effect at ${formatDate(proposal.readyAt)}; expires ${formatDate(proposal.expiresAt)}`,
+        ),
+        proposal.uri === "" ? null : h("div", {}, "compose file: ", uriNode(proposal.uri)),
+      ),
+    ),
+  );
+  tick();
+}
+
+/** Updates every countdown from the chain's clock; called every second. */
+function tick(): void {
+  const now = chainNow();
+  for (const element of document.querySelectorAll<HTMLElement>("[data-ready-at]")) {
+    const readyAt = Number(element.dataset["readyAt"]);
+    const expiresAt = Number(element.dataset["expiresAt"]);
+    const countdown = element.querySelector(".countdown");
+    if (countdown !== null) {
+      countdown.textContent =
+        now < readyAt
+          ? `${formatClock(readyAt - now)} left`
+          : now < expiresAt
+            ? "READY: anyone may activate it now"
+            : "expired: must be proposed again";
+    }
+    const window = element.querySelector(".window");
+    if (window !== null) window.textContent = formatCountdown(readyAt, expiresAt, now);
+    element.classList.toggle("ready", now >= readyAt);
+  }
+}
+
+function renderRelease(status: AppStatus | undefined): void {
+  const release = status?.currentRelease;
+  byId("release").replaceChildren(
+    release === undefined
+      ? h("p", { class: "muted" }, status === undefined ? "Not recorded by this kind of AppAuth." : "No release yet.")
+      : h(
+          "div",
+          {},
+          h("div", { class: "hex", id: "release-hash" }, release.composeHash),
+          h("div", {}, "compose file: ", uriNode(release.uri)),
+          h("div", { class: "muted" }, `since ${formatDate(release.setAt)}`),
+        ),
+  );
+}
+
+function renderPolicy(status: AppStatus | undefined, owner: string | undefined): void {
+  if (status === undefined) {
+    byId("policy").replaceChildren(h("p", {}, `Owner: ${owner ?? "unknown"}`));
+    return;
+  }
+  const row = (label: string, ...value: Child[]) => h("tr", {}, h("th", {}, label), h("td", {}, ...value));
+  byId("policy").replaceChildren(
+    h(
+      "table",
+      {},
+      row("Notice", formatNotice(status.noticePeriod)),
+      row("Upgrades", status.upgradesDisabled ? "disabled for good" : "enabled (each waits the notice)"),
+      row(
+        "Owner",
+        h("span", { class: "hex" }, status.owner),
+        status.pendingOwner ? ` → ${status.pendingOwner} (must accept)` : "",
+      ),
+      row("TCB", status.requireTcbUpToDate ? '"UpToDate" required' : "out-of-date accepted"),
+      row(
+        `Allowed hashes (${status.composeHashes.length})`,
+        ...status.composeHashes.map((entry) =>
+          h("div", { class: "hex" }, entry.composeHash, entry.isCurrentRelease ? h("strong", {}, " (current)") : null),
+        ),
+      ),
+      row(
+        status.allowAnyDevice ? "Devices" : `Devices (${status.devices.length})`,
+        ...(status.allowAnyDevice
+          ? ["any device"]
+          : status.devices.map((device) => h("div", { class: "hex" }, device))),
+      ),
+    ),
+  );
+}
+
+function renderHistory(history: HistoryEntry[]): void {
+  byId("history").replaceChildren(
+    ...[...history]
+      .reverse()
+      .map((entry) =>
+        h(
+          "li",
+          { class: entry.event === "ChangeProposed" ? "urgent" : "", "data-event": entry.event },
+          h("span", { class: "muted" }, formatDate(entry.timestamp)),
+          h("span", { class: "muted" }, `#${entry.blockNumber}`),
+          h("span", { class: "event" }, entry.event),
+          h("span", {}, entry.description),
+        ),
+      ),
+  );
+}
+
+async function refresh(provider: JsonRpcProvider): Promise<number> {
+  const snapshot = await readDevProofSnapshot(provider, app);
+  chainOffset = Number(snapshot.timestamp) - Math.floor(Date.now() / 1000);
+  const report = buildReport(snapshot);
+  renderStage(report);
+  renderProposals(snapshot.timelocked);
+  renderRelease(snapshot.timelocked);
+  renderPolicy(snapshot.timelocked, snapshot.owner);
+  const history = await readHistory(TimelockedAppAuth__factory.connect(app, provider), {
+    fromBlock,
+    toBlock: snapshot.blockNumber,
+  });
+  renderHistory(history);
+  byId("subject").textContent =
+    `${snapshot.timelocked ? "TimelockedAppAuth" : "AppAuth"} ${app} on chain ${snapshot.chainId}, read from ${rpc}`;
+  byId("footer").textContent =
+    `Block ${snapshot.blockNumber} (${formatDate(snapshot.timestamp)}, chain clock ${chainOffset >= 0 ? "+" : "-"}${formatDuration(Math.abs(chainOffset))} from this machine's). ` +
+    "Updates as new events are confirmed.";
+  document.body.dataset["block"] = String(snapshot.blockNumber);
+  return snapshot.blockNumber;
+}
+
+async function main(): Promise<void> {
+  if (rpc === "" || !isAddress(app)) {
+    byId("setup").hidden = false;
+    byId("stage").textContent = "?";
+    return;
+  }
+  const provider = new JsonRpcProvider(rpc, undefined, { polling: false });
+  let block: number;
+  try {
+    block = await refresh(provider);
+  } catch (error) {
+    showBanner(`Cannot read the app from ${rpc}: ${(error as Error).message}`);
+    setTimeout(() => void main(), 5000);
+    return;
+  }
+  showBanner(undefined);
+  setInterval(tick, 1000);
+
+  // Follow new events with the watcher the command line uses; refresh the whole view after each batch.
+  let refreshing: Promise<unknown> | undefined;
+  let again = false;
+  const scheduleRefresh = () => {
+    if (refreshing !== undefined) {
+      again = true;
+      return;
+    }
+    refreshing = refresh(provider)
+      .then(() => showBanner(undefined))
+      .catch((error: Error) => showBanner(`Refresh failed: ${error.message}`))
+      .finally(() => {
+        refreshing = undefined;
+        if (again) {
+          again = false;
+          scheduleRefresh();
+        }
+      });
+  };
+  const watcher = new Watcher({
+    provider,
+    app,
+    registry,
+    confirmations: 1,
+    start: { after: { blockNumber: block, logIndex: null } },
+    onEvent: () => scheduleRefresh(),
+  });
+  await watcher.run({
+    pollMs: 2000,
+    onError: (error, attempt) =>
+      showBanner(`The node did not answer (attempt ${attempt}): ${(error as Error).message}`),
+    onPass: () => {
+      if (refreshing === undefined) showBanner(undefined);
+    },
+  });
+}
+
+void main();
