@@ -6,7 +6,7 @@
 //   npx hardhat run scripts/bench-agent.ts          (BENCH_RUNS=5 by default)
 import { pathToFileURL } from "node:url";
 
-import { DstackStandIn } from "../test/helpers/dstackStandIn.js";
+import { DstackGuestApiStandIn } from "../test/helpers/dstack-guest-api.js";
 import {
   AgentChain,
   AgentProcess,
@@ -44,7 +44,7 @@ const median = (values: number[]) => {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
 
-async function measure(setting: Setting, dstack: DstackStandIn): Promise<number[]> {
+async function measure(setting: Setting, dstack: DstackGuestApiStandIn): Promise<number[]> {
   const v1 = await releaseFromFile("v1", EXAMPLE_V1);
   const chain = await AgentChain.create({ hash: v1.hash, uri: v1.fileUri });
   const provider = chain.connection.provider;
@@ -54,7 +54,7 @@ async function measure(setting: Setting, dstack: DstackStandIn): Promise<number[
     appAuth: chain.address,
     stateDir: await tempDir("bench-state"),
     docker,
-    dstackSocket: dstack.socketPath,
+    dstackSocket: dstack.endpoint,
     confirmations: setting.confirmations,
     pollInterval: setting.pollInterval,
     flags: { "log-level": "info" },
@@ -100,7 +100,7 @@ async function measure(setting: Setting, dstack: DstackStandIn): Promise<number[
   return reactions;
 }
 
-const dstack = await new DstackStandIn().start();
+const dstack = await DstackGuestApiStandIn.start();
 const rows: string[][] = [];
 try {
   for (const setting of SETTINGS) {
@@ -119,7 +119,7 @@ try {
     );
   }
 } finally {
-  await dstack.stop();
+  await dstack.close();
   await cleanUp();
 }
 
