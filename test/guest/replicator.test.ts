@@ -223,6 +223,20 @@ describe("replicator (in process, TEE stand-ins, local chain over JSON-RPC)", fu
       expect(a.events("onboarding")).to.deep.equal([]);
     });
 
+    it("does not send a registration the registry would revert: a release the policy does not allow", async function () {
+      const c = await startNode("C", "submitter", { composeHash: `0x${"cc".repeat(32)}` });
+      await c.pass();
+      await c.pass();
+      const lines = c.events("would-revert");
+      expect(lines).to.have.length(1); // once per reason, not every pass
+      expect(lines[0]?.msg).to.equal(
+        `not sending this node's registration: the registry would revert it (RegistryBootInfoNotAllowed(` +
+          `${c.address}, Compose hash not allowed)); trying again every pass`,
+      );
+      expect(await world.statusOf(c.address)).to.equal(0n);
+      expect(await world.connection.ethers.provider.getTransactionCount(c.submitter!.address)).to.equal(0);
+    });
+
     it("with Intel DCAP, the verification the agent always uses, refuses a stand-in node's quote", async function () {
       const a = await genesisA();
       const stranger = testNode("stand-in quote");
