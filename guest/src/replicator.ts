@@ -358,7 +358,7 @@ export class Replicator implements Loop {
             "info",
             `the registry has no code at the confirmed block ${view.block} yet (deployed less than ` +
               `${this.options.confirmations} block(s) ago): waiting`,
-            { event: "waiting" },
+            { event: "registry-not-confirmed" },
           );
           return;
         }
@@ -453,7 +453,7 @@ export class Replicator implements Loop {
           "info",
           `waiting for the host to submit this node's registration: npx hardhat register-node --registry ` +
             `${this.registry} --file ${recorded.file} --network <network>`,
-          { event: "waiting" },
+          { event: "waiting-host" },
         );
         return;
       }

@@ -25,8 +25,17 @@ import { RpcEndpoint, tempDir, type LogLine } from "./guestAgent.js";
 import { deployRegistry } from "./replication.js";
 import { standInQuoteVerification } from "./tee-stand-in.js";
 
+/** What a node needs of its chain: the app, its registry, an RPC URL, and gas money for its host. */
+export interface ReplicationChain {
+  readonly appId: string;
+  readonly registryAddress: string;
+  readonly deploymentBlock: number;
+  readonly rpc: RpcEndpoint;
+  fundedSubmitter(): Promise<Wallet>;
+}
+
 /** A fresh chain with a policy (compose A and B allowed, devices 1 and 2) and a registry bound to it, served over HTTP. */
-export class ReplicationWorld {
+export class ReplicationWorld implements ReplicationChain {
   private constructor(
     readonly connection: NetworkConnection,
     readonly deployed: Awaited<ReturnType<typeof deployRegistry>>,
@@ -111,7 +120,7 @@ export class ReplicatorNode {
   private endpoints: RpcEndpoints;
 
   private constructor(
-    readonly world: ReplicationWorld,
+    readonly world: ReplicationChain,
     readonly settings: NodeSettings,
     readonly cvm: DstackGuestApiStandIn,
     readonly dir: string,
@@ -122,7 +131,7 @@ export class ReplicatorNode {
     this.replicator = this.makeReplicator();
   }
 
-  static async start(world: ReplicationWorld, settings: NodeSettings): Promise<ReplicatorNode> {
+  static async start(world: ReplicationChain, settings: NodeSettings): Promise<ReplicatorNode> {
     const cvm = await DstackGuestApiStandIn.start({
       appId: world.appId,
       instanceId: Wallet.createRandom().address,
