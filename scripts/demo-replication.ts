@@ -15,9 +15,7 @@ import { fileURLToPath } from "node:url";
 import { Wallet, parseEther } from "ethers";
 import hre from "hardhat";
 import type { NetworkConnection } from "hardhat/types/network";
-import { pino } from "pino";
 
-import { Service } from "../guest/src/service.js";
 import ReplicationRegistryModule from "../ignition/modules/ReplicationRegistry.js";
 import { composeHashOfFile } from "../lib/composeHash.js";
 import { substituteQuoteVerifier } from "../tasks/shared/quote-verifier.js";
@@ -54,23 +52,6 @@ const fingerprint = (secret: Uint8Array) => `sha256 ${createHash("sha256").updat
 
 /** The agent lines worth reading in a demo: what each replicator decided, not its bookkeeping. */
 const SHOWN = new Set(["registration", "registered", "secret", "onboarding", "refusal", "evicted", "waiting"]);
-
-/** Runs a node's replicator as the agent's service runs it: a pass, a pause, a pass… until stopped. */
-function runAgent(node: ReplicatorNode): { stop: () => Promise<void> } {
-  const quiet = pino({ level: "warn" });
-  const service = new Service(
-    [node.replicator],
-    { httpHost: "127.0.0.1", httpPort: 0, describe: () => ({}) },
-    quiet,
-  );
-  const running = service.run();
-  return {
-    stop: async () => {
-      service.stop("end of the demo");
-      await running;
-    },
-  };
-}
 
 export async function demoReplication(connection: NetworkConnection, appAddress: string): Promise<void> {
   const { ethers, ignition, networkHelpers, provider } = connection;
@@ -129,7 +110,7 @@ export async function demoReplication(connection: NetworkConnection, appAddress:
         print,
       });
       nodes.push(node);
-      agents.push(runAgent(node));
+      agents.push(node.run());
       return node;
     };
 

@@ -18,6 +18,7 @@ import { pino } from "pino";
 
 import { RpcEndpoints } from "../../guest/src/chain.js";
 import { Replicator, type ReplicatorOptions } from "../../guest/src/replicator.js";
+import { Service, type Loop } from "../../guest/src/service.js";
 import { dstackGuestApi, parseRegistrationFile, registerArguments } from "../../lib/replication/index.js";
 import type { QuoteVerification } from "../../lib/replication/index.js";
 import { DstackGuestApiStandIn, type StandInCvm } from "./dstack-guest-api.js";
@@ -183,6 +184,32 @@ export class ReplicatorNode {
   /** One pass, as the service runs it. */
   async pass(): Promise<void> {
     await this.replicator.pass(new AbortController().signal);
+  }
+
+  /** Runs the replicator as the agent's service does (a pass, a pause, a pass…) until `stop()` is awaited. */
+  run(): { stop: () => Promise<void> } {
+    // Already initialized by start() or restart(): the service only runs the passes.
+    const replicator = this.replicator;
+    const loop: Loop = {
+      name: replicator.name,
+      intervalMs: replicator.intervalMs,
+      maxPassMs: replicator.maxPassMs,
+      init: async () => {},
+      pass: (stopping) => replicator.pass(stopping),
+      status: () => replicator.status(),
+    };
+    const service = new Service(
+      [loop],
+      { httpHost: "127.0.0.1", httpPort: 0, describe: () => ({}) },
+      pino({ level: "warn" }),
+    );
+    const running = service.run();
+    return {
+      stop: async () => {
+        service.stop("stopped by the harness");
+        await running;
+      },
+    };
   }
 
   /** The agent restarted: a new Replicator on the same state, secret and CVM; the in-memory state is gone. */
