@@ -32,7 +32,7 @@
  * instead of a new transaction. One line is logged per registration, per onboarding and per refusal, with its reason.
  */
 import { randomBytes } from "node:crypto";
-import { access, mkdir, readFile } from "node:fs/promises";
+import { access, mkdir, readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 
 import { Interface, getAddress, keccak256 } from "ethers";
@@ -181,6 +181,8 @@ interface ReplicatorState {
 }
 
 const registryInterface = new Interface(REGISTRY_AGENT_ABI);
+/** The name of an onboarding file: nothing else in `--onboarding-out` is served. */
+const ONBOARDING_FILE = /^onboarding-0x[0-9a-fA-F]{40}\.json$/;
 const ZERO_ADDRESS = `0x${"0".repeat(40)}`;
 
 export class Replicator implements Loop {
@@ -430,6 +432,31 @@ export class Replicator implements Loop {
     };
   }
 
+  /**
+   * The signed files for the host, on the status server: a CVM's disk is not the host's, so this is how a host gets
+   * them (they are signed and hold nothing secret: the ciphertext is public on-chain once submitted).
+   *
+   *   GET /replication/registration.json             this node's signed registration (`register-node --file`)
+   *   GET /replication/onboardings/                  the onboarding files written so far (a JSON list of names)
+   *   GET /replication/onboardings/onboarding-0x….json   one signed onboarding (`onboard-node --onboarding`)
+   */
+  async serve(urlPath: string): Promise<{ contentType: string; body: string } | undefined> {
+    const json = (body: string) => ({ contentType: "application/json", body });
+    const { registrationOut, onboardingOut } = this.options;
+    if (urlPath === "/replication/registration.json" && registrationOut !== undefined) {
+      return readText(registrationOut).then((body) => (body === undefined ? undefined : json(body)));
+    }
+    if (onboardingOut === undefined) return undefined;
+    if (urlPath === "/replication/onboardings/") {
+      const names = (await readdir(onboardingOut)).filter((name) => ONBOARDING_FILE.test(name)).sort();
+      return json(`${JSON.stringify(names)}\n`);
+    }
+    const name = urlPath.slice("/replication/onboardings/".length);
+    if (!urlPath.startsWith("/replication/onboardings/") || !ONBOARDING_FILE.test(name)) return undefined;
+    const body = await readText(path.join(onboardingOut, name));
+    return body === undefined ? undefined : json(body);
+  }
+
   // -------------------------------------------------------------------------------------------------------------
   // This node: registration and the secret
   // -------------------------------------------------------------------------------------------------------------
@@ -451,8 +478,9 @@ export class Replicator implements Loop {
           "self",
           `waiting-host:${recorded.file}`,
           "info",
-          `waiting for the host to submit this node's registration: npx hardhat register-node --registry ` +
-            `${this.registry} --file ${recorded.file} --network <network>`,
+          `waiting for the host to submit this node's registration (${recorded.file}, served at ` +
+            `/replication/registration.json): npx hardhat register-node --registry ${this.registry} --file ` +
+            "registration.json --network <network>",
           { event: "waiting-host" },
         );
         return;
@@ -497,7 +525,8 @@ export class Replicator implements Loop {
       this.logger.info(
         { event: "registration", node: this.me, file, ...r.bootInfo },
         `signed the registration of node ${this.me} (${facts}) with its in-TEE key and wrote it to ${file} for the ` +
-          `host to submit: npx hardhat register-node --registry ${this.registry} --file ${file} --network <network>`,
+          `host to submit (the status server serves it at /replication/registration.json): npx hardhat ` +
+          `register-node --registry ${this.registry} --file registration.json --network <network>`,
       );
     }
   }
@@ -718,8 +747,9 @@ export class Replicator implements Loop {
       this.logger.info(
         { event: "onboarding", node, member: this.me, file, block: view.block },
         `onboarding node ${node}: ${summary}; encrypted the secret to its key, signed as member ${this.me}, wrote ` +
-          `${file} for the host to submit: npx hardhat onboard-node --registry ${this.registry} --node ${node} ` +
-          `--onboarding ${file} --network <network>`,
+          `${file} for the host to submit (the status server serves it at /replication/onboardings/${path.basename(file!)}): ` +
+          `npx hardhat onboard-node --registry ${this.registry} --node ${node} --onboarding ${path.basename(file!)} ` +
+          "--network <network>",
       );
       return;
     }
@@ -1030,6 +1060,15 @@ function decodeRevert(error: unknown): string | undefined {
 function rpcErrorText(error: unknown): string {
   const e = error as { message?: string; error?: { message?: string }; info?: { error?: { message?: string } } };
   return [shortMessage(error), e?.message, e?.error?.message, e?.info?.error?.message].filter(Boolean).join(" | ");
+}
+
+async function readText(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
 }
 
 async function exists(file: string): Promise<boolean> {

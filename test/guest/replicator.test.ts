@@ -112,7 +112,9 @@ describe("replicator (in process, TEE stand-ins, local chain over JSON-RPC)", fu
       const b = await registeredB();
       // The registration file is what `register-node --file` takes, signed by B's in-TEE key (derived by GetKey).
       expect(b.cvm.methods).to.include.members(["Info", "GetKey", "GetQuote"]);
-      expect(b.events("registration")[0]?.msg).to.match(/for the host to submit: npx hardhat register-node --registry/);
+      expect(b.events("registration")[0]?.msg).to.match(
+        /for the host to submit \(the status server serves it at \/replication\/registration\.json\): npx hardhat register-node --registry/,
+      );
       expect(b.events("waiting")[0]?.msg).to.match(/is registered; waiting for a member to onboard it/);
 
       await a.pass(); // sees B's registration, verifies it, onboards it
@@ -153,9 +155,32 @@ describe("replicator (in process, TEE stand-ins, local chain over JSON-RPC)", fu
       await b.pass();
       const [line] = b.events("onboarding").filter((l) => l.node === c.address);
       const file = String(line?.["file"]);
-      expect(line?.msg).to.match(/for the host to submit: npx hardhat onboard-node --registry 0x[0-9a-fA-F]{40} --node/);
+      expect(line?.msg).to.match(
+        /for the host to submit \(the status server serves it at \/replication\/onboardings\/onboarding-0x[0-9a-fA-F]{40}\.json\): npx hardhat onboard-node --registry 0x[0-9a-fA-F]{40} --node/,
+      );
       const written = JSON.parse(await readFile(file, "utf8")) as Record<string, string>;
       expect(written).to.include({ type: "dstack-devproof/node-onboarding", node: c.address, member: b.address });
+
+      // A CVM's disk is not the host's: the agent's status server hands the signed files out.
+      const agent = b.run();
+      try {
+        const url = await agent.url;
+        const get = async (urlPath: string) => {
+          const response = await fetch(`${url}${urlPath}`);
+          return { status: response.status, text: await response.text() };
+        };
+        expect(JSON.parse((await get("/replication/onboardings/")).text)).to.deep.equal([`onboarding-${c.address}.json`]);
+        expect((await get(`/replication/onboardings/onboarding-${c.address}.json`)).text).to.equal(
+          await readFile(file, "utf8"),
+        );
+        expect((await get("/replication/registration.json")).text).to.equal(
+          await readFile(b.registrationFile, "utf8"),
+        );
+        expect((await get("/replication/onboardings/..%2Fregistration.json")).status).to.equal(404);
+        expect((await get("/replication/onboardings/../../state/replicator.json")).status).to.equal(404);
+      } finally {
+        await agent.stop();
+      }
       await b.pass();
       await b.restart();
       await b.pass();

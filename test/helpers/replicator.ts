@@ -186,8 +186,11 @@ export class ReplicatorNode {
     await this.replicator.pass(new AbortController().signal);
   }
 
-  /** Runs the replicator as the agent's service does (a pass, a pause, a pass…) until `stop()` is awaited. */
-  run(): { stop: () => Promise<void> } {
+  /**
+   * Runs the replicator as the agent's service does (a pass, a pause, a pass…, and its status server on a free port)
+   * until `stop()` is awaited.
+   */
+  run(): { stop: () => Promise<void>; url: Promise<string> } {
     // Already initialized by start() or restart(): the service only runs the passes.
     const replicator = this.replicator;
     const loop: Loop = {
@@ -197,14 +200,24 @@ export class ReplicatorNode {
       init: async () => {},
       pass: (stopping) => replicator.pass(stopping),
       status: () => replicator.status(),
+      serve: (urlPath) => replicator.serve(urlPath),
     };
-    const service = new Service(
-      [loop],
-      { httpHost: "127.0.0.1", httpPort: 0, describe: () => ({}) },
-      pino({ level: "warn" }),
+    let listening: (url: string) => void = () => {};
+    const url = new Promise<string>((resolve) => (listening = resolve));
+    const logger = pino(
+      { level: "info" },
+      {
+        write(text: string) {
+          const line = JSON.parse(text) as LogLine;
+          if (line.event === "listening") listening(`http://127.0.0.1:${String(line["port"])}`);
+          else if (line["level"] !== undefined && Number(line["level"]) >= 40) process.stderr.write(text);
+        },
+      },
     );
+    const service = new Service([loop], { httpHost: "127.0.0.1", httpPort: 0, describe: () => ({}) }, logger);
     const running = service.run();
     return {
+      url,
       stop: async () => {
         service.stop("stopped by the harness");
         await running;
