@@ -128,7 +128,9 @@ try {
 const header = ["poll interval", "confirmations", "block time", "runs", "median ms", "max ms", "each run (ms)"];
 const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i]!.length)));
 const line = (cells: string[]) => `| ${cells.map((cell, i) => cell.padEnd(widths[i]!)).join(" | ")} |`;
-console.log("\nReplicator reaction time: NodeRegistered block mined -> the member's onboarding transaction at the RPC\n");
+console.log(
+  "\nReplicator reaction time: NodeRegistered block mined -> the member's onboarding transaction at the RPC\n",
+);
 console.log(line(header));
 console.log(`|${widths.map((width) => "-".repeat(width + 2)).join("|")}|`);
 for (const row of rows) console.log(line(row));

@@ -70,7 +70,9 @@ export async function demoReplication(connection: NetworkConnection, appAddress:
     "TEE stand-in (no TDX here: a real quote with the node's keys patched in, accepted as if Intel DCAP passed)",
   );
   try {
-    console.log("\n━━━ Replication: the app's nodes share a secret, their agents hand it on, the policy decides who may join");
+    console.log(
+      "\n━━━ Replication: the app's nodes share a secret, their agents hand it on, the policy decides who may join",
+    );
     console.log(
       "The two nodes below are TEE STAND-INS (no TDX hardware here): a stand-in dstack guest API each, and their agents'\n" +
         "replicators run in this process with a stand-in quote verification. A real agent verifies every quote with Intel\n" +
@@ -114,7 +116,9 @@ export async function demoReplication(connection: NetworkConnection, appAddress:
       return node;
     };
 
-    step("R2. Node A (TEE stand-in) boots the current release; its agent registers it, its host's account paying the gas");
+    step(
+      "R2. Node A (TEE stand-in) boots the current release; its agent registers it, its host's account paying the gas",
+    );
     const a = await start("A", "submitter", currentRelease);
     await waitFor("A registered", () => a.replicator.status()["nodeStatus"] === "Registered", 15_000);
 
@@ -122,7 +126,9 @@ export async function demoReplication(connection: NetworkConnection, appAddress:
     await runTask("set-genesis", { registry: registryAddress, node: a.address, collateral: COLLATERAL });
     await waitFor("A's secret", () => a.events("secret").length > 0, 15_000);
 
-    step("R4. Node B (TEE stand-in) boots release v1, still allowed; its agent writes the signed registration, its host submits it");
+    step(
+      "R4. Node B (TEE stand-in) boots release v1, still allowed; its agent writes the signed registration, its host submits it",
+    );
     const b = await start("B", "files", (await composeHashOfFile(V1)).bytesHash);
     await waitFor("B's registration file", () => b.events("registration").length > 0, 15_000);
     await runTask("register-node", { registry: registryAddress, file: b.registrationFile, from: hostB.address });

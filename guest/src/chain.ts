@@ -128,7 +128,11 @@ export class RpcEndpoints {
     this.expectedChainId = chainId;
     const network = Network.from(chainId);
     // No response cache: ethers reuses an answer for 250 ms by default, and a pass must see the chain as it is now.
-    const provider = new JsonRpcProvider(request, network, { staticNetwork: network, batchMaxCount: 1, cacheTimeout: -1 });
+    const provider = new JsonRpcProvider(request, network, {
+      staticNetwork: network,
+      batchMaxCount: 1,
+      cacheTimeout: -1,
+    });
     endpoint.connected = { shown: endpoint.shown, provider, memo: new Map() };
     return endpoint.connected;
   }
@@ -145,10 +149,7 @@ export interface ConfirmedBlock {
 }
 
 /** Reads the head and the header of the block `confirmations` below it. */
-export async function readConfirmedBlock(
-  endpoint: ConnectedEndpoint,
-  confirmations: number,
-): Promise<ConfirmedBlock> {
+export async function readConfirmedBlock(endpoint: ConnectedEndpoint, confirmations: number): Promise<ConfirmedBlock> {
   const provider = endpoint.provider;
   const head = Number(await provider.send("eth_blockNumber", []));
   if (!Number.isSafeInteger(head) || head < 0) throw new Error(`eth_blockNumber answered ${head}`);

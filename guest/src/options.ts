@@ -463,7 +463,9 @@ export async function loadSubmitterKey(file: string): Promise<Wallet> {
   try {
     text = (await readFile(file, "utf8")).trim();
   } catch (error) {
-    throw new OptionsError([`${where}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})`]);
+    throw new OptionsError([
+      `${where}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+    ]);
   }
   if (!/^(0x)?[0-9a-fA-F]{64}$/.test(text)) {
     throw new OptionsError([`${where}: ${file} does not hold a private key (0x + 64 hex digits)`]);

@@ -268,7 +268,11 @@ export class Replicator implements Loop {
       (state.chainId !== expected.chainId || state.registry !== expected.registry || state.node !== expected.node)
     ) {
       this.logger.warn(
-        { event: "state-reset", was: { chainId: state.chainId, registry: state.registry, node: state.node }, now: expected },
+        {
+          event: "state-reset",
+          was: { chainId: state.chainId, registry: state.registry, node: state.node },
+          now: expected,
+        },
         `${this.stateFile} belongs to node ${state.node} of registry ${state.registry} on chain ${state.chainId}; ` +
           `this is node ${expected.node} (a new release derives a new address): starting afresh`,
       );
@@ -514,7 +518,11 @@ export class Replicator implements Loop {
     }
     await this.save({ registration: next });
     if (this.options.submitter !== undefined) {
-      const sent = await this.send("register", this.me, registryInterface.encodeFunctionData("register", [...registerArguments(signed)]));
+      const sent = await this.send(
+        "register",
+        this.me,
+        registryInterface.encodeFunctionData("register", [...registerArguments(signed)]),
+      );
       if (sent === undefined) return;
       this.logger.info(
         { event: "registration", node: this.me, txHash: sent.hash, file: file ?? null, ...r.bootInfo },
@@ -768,7 +776,13 @@ export class Replicator implements Loop {
       registryInterface.encodeFunctionData("onboard", [node, prepared.ciphertext, prepared.signature]),
     );
     if (sent === undefined) return;
-    this.remember(this.recentOnboardings, { node, txHash: sent.hash, file: file ?? null, at: now(), block: view.block });
+    this.remember(this.recentOnboardings, {
+      node,
+      txHash: sent.hash,
+      file: file ?? null,
+      at: now(),
+      block: view.block,
+    });
     this.logger.info(
       { event: "onboarding", node, member: this.me, txHash: sent.hash, file: file ?? null, block: view.block },
       `onboarding node ${node}: ${summary}; encrypted the secret to its key, signed as member ${this.me}, sent tx ` +
@@ -781,7 +795,8 @@ export class Replicator implements Loop {
     const state = this.requireState();
     const entry = state.pending[node];
     if (entry === undefined) return;
-    if (entry.lastReason !== reason) await this.save({ pending: { ...state.pending, [node]: { ...entry, lastReason: reason } } });
+    if (entry.lastReason !== reason)
+      await this.save({ pending: { ...state.pending, [node]: { ...entry, lastReason: reason } } });
     if (this.reported.get(node) === reason) return;
     this.reported.set(node, reason);
     this.remember(this.recentRefusals, { node, reason, final: false, at: now() });
@@ -875,7 +890,11 @@ export class Replicator implements Loop {
           await endpoint.provider.send("eth_sendRawTransaction", [tx.raw]);
         } catch (error) {
           // The same signed bytes again: already in the pool, or already mined (its nonce is used).
-          if (!/already known|known transaction|already imported|nonce too low|nonce has already been used/i.test(rpcErrorText(error))) {
+          if (
+            !/already known|known transaction|already imported|nonce too low|nonce has already been used/i.test(
+              rpcErrorText(error),
+            )
+          ) {
             throw error;
           }
         }
@@ -896,7 +915,9 @@ export class Replicator implements Loop {
     for (const [key, tx] of Object.entries(this.requireState().inflight)) {
       const receipt = await this.deps.endpoints.first((endpoint) => endpoint.provider.getTransactionReceipt(tx.hash));
       if (receipt === null) {
-        const nonce = await this.deps.endpoints.first((endpoint) => endpoint.provider.getTransactionCount(tx.from, "latest"));
+        const nonce = await this.deps.endpoints.first((endpoint) =>
+          endpoint.provider.getTransactionCount(tx.from, "latest"),
+        );
         if (nonce > tx.nonce) {
           // Our nonce went to another transaction of the submitter account, and ours can never be mined.
           await this.dropInflight(key);
@@ -1053,7 +1074,9 @@ function decodeRevert(error: unknown): string | undefined {
       // not one of the registry's errors
     }
   }
-  return e.revert !== undefined ? `${e.revert.name}(${e.revert.args.map(String).join(", ")})` : (e.reason ?? "reverted");
+  return e.revert !== undefined
+    ? `${e.revert.name}(${e.revert.args.map(String).join(", ")})`
+    : (e.reason ?? "reverted");
 }
 
 /** Every message an ethers error carries, the node's own JSON-RPC error included (ethers may wrap it). */

@@ -229,7 +229,10 @@ export class Service {
     void this.serveFromLoops(path).then(
       (document) => {
         if (document === undefined) return send(res, 404, { error: "not found; try /healthz or /status" });
-        res.writeHead(200, { "content-type": document.contentType, "content-length": Buffer.byteLength(document.body) });
+        res.writeHead(200, {
+          "content-type": document.contentType,
+          "content-length": Buffer.byteLength(document.body),
+        });
         res.end(document.body);
       },
       (error: unknown) => send(res, 500, { error: errorMessage(error) }),

@@ -83,7 +83,8 @@ export function quoteVerificationFrom(
   const now = options.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
   return async (quote) => {
     const loading = loadCollateral(source, quote);
-    const collateral = options.timeoutMs === undefined ? await loading : await withTimeout(loading, options.timeoutMs, source);
+    const collateral =
+      options.timeoutMs === undefined ? await loading : await withTimeout(loading, options.timeoutMs, source);
     return verifier(quote, collateral, now());
   };
 }
@@ -92,7 +93,12 @@ async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, source: Co
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new UserError(`the quote's collateral from ${describeCollateralSource(source)} took longer than ${timeoutMs} ms`)),
+      () =>
+        reject(
+          new UserError(
+            `the quote's collateral from ${describeCollateralSource(source)} took longer than ${timeoutMs} ms`,
+          ),
+        ),
       timeoutMs,
     );
   });

@@ -203,7 +203,10 @@ export async function readOnboardings(
 }
 
 /** The arguments of `register(node, encryptionPublicKey, bootInfo, attestation, nodeSignature)`. */
-export function registerArguments({ registration: r, signature }: Pick<SignedNodeRegistration, "registration" | "signature">) {
+export function registerArguments({
+  registration: r,
+  signature,
+}: Pick<SignedNodeRegistration, "registration" | "signature">) {
   return [r.node, r.encryptionPublicKey, r.bootInfo, { quote: r.quote, eventLog: r.eventLog }, signature] as const;
 }
 

@@ -12,13 +12,7 @@ import type { AppBootInfo } from "./eip712.js";
 import { checkRegistry, nodeStatusOf, requireProvider } from "./registry-view.js";
 import type { NodeStatus } from "./registry-view.js";
 
-export {
-  EVICTION_CAUSES,
-  NODE_STATUSES,
-  evictionCauseOf,
-  nodeStatusOf,
-  readRegistration,
-} from "./registry-view.js";
+export { EVICTION_CAUSES, NODE_STATUSES, evictionCauseOf, nodeStatusOf, readRegistration } from "./registry-view.js";
 export type { EvictionCause, NodeStatus, RegistrationRecord } from "./registry-view.js";
 
 /** The registry's full ABI, to decode its events and custom errors. */

@@ -170,7 +170,14 @@ describe("guest agent options", function () {
         logRange: 2000,
       });
       const files = parseAgentOptions(
-        ["--registry", REGISTRY, "--registration-out", "/host/registration.json", "--onboarding-out", "/host/onboardings"],
+        [
+          "--registry",
+          REGISTRY,
+          "--registration-out",
+          "/host/registration.json",
+          "--onboarding-out",
+          "/host/onboardings",
+        ],
         { ...base, DEVPROOF_SECRET_PATH: "/secrets/app", DEVPROOF_REGISTRY_FROM_BLOCK: "123456" },
       ).options;
       expect(files).to.deep.include({

@@ -107,7 +107,12 @@ describe("replicator in the agent process (bundle, dstack SDK, PCCS, Intel DCAP)
       expect(pccs.requests.some((url) => url.startsWith("/tdx/certification/v4/tcb?fmspc="))).to.equal(true);
 
       // Nothing was written for the host, nothing was registered; /status says why.
-      expect(await access(registrationOut).then(() => "written", () => "absent")).to.equal("absent");
+      expect(
+        await access(registrationOut).then(
+          () => "written",
+          () => "absent",
+        ),
+      ).to.equal("absent");
       expect(await registry.nodeStatus(expected)).to.equal(0n);
       const { body } = await agent.get("/status");
       const replicator = (body["loops"] as Record<string, Record<string, unknown>>)["replicator"]!;

@@ -9,11 +9,7 @@ import { readdir, readFile, rm } from "node:fs/promises";
 import { expect } from "chai";
 import { Wallet, hexlify } from "ethers";
 
-import {
-  quoteVerificationFrom,
-  registerArguments,
-  signRegistration,
-} from "../../lib/replication/index.js";
+import { quoteVerificationFrom, registerArguments, signRegistration } from "../../lib/replication/index.js";
 import type { Registration } from "../../lib/replication/index.js";
 import { cleanUp } from "../helpers/guestAgent.js";
 import { COMPOSE_A, COMPOSE_B, DEVICE_1, DEVICE_2, testNode } from "../helpers/replication.js";
@@ -169,13 +165,13 @@ describe("replicator (in process, TEE stand-ins, local chain over JSON-RPC)", fu
           const response = await fetch(`${url}${urlPath}`);
           return { status: response.status, text: await response.text() };
         };
-        expect(JSON.parse((await get("/replication/onboardings/")).text)).to.deep.equal([`onboarding-${c.address}.json`]);
+        expect(JSON.parse((await get("/replication/onboardings/")).text)).to.deep.equal([
+          `onboarding-${c.address}.json`,
+        ]);
         expect((await get(`/replication/onboardings/onboarding-${c.address}.json`)).text).to.equal(
           await readFile(file, "utf8"),
         );
-        expect((await get("/replication/registration.json")).text).to.equal(
-          await readFile(b.registrationFile, "utf8"),
-        );
+        expect((await get("/replication/registration.json")).text).to.equal(await readFile(b.registrationFile, "utf8"));
         expect((await get("/replication/onboardings/..%2Fregistration.json")).status).to.equal(404);
         expect((await get("/replication/onboardings/../../state/replicator.json")).status).to.equal(404);
       } finally {
@@ -196,7 +192,11 @@ describe("replicator (in process, TEE stand-ins, local chain over JSON-RPC)", fu
       const lying = testNode("lying about compose hash");
       const denied = testNode("denied by the policy");
       // report_data binds another key than the registered one.
-      await registerStandIn(binding, { composeHash: COMPOSE_A }, { encryptionPublicKey: testNode("x").encryption.publicKey });
+      await registerStandIn(
+        binding,
+        { composeHash: COMPOSE_A },
+        { encryptionPublicKey: testNode("x").encryption.publicKey },
+      );
       // Measured compose A (RTMR3), claims compose B (also allowed, so the registry accepts the registration).
       await registerStandIn(lying, { composeHash: COMPOSE_A }, { composeHash: COMPOSE_B });
       // Honest, but its release is removed before a member gets to it.
@@ -348,7 +348,9 @@ describe("replicator (in process, TEE stand-ins, local chain over JSON-RPC)", fu
       await a.restart();
       let message = "";
       await a.pass().catch((error: Error) => (message = error.message));
-      expect(message).to.match(/is the genesis member but holds no secret .* records 1 onboarding\(s\) made with the app's secret/);
+      expect(message).to.match(
+        /is the genesis member but holds no secret .* records 1 onboarding\(s\) made with the app's secret/,
+      );
       expect(await a.secret()).to.equal(undefined);
     });
   });
