@@ -25,7 +25,7 @@ import {
   type AgentOptions,
 } from "./options.js";
 import { Reconciler } from "./reconciler.js";
-import { Replicator } from "./replicator.js";
+import { MAX_DECISIONS_PER_PASS, MAX_LOG_RANGES_PER_PASS, Replicator } from "./replicator.js";
 import { errorMessage, RepeatFilter, Service, type Loop } from "./service.js";
 import { Store } from "./store.js";
 
@@ -154,8 +154,14 @@ if (options.registry !== undefined) {
         appAuth: options.appAuth,
         confirmations: options.confirmations,
         pollIntervalMs: options.pollInterval,
-        // Reads of a pass (log ranges, statuses, policy checks) with fallbacks, a PCCS fetch per decided node, dstack.
-        maxPassMs: options.rpcTimeout * options.rpcUrls.length * 100 + 10 * options.fetchTimeout + 60_000,
+        // Every RPC call a pass can make (log ranges; per decided node its status, policy, gas estimate and broadcast;
+        // the transactions in flight), each tried on every URL; a PCCS fetch per decided node; the dstack calls.
+        maxPassMs:
+          (2 * MAX_LOG_RANGES_PER_PASS + 10 * MAX_DECISIONS_PER_PASS + 20) *
+            options.rpcTimeout *
+            options.rpcUrls.length +
+          MAX_DECISIONS_PER_PASS * options.fetchTimeout +
+          60_000,
         registryFromBlock: options.registryFromBlock,
         logRange: options.logRange,
         stateDir: options.stateDir,
