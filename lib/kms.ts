@@ -19,6 +19,9 @@ import {
 } from "ethers";
 
 import { UserError } from "./errors.js";
+import type { AppBootInfo } from "./bootInfo.js";
+
+export type { AppBootInfo };
 
 /** dstack's `IAppAuth.isAppAllowed`: the field order of the struct is part of its selector, `0x1e079198`. */
 const IS_APP_ALLOWED =
@@ -54,19 +57,6 @@ export interface Kms {
   registeredApps(appId: string): Promise<boolean>;
   allowedOsImages(osImageHash: string): Promise<boolean>;
   isAppAllowed(bootInfo: AppBootInfo): Promise<BootCheck>;
-}
-
-/** What a booting CVM reports, in dstack's field order (the order is part of the `isAppAllowed` selector). */
-export interface AppBootInfo {
-  appId: string;
-  composeHash: string;
-  instanceId: string;
-  deviceId: string;
-  mrAggregated: string;
-  mrSystem: string;
-  osImageHash: string;
-  tcbStatus: string;
-  advisoryIds: string[];
 }
 
 /** The answer to `isAppAllowed`: the reason is dstack's string, verbatim ("" when allowed). */

@@ -12,7 +12,10 @@ import type { Log, LogDescription, Provider } from "ethers";
 
 import { appAuthInterface, changeKindOf, describeChange, describeEvent } from "./appAuth.js";
 import { formatCountdown, formatDate, formatDuration } from "./format.js";
-import { evictionCauseOf, registryInterface } from "./replication/enums.js";
+import { ReplicationRegistry__factory } from "../types/ethers-contracts/index.js";
+import { evictionCauseOf } from "./replication/enums.js";
+
+const registryInterface = ReplicationRegistry__factory.createInterface();
 
 // ---------------------------------------------------------------------------------------------------------------
 // Positions

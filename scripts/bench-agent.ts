@@ -3,7 +3,7 @@
 // machine.
 //
 //   npx hardhat run scripts/bench-agent.ts          (BENCH_RUNS=5 by default)
-import { DstackStandIn } from "../test/helpers/dstackStandIn.js";
+import { DstackGuestApiStandIn } from "../test/helpers/dstack-guest-api.js";
 import { cleanUp } from "../test/helpers/guestAgent.js";
 import { formatTable } from "../lib/format.js";
 import { measureAgentReactions, median, reactionFloorMs, type AgentReactionSetting } from "./bench/agent.js";
@@ -16,7 +16,7 @@ const SETTINGS: AgentReactionSetting[] = [
 ];
 const RUNS = Number(process.env["BENCH_RUNS"] ?? 5);
 
-const dstack = await new DstackStandIn().start();
+const dstack = await DstackGuestApiStandIn.start();
 const rows: string[][] = [];
 try {
   for (const setting of SETTINGS) {
@@ -33,7 +33,7 @@ try {
     ]);
   }
 } finally {
-  await dstack.stop();
+  await dstack.close();
   await cleanUp();
 }
 

@@ -1,30 +1,35 @@
-// The replication part of the demo: two nodes of the app share a secret through the app's ReplicationRegistry,
-// with nothing but signatures from inside their TEEs and the app's timelocked policy deciding who may join.
-// There is no TDX hardware here, so the nodes are TEE STAND-INS: each is a stand-in dstack guest API on a unix
-// socket (test/helpers/dstack-guest-api.ts) whose quotes are a real TDX quote with the node's keys patched in. Their
-// Intel signature therefore no longer holds, and this module (not the command line, which always verifies with Intel
-// DCAP) swaps in the stand-in verifier while it runs. Every other step is the task a user runs.
-import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+// The replication part of the demo: two nodes of the app share a secret through the app's ReplicationRegistry, and
+// their guest agents do it: each node's replicator registers it, the genesis member's creates the secret, a member's
+// verifies and onboards the next node, and that node's decrypts the secret. People only run tasks: the owner picks the
+// genesis member once, a host submits a file, a stranger evicts a node the policy dropped.
+// There is no TDX hardware here, so the nodes are TEE STAND-INS: each has a stand-in dstack guest API on a unix socket
+// (test/helpers/dstack-guest-api.ts) whose quotes are a real TDX quote with the node's keys patched in. Their Intel
+// signature therefore no longer holds, so both agents run in this process with a stand-in quote verification passed
+// to their replicator (the agent's command line has no such option: it always verifies with Intel DCAP), and the
+// tasks use the stand-in verifier while this module runs.
+import { createHash } from "node:crypto";
+import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { Wallet } from "ethers";
+import { Wallet, parseEther } from "ethers";
 import hre from "hardhat";
 import type { NetworkConnection } from "hardhat/types/network";
 
 import ReplicationRegistryModule from "../ignition/modules/ReplicationRegistry.js";
 import { composeHashOfFile } from "../lib/composeHash.js";
-import { bootFactsFromInfo, decryptSecret, deriveNodeKeys, dstackGuestApi } from "../lib/replication/index.js";
-import { ReplicationRegistry__factory, TimelockedAppAuth__factory } from "../types/ethers-contracts/index.js";
 import { substituteQuoteVerifier } from "../tasks/shared/quote-verifier.js";
-import { startDstackGuestApi } from "../test/helpers/dstack-guest-api.js";
-import type { DstackGuestApiStandIn } from "../test/helpers/dstack-guest-api.js";
+import { TimelockedAppAuth__factory } from "../types/ethers-contracts/index.js";
+import { RpcEndpoint, cleanUp, waitFor, type LogLine } from "../test/helpers/guestAgent.js";
+import { ReplicatorNode, type ReplicationChain } from "../test/helpers/replicator.js";
 import { TDX_FIXTURE_DIR, standInVerifier } from "../test/helpers/tee-stand-in.js";
 
 const V1 = "examples/app-compose.v1.json";
 const COLLATERAL = path.relative(process.cwd(), fileURLToPath(new URL("tdx_quote_collateral.json", TDX_FIXTURE_DIR)));
+/** What the agents' loops wait between passes, and how many blocks deep they read; the chain mines a block this often. */
+const POLL_MS = 200;
+const CONFIRMATIONS = 1;
+const BLOCK_MS = 250;
 
 function step(title: string): void {
   console.log(`\n━━ ${title}`);
@@ -45,27 +50,33 @@ async function runTask(name: string, args: Record<string, string | boolean>): Pr
 
 const fingerprint = (secret: Uint8Array) => `sha256 ${createHash("sha256").update(secret).digest("hex").slice(0, 16)}…`;
 
+/** The agent lines worth reading in a demo: what each replicator decided, not its bookkeeping. */
+const SHOWN = new Set(["registration", "registered", "secret", "onboarding", "refusal", "evicted", "waiting"]);
+
 export async function demoReplication(connection: NetworkConnection, appAddress: string): Promise<void> {
-  const { ethers, ignition } = connection;
-  const [, stranger, hostA, hostB] = await ethers.getSigners();
-  if (stranger === undefined || hostA === undefined || hostB === undefined)
-    throw new Error("the demo needs 4 accounts");
+  const { ethers, ignition, networkHelpers, provider } = connection;
+  const [, stranger, hostB] = await ethers.getSigners();
+  if (stranger === undefined || hostB === undefined) throw new Error("the demo needs 3 accounts");
   const appAuth = TimelockedAppAuth__factory.connect(appAddress, ethers.provider);
   const [currentRelease] = await appAuth.currentRelease();
   const [device] = await appAuth.getDevices();
   if (device === undefined) throw new Error("the demo's app lists no device");
 
-  const workDir = await mkdtemp(path.join(tmpdir(), "devproof-demo-"));
-  const cvms: DstackGuestApiStandIn[] = [];
+  const nodes: ReplicatorNode[] = [];
+  const agents: Array<{ stop: () => Promise<void> }> = [];
+  const rpc = await new RpcEndpoint(connection).start();
   const restore = substituteQuoteVerifier(
     standInVerifier,
     "TEE stand-in (no TDX here: a real quote with the node's keys patched in, accepted as if Intel DCAP passed)",
   );
   try {
-    console.log("\n━━━ Replication: the app's nodes share a secret, and the policy decides who may join");
     console.log(
-      "The two nodes below are TEE STAND-INS (no TDX hardware here): a stand-in dstack guest API each, and a stand-in\n" +
-        "quote verifier in this demo only. The command line always verifies quotes with Intel DCAP.",
+      "\n━━━ Replication: the app's nodes share a secret, their agents hand it on, the policy decides who may join",
+    );
+    console.log(
+      "The two nodes below are TEE STAND-INS (no TDX hardware here): a stand-in dstack guest API each, and their agents'\n" +
+        "replicators run in this process with a stand-in quote verification. A real agent verifies every quote with Intel\n" +
+        `DCAP and has no option to do otherwise. The agents read ${CONFIRMATIONS} block deep every ${POLL_MS} ms; a block comes every ${BLOCK_MS} ms.`,
     );
 
     step("R1. Deploy the app's ReplicationRegistry, bound for life to its TimelockedAppAuth");
@@ -73,88 +84,79 @@ export async function demoReplication(connection: NetworkConnection, appAddress:
       parameters: { ReplicationRegistry: { appAuth: appAddress } },
     });
     const registryAddress = await deployed.registry.getAddress();
-    const registry = ReplicationRegistry__factory.connect(registryAddress, ethers.provider);
-    console.log(`ReplicationRegistry deployed at ${registryAddress}`);
+    const deploymentBlock = await ethers.provider.getBlockNumber();
+    console.log(`ReplicationRegistry deployed at ${registryAddress} (block ${deploymentBlock})`);
+    await provider.request({ method: "evm_setIntervalMining", params: [BLOCK_MS] });
 
-    step("R2. Node A (TEE stand-in) boots the current release on the allowed device and registers from inside its CVM");
-    const cvmA = await startDstackGuestApi({
+    const chain: ReplicationChain = {
       appId: appAddress,
-      instanceId: Wallet.createRandom().address,
-      composeHash: currentRelease,
-      deviceId: device,
-    });
-    cvms.push(cvmA);
-    const { node: nodeA } = (await runTask("register-node", {
-      registry: registryAddress,
-      fromDstack: true,
-      dstackEndpoint: cvmA.endpoint,
-      collateral: COLLATERAL,
-      from: hostA.address,
-    })) as { node: string };
+      registryAddress,
+      deploymentBlock,
+      rpc,
+      fundedSubmitter: async () => {
+        const wallet = Wallet.createRandom();
+        await networkHelpers.setBalance(wallet.address, parseEther("1"));
+        return new Wallet(wallet.privateKey);
+      },
+    };
+    const start = async (name: string, mode: "submitter" | "files", composeHash: string) => {
+      const print = (line: LogLine) => {
+        if (line.event !== undefined && SHOWN.has(line.event)) console.log(`  [agent of ${name}] ${line.msg}`);
+      };
+      const node = await ReplicatorNode.start(chain, {
+        name,
+        mode,
+        cvm: { composeHash, deviceId: device },
+        confirmations: CONFIRMATIONS,
+        pollIntervalMs: POLL_MS,
+        print,
+      });
+      nodes.push(node);
+      agents.push(node.run());
+      return node;
+    };
+
+    step(
+      "R2. Node A (TEE stand-in) boots the current release; its agent registers it, its host's account paying the gas",
+    );
+    const a = await start("A", "submitter", currentRelease);
+    await waitFor("A registered", () => a.replicator.status()["nodeStatus"] === "Registered", 15_000);
 
     step("R3. The app's owner checks A's quote like a member would, and makes A the genesis member (once)");
-    await runTask("set-genesis", { registry: registryAddress, node: nodeA, collateral: COLLATERAL });
-    const secretOfA = new Uint8Array(randomBytes(32));
-    const secretFile = path.join(workDir, "secret-of-A");
-    await writeFile(secretFile, secretOfA);
-    console.log(
-      `A makes the app's shared secret inside its TEE (${fingerprint(secretOfA)}); it never leaves the TEE in clear.`,
+    await runTask("set-genesis", { registry: registryAddress, node: a.address, collateral: COLLATERAL });
+    await waitFor("A's secret", () => a.events("secret").length > 0, 15_000);
+
+    step(
+      "R4. Node B (TEE stand-in) boots release v1, still allowed; its agent writes the signed registration, its host submits it",
     );
+    const b = await start("B", "files", (await composeHashOfFile(V1)).bytesHash);
+    await waitFor("B's registration file", () => b.events("registration").length > 0, 15_000);
+    await runTask("register-node", { registry: registryAddress, file: b.registrationFile, from: hostB.address });
 
-    step("R4. Node B (TEE stand-in) boots release v1, still allowed, and signs its registration; its host submits it");
-    const cvmB = await startDstackGuestApi({
-      appId: appAddress,
-      instanceId: Wallet.createRandom().address,
-      composeHash: (await composeHashOfFile(V1)).bytesHash,
-      deviceId: device,
-    });
-    cvms.push(cvmB);
-    const registrationOfB = path.join(workDir, "registration-of-B.json");
-    const { node: nodeB } = (await runTask("register-node", {
-      registry: registryAddress,
-      fromDstack: true,
-      dstackEndpoint: cvmB.endpoint,
-      collateral: COLLATERAL,
-      out: registrationOfB,
-    })) as { node: string };
-    await runTask("register-node", { registry: registryAddress, file: registrationOfB, from: hostB.address });
-
-    step("R5. Who is in: A is a member, B waits to be onboarded");
+    step("R5. A's agent verifies B and onboards it; B's agent decrypts the secret and stores it");
+    await waitFor("B's secret", () => b.events("secret").length > 0, 15_000);
+    const [secretOfA, secretOfB] = [await readFile(a.secretPath), await readFile(b.secretPath)];
+    const same = secretOfA.equals(secretOfB);
+    const mode = ((await stat(b.secretPath)).mode & 0o777).toString(8);
+    console.log(
+      `A holds ${fingerprint(secretOfA)}; B stored ${fingerprint(secretOfB)} (mode ${mode}): the same secret: ${same ? "yes" : "NO"}`,
+    );
+    if (!same) throw new Error("B stored another secret than A's");
     await runTask("nodes", { registry: registryAddress });
 
-    step("R6. A's agent verifies B's quote and evidence, encrypts the secret to B's key and signs with A's in-TEE key");
-    await runTask("onboard-node", {
-      registry: registryAddress,
-      node: nodeB,
-      secretFile,
-      memberFromDstack: true,
-      dstackEndpoint: cvmA.endpoint,
-      collateral: COLLATERAL,
-      from: hostA.address,
-    });
-
-    step("R7. B's agent finds its ciphertext on-chain and decrypts it with its in-TEE key");
-    const [onboarded] = await registry.queryFilter(registry.filters.NodeOnboarded(nodeB));
-    if (onboarded === undefined) throw new Error("no NodeOnboarded event for B");
-    const guestB = dstackGuestApi(cvmB.endpoint);
-    const keysB = await deriveNodeKeys(guestB, registryAddress, bootFactsFromInfo(await guestB.info()));
-    const secretOfB = decryptSecret(keysB.encryption.privateKey, onboarded.args.ciphertext);
-    const same = Buffer.from(secretOfB).equals(Buffer.from(secretOfA));
-    console.log(
-      `B decrypted ${secretOfB.length} bytes (${fingerprint(secretOfB)}): the same secret A holds: ${same ? "yes" : "NO"}`,
-    );
-    if (!same) throw new Error("B decrypted another secret than A's");
-
-    step("R8. The owner stops allowing v1 (narrowing: at once); now anyone, here a stranger, may evict B");
+    step("R6. The owner stops allowing v1 (narrowing: at once); now anyone, here a stranger, may evict B");
     await runTask("remove-hash", { app: appAddress, file: V1 });
-    await runTask("evict-node", { registry: registryAddress, node: nodeB, from: stranger.address });
+    await runTask("evict-node", { registry: registryAddress, node: b.address, from: stranger.address });
+    await waitFor("B's agent sees it", () => b.events("evicted").length > 0, 15_000);
 
-    step("R9. What an auditor reads from the chain: the members, and how the genesis member was admitted");
-    await runTask("nodes", { registry: registryAddress });
-    await runTask("verify-node", { registry: registryAddress, node: nodeA, collateral: COLLATERAL });
+    step("R7. What an auditor reads from the chain: how the genesis member was admitted");
+    await runTask("verify-node", { registry: registryAddress, node: a.address, collateral: COLLATERAL });
   } finally {
+    for (const agent of agents) await agent.stop();
+    for (const node of nodes) await node.close();
+    await provider.request({ method: "evm_setIntervalMining", params: [0] });
+    await rpc.down();
     restore();
-    await Promise.all(cvms.map((cvm) => cvm.close()));
-    await rm(workDir, { recursive: true, force: true });
+    await cleanUp();
   }
 }

@@ -12,7 +12,7 @@ import hre from "hardhat";
 import TimelockedAppAuthModule, { RECOMMENDED_NOTICE_SECONDS } from "../ignition/modules/TimelockedAppAuth.js";
 import { composeHashOfFile } from "../lib/composeHash.js";
 import { demoReplication } from "./demo-replication.js";
-import { DstackStandIn } from "../test/helpers/dstackStandIn.js";
+import { DstackGuestApiStandIn } from "../test/helpers/dstack-guest-api.js";
 import {
   AgentProcess,
   cleanUp,
@@ -62,14 +62,14 @@ console.log(`TimelockedAppAuth deployed at ${app}`);
 
 step("1b. The guest agent starts in the CVM: it reads the contract one block behind the head and runs release v1");
 const rpc = await new RpcEndpoint(connection).start();
-const dstack = await new DstackStandIn({ appName: "devproof-demo" }).start();
+const dstack = await DstackGuestApiStandIn.start({ appName: "devproof-demo" });
 const docker = await FakeDocker.create();
 const agent = await AgentProcess.start({
   rpcUrls: [rpc.url],
   appAuth: app,
   stateDir: await tempDir("demo-state"),
   docker,
-  dstackSocket: dstack.socketPath,
+  dstackSocket: dstack.endpoint,
   confirmations: 1,
   pollInterval: "200ms",
   flags: { project: "demo", "log-level": "info" },
@@ -120,7 +120,7 @@ step("8. The agent stops cleanly on SIGTERM");
 const exit = await agent.stop("SIGTERM");
 console.log(`agent exited with code ${exit.code}`);
 await rpc.down();
-await dstack.stop();
+await dstack.close();
 await cleanUp();
 if (!statusOk || exit.code !== 0) process.exit(1);
 

@@ -9,12 +9,13 @@ import {
   describeVerificationFailure,
   dstackGuestApi,
   encodeRegistrationFile,
-  loadCollateral,
   parseRegistrationFile,
+  quoteVerificationFrom,
+  registerArguments,
   registrationDigest,
   registryDomain,
 } from "../lib/replication/index.js";
-import type { SignedNodeRegistration } from "../lib/replication/index.js";
+import type { CollateralSource, SignedNodeRegistration } from "../lib/replication/index.js";
 import { defineAction } from "./shared/action.js";
 import { readFileOption, writeFileOption } from "./shared/files.js";
 import { quoteVerifier } from "./shared/quote-verifier.js";
@@ -99,7 +100,7 @@ export default defineAction(async (args: RegisterNodeArgs, hre): Promise<Registe
   );
   const sent = await sendRegistryCall(session, {
     method: "register",
-    args: [r.node, r.encryptionPublicKey, r.bootInfo, { quote: r.quote, eventLog: r.eventLog }, signed.signature],
+    args: [...registerArguments(signed)],
   });
   console.log(`Registered: node ${r.node} waits to be verified and onboarded by a member.`);
   const genesis = await session.registry.genesis();
@@ -115,18 +116,17 @@ export default defineAction(async (args: RegisterNodeArgs, hre): Promise<Registe
 async function buildFromDstack(
   session: RegistrySession,
   endpoint: string | undefined,
-  collateralSource: Parameters<typeof loadCollateral>[0],
+  collateralSource: CollateralSource,
 ): Promise<SignedNodeRegistration> {
   const guest = dstackGuestApi(endpoint);
   const { verifier, description, substitute } = quoteVerifier();
-  const nowSeconds = Math.floor(Date.now() / 1000);
   let built;
   try {
     built = await buildNodeRegistration({
       guest,
       chainId: session.chainId,
       registry: session.address,
-      verifyQuote: async (quote) => verifier(quote, await loadCollateral(collateralSource, quote), nowSeconds),
+      verifyQuote: quoteVerificationFrom(collateralSource, { verifier }),
     });
   } catch (error) {
     if (!(error instanceof ReplicationVerificationError)) throw error;

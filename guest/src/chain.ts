@@ -1,11 +1,11 @@
 /**
- * Reading the contract through one or more RPC endpoints, always at a confirmed block.
+ * Reading the chain through one or more RPC endpoints, always at a confirmed block.
  *
  * Every read starts with the first URL and falls back to the next one on any error, so a preferred node is used
- * again as soon as it is back. All values of one view come from one endpoint and one block number
- * (`latest - confirmations`), passed as blockTag to every call: a view is consistent even when two endpoints
- * disagree about the head. Each endpoint is checked once, before its first use: it must report the expected chain id
- * and find a TimelockedAppAuth at the address.
+ * again as soon as it is back ({@link RpcEndpoints}, shared by the reconciler and the replicator). All values of one
+ * view come from one endpoint and one block number (`latest - confirmations`), passed as blockTag to every call: a
+ * view is consistent even when two endpoints disagree about the head. Each endpoint is checked once, before its first
+ * use: it must report the expected chain id, and (for the reconciler) find a TimelockedAppAuth at the address.
  */
 import { FetchRequest, JsonRpcProvider, Network, toQuantity } from "ethers";
 
@@ -39,89 +39,80 @@ export class RpcUnavailableError extends Error {
   override name = "RpcUnavailableError";
 }
 
+/** One JSON-RPC URL, once its chain id was checked. */
+export interface ConnectedEndpoint {
+  /** Scheme and host only (paths often hold API keys). */
+  shown: string;
+  provider: JsonRpcProvider;
+  /** Checks a loop made once on this endpoint (e.g. "there is a TimelockedAppAuth at X"), with what they found. */
+  memo: Map<string, unknown>;
+}
+
 interface Endpoint {
   url: string;
   shown: string;
-  provider: JsonRpcProvider | undefined;
-  reader: ReleaseReader | undefined;
+  connected: ConnectedEndpoint | undefined;
 }
 
-export interface ChainOptions {
+export interface RpcEndpointsOptions {
   rpcUrls: string[];
-  appAuth: string;
-  confirmations: number;
   rpcTimeoutMs: number;
   chainId: number | undefined;
 }
 
-export class Chain {
+/**
+ * The chain's JSON-RPC URLs, shared by every loop. Each is checked once, before its first use: it must report the
+ * expected chain id (configured, or learned from the first endpoint that answered). Every use starts with the first
+ * URL and falls back to the next on any error, so a preferred node is used again as soon as it is back.
+ */
+export class RpcEndpoints {
   private readonly endpoints: Endpoint[];
-  /** The chain id every endpoint must report: configured, or learned from the first endpoint that answered. */
-  private chainId: bigint | undefined;
+  private expectedChainId: bigint | undefined;
 
   constructor(
-    private readonly options: ChainOptions,
+    private readonly options: RpcEndpointsOptions,
     private readonly onFallback: (endpoint: string, error: string) => void,
   ) {
-    this.endpoints = options.rpcUrls.map((url) => ({
-      url,
-      shown: redactUrl(url),
-      provider: undefined,
-      reader: undefined,
-    }));
-    this.chainId = options.chainId === undefined ? undefined : BigInt(options.chainId);
+    this.endpoints = options.rpcUrls.map((url) => ({ url, shown: redactUrl(url), connected: undefined }));
+    this.expectedChainId = options.chainId === undefined ? undefined : BigInt(options.chainId);
   }
 
-  /** The confirmed view of the contract, from the first endpoint that can give one. */
-  async readView(hashesToCheck: readonly string[]): Promise<ChainView> {
+  /** The chain id every endpoint reports; undefined until one answered (or configured). */
+  get chainId(): bigint | undefined {
+    return this.expectedChainId;
+  }
+
+  /** How many URLs there are (for timeouts: a read may try each). */
+  get count(): number {
+    return this.endpoints.length;
+  }
+
+  /**
+   * Runs `use` with the first endpoint that works, falling back in order; throws {@link RpcUnavailableError} with
+   * each endpoint's error when none does. `use` must be safe to run again on the next endpoint (a read, or sending a
+   * transaction that is already signed).
+   */
+  async first<T>(use: (endpoint: ConnectedEndpoint) => Promise<T>, what = "gave an answer"): Promise<T> {
     const errors: string[] = [];
     for (const endpoint of this.endpoints) {
       try {
-        return await this.readFrom(endpoint, hashesToCheck);
+        return await use(await this.connect(endpoint));
       } catch (error) {
         const message = shortMessage(error);
         errors.push(`${endpoint.shown}: ${message}`);
         this.onFallback(endpoint.shown, message);
       }
     }
-    throw new RpcUnavailableError(`no RPC endpoint gave a view: ${errors.join("; ")}`);
+    throw new RpcUnavailableError(`no RPC endpoint ${what}: ${errors.join("; ")}`);
   }
 
   destroy(): void {
-    for (const endpoint of this.endpoints) endpoint.provider?.destroy();
+    for (const endpoint of this.endpoints) endpoint.connected?.provider.destroy();
   }
 
-  private async readFrom(endpoint: Endpoint, hashesToCheck: readonly string[]): Promise<ChainView> {
-    const reader = await this.connect(endpoint);
-    const provider = endpoint.provider!;
-    const head = Number(await provider.send("eth_blockNumber", []));
-    if (!Number.isSafeInteger(head) || head < 0) throw new Error(`eth_blockNumber answered ${head}`);
-    const block = Math.max(0, head - this.options.confirmations);
-    const header = (await provider.send("eth_getBlockByNumber", [toQuantity(block), false])) as {
-      hash?: string;
-      timestamp?: string;
-    } | null;
-    if (header?.hash == null || header.timestamp == null) throw new Error(`the node has no block ${block}`);
-    const release = await readReleaseAt(reader, block);
-    const allowed = new Map<string, boolean>();
-    if (release !== undefined) allowed.set(release.composeHash, release.allowed);
-    for (const hash of hashesToCheck) {
-      if (!allowed.has(hash)) allowed.set(hash, await isComposeHashAllowedAt(reader, hash, block));
-    }
-    return {
-      endpoint: endpoint.shown,
-      head,
-      block,
-      blockHash: header.hash,
-      timestamp: Number(header.timestamp),
-      release,
-      allowed,
-    };
-  }
-
-  /** Creates the endpoint's provider after checking its chain id and the contract; once per endpoint. */
-  private async connect(endpoint: Endpoint): Promise<ReleaseReader> {
-    if (endpoint.reader !== undefined) return endpoint.reader;
+  /** Creates the endpoint's provider after checking its chain id; once per endpoint. */
+  private async connect(endpoint: Endpoint): Promise<ConnectedEndpoint> {
+    if (endpoint.connected !== undefined) return endpoint.connected;
     const request = new FetchRequest(endpoint.url);
     request.timeout = this.options.rpcTimeoutMs;
     const probe = new JsonRpcProvider(request, undefined, { staticNetwork: Network.from(1), batchMaxCount: 1 });
@@ -131,22 +122,84 @@ export class Chain {
     } finally {
       probe.destroy();
     }
-    if (this.chainId !== undefined && chainId !== this.chainId) {
-      throw new Error(`it is on chain ${chainId}, not chain ${this.chainId}: not used`);
+    if (this.expectedChainId !== undefined && chainId !== this.expectedChainId) {
+      throw new Error(`it is on chain ${chainId}, not chain ${this.expectedChainId}: not used`);
     }
+    this.expectedChainId = chainId;
     const network = Network.from(chainId);
-    const provider = new JsonRpcProvider(request, network, { staticNetwork: network, batchMaxCount: 1 });
-    const reader = connectReleaseReader(this.options.appAuth, provider);
-    try {
-      const head = Number(await provider.send("eth_blockNumber", []));
-      await checkReleaseReader(reader, Math.max(0, head - this.options.confirmations));
-    } catch (error) {
-      provider.destroy();
-      throw error;
+    // No response cache: ethers reuses an answer for 250 ms by default, and a pass must see the chain as it is now.
+    const provider = new JsonRpcProvider(request, network, {
+      staticNetwork: network,
+      batchMaxCount: 1,
+      cacheTimeout: -1,
+    });
+    endpoint.connected = { shown: endpoint.shown, provider, memo: new Map() };
+    return endpoint.connected;
+  }
+}
+
+/** The head and the confirmed block (`head - confirmations`) as one endpoint reports them. */
+export interface ConfirmedBlock {
+  endpoint: string;
+  head: number;
+  block: number;
+  blockHash: string;
+  /** Chain time of that block (seconds). */
+  timestamp: number;
+}
+
+/** Reads the head and the header of the block `confirmations` below it. */
+export async function readConfirmedBlock(endpoint: ConnectedEndpoint, confirmations: number): Promise<ConfirmedBlock> {
+  const provider = endpoint.provider;
+  const head = Number(await provider.send("eth_blockNumber", []));
+  if (!Number.isSafeInteger(head) || head < 0) throw new Error(`eth_blockNumber answered ${head}`);
+  const block = Math.max(0, head - confirmations);
+  const header = (await provider.send("eth_getBlockByNumber", [toQuantity(block), false])) as {
+    hash?: string;
+    timestamp?: string;
+  } | null;
+  if (header?.hash == null || header.timestamp == null) throw new Error(`the node has no block ${block}`);
+  return { endpoint: endpoint.shown, head, block, blockHash: header.hash, timestamp: Number(header.timestamp) };
+}
+
+export interface ChainOptions {
+  appAuth: string;
+  confirmations: number;
+}
+
+/** The reconciler's view of the app's TimelockedAppAuth, always at a confirmed block, from one endpoint. */
+export class Chain {
+  constructor(
+    private readonly endpoints: RpcEndpoints,
+    private readonly options: ChainOptions,
+  ) {}
+
+  /** The confirmed view of the contract, from the first endpoint that can give one. */
+  async readView(hashesToCheck: readonly string[]): Promise<ChainView> {
+    return this.endpoints.first((endpoint) => this.readFrom(endpoint, hashesToCheck), "gave a view");
+  }
+
+  private async readFrom(endpoint: ConnectedEndpoint, hashesToCheck: readonly string[]): Promise<ChainView> {
+    const reader = await this.reader(endpoint);
+    const confirmed = await readConfirmedBlock(endpoint, this.options.confirmations);
+    const release = await readReleaseAt(reader, confirmed.block);
+    const allowed = new Map<string, boolean>();
+    if (release !== undefined) allowed.set(release.composeHash, release.allowed);
+    for (const hash of hashesToCheck) {
+      if (!allowed.has(hash)) allowed.set(hash, await isComposeHashAllowedAt(reader, hash, confirmed.block));
     }
-    this.chainId = chainId;
-    endpoint.provider = provider;
-    endpoint.reader = reader;
+    return { ...confirmed, release, allowed };
+  }
+
+  /** The release reader on this endpoint, after checking once that the address holds a TimelockedAppAuth. */
+  private async reader(endpoint: ConnectedEndpoint): Promise<ReleaseReader> {
+    const key = `release-reader:${this.options.appAuth}`;
+    const known = endpoint.memo.get(key) as ReleaseReader | undefined;
+    if (known !== undefined) return known;
+    const reader = connectReleaseReader(this.options.appAuth, endpoint.provider);
+    const head = Number(await endpoint.provider.send("eth_blockNumber", []));
+    await checkReleaseReader(reader, Math.max(0, head - this.options.confirmations));
+    endpoint.memo.set(key, reader);
     return reader;
   }
 }

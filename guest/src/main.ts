@@ -1,31 +1,46 @@
 /**
- * devproof-agent: runs, inside the CVM, the release that the app's TimelockedAppAuth names, and nothing else.
+ * devproof-agent: runs, inside the CVM, the release that the app's TimelockedAppAuth names, and nothing else; with
+ * `--registry`, also replicates the app's shared secret through its ReplicationRegistry.
  *
  *   node agent.mjs --rpc-url https://… --app-auth 0x… [--confirmations 3] [--poll-interval 5s] …   (or DEVPROOF_* variables)
+ *   node agent.mjs … --registry 0x… (--submitter-key-file key | --registration-out f --onboarding-out dir) [--pccs-url …]
  *
  * Exit codes: 0 after SIGTERM/SIGINT (the current step finished), 2 for invalid options, 1 for anything unexpected.
  */
+import type { Wallet } from "ethers";
 import { pino } from "pino";
 
-import { Chain } from "./chain.js";
+import { dstackGuestApi, quoteVerificationFrom } from "../../lib/replication/index.js";
+import { Chain, RpcEndpoints } from "./chain.js";
 import { Compose } from "./docker.js";
 import { readDstackIdentity, type DstackIdentity } from "./dstack.js";
 import type { HealthCheck } from "./health.js";
-import { describeOptions, helpText, OptionsError, parseAgentOptions, redactUrl, type AgentOptions } from "./options.js";
+import {
+  describeOptions,
+  helpText,
+  loadSubmitterKey,
+  OptionsError,
+  parseAgentOptions,
+  redactUrl,
+  type AgentOptions,
+} from "./options.js";
 import { Reconciler } from "./reconciler.js";
+import { MAX_DECISIONS_PER_PASS, MAX_LOG_RANGES_PER_PASS, Replicator } from "./replicator.js";
 import { errorMessage, RepeatFilter, Service, type Loop } from "./service.js";
 import { Store } from "./store.js";
 
 export const AGENT_VERSION = "0.1.0";
 
-function readOptions(): AgentOptions {
+async function readOptions(): Promise<{ options: AgentOptions; submitter: Wallet | undefined }> {
   try {
     const { help, options } = parseAgentOptions(process.argv.slice(2), process.env);
     if (help || options === undefined) {
       console.log(helpText());
       process.exit(0);
     }
-    return options;
+    const submitter =
+      options.submitterKeyFile === undefined ? undefined : await loadSubmitterKey(options.submitterKeyFile);
+    return { options, submitter };
   } catch (error) {
     if (error instanceof OptionsError) {
       console.error(`devproof-agent: ${error.message}\nRun with --help for every option.`);
@@ -35,7 +50,7 @@ function readOptions(): AgentOptions {
   }
 }
 
-const options = readOptions();
+const { options, submitter } = await readOptions();
 // Synchronous writes: a daemon that logs a few lines a minute can afford them, and no line is lost when the process
 // exits or is killed right after a reload.
 const logger = pino(
@@ -71,12 +86,6 @@ try {
     `dstack guest API at ${options.dstackEndpoint} is not available (${errorMessage(error)}): running without the CVM's identity`,
   );
 }
-if (options.registry !== undefined) {
-  logger.info(
-    { event: "registry", registry: options.registry },
-    "a ReplicationRegistry is configured; this version does not replicate yet",
-  );
-}
 
 const store = new Store(options.stateDir);
 const compose = new Compose({
@@ -96,14 +105,8 @@ try {
 }
 
 const fallbackRepeats = new Map<string, RepeatFilter>();
-const chain = new Chain(
-  {
-    rpcUrls: options.rpcUrls,
-    appAuth: options.appAuth,
-    confirmations: options.confirmations,
-    rpcTimeoutMs: options.rpcTimeout,
-    chainId: options.chainId,
-  },
+const endpoints = new RpcEndpoints(
+  { rpcUrls: options.rpcUrls, rpcTimeoutMs: options.rpcTimeout, chainId: options.chainId },
   (endpoint, error) => {
     const filter = fallbackRepeats.get(endpoint) ?? new RepeatFilter();
     fallbackRepeats.set(endpoint, filter);
@@ -113,6 +116,7 @@ const chain = new Chain(
     );
   },
 );
+const chain = new Chain(endpoints, { appAuth: options.appAuth, confirmations: options.confirmations });
 
 const health: HealthCheck =
   options.healthCheckCmd !== undefined
@@ -141,8 +145,41 @@ const reconciler = new Reconciler(
   logger.child({ loop: "reconciler" }),
 );
 
-// The replicator will be a second Loop here.
 const loops: Loop[] = [reconciler];
+if (options.registry !== undefined) {
+  loops.push(
+    new Replicator(
+      {
+        registry: options.registry,
+        appAuth: options.appAuth,
+        confirmations: options.confirmations,
+        pollIntervalMs: options.pollInterval,
+        // Every RPC call a pass can make (log ranges; per decided node its status, policy, gas estimate and broadcast;
+        // the transactions in flight), each tried on every URL; a PCCS fetch per decided node; the dstack calls.
+        maxPassMs:
+          (2 * MAX_LOG_RANGES_PER_PASS + 10 * MAX_DECISIONS_PER_PASS + 20) *
+            options.rpcTimeout *
+            options.rpcUrls.length +
+          MAX_DECISIONS_PER_PASS * options.fetchTimeout +
+          60_000,
+        registryFromBlock: options.registryFromBlock,
+        logRange: options.logRange,
+        stateDir: options.stateDir,
+        secretPath: options.secretPath,
+        registrationOut: options.registrationOut,
+        onboardingOut: options.onboardingOut,
+        submitter,
+      },
+      {
+        endpoints,
+        guest: dstackGuestApi(options.dstackEndpoint),
+        // Intel DCAP with collateral from the PCCS: the only verifier the agent has.
+        verifyQuote: quoteVerificationFrom({ pccsUrl: options.pccsUrl }, { timeoutMs: options.fetchTimeout }),
+        logger: logger.child({ loop: "replicator" }),
+      },
+    ),
+  );
+}
 
 const service = new Service(
   loops,
@@ -153,6 +190,7 @@ const service = new Service(
       agent: {
         version: AGENT_VERSION,
         appAuth: options.appAuth,
+        registry: options.registry ?? null,
         rpcUrls: options.rpcUrls.map(redactUrl),
         confirmations: options.confirmations,
       },
@@ -162,5 +200,5 @@ const service = new Service(
   logger,
 );
 const code = await service.run();
-chain.destroy();
+endpoints.destroy();
 process.exit(code);

@@ -3,11 +3,15 @@
  * command-line parser, the environment reader, `--help` and the README's table. Values are validated once, at start,
  * with zod, and every missing or bad value is reported on its own line, naming both the flag and the variable.
  */
+import { readFile } from "node:fs/promises";
+import path from "node:path";
 import { parseArgs } from "node:util";
 
+import { Wallet } from "ethers";
 import { z } from "zod";
 
 import { UserError } from "../../lib/errors.js";
+import { DEFAULT_PCCS_URL } from "../../lib/replication/collateral.js";
 import { parseAddress, parseMilliseconds } from "../../lib/validate.js";
 
 interface OptionSpec {
@@ -39,12 +43,6 @@ export const OPTION_SPECS = {
     description: "expected chain id; every RPC must report it (default: learned from the first RPC that answers)",
   },
   appAuth: { flag: "app-auth", env: "DEVPROOF_APP_AUTH", description: "address of the app's TimelockedAppAuth" },
-  registry: {
-    flag: "registry",
-    env: "DEVPROOF_REPLICATION_REGISTRY",
-    optional: true,
-    description: "address of the ReplicationRegistry (reserved for the replicator; unused by this version)",
-  },
   confirmations: {
     flag: "confirmations",
     env: "DEVPROOF_CONFIRMATIONS",
@@ -55,7 +53,7 @@ export const OPTION_SPECS = {
     flag: "poll-interval",
     env: "DEVPROOF_POLL_INTERVAL",
     default: "5s",
-    description: "time between two reconcile passes",
+    description: "time between two passes of each loop (reconciler, replicator)",
   },
   rpcTimeout: {
     flag: "rpc-timeout",
@@ -73,7 +71,7 @@ export const OPTION_SPECS = {
     flag: "state-dir",
     env: "DEVPROOF_STATE_DIR",
     default: "/var/lib/devproof-agent",
-    description: "work directory: state.json, verified releases, the compose project directory",
+    description: "work directory: state.json, verified releases, the compose project directory, replicator.json",
   },
   dstackEndpoint: {
     flag: "dstack-endpoint",
@@ -116,7 +114,7 @@ export const OPTION_SPECS = {
     flag: "fetch-timeout",
     env: "DEVPROOF_FETCH_TIMEOUT",
     default: "30s",
-    description: "timeout of fetching a compose file from its URI",
+    description: "timeout of fetching a compose file from its URI, and a quote's collateral from the PCCS",
   },
   maxComposeBytes: {
     flag: "max-compose-bytes",
@@ -148,6 +146,60 @@ export const OPTION_SPECS = {
     env: "DEVPROOF_LOG_LEVEL",
     default: "info",
     description: "trace, debug, info, warn, error or fatal",
+  },
+  registry: {
+    flag: "registry",
+    env: "DEVPROOF_REPLICATION_REGISTRY",
+    optional: true,
+    description:
+      "address of the app's ReplicationRegistry: turns the replicator on (register this node, receive the shared secret, onboard the nodes that follow)",
+  },
+  secretPath: {
+    flag: "secret-path",
+    env: "DEVPROOF_SECRET_PATH",
+    default: "<state-dir>/replication/secret",
+    description:
+      "where the replicator keeps the app's shared secret (mode 0600, written atomically); put it on the CVM's encrypted volume, shared with the app",
+  },
+  submitterKeyFile: {
+    flag: "submitter-key-file",
+    env: "DEVPROOF_SUBMITTER_KEY_FILE",
+    optional: true,
+    description:
+      "file with the private key (0x + 64 hex digits) of a funded account that pays the gas of this node's registration and onboardings; it signs nothing else (the node's own key stays in the TEE)",
+  },
+  registrationOut: {
+    flag: "registration-out",
+    env: "DEVPROOF_REGISTRATION_OUT",
+    optional: true,
+    description:
+      "file the replicator writes this node's signed registration to, for the host to submit (`npx hardhat register-node --file`)",
+  },
+  onboardingOut: {
+    flag: "onboarding-out",
+    env: "DEVPROOF_ONBOARDING_OUT",
+    optional: true,
+    description:
+      "directory the replicator writes each signed onboarding to (onboarding-<node>.json), for the host to submit (`npx hardhat onboard-node --onboarding`)",
+  },
+  pccsUrl: {
+    flag: "pccs-url",
+    env: "DEVPROOF_PCCS_URL",
+    default: DEFAULT_PCCS_URL,
+    description:
+      "PCCS the DCAP collateral of every quote is fetched from (this node's own, and each registering node's)",
+  },
+  registryFromBlock: {
+    flag: "registry-from-block",
+    env: "DEVPROOF_REGISTRY_FROM_BLOCK",
+    default: "0",
+    description: "first block searched for the registry's events: its deployment block",
+  },
+  logRange: {
+    flag: "log-range",
+    env: "DEVPROOF_LOG_RANGE",
+    default: "2000",
+    description: "most blocks one eth_getLogs request covers (public RPCs cap it)",
   },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -210,6 +262,13 @@ const schema = z
     chainId: integer(1, Number.MAX_SAFE_INTEGER).optional(),
     appAuth: address("app-auth"),
     registry: address("registry").optional(),
+    secretPath: required("a file path"),
+    submitterKeyFile: required("a file path").optional(),
+    registrationOut: required("a file path").optional(),
+    onboardingOut: required("a directory").optional(),
+    pccsUrl: httpUrl,
+    registryFromBlock: integer(0, Number.MAX_SAFE_INTEGER),
+    logRange: integer(1, 1_000_000),
     confirmations: integer(0, 1_000),
     pollInterval: ms("poll-interval"),
     rpcTimeout: ms("rpc-timeout"),
@@ -239,6 +298,38 @@ const schema = z
         path: ["healthCheckUrl"],
         message: `give --${OPTION_SPECS.healthCheckCmd.flag} or --${OPTION_SPECS.healthCheckUrl.flag}, not both`,
       });
+    }
+    const replicatorOnly = ["submitterKeyFile", "registrationOut", "onboardingOut"] as const;
+    if (options.registry === undefined) {
+      for (const name of replicatorOnly) {
+        if (options[name] !== undefined) {
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: [name],
+            message: `goes with --${OPTION_SPECS.registry.flag} (the replicator)`,
+          });
+        }
+      }
+    } else {
+      const submitter = `--${OPTION_SPECS.submitterKeyFile.flag}`;
+      if (options.submitterKeyFile === undefined && options.registrationOut === undefined) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ["registry"],
+          message:
+            `needs a way to submit this node's registration: ${submitter} (a funded account pays the gas) or ` +
+            `--${OPTION_SPECS.registrationOut.flag} (the host submits the file)`,
+        });
+      }
+      if (options.submitterKeyFile === undefined && options.onboardingOut === undefined) {
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: ["registry"],
+          message:
+            `needs a way to submit the onboardings this node signs as a member: ${submitter} or ` +
+            `--${OPTION_SPECS.onboardingOut.flag} (the host submits the files)`,
+        });
+      }
     }
     if (options.retryMax < options.retryInitial) {
       ctx.addIssue({
@@ -330,12 +421,16 @@ export function parseAgentOptions(argv: readonly string[], env: NodeJS.ProcessEn
     raw[name] = value;
   }
 
+  if (raw["secretPath"] === undefined && typeof raw["stateDir"] === "string") {
+    raw["secretPath"] = path.join(raw["stateDir"], "replication", "secret");
+  }
   const result = schema.safeParse(raw);
   if (!result.success) throw new OptionsError(formatIssues(result.error, raw));
   return { help: false, options: result.data };
 }
 
 function defaultOf(name: OptionName, spec: OptionSpec, env: NodeJS.ProcessEnv): string | undefined {
+  if (name === "secretPath") return undefined; // from the state directory, once that is known
   if (name === "dstackEndpoint") {
     const simulator = env["DSTACK_SIMULATOR_ENDPOINT"];
     return simulator !== undefined && simulator.trim() !== "" ? simulator : DEFAULT_DSTACK_ENDPOINT;
@@ -355,6 +450,27 @@ function formatIssues(error: z.ZodError, raw: Record<string, unknown>): string[]
         : ` (got ${JSON.stringify(Array.isArray(value) && issue.path.length > 1 ? value[issue.path[1] as number] : value)})`;
     return `--${spec.flag} / ${spec.env}: ${issue.message}${shown}`;
   });
+}
+
+/**
+ * The submitter's key from `--submitter-key-file`: a private key (0x + 64 hex digits, surrounding whitespace ignored).
+ * Throws an {@link OptionsError} naming the option, never showing the file's content.
+ */
+export async function loadSubmitterKey(file: string): Promise<Wallet> {
+  const spec = OPTION_SPECS.submitterKeyFile;
+  const where = `--${spec.flag} / ${spec.env}`;
+  let text: string;
+  try {
+    text = (await readFile(file, "utf8")).trim();
+  } catch (error) {
+    throw new OptionsError([
+      `${where}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+    ]);
+  }
+  if (!/^(0x)?[0-9a-fA-F]{64}$/.test(text)) {
+    throw new OptionsError([`${where}: ${file} does not hold a private key (0x + 64 hex digits)`]);
+  }
+  return new Wallet(text.startsWith("0x") ? text : `0x${text}`);
 }
 
 /** The `--help` text: every option with its variable and default. */
@@ -378,6 +494,7 @@ export function describeOptions(options: AgentOptions): Record<string, unknown> 
     ...options,
     rpcUrls: options.rpcUrls.map(redactUrl),
     healthCheckUrl: options.healthCheckUrl === undefined ? undefined : redactUrl(options.healthCheckUrl),
+    pccsUrl: redactUrl(options.pccsUrl),
   };
 }
 

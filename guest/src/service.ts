@@ -26,6 +26,11 @@ export interface Loop {
   pass(stopping: AbortSignal): Promise<void>;
   /** What `/status` shows about this loop (JSON-serializable; bigint is written as a string). */
   status(): Record<string, unknown>;
+  /**
+   * Documents this loop publishes on the status server besides `/status` (e.g. the replicator's signed files for the
+   * host), by path; undefined when the path is not this loop's. Never anything secret: the server is unauthenticated.
+   */
+  serve?(path: string): Promise<{ contentType: string; body: string } | undefined>;
 }
 
 /** Thrown by a loop between two steps when the service is stopping: not an error. */
@@ -214,14 +219,32 @@ export class Service {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    const path = (req.url ?? "/").split("?")[0];
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
     if (req.method !== "GET" && req.method !== "HEAD") return send(res, 405, { error: "only GET" });
     if (path === "/healthz") {
       const health = this.health();
       return send(res, health.ok ? 200 : 503, health);
     }
     if (path === "/status") return send(res, 200, this.status());
-    send(res, 404, { error: "not found; try /healthz or /status" });
+    void this.serveFromLoops(path).then(
+      (document) => {
+        if (document === undefined) return send(res, 404, { error: "not found; try /healthz or /status" });
+        res.writeHead(200, {
+          "content-type": document.contentType,
+          "content-length": Buffer.byteLength(document.body),
+        });
+        res.end(document.body);
+      },
+      (error: unknown) => send(res, 500, { error: errorMessage(error) }),
+    );
+  }
+
+  private async serveFromLoops(path: string): Promise<{ contentType: string; body: string } | undefined> {
+    for (const run of this.runs) {
+      const document = await run.loop.serve?.(path);
+      if (document !== undefined) return document;
+    }
+    return undefined;
   }
 
   private async close(): Promise<void> {

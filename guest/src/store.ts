@@ -40,11 +40,18 @@ export interface AgentState {
 
 export const EMPTY_STATE: AgentState = { version: 1, running: null, lastGood: null, stopped: null, lastBlock: -1 };
 
-/** Writes `data` to `file` atomically and durably. */
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+/**
+ * Writes `data` to `file` atomically and durably, with permissions `mode` (default 0644; the shared secret is written
+ * 0600, so it is never readable by others, not even for a moment as a temporary file).
+ */
+export async function writeFileAtomic(
+  file: string,
+  data: string | Uint8Array,
+  options: { mode?: number } = {},
+): Promise<void> {
   const dir = path.dirname(file);
   const temp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
-  const handle = await open(temp, "wx", 0o644);
+  const handle = await open(temp, "wx", options.mode ?? 0o644);
   try {
     await handle.writeFile(data);
     await handle.sync();
@@ -58,6 +65,25 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
     throw error;
   }
   await syncDirectory(dir);
+}
+
+/** Removes the temporary files {@link writeFileAtomic} leaves in `dir` when a crash interrupts it; returns them. */
+export async function removeTemporaryFiles(dir: string): Promise<string[]> {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return removed;
+    throw error;
+  }
+  for (const name of names) {
+    if (/^\..+\.tmp-\d+-[0-9a-f]{8}$/.test(name)) {
+      await rm(path.join(dir, name), { force: true });
+      removed.push(path.join(dir, name));
+    }
+  }
+  return removed;
 }
 
 async function syncDirectory(dir: string): Promise<void> {
@@ -85,14 +111,7 @@ export class Store {
     await mkdir(this.releasesDir, { recursive: true });
     await mkdir(this.projectDir, { recursive: true });
     const removed: string[] = [];
-    for (const dir of [this.dir, ...(await this.releaseDirs())]) {
-      for (const name of await readdir(dir)) {
-        if (/^\..+\.tmp-\d+-[0-9a-f]{8}$/.test(name)) {
-          await rm(path.join(dir, name), { force: true });
-          removed.push(path.join(dir, name));
-        }
-      }
-    }
+    for (const dir of [this.dir, ...(await this.releaseDirs())]) removed.push(...(await removeTemporaryFiles(dir)));
     return removed;
   }
 

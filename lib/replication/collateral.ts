@@ -10,7 +10,9 @@ import { getBytes } from "ethers";
 import type { BytesLike } from "ethers";
 
 import { UserError } from "../errors.js";
-import type { QuoteCollateral } from "./quote.js";
+import { verifyTdxQuote } from "./quote.js";
+import type { QuoteCollateral, VerifiedTdxQuote } from "./quote.js";
+import type { QuoteVerifier } from "./registration.js";
 
 /** Phala's public PCCS, dcap-qvl's default: what tools use when told no other source. */
 export const DEFAULT_PCCS_URL: string = PHALA_PCCS_URL;
@@ -63,6 +65,48 @@ export async function loadCollateral(source: CollateralSource, quote: BytesLike)
     );
   }
   return value as QuoteCollateral;
+}
+
+/** Verifies a TDX quote completely: its collateral is fetched (or read), then its DCAP chain is checked. */
+export type QuoteVerification = (quote: BytesLike) => Promise<VerifiedTdxQuote>;
+
+/**
+ * The verification a node runs on its own quote and a member on every registered node's: collateral from `source`
+ * (a PCCS in production, fetched for each quote, within `timeoutMs` when given), then `verifier` — Intel DCAP through
+ * {@link verifyTdxQuote} unless a test substitutes a stand-in — at `nowSeconds()` (default: the clock).
+ */
+export function quoteVerificationFrom(
+  source: CollateralSource,
+  options: { verifier?: QuoteVerifier; nowSeconds?: () => number; timeoutMs?: number } = {},
+): QuoteVerification {
+  const verifier = options.verifier ?? verifyTdxQuote;
+  const now = options.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
+  return async (quote) => {
+    const loading = loadCollateral(source, quote);
+    const collateral =
+      options.timeoutMs === undefined ? await loading : await withTimeout(loading, options.timeoutMs, source);
+    return verifier(quote, collateral, now());
+  };
+}
+
+async function withTimeout<T>(promise: Promise<T>, timeoutMs: number, source: CollateralSource): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new UserError(
+            `the quote's collateral from ${describeCollateralSource(source)} took longer than ${timeoutMs} ms`,
+          ),
+        ),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function messageOf(error: unknown): string {

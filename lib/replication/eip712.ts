@@ -4,24 +4,14 @@
  */
 import { TypedDataEncoder, getBytes, keccak256, toUtf8Bytes, toUtf8String } from "ethers";
 import type { BytesLike, Signer, TypedDataDomain, TypedDataField } from "ethers";
+import type { AppBootInfo } from "../bootInfo.js";
+
+export type { AppBootInfo };
 
 /** EIP-712 domain name of the registry. */
 export const REGISTRY_EIP712_NAME = "ReplicationRegistry";
 /** EIP-712 domain version of the registry. */
 export const REGISTRY_EIP712_VERSION = "1";
-
-/** dstack's `IAppAuth.AppBootInfo`, field order included. Hex strings for addresses and bytes32. */
-export interface AppBootInfo {
-  appId: string;
-  composeHash: string;
-  instanceId: string;
-  deviceId: string;
-  mrAggregated: string;
-  mrSystem: string;
-  osImageHash: string;
-  tcbStatus: string;
-  advisoryIds: string[];
-}
 
 /** What a node signs to register (the registry's `Registration` struct). */
 export interface Registration {

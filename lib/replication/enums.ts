@@ -1,8 +1,8 @@
 /**
- * The ReplicationRegistry's enums and ABI, apart from the rest of lib/replication/ so that code which only reads the
- * registry's events (the watcher, the status page in a browser) does not pull in quote verification or node:crypto.
+ * The ReplicationRegistry's enums, apart from the rest of lib/replication/ and from generated code, so that the
+ * watcher, the status page in a browser and the guest agent's bundle can all use them without pulling in quote
+ * verification, node:crypto or the TypeChain factories.
  */
-import { ReplicationRegistry__factory } from "../../types/ethers-contracts/index.js";
 
 /** `IReplicationRegistry.NodeStatus`, in its Solidity order. */
 export const NODE_STATUSES = ["None", "Registered", "Member", "Evicted"] as const;
@@ -20,6 +20,3 @@ function enumName<const Names extends readonly string[]>(names: Names, value: bi
 
 export const nodeStatusOf = (value: bigint | number): NodeStatus => enumName(NODE_STATUSES, value);
 export const evictionCauseOf = (value: bigint | number): EvictionCause => enumName(EVICTION_CAUSES, value);
-
-/** The registry's full ABI, to decode its events and custom errors. */
-export const registryInterface = ReplicationRegistry__factory.createInterface();

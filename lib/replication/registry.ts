@@ -4,32 +4,23 @@
  * scripts and the guest agent's replicator share it with any ethers provider or signer.
  */
 import { getAddress } from "ethers";
-import type { ContractRunner, Provider } from "ethers";
+import type { ContractRunner } from "ethers";
 
 import { ReplicationRegistry__factory } from "../../types/ethers-contracts/index.js";
 import type { ReplicationRegistry } from "../../types/ethers-contracts/index.js";
-import { UserError } from "../errors.js";
-import { REGISTRY_EIP712_NAME, REGISTRY_EIP712_VERSION } from "./eip712.js";
 import type { AppBootInfo } from "./eip712.js";
-import { evidenceFromNodeRegistered } from "./registration.js";
-import type { NodeRegisteredArgs, RegistrationEvidence } from "./registration.js";
+import { checkRegistry, nodeStatusOf, requireProvider } from "./registry-view.js";
+import type { NodeStatus } from "./registry-view.js";
 
-import { nodeStatusOf, type NodeStatus } from "./enums.js";
+export { EVICTION_CAUSES, NODE_STATUSES, evictionCauseOf, nodeStatusOf, readRegistration } from "./registry-view.js";
+export type { EvictionCause, NodeStatus, RegistrationRecord } from "./registry-view.js";
 
-export {
-  EVICTION_CAUSES,
-  NODE_STATUSES,
-  evictionCauseOf,
-  nodeStatusOf,
-  registryInterface,
-  type EvictionCause,
-  type NodeStatus,
-} from "./enums.js";
+/** The registry's full ABI, to decode its events and custom errors. */
+export const registryInterface = ReplicationRegistry__factory.createInterface();
 
 /**
  * Connects to the ReplicationRegistry at `address` after checking that there is code there and that its EIP-712
- * domain (ERC-5267 `eip712Domain()`) is the registry's, on this chain and at this address: that is the domain every
- * node and member signs for, so a contract that answers otherwise is not one to send signatures to.
+ * domain is the registry's, on this chain and at this address (see {@link checkRegistry}).
  * @param where how to name the network in messages, e.g. `network "localhost" (chain 31337)`.
  */
 export async function connectRegistry(
@@ -37,57 +28,9 @@ export async function connectRegistry(
   runner: ContractRunner,
   where: string,
 ): Promise<ReplicationRegistry> {
-  const provider = requireProvider(runner);
-  if ((await provider.getCode(address)) === "0x") {
-    throw new UserError(`no contract at ${address} on ${where}: check --registry and --network`);
-  }
   const registry = ReplicationRegistry__factory.connect(address, runner);
-  const { chainId } = await provider.getNetwork();
-  let domain: Awaited<ReturnType<ReplicationRegistry["eip712Domain"]>> | undefined;
-  try {
-    domain = await registry.eip712Domain();
-  } catch {
-    // No ERC-5267 (a revert or garbage): not our registry.
-  }
-  const matches =
-    domain !== undefined &&
-    domain.name === REGISTRY_EIP712_NAME &&
-    domain.version === REGISTRY_EIP712_VERSION &&
-    domain.chainId === chainId &&
-    domain.verifyingContract.toLowerCase() === address.toLowerCase();
-  if (!matches) {
-    throw new UserError(
-      `the contract at ${address} on ${where} is not a ReplicationRegistry (its EIP-712 domain is not ` +
-        `"${REGISTRY_EIP712_NAME}" version ${REGISTRY_EIP712_VERSION} at that address): check --registry`,
-    );
-  }
+  await checkRegistry(registry, where);
   return registry;
-}
-
-/** A node's registration as its `NodeRegistered` event records it. */
-export interface RegistrationRecord {
-  evidence: RegistrationEvidence;
-  blockNumber: number;
-  transactionHash: string;
-}
-
-/**
- * The registration evidence of `node` (quote, event log, keys, boot info) from its `NodeRegistered` event; undefined
- * when there is none in `[fromBlock, latest]`. Public RPCs cap `eth_getLogs` ranges: pass the registry's deployment
- * block there.
- */
-export async function readRegistration(
-  registry: ReplicationRegistry,
-  node: string,
-  fromBlock = 0,
-): Promise<RegistrationRecord | undefined> {
-  const [event] = await registry.queryFilter(registry.filters.NodeRegistered(node), fromBlock);
-  if (event === undefined) return undefined;
-  return {
-    evidence: evidenceFromNodeRegistered(event.args as unknown as NodeRegisteredArgs),
-    blockNumber: event.blockNumber,
-    transactionHash: event.transactionHash,
-  };
 }
 
 /** One node as `nodes` shows it and an agent reads it. */
@@ -207,10 +150,4 @@ export async function evictionGround(
   if (!allowed) return { cause: "NoLongerAllowed", reason };
   if (getAddress(sender) === getAddress(owner)) return { cause: "RemovedByOwner", owner };
   return { cause: undefined, owner };
-}
-
-function requireProvider(runner: ContractRunner | null): Provider {
-  const provider = runner?.provider;
-  if (provider == null) throw new Error("the contract is not connected to a provider");
-  return provider;
 }

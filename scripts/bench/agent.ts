@@ -8,7 +8,7 @@
  */
 import { pathToFileURL } from "node:url";
 
-import { DstackStandIn } from "../../test/helpers/dstackStandIn.js";
+import { DstackGuestApiStandIn } from "../../test/helpers/dstack-guest-api.js";
 import {
   AgentChain,
   AgentProcess,
@@ -68,7 +68,7 @@ export function reactionFloorMs(setting: AgentReactionSetting): number {
 export async function measureAgentReactions(
   setting: AgentReactionSetting,
   runs: number,
-  dstack: DstackStandIn,
+  dstack: DstackGuestApiStandIn,
 ): Promise<number[]> {
   const v1 = await releaseFromFile("v1", EXAMPLE_V1);
   const chain = await AgentChain.create({ hash: v1.hash, uri: v1.fileUri });
@@ -79,7 +79,7 @@ export async function measureAgentReactions(
     appAuth: chain.address,
     stateDir: await tempDir("bench-state"),
     docker,
-    dstackSocket: dstack.socketPath,
+    dstackSocket: dstack.endpoint,
     confirmations: setting.confirmations,
     pollInterval: setting.pollInterval,
     flags: { "log-level": "info" },
@@ -126,7 +126,7 @@ export async function measureAgentReactions(
 }
 
 export async function benchAgentReaction(): Promise<AgentSection> {
-  const dstack = await new DstackStandIn().start();
+  const dstack = await DstackGuestApiStandIn.start();
   try {
     const reactions = await measureAgentReactions(BENCH_SETTING, BENCH_RUNS, dstack);
     return {
@@ -141,7 +141,7 @@ export async function benchAgentReaction(): Promise<AgentSection> {
       },
     };
   } finally {
-    await dstack.stop();
+    await dstack.close();
     await cleanUp();
   }
 }

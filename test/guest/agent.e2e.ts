@@ -8,7 +8,7 @@ import path from "node:path";
 
 import { expect } from "chai";
 
-import { DstackStandIn } from "../helpers/dstackStandIn.js";
+import { DstackGuestApiStandIn } from "../helpers/dstack-guest-api.js";
 import {
   AgentChain,
   AgentProcess,
@@ -30,14 +30,14 @@ import {
 describe("guest agent (separate process, local chain, fake docker)", function () {
   this.timeout(30_000);
 
-  let dstack: DstackStandIn;
+  let dstack: DstackGuestApiStandIn;
   let v1: ReleaseFile;
   let v2: ReleaseFile;
   let chain: AgentChain | undefined;
   let host: ComposeHost | undefined;
 
   before(async function () {
-    dstack = await new DstackStandIn({ appName: "devproof-agent-test" }).start();
+    dstack = await DstackGuestApiStandIn.start({ appName: "devproof-agent-test" });
     v1 = await releaseFromFile("v1", EXAMPLE_V1);
     v2 = await releaseFromFile("v2", EXAMPLE_V2);
   });
@@ -47,7 +47,7 @@ describe("guest agent (separate process, local chain, fake docker)", function ()
   });
 
   after(async function () {
-    await dstack.stop();
+    await dstack.close();
     await cleanUp();
   });
 
@@ -67,7 +67,7 @@ describe("guest agent (separate process, local chain, fake docker)", function ()
       appAuth: chain.address,
       stateDir: await tempDir("state"),
       docker,
-      dstackSocket: dstack.socketPath,
+      dstackSocket: dstack.endpoint,
       confirmations: 1,
       ...options,
     };
@@ -97,7 +97,7 @@ describe("guest agent (separate process, local chain, fake docker)", function ()
     const { chain, docker, agent, settings } = await setUp();
 
     // The SDK asked the stand-in for Info, and the agent logged who it runs in.
-    expect(dstack.calls.map((call) => call.method)).to.include("Info");
+    expect(dstack.methods).to.include("Info");
     const identity = agent.find((line) => line.event === "dstack");
     expect(identity?.appId).to.equal(dstack.info["app_id"]);
     expect(identity?.composeHash).to.equal(dstack.info["compose_hash"]);

@@ -1,6 +1,18 @@
-import { expect } from "chai";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
 
-import { OPTION_SPECS, OptionsError, parseAgentOptions, parseCommand, redactUrl } from "../../guest/src/options.js";
+import { expect } from "chai";
+import { Wallet } from "ethers";
+
+import {
+  loadSubmitterKey,
+  OPTION_SPECS,
+  OptionsError,
+  parseAgentOptions,
+  parseCommand,
+  redactUrl,
+} from "../../guest/src/options.js";
 
 const APP = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
 
@@ -138,6 +150,80 @@ describe("guest agent options", function () {
   it("keeps RPC keys out of logs: only scheme and host of a URL are shown", function () {
     expect(redactUrl("https://user:pw@rpc.example.org/v2/SECRETKEY?x=1")).to.equal("https://rpc.example.org/…");
     expect(redactUrl("http://127.0.0.1:8545")).to.equal("http://127.0.0.1:8545");
+  });
+
+  describe("the replicator's options", function () {
+    const REGISTRY = "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0";
+    const base = { DEVPROOF_RPC_URLS: "http://a.example", DEVPROOF_APP_AUTH: APP };
+
+    it("turns on with --registry and a way to submit, with the documented defaults", function () {
+      const { options } = parseAgentOptions(
+        ["--registry", REGISTRY, "--submitter-key-file", "/run/secrets/submitter", "--state-dir", "/data/agent"],
+        base,
+      );
+      expect(options).to.deep.include({
+        registry: REGISTRY,
+        submitterKeyFile: "/run/secrets/submitter",
+        secretPath: "/data/agent/replication/secret",
+        pccsUrl: "https://pccs.phala.network",
+        registryFromBlock: 0,
+        logRange: 2000,
+      });
+      const files = parseAgentOptions(
+        [
+          "--registry",
+          REGISTRY,
+          "--registration-out",
+          "/host/registration.json",
+          "--onboarding-out",
+          "/host/onboardings",
+        ],
+        { ...base, DEVPROOF_SECRET_PATH: "/secrets/app", DEVPROOF_REGISTRY_FROM_BLOCK: "123456" },
+      ).options;
+      expect(files).to.deep.include({
+        registrationOut: "/host/registration.json",
+        onboardingOut: "/host/onboardings",
+        secretPath: "/secrets/app",
+        registryFromBlock: 123456,
+      });
+      expect(files?.submitterKeyFile).to.equal(undefined);
+    });
+
+    it("needs a way to submit the registration and the onboardings, and refuses its options without --registry", function () {
+      expect(problemsOf(["--registry", REGISTRY, "--registration-out", "/host/r.json"], base)).to.deep.equal([
+        `--registry / DEVPROOF_REPLICATION_REGISTRY: needs a way to submit the onboardings this node signs as a member: --submitter-key-file or --onboarding-out (the host submits the files) (got "${REGISTRY}")`,
+      ]);
+      expect(problemsOf(["--registry", REGISTRY, "--onboarding-out", "/host"], base)).to.deep.equal([
+        `--registry / DEVPROOF_REPLICATION_REGISTRY: needs a way to submit this node's registration: --submitter-key-file (a funded account pays the gas) or --registration-out (the host submits the file) (got "${REGISTRY}")`,
+      ]);
+      expect(problemsOf(["--submitter-key-file", "/k", "--pccs-url", "ftp://pccs"], base)).to.deep.equal([
+        '--pccs-url / DEVPROOF_PCCS_URL: expected an http:// or https:// URL (got "ftp://pccs")',
+        '--submitter-key-file / DEVPROOF_SUBMITTER_KEY_FILE: goes with --registry (the replicator) (got "/k")',
+      ]);
+    });
+
+    it("reads the submitter's key from its file, and names the option when the file is wrong", async function () {
+      const dir = await mkdtemp(path.join(tmpdir(), "submitter-"));
+      try {
+        const key = Wallet.createRandom().privateKey;
+        await writeFile(path.join(dir, "key"), `${key.slice(2)}\n`);
+        expect((await loadSubmitterKey(path.join(dir, "key"))).privateKey).to.equal(key);
+        await writeFile(path.join(dir, "bad"), "not a key");
+        const problems = async (file: string) =>
+          loadSubmitterKey(file).then(
+            () => [],
+            (error: OptionsError) => error.problems,
+          );
+        expect(await problems(path.join(dir, "bad"))).to.deep.equal([
+          `--submitter-key-file / DEVPROOF_SUBMITTER_KEY_FILE: ${path.join(dir, "bad")} does not hold a private key (0x + 64 hex digits)`,
+        ]);
+        expect(await problems(path.join(dir, "missing"))).to.deep.equal([
+          `--submitter-key-file / DEVPROOF_SUBMITTER_KEY_FILE: cannot read ${path.join(dir, "missing")} (ENOENT)`,
+        ]);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
   });
 
   it("gives every option a distinct flag and a DEVPROOF_ variable", function () {

@@ -103,7 +103,8 @@ export async function makeRelease(name: string): Promise<ReleaseFile> {
 /** How one JSON-RPC URL misbehaves. */
 export type RpcFault =
   | { kind: "none" }
-  | { kind: "error" }
+  /** Every request (or only those of `methods`) answers a JSON-RPC error. */
+  | { kind: "error"; methods?: string[] }
   | { kind: "http500" }
   /** eth_blockNumber answers this block, as a lagging node (or one on a shorter fork) would. */
   | { kind: "head"; block: number };
@@ -111,6 +112,8 @@ export type RpcFault =
 export class RpcEndpoint {
   fault: RpcFault = { kind: "none" };
   requests = 0;
+  /** Sees every request before the fault does (e.g. to time a method). */
+  onRequest: ((request: JsonRpcRequest) => void) | undefined;
   private server: JsonRpcServer | undefined;
   private port = 0;
 
@@ -137,10 +140,12 @@ export class RpcEndpoint {
 
   private intercept(request: JsonRpcRequest): Interception {
     this.requests += 1;
+    this.onRequest?.(request);
     switch (this.fault.kind) {
       case "none":
         return undefined;
       case "error":
+        if (this.fault.methods !== undefined && !this.fault.methods.includes(request.method)) return undefined;
         return { error: { code: -32603, message: "internal error (injected)" } };
       case "http500":
         return { httpStatus: 500, body: "injected failure" };

@@ -90,9 +90,7 @@ export async function signedRegistration(
 }
 
 /** The arguments of `registry.register` for a signed registration. */
-export function registerArgs({ registration: r, signature }: SignedRegistration) {
-  return [r.node, r.encryptionPublicKey, r.bootInfo, { quote: r.quote, eventLog: r.eventLog }, signature] as const;
-}
+export { registerArguments as registerArgs } from "../../lib/replication/index.js";
 
 /**
  * A policy allowing compose A and B on devices 1 and 2 (B activated after the notice), and a registry bound to it.

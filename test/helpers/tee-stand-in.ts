@@ -17,7 +17,13 @@ import {
   replicationReportData,
   runtimeEvent,
 } from "../../lib/replication/index.js";
-import type { AppBootInfo, DstackEventLogEntry, QuoteCollateral, QuoteVerifier } from "../../lib/replication/index.js";
+import type {
+  AppBootInfo,
+  DstackEventLogEntry,
+  QuoteCollateral,
+  QuoteVerifier,
+  VerifiedTdxQuote,
+} from "../../lib/replication/index.js";
 import { bootInfo } from "./replication.js";
 import type { TestNode } from "./replication.js";
 
@@ -61,6 +67,15 @@ export const standInVerifier: QuoteVerifier = (quote) => {
     rtmr3: Uint8Array.from(td.rtMr3),
   };
 };
+
+/**
+ * The stand-in verifier as a whole quote verification (what a replicator takes): no collateral is fetched, the quote
+ * is accepted as if Intel DCAP passed at {@link FIXTURE_TIME}. Tests and the demo only.
+ */
+export async function standInQuoteVerification(): Promise<(quote: BytesLike) => Promise<VerifiedTdxQuote>> {
+  const { collateral } = await loadTdxFixture();
+  return async (quote) => standInVerifier(quote, collateral, FIXTURE_TIME);
+}
 
 /** The RTMR3 events dstack measures at boot, in its order, for an app, a compose hash and an instance. */
 export function standInRuntimeEvents(appId: string, composeHash: string, instanceId: string): DstackEventLogEntry[] {

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { hexlify, randomBytes } from "ethers";
 import type { TypedDataDomain } from "ethers";
 
-import { encodeRegistrationFile, signRegistration } from "../../lib/replication/index.js";
+import { encodeRegistrationFile, registerArguments, signRegistration } from "../../lib/replication/index.js";
 import type { AppBootInfo, Registration, SignedNodeRegistration } from "../../lib/replication/index.js";
 import { substituteQuoteVerifier } from "../../tasks/shared/quote-verifier.js";
 import { COMPOSE_A, COMPOSE_B, DEVICE_1, DEVICE_2, deployRegistry, testNode } from "../helpers/replication.js";
@@ -66,9 +66,7 @@ export async function registrationFile(signed: SignedNodeRegistration): Promise<
 }
 
 /** The registry's `register` arguments for a signed registration. */
-export function registerArgs({ registration: r, signature }: SignedNodeRegistration) {
-  return [r.node, r.encryptionPublicKey, r.bootInfo, { quote: r.quote, eventLog: r.eventLog }, signature] as const;
-}
+export const registerArgs = registerArguments;
 
 export const A = testNode("tasks A");
 export const B = testNode("tasks B");

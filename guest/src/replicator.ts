@@ -1,0 +1,1108 @@
+/**
+ * The replicator: the node side of the app's ReplicationRegistry, a second {@link Loop} beside the reconciler.
+ *
+ * As a new node it registers, waits to be onboarded and stores the app's shared secret; as a member it verifies the
+ * nodes that register after it and hands each one the secret. Every step reuses `lib/replication` (registration
+ * building, verification, ECIES, the registry's ABI and files); this file only decides what to do when.
+ *
+ * Each pass reads the registry at the confirmed block (`latest - confirmations`) and compares it with what this node
+ * holds, like the reconciler (level-triggered: a missed event or a restart loses nothing):
+ *
+ * - **not registered** → derive the node's keys through the dstack guest API (`GetKey`), quote them (`GetQuote`,
+ *   `report_data` binds both), sign the registration with the in-TEE key, then submit it through the submitter
+ *   account (`--submitter-key-file`), or write it for the host (`--registration-out`, the `register-node --file`
+ *   format), or both;
+ * - **registered** → wait for a member (or the app's owner, for the genesis member);
+ * - **member without the secret** → the genesis member (set by the owner with `set-genesis`) creates it: 32 random
+ *   bytes from the TEE's CSPRNG, only while the registry records no onboarding at all (once the secret was handed on,
+ *   a new one would split the app); any other member decrypts the ciphertext of its `NodeOnboarded` event with its
+ *   in-TEE encryption key. The secret is written atomically, mode 0600, at `--secret-path`. It never comes from the
+ *   developer, nor from any file or option.
+ * - **member with the secret** → read the `NodeRegistered` events of new confirmed blocks (a cursor in the state file,
+ *   advanced only after a block range is fully taken in), and decide on each pending node: its quote verifies (DCAP
+ *   with collateral from the PCCS), `report_data` binds its keys, its event log measures its claimed compose hash,
+ *   and the registry says the app's policy allows it; then encrypt the secret to its key, sign the onboarding with
+ *   this member's in-TEE key, and submit it or write it for the host (the `onboard-node --onboarding` format).
+ *   A failed check of the evidence refuses the node for good (its registration cannot change); a policy that does not
+ *   allow it now, or a PCCS that does not answer, leaves it pending and it is checked again every pass.
+ *
+ * Never twice: a node's status is checked before anything is signed for it and again before anything is sent; every
+ * decision and every transaction is written to `replicator.json` (atomically) before the next step; a transaction is
+ * signed once, recorded, then broadcast, and after a restart the same signed bytes are broadcast again (same nonce)
+ * instead of a new transaction. One line is logged per registration, per onboarding and per refusal, with its reason.
+ */
+import { randomBytes } from "node:crypto";
+import { access, mkdir, readdir, readFile } from "node:fs/promises";
+import path from "node:path";
+
+import { Interface, getAddress, keccak256 } from "ethers";
+import type { Wallet } from "ethers";
+import type { Logger } from "pino";
+
+import {
+  REGISTRY_AGENT_ABI,
+  ReplicationVerificationError,
+  bootFactsFromInfo,
+  buildNodeRegistration,
+  checkEvidenceAgainstQuote,
+  checkRegistry,
+  connectRegistryView,
+  decryptSecret,
+  deriveNodeKeys,
+  describeVerificationFailure,
+  encodeOnboardingFile,
+  encodeRegistrationFile,
+  nodeStatusOf,
+  prepareOnboarding,
+  quoteHash,
+  readOnboardings,
+  readRegistration,
+  readRegistrations,
+  registerArguments,
+  registryDomain,
+} from "../../lib/replication/index.js";
+import type {
+  DstackGuestApi,
+  NodeKeys,
+  NodeStatus,
+  OnboardingRecord,
+  QuoteVerification,
+  RegistrationEvidence,
+  RegistryView,
+  VerifiedRegistration,
+} from "../../lib/replication/index.js";
+import type { ConfirmedBlock, ConnectedEndpoint, RpcEndpoints } from "./chain.js";
+import { readConfirmedBlock, shortMessage } from "./chain.js";
+import { errorMessage, RepeatFilter, StopRequested, type Loop } from "./service.js";
+import { removeTemporaryFiles, writeFileAtomic } from "./store.js";
+
+/** Length of the shared secret the genesis member creates. */
+export const SECRET_BYTES = 32;
+/** Block ranges of `eth_getLogs` read per pass at most, so a pass stays short while a new member catches up. */
+export const MAX_LOG_RANGES_PER_PASS = 20;
+/** Pending nodes decided per pass at most (each may need a PCCS fetch). */
+export const MAX_DECISIONS_PER_PASS = 10;
+/** How many recent onboardings and refusals `/status` lists. */
+const RECENT = 10;
+
+export interface ReplicatorOptions {
+  /** The ReplicationRegistry. */
+  registry: string;
+  /** The app's TimelockedAppAuth: the registry must be bound to it. */
+  appAuth: string;
+  confirmations: number;
+  pollIntervalMs: number;
+  /** Longest a healthy pass can take, for `/healthz`. */
+  maxPassMs: number;
+  /** The registry's deployment block: where reading its events starts. */
+  registryFromBlock: number;
+  /** Most blocks per `eth_getLogs`. */
+  logRange: number;
+  stateDir: string;
+  secretPath: string;
+  registrationOut: string | undefined;
+  onboardingOut: string | undefined;
+  /** The funded account that submits (its key only pays gas); undefined: the host submits the files. */
+  submitter: Wallet | undefined;
+  /** Time after which a transaction not yet mined is broadcast again (default: 30 s, or 3 polls if longer). */
+  rebroadcastMs?: number;
+}
+
+export interface ReplicatorDependencies {
+  endpoints: RpcEndpoints;
+  /** The dstack guest API (`Info`, `GetKey`, `GetQuote`). */
+  guest: DstackGuestApi;
+  /**
+   * DCAP verification of a quote: collateral from the PCCS, then Intel's chain (`quoteVerificationFrom` of
+   * lib/replication). Only tests, whose TEE stand-ins make quotes Intel never signed, pass anything else; the agent's
+   * command line has no way to.
+   */
+  verifyQuote: QuoteVerification;
+  logger: Logger;
+}
+
+/** What this node did to register. */
+interface RegistrationRecordState {
+  at: string;
+  /** The registration transaction, once mined, and its block. */
+  txHash?: string;
+  block?: number;
+  /** Where the signed registration was written for the host. */
+  file?: string;
+}
+
+/** A final decision about another node. */
+interface Decision {
+  outcome: "onboarded" | "written" | "refused" | "member" | "evicted";
+  at: string;
+  /** The confirmed block the decision was made at. */
+  block: number;
+  reason?: string;
+  txHash?: string;
+  file?: string;
+  sponsor?: string;
+}
+
+interface Pending {
+  /** Block of its NodeRegistered event. */
+  registeredAt: number;
+  transactionHash: string;
+  /** Why it is not onboarded yet (the policy does not allow it now, the PCCS did not answer). */
+  lastReason?: string;
+}
+
+/** A transaction signed once and broadcast until it is mined. */
+interface InflightTx {
+  purpose: "register" | "onboard";
+  node: string;
+  hash: string;
+  raw: string;
+  nonce: number;
+  from: string;
+  signedAt: string;
+}
+
+interface ReplicatorState {
+  version: 1;
+  chainId: string;
+  registry: string;
+  /** This node's address: the state belongs to it (a new release derives a new address, and starts afresh). */
+  node: string;
+  /** The last block whose NodeRegistered events are all taken in (pending or decided). */
+  cursor: number;
+  /** The newest confirmed block seen when the state was last written; a view older than it is not acted on. */
+  lastBlock: number;
+  registration: RegistrationRecordState | null;
+  secret: { at: string; source: "genesis" | "onboarding"; block: number; sponsor?: string } | null;
+  pending: Record<string, Pending>;
+  decided: Record<string, Decision>;
+  /** Keyed by "register" or the onboarded node's address. */
+  inflight: Record<string, InflightTx>;
+}
+
+const registryInterface = new Interface(REGISTRY_AGENT_ABI);
+/** The name of an onboarding file: nothing else in `--onboarding-out` is served. */
+const ONBOARDING_FILE = /^onboarding-0x[0-9a-fA-F]{40}\.json$/;
+const ZERO_ADDRESS = `0x${"0".repeat(40)}`;
+
+export class Replicator implements Loop {
+  readonly name = "replicator";
+  readonly intervalMs: number;
+  readonly maxPassMs: number;
+
+  private readonly stateFile: string;
+  private readonly logger: Logger;
+  private state: ReplicatorState | undefined;
+  private keys: NodeKeys | undefined;
+  private chainId: bigint | undefined;
+  private secret: Uint8Array | undefined;
+  private view: ConfirmedBlock | undefined;
+  private status_: NodeStatus | undefined;
+  private isGenesis = false;
+  private deployedAtConfirmedBlock = false;
+  /** The registration evidence of pending nodes, and what their verification found (so the PCCS is asked once). */
+  private readonly evidence = new Map<string, RegistrationEvidence>();
+  private readonly verified = new Map<string, VerifiedRegistration>();
+  private readonly lastChecked = new Map<string, number>();
+  private readonly lastBroadcast = new Map<string, number>();
+  private readonly reported = new Map<string, string>();
+  private readonly backwardsRepeats = new RepeatFilter();
+  private readonly recentOnboardings: Array<Record<string, unknown>> = [];
+  private readonly recentRefusals: Array<Record<string, unknown>> = [];
+  private lastError: { at: string; message: string } | undefined;
+
+  constructor(
+    private readonly options: ReplicatorOptions,
+    private readonly deps: ReplicatorDependencies,
+  ) {
+    this.intervalMs = options.pollIntervalMs;
+    this.maxPassMs = options.maxPassMs;
+    this.stateFile = path.join(options.stateDir, "replicator.json");
+    this.logger = deps.logger;
+  }
+
+  /** This node's address (its in-TEE Ethereum key), once initialized. */
+  get node(): string | undefined {
+    return this.keys?.address;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Loop
+  // -------------------------------------------------------------------------------------------------------------
+
+  async init(): Promise<void> {
+    const { options } = this;
+    await mkdir(options.stateDir, { recursive: true });
+    await mkdir(path.dirname(options.secretPath), { recursive: true, mode: 0o700 });
+    if (options.onboardingOut !== undefined) await mkdir(options.onboardingOut, { recursive: true });
+    const dirs = [options.stateDir, path.dirname(options.secretPath), options.onboardingOut];
+    if (options.registrationOut !== undefined) dirs.push(path.dirname(options.registrationOut));
+    const removed: string[] = [];
+    for (const dir of new Set(dirs)) if (dir !== undefined) removed.push(...(await removeTemporaryFiles(dir)));
+    if (removed.length > 0) {
+      this.logger.warn(
+        { event: "cleanup", removed },
+        `removed ${removed.length} temporary file(s) left by an interrupted write`,
+      );
+    }
+
+    // Who this node is: its keys come from the dstack guest API, derived for this registry, instance and release.
+    const boot = bootFactsFromInfo(await this.deps.guest.info());
+    if (getAddress(boot.appId) !== getAddress(options.appAuth)) {
+      throw new Error(
+        `this CVM runs app ${boot.appId}, but --app-auth is ${options.appAuth}: the app id of a dstack app is its ` +
+          "auth contract's address",
+      );
+    }
+    const keys = await deriveNodeKeys(this.deps.guest, options.registry, boot);
+
+    // The registry, checked on the first endpoint that answers: its EIP-712 domain, and bound to this app's policy.
+    await this.registryCall(async () => undefined);
+    const chainId = this.deps.endpoints.chainId;
+    if (chainId === undefined) throw new Error("the chain id is unknown after connecting");
+
+    let state = await this.loadState();
+    const expected = { chainId: chainId.toString(), registry: getAddress(options.registry), node: keys.address };
+    if (
+      state !== undefined &&
+      (state.chainId !== expected.chainId || state.registry !== expected.registry || state.node !== expected.node)
+    ) {
+      this.logger.warn(
+        {
+          event: "state-reset",
+          was: { chainId: state.chainId, registry: state.registry, node: state.node },
+          now: expected,
+        },
+        `${this.stateFile} belongs to node ${state.node} of registry ${state.registry} on chain ${state.chainId}; ` +
+          `this is node ${expected.node} (a new release derives a new address): starting afresh`,
+      );
+      state = undefined;
+    }
+    state ??= {
+      version: 1,
+      ...expected,
+      cursor: options.registryFromBlock - 1,
+      lastBlock: -1,
+      registration: null,
+      secret: null,
+      pending: {},
+      decided: {},
+      inflight: {},
+    };
+    state.cursor = Math.max(state.cursor, options.registryFromBlock - 1);
+    this.keys = keys;
+    this.chainId = chainId;
+    this.state = state;
+    this.secret = await this.readSecret();
+
+    let submitter = "none: the host submits the files";
+    if (options.submitter !== undefined) {
+      const address = options.submitter.address;
+      const balance = await this.deps.endpoints.first((endpoint) => endpoint.provider.getBalance(address));
+      submitter = `${address} (balance ${balance} wei)`;
+      if (balance === 0n) {
+        this.logger.warn(
+          { event: "submitter-unfunded", submitter: address },
+          `the submitter account ${address} has no funds: it cannot pay for a registration or an onboarding`,
+        );
+      }
+    }
+    this.logger.info(
+      {
+        event: "replicator",
+        node: keys.address,
+        keyPath: keys.paths.ethereum,
+        registry: expected.registry,
+        chainId: expected.chainId,
+        secretStored: this.secret !== undefined,
+        submitter: options.submitter?.address ?? null,
+        registrationOut: options.registrationOut ?? null,
+        onboardingOut: options.onboardingOut ?? null,
+        cursor: state.cursor,
+      },
+      `replicator: node ${keys.address} (keys from GetKey ${keys.paths.ethereum.replace(/ethereum$/, "…")}) of registry ` +
+        `${expected.registry} on chain ${expected.chainId}; shared secret ${this.secret === undefined ? "not held yet" : `held at ${options.secretPath}`}; ` +
+        `submitter ${submitter}`,
+    );
+  }
+
+  async pass(stopping: AbortSignal): Promise<void> {
+    const checkpoint = () => {
+      if (stopping.aborted) throw new StopRequested();
+    };
+    const state = this.requireState();
+    let view: ConfirmedBlock;
+    try {
+      view = await this.deps.endpoints.first(
+        (endpoint) => readConfirmedBlock(endpoint, this.options.confirmations),
+        "gave the confirmed block",
+      );
+    } catch (error) {
+      this.noteError(error);
+      throw error;
+    }
+    const seen = Math.max(state.lastBlock, this.view?.block ?? -1);
+    if (view.block < seen) {
+      const message =
+        `${view.endpoint} reports confirmed block ${view.block} (head ${view.head}), older than block ` +
+        `${seen} already seen: a lagging or reorged view, not acted on`;
+      this.noteError(new Error(message));
+      this.logger[this.backwardsRepeats.isRepeat(view.endpoint) ? "debug" : "warn"](
+        { event: "block-backwards", block: view.block, lastBlock: seen, endpoint: view.endpoint },
+        message,
+      );
+      return;
+    }
+    this.view = view;
+    try {
+      if (!this.deployedAtConfirmedBlock) {
+        const code = await this.registryCall((r, endpoint) => endpoint.provider.getCode(this.registry, view.block));
+        if (code === "0x") {
+          this.report(
+            "self",
+            "not-deployed-yet",
+            "info",
+            `the registry has no code at the confirmed block ${view.block} yet (deployed less than ` +
+              `${this.options.confirmations} block(s) ago): waiting`,
+            { event: "registry-not-confirmed" },
+          );
+          return;
+        }
+        this.deployedAtConfirmedBlock = true;
+      }
+      await this.settleInflight();
+      checkpoint();
+      const status = nodeStatusOf(await this.registryCall((r) => r.nodeStatus(this.me, { blockTag: view.block })));
+      this.status_ = status;
+      switch (status) {
+        case "None":
+          await this.register(view);
+          break;
+        case "Registered":
+          this.report(
+            "self",
+            "registered",
+            "info",
+            `node ${this.me} is registered; waiting for a member to onboard it (or, for the first node, for the ` +
+              `app's owner to make it the genesis member: npx hardhat set-genesis --registry ${this.registry} --node ${this.me})`,
+            { event: "waiting" },
+          );
+          break;
+        case "Member":
+          await this.ensureSecret(view);
+          checkpoint();
+          await this.serveAsMember(view, checkpoint);
+          break;
+        case "Evicted":
+          this.report(
+            "self",
+            "evicted",
+            "error",
+            `node ${this.me} was evicted from the registry: it onboards nobody; a new release registers anew under a new address`,
+            { event: "evicted" },
+          );
+          break;
+      }
+    } catch (error) {
+      if (!(error instanceof StopRequested)) this.noteError(error);
+      throw error;
+    }
+  }
+
+  status(): Record<string, unknown> {
+    const state = this.state;
+    return {
+      registry: this.options.registry,
+      node: this.keys?.address ?? null,
+      nodeStatus: this.status_ ?? null,
+      registered: this.status_ === undefined ? null : this.status_ !== "None",
+      registration: state?.registration ?? null,
+      member: this.status_ === "Member",
+      genesis: this.isGenesis,
+      secret: {
+        stored: this.secret !== undefined,
+        path: this.options.secretPath,
+        ...(state?.secret ?? {}),
+      },
+      submitter: this.options.submitter?.address ?? null,
+      confirmedBlock: this.view ?? null,
+      cursor: state?.cursor ?? null,
+      pending: Object.entries(state?.pending ?? {}).map(([node, pending]) => ({ node, ...pending })),
+      inflight: Object.values(state?.inflight ?? {}).map(({ raw: _raw, ...tx }) => tx),
+      lastOnboarded: this.recentOnboardings,
+      lastRefused: this.recentRefusals,
+      decided: Object.keys(state?.decided ?? {}).length,
+      lastError: this.lastError ?? null,
+    };
+  }
+
+  /**
+   * The signed files for the host, on the status server: a CVM's disk is not the host's, so this is how a host gets
+   * them (they are signed and hold nothing secret: the ciphertext is public on-chain once submitted).
+   *
+   *   GET /replication/registration.json             this node's signed registration (`register-node --file`)
+   *   GET /replication/onboardings/                  the onboarding files written so far (a JSON list of names)
+   *   GET /replication/onboardings/onboarding-0x….json   one signed onboarding (`onboard-node --onboarding`)
+   */
+  async serve(urlPath: string): Promise<{ contentType: string; body: string } | undefined> {
+    const json = (body: string) => ({ contentType: "application/json", body });
+    const { registrationOut, onboardingOut } = this.options;
+    if (urlPath === "/replication/registration.json" && registrationOut !== undefined) {
+      return readText(registrationOut).then((body) => (body === undefined ? undefined : json(body)));
+    }
+    if (onboardingOut === undefined) return undefined;
+    if (urlPath === "/replication/onboardings/") {
+      const names = (await readdir(onboardingOut)).filter((name) => ONBOARDING_FILE.test(name)).sort();
+      return json(`${JSON.stringify(names)}\n`);
+    }
+    const name = urlPath.slice("/replication/onboardings/".length);
+    if (!urlPath.startsWith("/replication/onboardings/") || !ONBOARDING_FILE.test(name)) return undefined;
+    const body = await readText(path.join(onboardingOut, name));
+    return body === undefined ? undefined : json(body);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // This node: registration and the secret
+  // -------------------------------------------------------------------------------------------------------------
+
+  private async register(view: ConfirmedBlock): Promise<void> {
+    const state = this.requireState();
+    if (state.inflight["register"] !== undefined) return; // broadcast and watched by settleInflight
+    const recorded = state.registration;
+    if (recorded?.block !== undefined) {
+      if (recorded.block > view.block) return; // mined, not confirmed yet
+      this.logger.warn(
+        { event: "registration-lost", txHash: recorded.txHash, block: recorded.block },
+        `this node's registration (tx ${recorded.txHash} in block ${recorded.block}) is not in the confirmed chain ` +
+          `at block ${view.block} (a reorg): registering again`,
+      );
+    } else if (recorded?.file !== undefined && this.options.submitter === undefined) {
+      if (await exists(recorded.file)) {
+        this.report(
+          "self",
+          `waiting-host:${recorded.file}`,
+          "info",
+          `waiting for the host to submit this node's registration (${recorded.file}, served at ` +
+            `/replication/registration.json): npx hardhat register-node --registry ${this.registry} --file ` +
+            "registration.json --network <network>",
+          { event: "waiting-host" },
+        );
+        return;
+      }
+    }
+
+    const built = await buildNodeRegistration({
+      guest: this.deps.guest,
+      chainId: this.requireChainId(),
+      registry: this.registry,
+      verifyQuote: this.deps.verifyQuote,
+    }).catch((error: unknown) => {
+      throw new Error(
+        error instanceof ReplicationVerificationError
+          ? `not registering this node: its registration would be refused by members: ${describeVerificationFailure(error)}`
+          : `cannot build this node's registration: ${errorMessage(error)}`,
+      );
+    });
+    const signed = built.signed;
+    const r = signed.registration;
+    if (getAddress(r.node) !== this.me) {
+      throw new Error(`the dstack guest API derived another key (${r.node}) than at start (${this.me})`);
+    }
+    const facts = `compose hash ${r.bootInfo.composeHash}, device ${r.bootInfo.deviceId}, TCB ${r.bootInfo.tcbStatus}`;
+    const next: RegistrationRecordState = { at: new Date().toISOString() };
+    let file: string | undefined;
+    if (this.options.registrationOut !== undefined) {
+      file = this.options.registrationOut;
+      await writeFileAtomic(file, encodeRegistrationFile(signed));
+      next.file = file;
+    }
+    await this.save({ registration: next });
+    if (this.options.submitter !== undefined) {
+      const sent = await this.send(
+        "register",
+        this.me,
+        registryInterface.encodeFunctionData("register", [...registerArguments(signed)]),
+      );
+      if (sent === undefined) return;
+      this.logger.info(
+        { event: "registration", node: this.me, txHash: sent.hash, file: file ?? null, ...r.bootInfo },
+        `registering node ${this.me} (${facts}), signed by its in-TEE key: sent tx ${sent.hash} from ${sent.from}` +
+          (file === undefined ? "" : `; also wrote it to ${file}`),
+      );
+    } else {
+      this.logger.info(
+        { event: "registration", node: this.me, file, ...r.bootInfo },
+        `signed the registration of node ${this.me} (${facts}) with its in-TEE key and wrote it to ${file} for the ` +
+          `host to submit (the status server serves it at /replication/registration.json): npx hardhat ` +
+          `register-node --registry ${this.registry} --file registration.json --network <network>`,
+      );
+    }
+  }
+
+  /** A member holds the secret: the genesis member creates it once; any other decrypts its onboarding. */
+  private async ensureSecret(view: ConfirmedBlock): Promise<void> {
+    const genesis = await this.registryCall((r) => r.genesis({ blockTag: view.block }));
+    this.isGenesis = genesis !== ZERO_ADDRESS && getAddress(genesis) === this.me;
+    if (this.secret !== undefined) return;
+    const state = this.requireState();
+    if (this.isGenesis) {
+      const handedOn = await this.scanOnboardings(view.block);
+      if (handedOn.length > 0) {
+        throw new Error(
+          `node ${this.me} is the genesis member but holds no secret at ${this.options.secretPath}, and the registry ` +
+            `records ${handedOn.length} onboarding(s) made with the app's secret: a new one would split the app. ` +
+            "Restore the file (or the encrypted volume it was on); nothing is created",
+        );
+      }
+      const secret = new Uint8Array(randomBytes(SECRET_BYTES));
+      await this.writeSecret(secret);
+      await this.save({ secret: { at: new Date().toISOString(), source: "genesis", block: view.block } });
+      this.logger.info(
+        { event: "secret", source: "genesis", path: this.options.secretPath, block: view.block },
+        `node ${this.me} is the genesis member (set by the app's owner): created the app's shared secret inside the ` +
+          `TEE (${SECRET_BYTES} random bytes) and stored it at ${this.options.secretPath} (mode 0600)`,
+      );
+      return;
+    }
+    const from = state.registration?.block ?? this.options.registryFromBlock;
+    const [onboarding] = await this.scanOnboardings(view.block, this.me, from);
+    if (onboarding === undefined) {
+      throw new Error(
+        `node ${this.me} is a member at block ${view.block}, but no NodeOnboarded event for it was found from block ` +
+          `${from}: is --registry-from-block after the registry's deployment?`,
+      );
+    }
+    let secret: Uint8Array;
+    try {
+      secret = decryptSecret(this.requireKeys().encryption.privateKey, onboarding.ciphertext);
+    } catch (error) {
+      throw new Error(
+        `cannot decrypt the secret member ${onboarding.sponsor} sent in block ${onboarding.blockNumber} ` +
+          `(tx ${onboarding.transactionHash}): ${errorMessage(error)}; it was not encrypted to this node's key`,
+      );
+    }
+    await this.writeSecret(secret);
+    await this.save({
+      secret: {
+        at: new Date().toISOString(),
+        source: "onboarding",
+        block: onboarding.blockNumber,
+        sponsor: onboarding.sponsor,
+      },
+    });
+    this.logger.info(
+      {
+        event: "secret",
+        source: "onboarding",
+        sponsor: onboarding.sponsor,
+        block: onboarding.blockNumber,
+        txHash: onboarding.transactionHash,
+        path: this.options.secretPath,
+      },
+      `node ${this.me} joined: decrypted the app's shared secret, onboarded by member ${onboarding.sponsor} in block ` +
+        `${onboarding.blockNumber} (tx ${onboarding.transactionHash}), and stored it at ${this.options.secretPath} (mode 0600)`,
+    );
+  }
+
+  private async readSecret(): Promise<Uint8Array | undefined> {
+    try {
+      const bytes = new Uint8Array(await readFile(this.options.secretPath));
+      return bytes.length > 0 ? bytes : undefined;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw error;
+    }
+  }
+
+  private async writeSecret(secret: Uint8Array): Promise<void> {
+    await writeFileAtomic(this.options.secretPath, secret, { mode: 0o600 });
+    this.secret = secret;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // As a member: verify and onboard the nodes that register
+  // -------------------------------------------------------------------------------------------------------------
+
+  private async serveAsMember(view: ConfirmedBlock, checkpoint: () => void): Promise<void> {
+    if (this.secret === undefined) return;
+    const [allowed, reason] = await this.registryCall((r) => r.isNodeAllowed(this.me, { blockTag: view.block }));
+    if (!allowed) {
+      this.report(
+        "self",
+        `not-allowed:${reason}`,
+        "error",
+        `the app's policy no longer allows node ${this.me} (${reason}): the registry refuses its onboardings, so it ` +
+          "onboards nobody (and anyone may evict it)",
+        { event: "member-not-allowed", reason },
+      );
+      return;
+    }
+    this.reported.delete("self");
+
+    // 1. Take in the registrations of new confirmed blocks; the cursor moves only past a fully handled range.
+    for (let ranges = 0; ranges < MAX_LOG_RANGES_PER_PASS; ranges++) {
+      const state = this.requireState();
+      if (state.cursor >= view.block) break;
+      const from = state.cursor + 1;
+      const to = Math.min(view.block, from + this.options.logRange - 1);
+      const records = await this.registryCall((r) => readRegistrations(r, from, to));
+      const pending = { ...state.pending };
+      for (const record of records) {
+        const node = getAddress(record.evidence.node);
+        if (node === this.me || state.decided[node] !== undefined || pending[node] !== undefined) continue;
+        pending[node] = { registeredAt: record.blockNumber, transactionHash: record.transactionHash };
+        this.evidence.set(node, record.evidence);
+        this.logger.debug(
+          { event: "registration-seen", node, block: record.blockNumber, txHash: record.transactionHash },
+          `node ${node} registered in block ${record.blockNumber} (tx ${record.transactionHash}): verifying it`,
+        );
+      }
+      await this.save({ pending, cursor: to });
+      checkpoint();
+    }
+
+    // 2. Decide on the pending nodes: the least recently checked first, then the oldest, so nodes that wait for the
+    //    policy never keep newer ones from being decided.
+    const checkedAt = (node: string) => this.lastChecked.get(node) ?? 0;
+    const pending = Object.entries(this.requireState().pending)
+      .sort(([n1, a], [n2, b]) => checkedAt(n1) - checkedAt(n2) || a.registeredAt - b.registeredAt)
+      .slice(0, MAX_DECISIONS_PER_PASS);
+    for (const [node, entry] of pending) {
+      checkpoint();
+      this.lastChecked.set(node, Date.now());
+      await this.decide(node, entry, view);
+    }
+  }
+
+  private async decide(node: string, entry: Pending, view: ConfirmedBlock): Promise<void> {
+    const state = this.requireState();
+    if (state.inflight[node] !== undefined) return; // an onboarding is on its way
+    const status = nodeStatusOf(await this.registryCall((r) => r.nodeStatus(node, { blockTag: view.block })));
+    if (status === "Member" || status === "Evicted") {
+      await this.decided(node, { outcome: status === "Member" ? "member" : "evicted", at: now(), block: view.block });
+      this.logger.debug(
+        { event: "already-decided", node, status },
+        `node ${node} is ${status === "Member" ? "already a member" : "evicted"}: nothing to do`,
+      );
+      return;
+    }
+    if (status !== "Registered") return; // its registration is not confirmed at this block: a reorg; seen again later
+
+    let evidence = this.evidence.get(node);
+    if (evidence === undefined) {
+      const record = await this.registryCall((r) => readRegistration(r, node, entry.registeredAt, entry.registeredAt));
+      if (record === undefined) throw new Error(`no NodeRegistered event of ${node} in block ${entry.registeredAt}`);
+      evidence = record.evidence;
+      this.evidence.set(node, evidence);
+    }
+
+    // The evidence: quote (DCAP, with collateral), TCB claims, report_data binding, measured compose hash.
+    let checked = this.verified.get(node);
+    try {
+      checked ??= checkEvidenceAgainstQuote(evidence, await this.deps.verifyQuote(evidence.quote));
+      this.verified.set(node, checked);
+    } catch (error) {
+      if (error instanceof ReplicationVerificationError) {
+        const reason = describeVerificationFailure(error);
+        await this.decided(node, { outcome: "refused", at: now(), block: view.block, reason });
+        this.remember(this.recentRefusals, { node, reason, final: true, at: now(), block: view.block });
+        this.logger.error(
+          { event: "refusal", node, check: error.code, reason, final: true },
+          `refused node ${node}: ${reason}; it is never onboarded`,
+        );
+        return;
+      }
+      await this.pendingReason(node, `cannot verify it yet: ${errorMessage(error)}`, "warn", "verify-failed");
+      return;
+    }
+    // The policy, as the registry will check it: the node's boot info, now.
+    const [allowed, policyReason] = await this.registryCall((r) => r.isNodeAllowed(node, { blockTag: view.block }));
+    if (!allowed) {
+      await this.pendingReason(node, `the app's policy does not allow it now: ${policyReason}`, "error", "refusal");
+      return;
+    }
+
+    // Onboard: the secret encrypted to the node's key, signed by this member's in-TEE key.
+    const keys = this.requireKeys();
+    const prepared = await prepareOnboarding({
+      member: keys.ethereum,
+      domain: registryDomain(this.requireChainId(), this.registry),
+      node,
+      quote: evidence.quote,
+      encryptionPublicKey: evidence.encryptionPublicKey,
+      secret: this.secret!,
+    });
+    const summary =
+      `quote verified (TCB ${checked.quote.tcbStatus}), report_data binds its keys, compose hash ` +
+      `${checked.measuredComposeHash} measured, the policy allows it`;
+    let file: string | undefined;
+    if (this.options.onboardingOut !== undefined) {
+      file = path.join(this.options.onboardingOut, `onboarding-${node}.json`);
+      await writeFileAtomic(
+        file,
+        encodeOnboardingFile({
+          chainId: this.requireChainId(),
+          registry: this.registry,
+          member: this.me,
+          onboarding: { node, quoteHash: quoteHash(evidence.quote), ciphertext: prepared.ciphertext },
+          signature: prepared.signature,
+        }),
+      );
+    }
+    if (this.options.submitter === undefined) {
+      await this.decided(node, { outcome: "written", at: now(), block: view.block, file });
+      this.remember(this.recentOnboardings, { node, file, at: now(), block: view.block });
+      this.logger.info(
+        { event: "onboarding", node, member: this.me, file, block: view.block },
+        `onboarding node ${node}: ${summary}; encrypted the secret to its key, signed as member ${this.me}, wrote ` +
+          `${file} for the host to submit (the status server serves it at /replication/onboardings/${path.basename(file!)}): ` +
+          `npx hardhat onboard-node --registry ${this.registry} --node ${node} --onboarding ${path.basename(file!)} ` +
+          "--network <network>",
+      );
+      return;
+    }
+    // Last check before sending: the node is still waiting, at the head (another member may have been quicker).
+    const latest = nodeStatusOf(await this.registryCall((r) => r.nodeStatus(node)));
+    if (latest !== "Registered") {
+      this.logger.info(
+        { event: "already-decided", node, status: latest },
+        `node ${node} is ${latest} at the head already: not sending an onboarding`,
+      );
+      return;
+    }
+    const sent = await this.send(
+      "onboard",
+      node,
+      registryInterface.encodeFunctionData("onboard", [node, prepared.ciphertext, prepared.signature]),
+    );
+    if (sent === undefined) return;
+    this.remember(this.recentOnboardings, {
+      node,
+      txHash: sent.hash,
+      file: file ?? null,
+      at: now(),
+      block: view.block,
+    });
+    this.logger.info(
+      { event: "onboarding", node, member: this.me, txHash: sent.hash, file: file ?? null, block: view.block },
+      `onboarding node ${node}: ${summary}; encrypted the secret to its key, signed as member ${this.me}, sent tx ` +
+        `${sent.hash} from ${sent.from}`,
+    );
+  }
+
+  /** Keeps a node pending with a reason, logged once per reason. */
+  private async pendingReason(node: string, reason: string, level: "warn" | "error", event: string): Promise<void> {
+    const state = this.requireState();
+    const entry = state.pending[node];
+    if (entry === undefined) return;
+    if (entry.lastReason !== reason)
+      await this.save({ pending: { ...state.pending, [node]: { ...entry, lastReason: reason } } });
+    if (this.reported.get(node) === reason) return;
+    this.reported.set(node, reason);
+    this.remember(this.recentRefusals, { node, reason, final: false, at: now() });
+    this.logger[level](
+      { event, node, reason, final: false },
+      `not onboarding node ${node}: ${reason}; it stays pending and is checked again every pass`,
+    );
+  }
+
+  private async decided(node: string, decision: Decision): Promise<void> {
+    const state = this.requireState();
+    const pending = { ...state.pending };
+    delete pending[node];
+    this.reported.delete(node);
+    this.evidence.delete(node);
+    this.verified.delete(node);
+    this.lastChecked.delete(node);
+    await this.save({ pending, decided: { ...state.decided, [node]: decision } });
+  }
+
+  /** The NodeOnboarded events up to `toBlock` (of `node` only, when given), read in ranges of `--log-range`. */
+  private async scanOnboardings(toBlock: number, node?: string, fromBlock = this.options.registryFromBlock) {
+    const found: OnboardingRecord[] = [];
+    for (let from = fromBlock; from <= toBlock; from += this.options.logRange) {
+      const to = Math.min(toBlock, from + this.options.logRange - 1);
+      found.push(...(await this.registryCall((r) => readOnboardings(r, from, to, node))));
+      if (node !== undefined && found.length > 0) break;
+    }
+    return found;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Transactions: signed once, recorded, broadcast until mined
+  // -------------------------------------------------------------------------------------------------------------
+
+  /**
+   * Signs a transaction to the registry with the submitter's key, records it in the state file, then broadcasts it.
+   * Returns undefined (and logs why) when the registry would revert it: the gas estimate simulates it first.
+   */
+  private async send(
+    purpose: InflightTx["purpose"],
+    node: string,
+    data: string,
+  ): Promise<{ hash: string; from: string } | undefined> {
+    const submitter = this.options.submitter;
+    if (submitter === undefined) throw new Error("no submitter account");
+    type Prepared = { kind: "signed"; raw: string; nonce: number } | { kind: "revert"; revert: string };
+    const prepared = await this.deps.endpoints.first(async (endpoint): Promise<Prepared> => {
+      const wallet = submitter.connect(endpoint.provider);
+      try {
+        const request = await wallet.populateTransaction({ to: this.registry, data });
+        return { kind: "signed", raw: await wallet.signTransaction(request), nonce: Number(request.nonce) };
+      } catch (error) {
+        const revert = decodeRevert(error);
+        if (revert === undefined) throw error;
+        return { kind: "revert", revert };
+      }
+    }, "prepared the transaction");
+    if (prepared.kind === "revert") {
+      this.report(
+        `revert:${node}`,
+        prepared.revert,
+        "error",
+        `not sending ${purpose === "register" ? "this node's registration" : `the onboarding of ${node}`}: the ` +
+          `registry would revert it (${prepared.revert}); trying again every pass`,
+        { event: "would-revert", purpose, node, revert: prepared.revert },
+      );
+      return undefined;
+    }
+    this.reported.delete(`revert:${node}`);
+    const tx: InflightTx = {
+      purpose,
+      node,
+      hash: keccak256(prepared.raw),
+      raw: prepared.raw,
+      nonce: prepared.nonce,
+      from: submitter.address,
+      signedAt: now(),
+    };
+    const key = purpose === "register" ? "register" : node;
+    await this.save({ inflight: { ...this.requireState().inflight, [key]: tx } });
+    await this.broadcast(tx);
+    return { hash: tx.hash, from: tx.from };
+  }
+
+  private async broadcast(tx: InflightTx): Promise<void> {
+    this.lastBroadcast.set(tx.hash, Date.now());
+    try {
+      await this.deps.endpoints.first(async (endpoint) => {
+        try {
+          await endpoint.provider.send("eth_sendRawTransaction", [tx.raw]);
+        } catch (error) {
+          // The same signed bytes again: already in the pool, or already mined (its nonce is used).
+          if (
+            !/already known|known transaction|already imported|nonce too low|nonce has already been used/i.test(
+              rpcErrorText(error),
+            )
+          ) {
+            throw error;
+          }
+        }
+      }, "accepted the transaction");
+    } catch (error) {
+      // Recorded: the next pass broadcasts the same bytes again.
+      this.noteError(error);
+      this.logger.warn(
+        { event: "broadcast-failed", txHash: tx.hash, err: errorMessage(error) },
+        `could not broadcast tx ${tx.hash} (${tx.purpose} ${tx.node}): ${errorMessage(error)}; broadcasting it again later`,
+      );
+    }
+  }
+
+  /** Watches the recorded transactions: mined, reverted, or to be broadcast again (after a restart: at once). */
+  private async settleInflight(): Promise<void> {
+    const rebroadcastMs = this.options.rebroadcastMs ?? Math.max(30_000, 3 * this.options.pollIntervalMs);
+    for (const [key, tx] of Object.entries(this.requireState().inflight)) {
+      const receipt = await this.deps.endpoints.first((endpoint) => endpoint.provider.getTransactionReceipt(tx.hash));
+      if (receipt === null) {
+        const nonce = await this.deps.endpoints.first((endpoint) =>
+          endpoint.provider.getTransactionCount(tx.from, "latest"),
+        );
+        if (nonce > tx.nonce) {
+          // Our nonce went to another transaction of the submitter account, and ours can never be mined.
+          await this.dropInflight(key);
+          this.logger.warn(
+            { event: "tx-replaced", txHash: tx.hash, nonce: tx.nonce },
+            `tx ${tx.hash} (${tx.purpose} ${tx.node}) will never be mined: nonce ${tx.nonce} of ${tx.from} was used ` +
+              "by another transaction; deciding again from the chain",
+          );
+          continue;
+        }
+        if (Date.now() - (this.lastBroadcast.get(tx.hash) ?? 0) >= rebroadcastMs) await this.broadcast(tx);
+        continue;
+      }
+      await this.dropInflight(key);
+      if (receipt.status !== 1) {
+        this.noteError(new Error(`tx ${tx.hash} reverted in block ${receipt.blockNumber}`));
+        this.logger.error(
+          { event: "tx-reverted", txHash: tx.hash, purpose: tx.purpose, node: tx.node, block: receipt.blockNumber },
+          `tx ${tx.hash} (${tx.purpose} ${tx.node}) reverted in block ${receipt.blockNumber}; deciding again from the chain`,
+        );
+        continue;
+      }
+      if (tx.purpose === "register") {
+        await this.save({
+          registration: {
+            ...(this.requireState().registration ?? { at: now() }),
+            txHash: tx.hash,
+            block: receipt.blockNumber,
+          },
+        });
+        this.logger.info(
+          { event: "registered", node: tx.node, txHash: tx.hash, block: receipt.blockNumber },
+          `node ${tx.node} is registered (tx ${tx.hash} in block ${receipt.blockNumber})`,
+        );
+      } else {
+        await this.decided(tx.node, { outcome: "onboarded", at: now(), block: receipt.blockNumber, txHash: tx.hash });
+        this.logger.info(
+          { event: "onboarded", node: tx.node, txHash: tx.hash, block: receipt.blockNumber },
+          `node ${tx.node} is onboarded (tx ${tx.hash} in block ${receipt.blockNumber})`,
+        );
+      }
+    }
+  }
+
+  private async dropInflight(key: string): Promise<void> {
+    const inflight = { ...this.requireState().inflight };
+    const tx = inflight[key];
+    delete inflight[key];
+    if (tx !== undefined) this.lastBroadcast.delete(tx.hash);
+    await this.save({ inflight });
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Bookkeeping
+  // -------------------------------------------------------------------------------------------------------------
+
+  /** Runs `use` with the registry on the first endpoint that works, after checking it once per endpoint. */
+  private async registryCall<T>(use: (registry: RegistryView, endpoint: ConnectedEndpoint) => Promise<T>): Promise<T> {
+    return this.deps.endpoints.first(async (endpoint) => use(await this.registryOn(endpoint), endpoint), "answered");
+  }
+
+  private async registryOn(endpoint: ConnectedEndpoint): Promise<RegistryView> {
+    const key = `registry:${this.options.registry}`;
+    const known = endpoint.memo.get(key) as RegistryView | undefined;
+    if (known !== undefined) return known;
+    const registry = connectRegistryView(this.options.registry, endpoint.provider);
+    const appAuth = await checkRegistry(registry, endpoint.shown, { networkOption: "--rpc-url" });
+    if (appAuth !== getAddress(this.options.appAuth)) {
+      throw new Error(
+        `the ReplicationRegistry ${this.options.registry} is bound to app ${appAuth}, not to --app-auth ${this.options.appAuth}`,
+      );
+    }
+    endpoint.memo.set(key, registry);
+    return registry;
+  }
+
+  /** Logs a situation once until it changes (per subject: this node, or another node's address). */
+  private report(
+    subject: string,
+    key: string,
+    level: "info" | "warn" | "error",
+    message: string,
+    fields: Record<string, unknown>,
+  ): void {
+    if (this.reported.get(subject) === key) return;
+    this.reported.set(subject, key);
+    if (level !== "info") this.noteError(new Error(message));
+    this.logger[level](fields, message);
+  }
+
+  private remember(list: Array<Record<string, unknown>>, entry: Record<string, unknown>): void {
+    list.unshift(entry);
+    list.splice(RECENT);
+  }
+
+  private noteError(error: unknown): void {
+    this.lastError = { at: now(), message: errorMessage(error) };
+  }
+
+  private async loadState(): Promise<ReplicatorState | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.stateFile, "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw error;
+    }
+    const parsed = JSON.parse(text) as ReplicatorState;
+    if (parsed.version !== 1) throw new Error(`${this.stateFile} has version ${String(parsed.version)}, expected 1`);
+    return parsed;
+  }
+
+  /** Writes the state with `change`; the newest confirmed block seen goes with every write (not every pass). */
+  private async save(change: Partial<ReplicatorState>): Promise<void> {
+    const next: ReplicatorState = { ...this.requireState(), ...change };
+    next.lastBlock = Math.max(next.lastBlock, this.view?.block ?? -1);
+    await writeFileAtomic(this.stateFile, `${JSON.stringify(next, null, 2)}\n`);
+    this.state = next;
+  }
+
+  private get me(): string {
+    return this.requireKeys().address;
+  }
+
+  private get registry(): string {
+    return getAddress(this.options.registry);
+  }
+
+  private requireState(): ReplicatorState {
+    if (this.state === undefined) throw new Error("the replicator was not initialized");
+    return this.state;
+  }
+
+  private requireKeys(): NodeKeys {
+    if (this.keys === undefined) throw new Error("the replicator was not initialized");
+    return this.keys;
+  }
+
+  private requireChainId(): bigint {
+    if (this.chainId === undefined) throw new Error("the replicator was not initialized");
+    return this.chainId;
+  }
+}
+
+/** The registry's custom error (or revert reason) in a failed gas estimate; undefined for any other failure. */
+function decodeRevert(error: unknown): string | undefined {
+  const e = error as { code?: string; data?: string; revert?: { name: string; args: unknown[] }; reason?: string };
+  if (e?.code !== "CALL_EXCEPTION") return undefined;
+  if (typeof e.data === "string" && e.data.length >= 10) {
+    try {
+      const parsed = registryInterface.parseError(e.data);
+      if (parsed !== null) return `${parsed.name}(${parsed.args.map((arg) => String(arg)).join(", ")})`;
+    } catch {
+      // not one of the registry's errors
+    }
+  }
+  return e.revert !== undefined
+    ? `${e.revert.name}(${e.revert.args.map(String).join(", ")})`
+    : (e.reason ?? "reverted");
+}
+
+/** Every message an ethers error carries, the node's own JSON-RPC error included (ethers may wrap it). */
+function rpcErrorText(error: unknown): string {
+  const e = error as { message?: string; error?: { message?: string }; info?: { error?: { message?: string } } };
+  return [shortMessage(error), e?.message, e?.error?.message, e?.info?.error?.message].filter(Boolean).join(" | ");
+}
+
+async function readText(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function now(): string {
+  return new Date().toISOString();
+}

@@ -1,0 +1,205 @@
+/**
+ * What a node's agent reads from and sends to a ReplicationRegistry: its EIP-712 domain and policy, node statuses,
+ * the genesis member, the policy's verdict on a node, the `NodeRegistered` and `NodeOnboarded` events, and the two
+ * calls a node or member makes (`register`, `onboard`).
+ *
+ * Why not `registry.ts` alone: that module binds the whole contract through the TypeChain factories, which exist only
+ * after `npx hardhat compile`, and the guest agent's image is built without Hardhat or a Solidity compiler. So the ABI
+ * the agent needs is written out here, typed against the generated `ReplicationRegistry` (a type-only import, erased
+ * when bundled), and `test/lib/registry-view.test.ts` proves that every fragment equals the compiled one. The checks
+ * and readers below take either binding, so tasks (through `registry.ts`) and the agent share them.
+ */
+import { Contract, getAddress } from "ethers";
+import type { ContractRunner, Provider } from "ethers";
+
+import type { ReplicationRegistry } from "../../types/ethers-contracts/index.js";
+import { UserError } from "../errors.js";
+import { REGISTRY_EIP712_NAME, REGISTRY_EIP712_VERSION } from "./eip712.js";
+import type { SignedNodeRegistration } from "./files.js";
+import { nodeStatusOf } from "./enums.js";
+import type { NodeStatus } from "./enums.js";
+import { evidenceFromNodeRegistered } from "./registration.js";
+import type { NodeRegisteredArgs, RegistrationEvidence } from "./registration.js";
+
+const BOOT_INFO_TUPLE =
+  "(address appId, bytes32 composeHash, address instanceId, bytes32 deviceId, bytes32 mrAggregated, " +
+  "bytes32 mrSystem, bytes32 osImageHash, string tcbStatus, string[] advisoryIds)";
+
+/** The part of `IReplicationRegistry` (and the errors it reverts with) that an agent uses, as the compiler declares it. */
+export const REGISTRY_AGENT_ABI = [
+  "function appAuth() view returns (address)",
+  "function eip712Domain() view returns (bytes1 fields, string name, string version, uint256 chainId, address verifyingContract, bytes32 salt, uint256[] extensions)",
+  "function genesis() view returns (address)",
+  "function isNodeAllowed(address node) view returns (bool isAllowed, string reason)",
+  "function nodeStatus(address node) view returns (uint8)",
+  "function onboard(address node, bytes ciphertext, bytes memberSignature)",
+  `function register(address node, bytes encryptionPublicKey, ${BOOT_INFO_TUPLE} bootInfo, (bytes quote, bytes eventLog) attestation, bytes nodeSignature)`,
+  "event GenesisSet(address indexed node, address indexed setBy)",
+  "event NodeOnboarded(address indexed node, address indexed sponsor, bytes32 quoteHash, bytes ciphertext)",
+  `event NodeRegistered(address indexed node, bytes32 indexed composeHash, bytes32 indexed quoteHash, bytes encryptionPublicKey, ${BOOT_INFO_TUPLE} bootInfo, (bytes quote, bytes eventLog) attestation)`,
+  "error ECDSAInvalidSignature()",
+  "error ECDSAInvalidSignatureLength(uint256 length)",
+  "error ECDSAInvalidSignatureS(bytes32 s)",
+  "error RegistryAppIdMismatch(address appId, address expected)",
+  "error RegistryBootInfoNotAllowed(address node, string reason)",
+  "error RegistryCiphertextEmpty(address node)",
+  "error RegistryEncryptionKeyLengthInvalid(uint256 length, uint256 maxLength)",
+  "error RegistryNodeAlreadyMember(address node)",
+  "error RegistryNodeAlreadyRegistered(address node, uint8 status)",
+  "error RegistryNodeNotRegistered(address node, uint8 status)",
+  "error RegistryQuoteEmpty(address node)",
+  "error RegistrySignerMismatch(address node, address signer)",
+  "error RegistrySignerNotMember(address signer)",
+  "error RegistrySponsorNotAllowed(address sponsor, string reason)",
+] as const;
+
+/** The registry as an agent binds it: the functions and events of {@link REGISTRY_AGENT_ABI}. */
+export type RegistryView = Pick<
+  ReplicationRegistry,
+  | "appAuth"
+  | "eip712Domain"
+  | "genesis"
+  | "isNodeAllowed"
+  | "nodeStatus"
+  | "onboard"
+  | "register"
+  | "filters"
+  | "queryFilter"
+  | "getAddress"
+  | "interface"
+  | "runner"
+>;
+
+/** Binds {@link REGISTRY_AGENT_ABI} at `address`; nothing is checked until {@link checkRegistry}. */
+export function connectRegistryView(address: string, runner: ContractRunner): RegistryView {
+  return new Contract(address, REGISTRY_AGENT_ABI, runner) as unknown as RegistryView;
+}
+
+export { EVICTION_CAUSES, NODE_STATUSES, evictionCauseOf, nodeStatusOf } from "./enums.js";
+export type { EvictionCause, NodeStatus } from "./enums.js";
+
+/**
+ * Checks that there is code at the registry's address and that its EIP-712 domain (ERC-5267 `eip712Domain()`) is the
+ * registry's, on this chain and at this address: that is the domain every node and member signs for, so a contract
+ * that answers otherwise is not one to send signatures to. `blockTag` pins the reads (default: latest).
+ * @param where how to name the network in messages, e.g. `network "localhost" (chain 31337)`.
+ * @param networkOption the option that picks the network, named in messages (`--network` for tasks).
+ * @returns the app's policy the registry is bound to (its `appAuth()`).
+ */
+export async function checkRegistry(
+  registry: Pick<RegistryView, "eip712Domain" | "appAuth" | "getAddress" | "runner">,
+  where: string,
+  options: { blockTag?: number; networkOption?: string } = {},
+): Promise<string> {
+  const { blockTag, networkOption = "--network" } = options;
+  const provider = requireProvider(registry.runner);
+  const address = await registry.getAddress();
+  if ((await provider.getCode(address, blockTag)) === "0x") {
+    throw new UserError(`no contract at ${address} on ${where}: check --registry and ${networkOption}`);
+  }
+  const { chainId } = await provider.getNetwork();
+  let domain: Awaited<ReturnType<ReplicationRegistry["eip712Domain"]>> | undefined;
+  try {
+    domain = await registry.eip712Domain({ blockTag });
+  } catch {
+    // No ERC-5267 (a revert or garbage): not our registry.
+  }
+  const matches =
+    domain !== undefined &&
+    domain.name === REGISTRY_EIP712_NAME &&
+    domain.version === REGISTRY_EIP712_VERSION &&
+    domain.chainId === chainId &&
+    domain.verifyingContract.toLowerCase() === address.toLowerCase();
+  if (!matches) {
+    throw new UserError(
+      `the contract at ${address} on ${where} is not a ReplicationRegistry (its EIP-712 domain is not ` +
+        `"${REGISTRY_EIP712_NAME}" version ${REGISTRY_EIP712_VERSION} at that address): check --registry`,
+    );
+  }
+  return getAddress(await registry.appAuth({ blockTag }));
+}
+
+/** A node's registration as its `NodeRegistered` event records it. */
+export interface RegistrationRecord {
+  evidence: RegistrationEvidence;
+  blockNumber: number;
+  transactionHash: string;
+}
+
+type EventReader = Pick<RegistryView, "filters" | "queryFilter">;
+
+/**
+ * The registration evidence of `node` (quote, event log, keys, boot info) from its `NodeRegistered` event; undefined
+ * when there is none in `[fromBlock, toBlock]`. Public RPCs cap `eth_getLogs` ranges: pass the registry's deployment
+ * block as `fromBlock`.
+ */
+export async function readRegistration(
+  registry: EventReader,
+  node: string,
+  fromBlock = 0,
+  toBlock?: number,
+): Promise<RegistrationRecord | undefined> {
+  const [event] = await registry.queryFilter(registry.filters.NodeRegistered(node), fromBlock, toBlock);
+  if (event === undefined) return undefined;
+  return {
+    evidence: evidenceFromNodeRegistered(event.args as unknown as NodeRegisteredArgs),
+    blockNumber: event.blockNumber,
+    transactionHash: event.transactionHash,
+  };
+}
+
+/** Every `NodeRegistered` event in `[fromBlock, toBlock]`, in chain order. */
+export async function readRegistrations(
+  registry: EventReader,
+  fromBlock: number,
+  toBlock: number,
+): Promise<RegistrationRecord[]> {
+  const events = await registry.queryFilter(registry.filters.NodeRegistered(), fromBlock, toBlock);
+  return events.map((event) => ({
+    evidence: evidenceFromNodeRegistered(event.args as unknown as NodeRegisteredArgs),
+    blockNumber: event.blockNumber,
+    transactionHash: event.transactionHash,
+  }));
+}
+
+/** A member's onboarding of a node, as its `NodeOnboarded` event records it. */
+export interface OnboardingRecord {
+  node: string;
+  sponsor: string;
+  quoteHash: string;
+  ciphertext: string;
+  blockNumber: number;
+  transactionHash: string;
+}
+
+/** The `NodeOnboarded` events in `[fromBlock, toBlock]`, of `node` only when given. */
+export async function readOnboardings(
+  registry: EventReader,
+  fromBlock: number,
+  toBlock: number,
+  node?: string,
+): Promise<OnboardingRecord[]> {
+  const events = await registry.queryFilter(registry.filters.NodeOnboarded(node), fromBlock, toBlock);
+  return events.map((event) => ({
+    node: getAddress(event.args.node),
+    sponsor: getAddress(event.args.sponsor),
+    quoteHash: event.args.quoteHash,
+    ciphertext: event.args.ciphertext,
+    blockNumber: event.blockNumber,
+    transactionHash: event.transactionHash,
+  }));
+}
+
+/** The arguments of `register(node, encryptionPublicKey, bootInfo, attestation, nodeSignature)`. */
+export function registerArguments({
+  registration: r,
+  signature,
+}: Pick<SignedNodeRegistration, "registration" | "signature">) {
+  return [r.node, r.encryptionPublicKey, r.bootInfo, { quote: r.quote, eventLog: r.eventLog }, signature] as const;
+}
+
+export function requireProvider(runner: ContractRunner | null): Provider {
+  const provider = runner?.provider;
+  if (provider == null) throw new Error("the contract is not connected to a provider");
+  return provider;
+}
