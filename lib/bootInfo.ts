@@ -14,3 +14,21 @@ export interface AppBootInfo {
   tcbStatus: string;
   advisoryIds: string[];
 }
+
+/** A boot info as ethers decodes it from a call or an event (a `Result`, whose arrays are Results too). */
+export type DecodedBootInfo = Omit<AppBootInfo, "advisoryIds"> & { advisoryIds: Iterable<string> };
+
+/** Copies a decoded boot info into plain values, in dstack's field order. */
+export function bootInfoFromDecoded(b: DecodedBootInfo): AppBootInfo {
+  return {
+    appId: b.appId,
+    composeHash: b.composeHash,
+    instanceId: b.instanceId,
+    deviceId: b.deviceId,
+    mrAggregated: b.mrAggregated,
+    mrSystem: b.mrSystem,
+    osImageHash: b.osImageHash,
+    tcbStatus: b.tcbStatus,
+    advisoryIds: [...b.advisoryIds],
+  };
+}

@@ -13,6 +13,7 @@ import { verifyTdxQuote } from "./quote.js";
 import type { QuoteCollateral, VerifiedTdxQuote } from "./quote.js";
 import { checkReportDataBinding, tdReportOfQuote } from "./report-data.js";
 import { encryptSecret } from "./secret.js";
+import { bootInfoFromDecoded, type DecodedBootInfo } from "../bootInfo.js";
 
 /** A node's registration as the registry's `NodeRegistered` event carries it. */
 export interface RegistrationEvidence {
@@ -131,17 +132,7 @@ export function checkRegistrationConsistency(evidence: RegistrationEvidence): vo
 export interface NodeRegisteredArgs {
   node: string;
   encryptionPublicKey: string;
-  bootInfo: {
-    appId: string;
-    composeHash: string;
-    instanceId: string;
-    deviceId: string;
-    mrAggregated: string;
-    mrSystem: string;
-    osImageHash: string;
-    tcbStatus: string;
-    advisoryIds: Iterable<string>;
-  };
+  bootInfo: DecodedBootInfo;
   attestation: { quote: string; eventLog: string };
 }
 
@@ -151,17 +142,7 @@ export function evidenceFromNodeRegistered(args: NodeRegisteredArgs): Registrati
   return {
     node: args.node,
     encryptionPublicKey: args.encryptionPublicKey,
-    bootInfo: {
-      appId: b.appId,
-      composeHash: b.composeHash,
-      instanceId: b.instanceId,
-      deviceId: b.deviceId,
-      mrAggregated: b.mrAggregated,
-      mrSystem: b.mrSystem,
-      osImageHash: b.osImageHash,
-      tcbStatus: b.tcbStatus,
-      advisoryIds: [...b.advisoryIds],
-    },
+    bootInfo: bootInfoFromDecoded(b),
     quote: args.attestation.quote,
     eventLog: args.attestation.eventLog,
   };

@@ -11,6 +11,7 @@ import type { ReplicationRegistry } from "../../types/ethers-contracts/index.js"
 import type { AppBootInfo } from "./eip712.js";
 import { checkRegistry, nodeStatusOf, requireProvider } from "./registry-view.js";
 import type { NodeStatus } from "./registry-view.js";
+import { bootInfoFromDecoded } from "../bootInfo.js";
 
 export { EVICTION_CAUSES, NODE_STATUSES, evictionCauseOf, nodeStatusOf, readRegistration } from "./registry-view.js";
 export type { EvictionCause, NodeStatus, RegistrationRecord } from "./registry-view.js";
@@ -103,17 +104,7 @@ export async function readRegistryNodes(
       evictedAt: record.evictedAt,
       sponsor: record.sponsor === ZERO_ADDRESS ? undefined : record.sponsor,
       quoteHash: record.quoteHash,
-      bootInfo: {
-        appId: b.appId,
-        composeHash: b.composeHash,
-        instanceId: b.instanceId,
-        deviceId: b.deviceId,
-        mrAggregated: b.mrAggregated,
-        mrSystem: b.mrSystem,
-        osImageHash: b.osImageHash,
-        tcbStatus: b.tcbStatus,
-        advisoryIds: [...b.advisoryIds],
-      },
+      bootInfo: bootInfoFromDecoded(b),
       allowed,
       reason,
     };
