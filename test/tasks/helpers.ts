@@ -3,6 +3,7 @@
  * these helpers: both get the one cached connection to the default network, so a contract deployed here is the
  * one the task sees, and `loadFixture` snapshots cover what the tasks did.
  */
+import { mkdtempSync, rmSync } from "node:fs";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -100,9 +101,13 @@ export async function runTaskOk<Value = unknown>(
   return { ...run, value: run.result.value };
 }
 
+/** One temporary directory for this test process, removed when it exits, so test runs leave nothing in /tmp. */
+const TEMP_ROOT = mkdtempSync(path.join(tmpdir(), "devproof-tasks-"));
+process.on("exit", () => rmSync(TEMP_ROOT, { recursive: true, force: true }));
+
 /** Writes a file in a fresh temporary directory and returns its path. */
 export async function writeTempFile(name: string, contents: string | Uint8Array): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), "devproof-"));
+  const dir = await mkdtemp(path.join(TEMP_ROOT, "file-"));
   const file = path.join(dir, name);
   await writeFile(file, contents);
   return file;
