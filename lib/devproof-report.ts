@@ -648,7 +648,7 @@ export function assessCompose(compose: ComposeEvidence, snapshot: DevProofSnapsh
   const services = isRecord(parsed.dockerCompose?.["services"]) ? parsed.dockerCompose["services"] : {};
   lines.push(imageLine(services));
   lines.push(...variableLines(app, parsed.dockerCompose ?? {}));
-  lines.push(...switchLines(services));
+  lines.push(...switchLines(services, snapshot.app));
   return lines;
 }
 
@@ -928,14 +928,17 @@ const DEBUG_SWITCHES = new Set([
 /**
  * Switches in the measured file. They are public (part of the hash), so users see them during the notice; what makes
  * one a FAIL is that it opens a way to run other code or read secrets at run time:
- * - FAIL: the Docker socket mounted into a container (it can start any image: unpinned code); a debugger flag
- *   (`--inspect`, JDWP, debugpy: whoever reaches the port runs code in the process).
+ * - FAIL: the Docker socket mounted into a container (it can start any image: unpinned code) — except into this
+ *   project's guest agent for this very app (pinned by digest, `DEVPROOF_APP_AUTH` = the app), which only runs what
+ *   the app's policy activated: that is a WARN asking the auditor to compare the image digest with the reproducible
+ *   build; a debugger flag (`--inspect`, JDWP, debugpy: whoever reaches the port runs code in the process).
  * - WARN: `privileged: true`, `cap_add: [SYS_ADMIN | ALL]`, `network_mode: host`, `pid: host` (the container can
  *   reach the CVM's devices, network or processes: a larger attack surface, not a new code path by itself); a
  *   debug or dev mode set to on (logs and endpoints that may leak secrets); `env_file` (values not in the file).
  */
-function switchLines(services: Record<string, unknown>): ReportLine[] {
+function switchLines(services: Record<string, unknown>, app: string): ReportLine[] {
   const dockerSocket: string[] = [];
+  const agentDockerSocket: string[] = [];
   const debuggers: string[] = [];
   const privileged: string[] = [];
   const hostNamespaces: string[] = [];
@@ -947,7 +950,9 @@ function switchLines(services: Record<string, unknown>): ReportLine[] {
     for (const volume of volumes) {
       const source =
         typeof volume === "string" ? volume.split(":")[0] : isRecord(volume) ? volume["source"] : undefined;
-      if (typeof source === "string" && /(^|\/)docker\.sock$/.test(source)) dockerSocket.push(`${name}: ${source}`);
+      if (typeof source === "string" && /(^|\/)docker\.sock$/.test(source)) {
+        (isGuestAgentOf(service, app) ? agentDockerSocket : dockerSocket).push(`${name}: ${source}`);
+      }
     }
     walkStrings(
       { command: service["command"], entrypoint: service["entrypoint"], environment: service["environment"] },
@@ -980,6 +985,16 @@ function switchLines(services: Record<string, unknown>): ReportLine[] {
       title: "the Docker socket is mounted into a container",
       evidence: `${dockerSocket.join("; ")}: that container can start any image, i.e. run code that was never announced`,
       stage: 1,
+    });
+  }
+  if (agentDockerSocket.length > 0) {
+    lines.push({
+      id: "compose.docker-socket-agent",
+      level: "WARN",
+      title: "the Docker socket is mounted into this app's DevProof guest agent",
+      evidence:
+        `${agentDockerSocket.join("; ")}: an image pinned by digest, configured for ${app}, which runs only the ` +
+        "release this policy activated; check its digest against the reproducible build of guest/ (guest/README.md)",
     });
   }
   if (debuggers.length > 0) {
@@ -1033,6 +1048,15 @@ function switchLines(services: Record<string, unknown>): ReportLine[] {
     });
   }
   return lines;
+}
+
+/** The project's guest agent for `app`: pinned by digest and pointed at this very policy. */
+function isGuestAgentOf(service: Record<string, unknown>, app: string): boolean {
+  const image = service["image"];
+  if (typeof image !== "string" || !/@sha256:[0-9a-f]{64}$/.test(image)) return false;
+  return environmentEntries(service["environment"]).some(
+    ([key, value]) => key === "DEVPROOF_APP_AUTH" && value?.trim().toLowerCase() === app.toLowerCase(),
+  );
 }
 
 function environmentEntries(environment: unknown): Array<[string, string | undefined]> {

@@ -274,6 +274,20 @@ describe("lib/devproof-report", function () {
       expect(lines.some((l) => l.id === "compose.switches")).to.equal(false);
     });
 
+    it("only warns about the Docker socket in this app's guest agent, pinned and pointed at this policy", function () {
+      const agent = (image: string, appAuth: string) =>
+        `services:\n  devproof-agent:\n    image: ${image}\n    environment:\n      DEVPROOF_APP_AUTH: "${appAuth}"\n` +
+        `    volumes:\n      - /var/run/docker.sock:/var/run/docker.sock\n`;
+      const app = snapshot().app;
+      const ours = composeLines(appCompose(agent(PINNED, app.toLowerCase())));
+      expect(line(ours, "compose.docker-socket-agent").level).to.equal("WARN");
+      expect(ours.some((l) => l.id === "compose.docker-socket")).to.equal(false);
+      const otherApp = composeLines(appCompose(agent(PINNED, "0x000000000000000000000000000000000000dEaD")));
+      expect(line(otherApp, "compose.docker-socket").level).to.equal("FAIL");
+      const unpinned = composeLines(appCompose(agent("ghcr.io/example/devproof-agent:latest", app)));
+      expect(line(unpinned, "compose.docker-socket").level).to.equal("FAIL");
+    });
+
     it("fails a file that is not JSON, or whose docker-compose part is not YAML", function () {
       expect(line(composeLines("{nope"), "compose.parse").level).to.equal("FAIL");
       expect(line(composeLines(appCompose("services: [unclosed")), "compose.parse").evidence).to.contain(
