@@ -8,134 +8,79 @@ import { ArgumentType } from "hardhat/types/arguments";
 
 import { lazyAction } from "./shared/action.js";
 
+/** An option that may be left out (its action then applies its own default, or asks for it). */
+function optionalString(name: string, description: string) {
+  return { name, description, type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined };
+}
+
 /** A task on one app: `--app` and, for tasks that send, `--from`. */
 function appTask(name: string, description: string) {
   return task(name, description)
-    .addOption({
-      name: "app",
-      description: "Address of the app's TimelockedAppAuth (required)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "from",
-      description: "Account to send from (default: the network's first account)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    });
+    .addOption(optionalString("app", "Address of the app's TimelockedAppAuth (required)"))
+    .addOption(optionalString("from", "Account to send from (default: the network's first account)"));
 }
 
 /** A compose-hash task: the hash given directly, or as the app-compose.json whose exact bytes are hashed. */
 function composeHashTask(name: string, description: string) {
   return appTask(name, description)
-    .addOption({
-      name: "hash",
-      description: "Compose hash, 0x + 64 hex digits (or use --file)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "file",
-      description: "app-compose.json; its exact bytes are hashed, as dstack measures them (or use --hash)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    });
+    .addOption(optionalString("hash", "Compose hash, 0x + 64 hex digits (or use --file)"))
+    .addOption(
+      optionalString("file", "app-compose.json; its exact bytes are hashed, as dstack measures them (or use --hash)"),
+    );
 }
 
 function deviceTask(name: string, description: string) {
-  return appTask(name, description).addOption({
-    name: "device",
-    description: "Device id, 0x + 64 hex digits (required)",
-    type: ArgumentType.STRING_WITHOUT_DEFAULT,
-    defaultValue: undefined,
-  });
+  return appTask(name, description).addOption(optionalString("device", "Device id, 0x + 64 hex digits (required)"));
 }
 
 function noticeTask(name: string, description: string) {
-  return appTask(name, description).addOption({
-    name: "notice",
-    description: 'Notice period: "7d", "36h", "1d12h", "90m" or seconds (required)',
-    type: ArgumentType.STRING_WITHOUT_DEFAULT,
-    defaultValue: undefined,
-  });
+  return appTask(name, description).addOption(
+    optionalString("notice", 'Notice period: "7d", "36h", "1d12h", "90m" or seconds (required)'),
+  );
 }
 
 /** A task on one app's ReplicationRegistry: `--registry` and, for tasks that send, `--from`. */
 function registryTask(name: string, description: string, sends: boolean) {
-  const base = task(name, description).addOption({
-    name: "registry",
-    description: "Address of the app's ReplicationRegistry (required)",
-    type: ArgumentType.STRING_WITHOUT_DEFAULT,
-    defaultValue: undefined,
-  });
+  const base = task(name, description).addOption(
+    optionalString("registry", "Address of the app's ReplicationRegistry (required)"),
+  );
   return sends
-    ? base.addOption({
-        name: "from",
-        description: "Account to send from, which pays the gas (default: the network's first account)",
-        type: ArgumentType.STRING_WITHOUT_DEFAULT,
-        defaultValue: undefined,
-      })
+    ? base.addOption(
+        optionalString("from", "Account to send from, which pays the gas (default: the network's first account)"),
+      )
     : base;
 }
 
 /** A registry task about one node. */
 function nodeTask(name: string, description: string, sends: boolean) {
-  return registryTask(name, description, sends).addOption({
-    name: "node",
-    description: "The node's address: its in-TEE Ethereum key (required)",
-    type: ArgumentType.STRING_WITHOUT_DEFAULT,
-    defaultValue: undefined,
-  });
+  return registryTask(name, description, sends).addOption(
+    optionalString("node", "The node's address: its in-TEE Ethereum key (required)"),
+  );
 }
 
 /** A node task that verifies the node's TDX quote: where its collateral comes from, and when it is checked. */
 function verifyingNodeTask(name: string, description: string, sends: boolean) {
   return nodeTask(name, description, sends)
-    .addOption({
-      name: "collateral",
-      description: "DCAP collateral as a JSON file, as a PCCS returns it (or use --pccs-url)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "pccsUrl",
-      description: "PCCS to fetch the collateral from (default: Phala's public PCCS)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "at",
-      description: "Verification time in unix seconds, for stored collateral (default: now)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "fromBlock",
-      description: "First block searched for the node's events (default 0; public RPCs may need the deployment block)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    });
+    .addOption(optionalString("collateral", "DCAP collateral as a JSON file, as a PCCS returns it (or use --pccs-url)"))
+    .addOption(optionalString("pccsUrl", "PCCS to fetch the collateral from (default: Phala's public PCCS)"))
+    .addOption(optionalString("at", "Verification time in unix seconds, for stored collateral (default: now)"))
+    .addOption(
+      optionalString(
+        "fromBlock",
+        "First block searched for the node's events (default 0; public RPCs may need the deployment block)",
+      ),
+    );
 }
 
 export const tasks = [
   task("compose-hash", "Print the compose hash of an app-compose.json (sha256 of its exact bytes)")
-    .addOption({
-      name: "file",
-      description: "app-compose.json to hash (required)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
+    .addOption(optionalString("file", "app-compose.json to hash (required)"))
     .setAction(lazyAction(() => import("./compose-hash.js")))
     .build(),
 
   // Compose hashes (new code)
   composeHashTask("propose-hash", "Propose a new compose hash; it can be activated after the notice period")
-    .addOption({
-      name: "uri",
-      description: "Where guest agents and auditors can fetch the compose file (required)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
+    .addOption(optionalString("uri", "Where guest agents and auditors can fetch the compose file (required)"))
     .setAction(lazyAction(() => import("./propose-hash.js")))
     .build(),
   composeHashTask("activate-hash", "Activate a ready compose-hash proposal; it becomes the current release (anyone)")
@@ -214,264 +159,118 @@ export const tasks = [
     "deploy-app",
     "Deploy an app's TimelockedAppAuth with Ignition; optionally register it with dstack's KMS and verify it",
   )
-    .addOption({
-      name: "parameters",
-      description: "Ignition parameters file (default: ignition/parameters/<network>.json)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "deploymentId",
-      description: "Ignition deployment id, one per app (default: chain-<chain id>)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "kms",
-      description: "Register the app with the dstack KMS at this address (implies --register)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
+    .addOption(optionalString("parameters", "Ignition parameters file (default: ignition/parameters/<network>.json)"))
+    .addOption(optionalString("deploymentId", "Ignition deployment id, one per app (default: chain-<chain id>)"))
+    .addOption(optionalString("kms", "Register the app with the dstack KMS at this address (implies --register)"))
     .addFlag({
       name: "register",
       description: "Register the app with the KMS that config/kms.json lists for the chain",
     })
     .addFlag({ name: "verify", description: "Verify the source on Etherscan (Basescan) and Sourcify" })
-    .addOption({
-      name: "from",
-      description: "Account to deploy from (default: the network's first account)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
+    .addOption(optionalString("from", "Account to deploy from (default: the network's first account)"))
     .setAction(lazyAction(() => import("./deploy-app.js")))
     .build(),
   task("register-app", "Register an app's auth contract with dstack's KMS (anyone may; skipped if already registered)")
-    .addOption({
-      name: "app",
-      description: "Address of the app's auth contract, which is its app id (required)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "kms",
-      description: "Address of the dstack KMS (default: the one config/kms.json lists for the chain)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "from",
-      description: "Account to send from (default: the network's first account)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
+    .addOption(optionalString("app", "Address of the app's auth contract, which is its app id (required)"))
+    .addOption(
+      optionalString("kms", "Address of the dstack KMS (default: the one config/kms.json lists for the chain)"),
+    )
+    .addOption(optionalString("from", "Account to send from (default: the network's first account)"))
     .setAction(lazyAction(() => import("./register-app.js")))
     .build(),
   task("check-boot", "Would a CVM with this boot info get its keys? Prints allowed, or denied with dstack's reason")
-    .addOption({
-      name: "app",
-      description: "The app id: address of its auth contract (required)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "kms",
-      description: "Ask this dstack KMS, as it does at boot (default: ask the app's contract directly)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "composeHash",
-      description: "Compose hash the CVM reports, 0x + 64 hex digits (required)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "device",
-      description: "Device id of the TDX machine, 0x + 64 hex digits (required)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "osImage",
-      description: "OS image hash, 0x + 64 hex digits (required with --kms, which checks it)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "tcbStatus",
-      description: 'TCB status from quote verification (default: "UpToDate")',
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "instance",
-      description: "Instance id of the CVM, an address (default: zero)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
+    .addOption(optionalString("app", "The app id: address of its auth contract (required)"))
+    .addOption(
+      optionalString("kms", "Ask this dstack KMS, as it does at boot (default: ask the app's contract directly)"),
+    )
+    .addOption(optionalString("composeHash", "Compose hash the CVM reports, 0x + 64 hex digits (required)"))
+    .addOption(optionalString("device", "Device id of the TDX machine, 0x + 64 hex digits (required)"))
+    .addOption(optionalString("osImage", "OS image hash, 0x + 64 hex digits (required with --kms, which checks it)"))
+    .addOption(optionalString("tcbStatus", 'TCB status from quote verification (default: "UpToDate")'))
+    .addOption(optionalString("instance", "Instance id of the CVM, an address (default: zero)"))
     .setAction(lazyAction(() => import("./check-boot.js")))
     .build(),
 
   task("compare-bytecode", "Rebuild TimelockedAppAuth (production profile) and compare it with the code at --app")
-    .addOption({
-      name: "app",
-      description: "Address of the deployed TimelockedAppAuth (required)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
+    .addOption(optionalString("app", "Address of the deployed TimelockedAppAuth (required)"))
     .setAction(lazyAction(() => import("./compare-bytecode.js")))
     .build(),
 
   task("app-status", "Show an app's policy, open proposals with countdowns, and its history")
-    .addOption({
-      name: "app",
-      description: "Address of the app's TimelockedAppAuth (required)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "fromBlock",
-      description: "First block of the history (default 0; public RPCs may need the deployment block)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
+    .addOption(optionalString("app", "Address of the app's TimelockedAppAuth (required)"))
+    .addOption(
+      optionalString("fromBlock", "First block of the history (default 0; public RPCs may need the deployment block)"),
+    )
     .setAction(lazyAction(() => import("./app-status.js")))
     .build(),
 
   // Users and auditors: reports, following changes, a status page
   task("devproof-report", "Which ERC-733 stage an app meets, line by line (PASS/WARN/FAIL); exit code 1 below Stage 1")
-    .addOption({
-      name: "app",
-      description: "Address of the app's auth contract: any dstack AppAuth (required)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "compose",
-      description: "app-compose.json to check: its hash against the chain, images, operator variables, switches",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "kms",
-      description: "dstack KMS to check the app is registered with",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
+    .addOption(optionalString("app", "Address of the app's auth contract: any dstack AppAuth (required)"))
+    .addOption(
+      optionalString(
+        "compose",
+        "app-compose.json to check: its hash against the chain, images, operator variables, switches",
+      ),
+    )
+    .addOption(optionalString("kms", "dstack KMS to check the app is registered with"))
     .addFlag({ name: "json", description: "Print one JSON object: stage, lines[{id, level, title, evidence}]" })
     .setAction(lazyAction(() => import("./devproof-report.js")))
     .build(),
   task("watch", "Follow an app (and its registry) and report every change as it happens, with the time left")
-    .addOption({
-      name: "app",
-      description: "Address of the app's auth contract (required)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "registry",
-      description: "Address of the app's ReplicationRegistry, to follow too",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "confirmations",
-      description: "Report an event once its block has this many confirmations (default 3)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "poll",
-      description: 'How often to ask the node: "5s", "1m", ... (default 5s)',
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
+    .addOption(optionalString("app", "Address of the app's auth contract (required)"))
+    .addOption(optionalString("registry", "Address of the app's ReplicationRegistry, to follow too"))
+    .addOption(
+      optionalString("confirmations", "Report an event once its block has this many confirmations (default 3)"),
+    )
+    .addOption(optionalString("poll", 'How often to ask the node: "5s", "1m", ... (default 5s)'))
     .addFlag({ name: "json", description: "One JSON object per event and line on stdout; messages on stderr" })
-    .addOption({
-      name: "webhook",
-      description: "POST each event as JSON to this URL (queued, retried with backoff; never holds up the watch)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "cursorFile",
-      description: "Remember what was reported here, and resume after it on restart",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "fromBlock",
-      description: "Start at this block when there is no cursor (default: from the confirmed head on)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
+    .addOption(
+      optionalString(
+        "webhook",
+        "POST each event as JSON to this URL (queued, retried with backoff; never holds up the watch)",
+      ),
+    )
+    .addOption(optionalString("cursorFile", "Remember what was reported here, and resume after it on restart"))
+    .addOption(
+      optionalString("fromBlock", "Start at this block when there is no cursor (default: from the confirmed head on)"),
+    )
     .addFlag({ name: "once", description: "Report up to the confirmed head, then exit (for cron and tests)" })
     .setAction(lazyAction(() => import("./watch.js")))
     .build(),
   task("status-page", "Serve the status page (it reads the chain from the browser) on 127.0.0.1 and print its URL")
-    .addOption({
-      name: "app",
-      description: "Address of the app's auth contract (required)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "port",
-      description: "Port on 127.0.0.1 (default 8080; 0 picks a free one)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "rpc",
-      description: "JSON-RPC URL the browser reads from (default: the network's; the in-process chain gets one)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "registry",
-      description: "Address of the app's ReplicationRegistry, to show its events too",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
+    .addOption(optionalString("app", "Address of the app's auth contract (required)"))
+    .addOption(optionalString("port", "Port on 127.0.0.1 (default 8080; 0 picks a free one)"))
+    .addOption(
+      optionalString(
+        "rpc",
+        "JSON-RPC URL the browser reads from (default: the network's; the in-process chain gets one)",
+      ),
+    )
+    .addOption(optionalString("registry", "Address of the app's ReplicationRegistry, to show its events too"))
     .setAction(lazyAction(() => import("./status-page.js")))
     .build(),
 
   // Replication registry: nodes, members, auditors
   registryTask("register-node", "Submit a node's signed registration, from a file or built in its CVM (anyone)", true)
-    .addOption({
-      name: "file",
-      description: "Signed registration file (JSON; see README) (or use --from-dstack)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
+    .addOption(optionalString("file", "Signed registration file (JSON; see README) (or use --from-dstack)"))
     .addFlag({
       name: "fromDstack",
       description: "Build and sign the registration here, inside the node's CVM, through the dstack guest API",
     })
-    .addOption({
-      name: "dstackEndpoint",
-      description: "dstack guest API: unix socket or URL (default: /var/run/dstack.sock)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "out",
-      description: "With --from-dstack: write the signed registration to this file instead of sending it",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "collateral",
-      description: "With --from-dstack: DCAP collateral file for the node's own TCB status (or --pccs-url)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "pccsUrl",
-      description: "With --from-dstack: PCCS to fetch the collateral from (default: Phala's public PCCS)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
+    .addOption(optionalString("dstackEndpoint", "dstack guest API: unix socket or URL (default: /var/run/dstack.sock)"))
+    .addOption(
+      optionalString("out", "With --from-dstack: write the signed registration to this file instead of sending it"),
+    )
+    .addOption(
+      optionalString(
+        "collateral",
+        "With --from-dstack: DCAP collateral file for the node's own TCB status (or --pccs-url)",
+      ),
+    )
+    .addOption(
+      optionalString("pccsUrl", "With --from-dstack: PCCS to fetch the collateral from (default: Phala's public PCCS)"),
+    )
     .setAction(lazyAction(() => import("./register-node.js")))
     .build(),
   verifyingNodeTask(
@@ -479,40 +278,24 @@ export const tasks = [
     "Verify a registered node and hand it the secret, signed by a member (anyone submits)",
     true,
   )
-    .addOption({
-      name: "secretFile",
-      description: "The shared secret to encrypt to the node (the member's copy)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "memberKeyFile",
-      description: "File holding the member's Ethereum private key, which signs (or use --member-from-dstack)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
+    .addOption(optionalString("secretFile", "The shared secret to encrypt to the node (the member's copy)"))
+    .addOption(
+      optionalString(
+        "memberKeyFile",
+        "File holding the member's Ethereum private key, which signs (or use --member-from-dstack)",
+      ),
+    )
     .addFlag({
       name: "memberFromDstack",
       description: "Sign with the member's in-TEE key, derived here through the dstack guest API",
     })
-    .addOption({
-      name: "dstackEndpoint",
-      description: "With --member-from-dstack: unix socket or URL (default: /var/run/dstack.sock)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "out",
-      description: "Write the signed onboarding to this file instead of sending it",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
-    .addOption({
-      name: "onboarding",
-      description: "Submit an onboarding a member signed elsewhere (a file written with --out)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
+    .addOption(
+      optionalString("dstackEndpoint", "With --member-from-dstack: unix socket or URL (default: /var/run/dstack.sock)"),
+    )
+    .addOption(optionalString("out", "Write the signed onboarding to this file instead of sending it"))
+    .addOption(
+      optionalString("onboarding", "Submit an onboarding a member signed elsewhere (a file written with --out)"),
+    )
     .setAction(lazyAction(() => import("./onboard-node.js")))
     .build(),
   verifyingNodeTask("set-genesis", "Make a registered, verified node the first member; once (owner)", true)
@@ -534,12 +317,12 @@ export const tasks = [
     "Show a registry's members and pending registrations, and whether the policy allows each",
     false,
   )
-    .addOption({
-      name: "fromBlock",
-      description: "First block searched for registrations (default 0; public RPCs may need the deployment block)",
-      type: ArgumentType.STRING_WITHOUT_DEFAULT,
-      defaultValue: undefined,
-    })
+    .addOption(
+      optionalString(
+        "fromBlock",
+        "First block searched for registrations (default 0; public RPCs may need the deployment block)",
+      ),
+    )
     .setAction(lazyAction(() => import("./nodes.js")))
     .build(),
 ];
