@@ -24,6 +24,7 @@ import {
   testNode,
 } from "./helpers/replication.js";
 import type { TestNode } from "./helpers/replication.js";
+import { loadTdxFixture } from "./helpers/tee-stand-in.js";
 
 const { ethers, networkHelpers, ignition } = await network.create();
 
@@ -213,8 +214,7 @@ describe("ReplicationRegistry", function () {
 
     it("accepts a real 5006-byte TDX quote and a key of the maximum length", async function () {
       const { registry, domain, appId } = await networkHelpers.loadFixture(baseFixture);
-      const { readFile } = await import("node:fs/promises");
-      const quote = hexlify(await readFile(new URL("../../shared/fixtures/tdx/tdx_quote", import.meta.url)));
+      const quote = hexlify((await loadTdxFixture()).quote);
       const signed = await signedRegistration(domain, A, appId, {
         quote,
         encryptionPublicKey: hexlify(randomBytes(Number(await registry.MAX_ENCRYPTION_KEY_LENGTH()))),

@@ -27,8 +27,8 @@ import type {
 import { bootInfo } from "./replication.js";
 import type { TestNode } from "./replication.js";
 
-/** The shared TDX fixture (a real quote and its collateral), beside the repository. */
-export const TDX_FIXTURE_DIR = new URL("../../../shared/fixtures/tdx/", import.meta.url);
+/** The TDX fixture: a real quote and its collateral (test/fixtures/tdx/README.md says where they come from). */
+export const TDX_FIXTURE_DIR = new URL("../fixtures/tdx/", import.meta.url);
 
 /** A time inside the fixture collateral's validity window (2025-06-25T00:00:00Z). */
 export const FIXTURE_TIME = 1750809600;
