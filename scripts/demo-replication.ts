@@ -24,7 +24,6 @@ import { RpcEndpoint, cleanUp, waitFor, type LogLine } from "../test/helpers/gue
 import { ReplicatorNode, type ReplicationChain } from "../test/helpers/replicator.js";
 import { TDX_FIXTURE_DIR, standInVerifier } from "../test/helpers/tee-stand-in.js";
 
-const V1 = "examples/app-compose.v1.json";
 const COLLATERAL = path.relative(process.cwd(), fileURLToPath(new URL("tdx_quote_collateral.json", TDX_FIXTURE_DIR)));
 /** What the agents' loops wait between passes, and how many blocks deep they read; the chain mines a block this often. */
 const POLL_MS = 200;
@@ -53,7 +52,8 @@ const fingerprint = (secret: Uint8Array) => `sha256 ${createHash("sha256").updat
 /** The agent lines worth reading in a demo: what each replicator decided, not its bookkeeping. */
 const SHOWN = new Set(["registration", "registered", "secret", "onboarding", "refusal", "evicted", "waiting"]);
 
-export async function demoReplication(connection: NetworkConnection, appAddress: string): Promise<void> {
+/** @param v1 the compose file of the release the app allowed first, which node B boots. */
+export async function demoReplication(connection: NetworkConnection, appAddress: string, v1: string): Promise<void> {
   const { ethers, ignition, networkHelpers, provider } = connection;
   const [, stranger, hostB] = await ethers.getSigners();
   if (stranger === undefined || hostB === undefined) throw new Error("the demo needs 3 accounts");
@@ -129,7 +129,7 @@ export async function demoReplication(connection: NetworkConnection, appAddress:
     step(
       "R4. Node B (TEE stand-in) boots release v1, still allowed; its agent writes the signed registration, its host submits it",
     );
-    const b = await start("B", "files", (await composeHashOfFile(V1)).bytesHash);
+    const b = await start("B", "files", (await composeHashOfFile(v1)).bytesHash);
     await waitFor("B's registration file", () => b.events("registration").length > 0, 15_000);
     await runTask("register-node", { registry: registryAddress, file: b.registrationFile, from: hostB.address });
 
@@ -145,7 +145,7 @@ export async function demoReplication(connection: NetworkConnection, appAddress:
     await runTask("nodes", { registry: registryAddress });
 
     step("R6. The owner stops allowing v1 (narrowing: at once); now anyone, here a stranger, may evict B");
-    await runTask("remove-hash", { app: appAddress, file: V1 });
+    await runTask("remove-hash", { app: appAddress, file: v1 });
     await runTask("evict-node", { registry: registryAddress, node: b.address, from: stranger.address });
     await waitFor("B's agent sees it", () => b.events("evicted").length > 0, 15_000);
 

@@ -4,8 +4,11 @@
 // from the command line. Beside it runs the guest agent, as a separate process reading the chain over JSON-RPC (the
 // embedded chain served on a local port): it starts v1, and once v2 is activated and confirmed it runs v2. No
 // container engine runs here, so a fake `docker` prints what it would run.
+// DEVPROOF_DEMO_V1 and DEVPROOF_DEMO_V2 name other compose files for the two releases (e.g. your own app's).
+// Any failure stops the demo with one line and exit code 1, after the agent, the RPC port and the stand-ins are closed.
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { styleText } from "node:util";
 
 import hre from "hardhat";
 
@@ -24,14 +27,15 @@ import {
   type LogLine,
 } from "../test/helpers/guestAgent.js";
 
-const V1 = path.resolve("examples/app-compose.v1.json");
-const V2 = path.resolve("examples/app-compose.v2.json");
+const V1 = path.resolve(process.env["DEVPROOF_DEMO_V1"] ?? "examples/app-compose.v1.json");
+const V2 = path.resolve(process.env["DEVPROOF_DEMO_V2"] ?? "examples/app-compose.v2.json");
 const DEVICE = "0x" + "a1".repeat(32);
 
 function step(title: string): void {
   console.log(`\n━━ ${title}`);
 }
 
+/** Runs a task as the command line would, printing the command first; false when the task failed. */
 async function runTask(name: string, args: Record<string, unknown>): Promise<boolean> {
   console.log(
     `$ npx hardhat ${name} ${Object.entries(args)
@@ -42,96 +46,120 @@ async function runTask(name: string, args: Record<string, unknown>): Promise<boo
   return result?.success !== false;
 }
 
-const connection = await hre.network.getOrCreate();
-const [, stranger] = await connection.ethers.getSigners();
-const v1 = await composeHashOfFile(V1);
+/** Runs a task that must succeed for the demo to go on. */
+async function mustRun(name: string, args: Record<string, unknown>): Promise<void> {
+  if (!(await runTask(name, args))) throw new Error(`the step "npx hardhat ${name}" failed (its error is above)`);
+}
 
-step("1. Deploy the app's TimelockedAppAuth: release v1 allowed, one device, 7-day notice");
-const { appAuth } = await connection.ignition.deploy(TimelockedAppAuthModule, {
-  parameters: {
-    TimelockedAppAuth: {
-      noticePeriod: RECOMMENDED_NOTICE_SECONDS,
-      initialComposeHash: v1.bytesHash,
-      initialComposeUri: pathToFileURL(V1).href,
-      initialDevices: [DEVICE],
+/** What the demo started and must stop, whatever happens: closed last-in, first-out. */
+const started: Array<() => Promise<unknown>> = [];
+
+async function demo(): Promise<void> {
+  const connection = await hre.network.getOrCreate();
+  const [, stranger] = await connection.ethers.getSigners();
+  const v1 = await composeHashOfFile(V1);
+
+  step("1. Deploy the app's TimelockedAppAuth: release v1 allowed, one device, 7-day notice");
+  const { appAuth } = await connection.ignition.deploy(TimelockedAppAuthModule, {
+    parameters: {
+      TimelockedAppAuth: {
+        noticePeriod: RECOMMENDED_NOTICE_SECONDS,
+        initialComposeHash: v1.bytesHash,
+        initialComposeUri: pathToFileURL(V1).href,
+        initialDevices: [DEVICE],
+      },
     },
-  },
-});
-const app = await appAuth.getAddress();
-console.log(`TimelockedAppAuth deployed at ${app}`);
+  });
+  const app = await appAuth.getAddress();
+  console.log(`TimelockedAppAuth deployed at ${app}`);
 
-step("1b. The guest agent starts in the CVM: it reads the contract one block behind the head and runs release v1");
-const rpc = await new RpcEndpoint(connection).start();
-const dstack = await DstackGuestApiStandIn.start({ appName: "devproof-demo" });
-const docker = await FakeDocker.create();
-const agent = await AgentProcess.start({
-  rpcUrls: [rpc.url],
-  appAuth: app,
-  stateDir: await tempDir("demo-state"),
-  docker,
-  dstackSocket: dstack.endpoint,
-  confirmations: 1,
-  pollInterval: "200ms",
-  flags: { project: "demo", "log-level": "info" },
-});
-console.log(`$ node agent.mjs --rpc-url ${rpc.url} --app-auth ${app} --confirmations 1 --poll-interval 200ms …`);
-const showAgent = (line: LogLine | undefined) => console.log(`agent: ${String(line?.msg)}`);
-const showDocker = (call: DockerCall) => {
-  const image = /image: (\S+)/.exec(call.compose ?? "")?.[1] ?? "";
-  console.log(`fake docker: docker ${call.args.join(" ")}\n             compose file runs ${image}`);
-};
-showAgent(agent.find((line) => line.event === "dstack"));
-await connection.networkHelpers.mine(1); // one confirmation for the deployment
-showAgent(await agent.waitForLog("v1 running", (line) => line.event === "reload"));
-showDocker((await docker.ups())[0]!);
+  step("1b. The guest agent starts in the CVM: it reads the contract one block behind the head and runs release v1");
+  const rpc = await new RpcEndpoint(connection).start();
+  started.push(() => rpc.down());
+  const dstack = await DstackGuestApiStandIn.start({ appName: "devproof-demo" });
+  started.push(() => dstack.close());
+  const docker = await FakeDocker.create();
+  const agent = await AgentProcess.start({
+    rpcUrls: [rpc.url],
+    appAuth: app,
+    stateDir: await tempDir("demo-state"),
+    docker,
+    dstackSocket: dstack.endpoint,
+    confirmations: 1,
+    pollInterval: "200ms",
+    flags: { project: "demo", "log-level": "info" },
+  });
+  started.push(() => agent.stop("SIGKILL"));
+  console.log(`$ node agent.mjs --rpc-url ${rpc.url} --app-auth ${app} --confirmations 1 --poll-interval 200ms …`);
+  const showAgent = (line: LogLine | undefined) => console.log(`agent: ${String(line?.msg)}`);
+  const showDocker = (call: DockerCall) => {
+    const image = /image: (\S+)/.exec(call.compose ?? "")?.[1] ?? "";
+    console.log(`fake docker: docker ${call.args.join(" ")}\n             compose file runs ${image}`);
+  };
+  showAgent(agent.find((line) => line.event === "dstack"));
+  await connection.networkHelpers.mine(1); // one confirmation for the deployment
+  showAgent(await agent.waitForLog("v1 running", (line) => line.event === "reload"));
+  showDocker((await docker.ups())[0]!);
 
-step("2. The developer hashes release v2 exactly as the CVM will measure it");
-await runTask("compose-hash", { file: V2 });
+  step("2. The developer hashes release v2 exactly as the CVM will measure it");
+  await mustRun("compose-hash", { file: V2 });
 
-step("3. The developer proposes v2: it is public now, and waits the notice");
-if (!(await runTask("propose-hash", { app, file: V2, uri: pathToFileURL(V2).href }))) process.exit(1);
+  step("3. The developer proposes v2: it is public now, and waits the notice");
+  await mustRun("propose-hash", { app, file: V2, uri: pathToFileURL(V2).href });
 
-step("4. Nobody can activate it early — not even the owner");
-if (await runTask("activate-hash", { app, file: V2 })) {
-  throw new Error("activation before the notice ended was accepted");
+  step("4. Nobody can activate it early — not even the owner");
+  if (await runTask("activate-hash", { app, file: V2 })) {
+    throw new Error("activation before the notice ended was accepted");
+  }
+
+  step("5. Seven days pass (on the embedded chain, instantly)");
+  await connection.networkHelpers.time.increase(RECOMMENDED_NOTICE_SECONDS);
+  console.log(`Chain time is now ${new Date((await connection.networkHelpers.time.latest()) * 1000).toISOString()}`);
+
+  step("6. Anyone — here a stranger, not the owner — activates v2");
+  await mustRun("activate-hash", { app, file: V2, from: stranger!.address });
+
+  step("6b. One block later the activation is confirmed: the agent fetches v2, checks its hash and runs it");
+  const from = agent.lines.length;
+  await connection.networkHelpers.mine(1);
+  showAgent(await agent.waitForLog("v2 running", (line) => line.event === "reload", 10_000, from));
+  showDocker(await waitFor("the v2 up call", async () => (await docker.ups())[1]));
+  const status = await agent.reconcilerStatus();
+  console.log(
+    `agent /status: running ${(status["running"] as { composeHash: string }).composeHash} (block ${(status["lastBlock"] as { block: number }).block})`,
+  );
+
+  step("7. The status an auditor sees: the current release, what is allowed, and the whole history");
+  await mustRun("app-status", { app });
+
+  step("8. The agent stops cleanly on SIGTERM");
+  const exit = await agent.stop("SIGTERM");
+  console.log(`agent exited with code ${exit.code}`);
+  if (exit.code !== 0) throw new Error(`the agent exited with code ${exit.code} on SIGTERM\n${agent.tail()}`);
+  await rpc.down();
+  await dstack.close();
+
+  step("9. The DevProof report: Stage 1 (7-day notice), with a WARN for the single-key owner");
+  await mustRun("devproof-report", { app, compose: V2 });
+
+  step("10. The same report on a stock, instantly upgradeable AppAuth (dstack's DstackApp behaves so): Stage 0");
+  const [owner] = await connection.ethers.getSigners();
+  const stock = await connection.ethers.deployContract("StockAppAuth", [owner!.address, false, DEVICE, v1.bytesHash]);
+  if (await runTask("devproof-report", { app: await stock.getAddress(), compose: V1 })) {
+    throw new Error("the report passed a stock AppAuth");
+  }
+
+  await demoReplication(connection, app, V1);
 }
 
-step("5. Seven days pass (on the embedded chain, instantly)");
-await connection.networkHelpers.time.increase(RECOMMENDED_NOTICE_SECONDS);
-console.log(`Chain time is now ${new Date((await connection.networkHelpers.time.latest()) * 1000).toISOString()}`);
-
-step("6. Anyone — here a stranger, not the owner — activates v2");
-if (!(await runTask("activate-hash", { app, file: V2, from: stranger!.address }))) process.exit(1);
-
-step("6b. One block later the activation is confirmed: the agent fetches v2, checks its hash and runs it");
-const from = agent.lines.length;
-await connection.networkHelpers.mine(1);
-showAgent(await agent.waitForLog("v2 running", (line) => line.event === "reload", 10_000, from));
-showDocker(await waitFor("the v2 up call", async () => (await docker.ups())[1]));
-const status = await agent.reconcilerStatus();
-console.log(
-  `agent /status: running ${(status["running"] as { composeHash: string }).composeHash} (block ${(status["lastBlock"] as { block: number }).block})`,
-);
-
-step("7. The status an auditor sees: the current release, what is allowed, and the whole history");
-const statusOk = await runTask("app-status", { app });
-
-step("8. The agent stops cleanly on SIGTERM");
-const exit = await agent.stop("SIGTERM");
-console.log(`agent exited with code ${exit.code}`);
-await rpc.down();
-await dstack.close();
-await cleanUp();
-if (!statusOk || exit.code !== 0) process.exit(1);
-
-step("9. The DevProof report: Stage 1 (7-day notice), with a WARN for the single-key owner");
-if (!(await runTask("devproof-report", { app, compose: V2 }))) process.exit(1);
-
-step("10. The same report on a stock, instantly upgradeable AppAuth (dstack's DstackApp behaves so): Stage 0");
-const [owner] = await connection.ethers.getSigners();
-const stock = await connection.ethers.deployContract("StockAppAuth", [owner!.address, false, DEVICE, v1.bytesHash]);
-if (await runTask("devproof-report", { app: await stock.getAddress(), compose: V1 })) {
-  throw new Error("the report passed a stock AppAuth");
+try {
+  await demo();
+} catch (error) {
+  console.error(styleText("red", `demo failed: ${error instanceof Error ? error.message : String(error)}`));
+  process.exitCode = 1;
+} finally {
+  for (const stop of started.reverse()) await stop().catch(() => undefined);
+  await cleanUp();
 }
-
-await demoReplication(connection, app);
+// Whatever a failed step left open (a socket, a timer) must not keep the demo alive.
+if (process.exitCode === 1) process.exit(1);

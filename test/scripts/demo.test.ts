@@ -1,0 +1,69 @@
+/**
+ * The demo as a user runs it (`npx hardhat run scripts/demo.ts`, what `./dev demo` runs), given broken input: it must
+ * end by itself, with exit code 1 and one line saying what failed, and leave nothing running or on disk. The broken
+ * release is proposed after the guest agent, its RPC port and the dstack stand-in have started, so a missed cleanup
+ * would keep the process alive.
+ */
+import { expect } from "chai";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+import { runHardhat, type CliRun } from "../helpers/cli.js";
+
+/** Command lines of the processes still running that mention `text`. */
+async function processesMentioning(text: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const pid of await readdir("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+    if (cmdline.includes(text)) found.push(cmdline.replaceAll("\0", " "));
+  }
+  return found;
+}
+
+describe("the demo, given broken input", function () {
+  this.timeout(180_000);
+
+  let sandbox: string;
+
+  beforeEach(async function () {
+    sandbox = await mkdtemp(path.join(tmpdir(), "devproof-demo-test-"));
+  });
+
+  afterEach(async function () {
+    await rm(sandbox, { recursive: true, force: true });
+  });
+
+  /** Runs the demo with `env`, its temporary files under a directory of its own. */
+  async function runDemo(env: Record<string, string>): Promise<CliRun> {
+    const demoTmp = path.join(sandbox, "tmp");
+    await mkdir(demoTmp);
+    const run = await runHardhat(["run", "scripts/demo.ts"], { env: { ...env, TMPDIR: demoTmp } });
+    expect(run.hung, `the demo did not exit:\n${run.stdout}\n${run.stderr}`).to.equal(false);
+    expect(await processesMentioning(demoTmp), "processes the demo left running").to.deep.equal([]);
+    // Only the demo's own files: Node's TypeScript loader keeps a cache there too.
+    const left = (await readdir(demoTmp)).filter((name) => name.startsWith("devproof-"));
+    expect(left, "temporary files the demo left").to.deep.equal([]);
+    return run;
+  }
+
+  it("stops with exit code 1 and one line when release v2's file does not exist", async function () {
+    const missing = path.join(sandbox, "no-such-app-compose.json");
+    const run = await runDemo({ DEVPROOF_DEMO_V2: missing });
+    expect(run.code).to.equal(1);
+    expect(run.stderr).to.contain(missing);
+    expect(run.stderr).to.match(/^demo failed: the step "npx hardhat compose-hash" failed/m);
+    expect(run.stderr).not.to.match(/report a bug|\n\s+at /);
+    expect(run.stdout).not.to.contain("2. The developer proposes");
+  });
+
+  it("stops with exit code 1 when release v1's file is not a compose file it can deploy", async function () {
+    const empty = path.join(sandbox, "empty.json");
+    await writeFile(empty, "");
+    const run = await runDemo({ DEVPROOF_DEMO_V1: empty });
+    expect(run.code).to.equal(1);
+    expect(run.stderr).to.match(/^demo failed: /m);
+    expect(run.stderr).not.to.match(/report a bug|\n\s+at /);
+  });
+});
