@@ -56,22 +56,31 @@ export function parseDuration(option: string, value: string): bigint {
   return seconds;
 }
 
-/** Parses a non-negative block number. */
-export function parseBlockNumber(option: string, value: string): number {
-  const text = value.trim();
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) {
-    throw new InvalidOptionError(option, value, "a block number (a non-negative integer)");
+/**
+ * Checks an integer option against its range; returns it. Hardhat has parsed the command line's text already (an INT
+ * option); a programmatic caller may still pass a negative, a fraction or an unsafe integer.
+ * @param expected what the option takes, for the message.
+ */
+export function checkInteger(
+  option: string,
+  value: number,
+  expected: string,
+  { min = 0, max = Number.MAX_SAFE_INTEGER }: { min?: number; max?: number } = {},
+): number {
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new InvalidOptionError(option, String(value), expected);
   }
-  return Number(text);
+  return value;
 }
 
-/** Parses a moment as unix seconds (a non-negative integer, e.g. 1750809600 for 2025-06-25T00:00:00Z). */
-export function parseUnixTime(option: string, value: string): number {
-  const text = value.trim();
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) {
-    throw new InvalidOptionError(option, value, "a unix time in seconds (e.g. 1750809600)");
-  }
-  return Number(text);
+/** Checks a block number: a non-negative integer. */
+export function checkBlockNumber(option: string, value: number): number {
+  return checkInteger(option, value, "a block number (a non-negative integer)");
+}
+
+/** Checks a moment in unix seconds: a non-negative integer (e.g. 1750809600 for 2025-06-25T00:00:00Z). */
+export function checkUnixTime(option: string, value: number): number {
+  return checkInteger(option, value, "a unix time in seconds (e.g. 1750809600)");
 }
 
 /** Returns the value of a required option, or throws naming it and why it is needed. */

@@ -1,17 +1,17 @@
 import { describeChange, readAppStatus, readHistory, type AppStatus, type HistoryEntry } from "../lib/appAuth.js";
 import { UserError } from "../lib/errors.js";
 import { formatCountdown, formatDate, formatDuration, formatNotice, formatRelative } from "../lib/format.js";
-import { parseBlockNumber } from "../lib/validate.js";
+import { checkBlockNumber } from "../lib/validate.js";
 import { defineAction } from "./shared/action.js";
 import { openApp, parseAppOptions, type AppOptions } from "./shared/session.js";
 
 export interface AppStatusArgs extends AppOptions {
-  fromBlock?: string | undefined;
+  fromBlock: number;
 }
 
 export default defineAction(async (args: AppStatusArgs, hre) => {
   const app = parseAppOptions(args);
-  const fromBlock = args.fromBlock === undefined ? 0 : parseBlockNumber("from-block", args.fromBlock);
+  const fromBlock = checkBlockNumber("from-block", args.fromBlock);
   const session = await openApp(hre, app, false);
   const status = await readAppStatus(session.appAuth);
   console.log(`TimelockedAppAuth ${status.address} on ${session.where}`);

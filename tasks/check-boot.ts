@@ -1,4 +1,4 @@
-import { Contract, ZeroAddress, ZeroHash } from "ethers";
+import { Contract, ZeroHash } from "ethers";
 
 import { NegativeAnswer, UserError } from "../lib/errors.js";
 import {
@@ -20,8 +20,8 @@ export interface CheckBootArgs {
   composeHash?: string | undefined;
   device?: string | undefined;
   osImage?: string | undefined;
-  tcbStatus?: string | undefined;
-  instance?: string | undefined;
+  tcbStatus: string;
+  instance: string;
 }
 
 export interface CheckBootResult extends BootCheck {
@@ -50,8 +50,8 @@ export default defineAction(async (args: CheckBootArgs, hre): Promise<CheckBootR
         : kms === undefined
           ? ZeroHash
           : parseBytes32("os-image", requireOption("os-image", args.osImage, "the KMS checks the OS image first")),
-    tcbStatus: (args.tcbStatus ?? "UpToDate").trim(),
-    instanceId: args.instance === undefined ? ZeroAddress : parseAddress("instance", args.instance),
+    tcbStatus: args.tcbStatus.trim(),
+    instanceId: parseAddress("instance", args.instance),
   });
   if (bootInfo.tcbStatus === "")
     throw new UserError('--tcb-status is empty: pass the status the quote verifier gave, e.g. "UpToDate"');

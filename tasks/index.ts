@@ -2,51 +2,76 @@
  * The owner and auditor commands for a TimelockedAppAuth, the deployment commands, the users' commands (report,
  * watch, status page), and the node, member and auditor commands for its ReplicationRegistry. Definitions only: each action lives in its own file and is
  * loaded when its task runs, so `npx hardhat` stays fast and works before the contracts are compiled.
+ *
+ * Options carry Hardhat's argument types, so `--help` shows each one's type and default and Hardhat refuses a
+ * malformed number before the action runs. Hardhat options are always optional (only positional arguments can be
+ * required), so an option without a default says in its description what applies without it: "(required)",
+ * "(required unless …)", "(default: …)" or "(optional)"; the action checks required ones, and the domain checks
+ * (addresses, hashes, durations, ranges) live in lib/validate.ts.
  */
 import { task } from "hardhat/config";
 import { ArgumentType } from "hardhat/types/arguments";
 
 import { lazyAction } from "./shared/action.js";
+import { UNSET } from "./shared/options.js";
 
-/** An option that may be left out (its action then applies its own default, or asks for it). */
-function optionalString(name: string, description: string) {
-  return { name, description, type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined };
+/** A string option without a default. */
+function stringOption<const Name extends string>(name: Name, description: string) {
+  return { name, description, type: ArgumentType.STRING_WITHOUT_DEFAULT as const, defaultValue: undefined };
+}
+
+/** A string option with a default, which --help shows. */
+function stringWithDefault<const Name extends string>(name: Name, description: string, defaultValue: string) {
+  return { name, description, type: ArgumentType.STRING as const, defaultValue };
+}
+
+/** A file option without a default: a path, passed on as given. */
+function fileOption<const Name extends string>(name: Name, description: string) {
+  return { name, description, type: ArgumentType.FILE_WITHOUT_DEFAULT as const, defaultValue: undefined };
+}
+
+/** An integer option; Hardhat refuses anything but a non-negative integer on the command line. */
+function intOption<const Name extends string>(name: Name, description: string, defaultValue: number) {
+  return { name, description, type: ArgumentType.INT as const, defaultValue };
 }
 
 /** A task on one app: `--app` and, for tasks that send, `--from`. */
 function appTask(name: string, description: string) {
   return task(name, description)
-    .addOption(optionalString("app", "Address of the app's TimelockedAppAuth (required)"))
-    .addOption(optionalString("from", "Account to send from (default: the network's first account)"));
+    .addOption(stringOption("app", "Address of the app's TimelockedAppAuth (required)"))
+    .addOption(stringOption("from", "Account to send from (default: the network's first account)"));
 }
 
 /** A compose-hash task: the hash given directly, or as the app-compose.json whose exact bytes are hashed. */
 function composeHashTask(name: string, description: string) {
   return appTask(name, description)
-    .addOption(optionalString("hash", "Compose hash, 0x + 64 hex digits (or use --file)"))
+    .addOption(stringOption("hash", "Compose hash, 0x + 64 hex digits (required unless --file)"))
     .addOption(
-      optionalString("file", "app-compose.json; its exact bytes are hashed, as dstack measures them (or use --hash)"),
+      fileOption(
+        "file",
+        "app-compose.json; its exact bytes are hashed, as dstack measures them (required unless --hash)",
+      ),
     );
 }
 
 function deviceTask(name: string, description: string) {
-  return appTask(name, description).addOption(optionalString("device", "Device id, 0x + 64 hex digits (required)"));
+  return appTask(name, description).addOption(stringOption("device", "Device id, 0x + 64 hex digits (required)"));
 }
 
 function noticeTask(name: string, description: string) {
   return appTask(name, description).addOption(
-    optionalString("notice", 'Notice period: "7d", "36h", "1d12h", "90m" or seconds (required)'),
+    stringOption("notice", 'Notice period: "7d", "36h", "1d12h", "90m" or seconds (required)'),
   );
 }
 
 /** A task on one app's ReplicationRegistry: `--registry` and, for tasks that send, `--from`. */
 function registryTask(name: string, description: string, sends: boolean) {
   const base = task(name, description).addOption(
-    optionalString("registry", "Address of the app's ReplicationRegistry (required)"),
+    stringOption("registry", "Address of the app's ReplicationRegistry (required)"),
   );
   return sends
     ? base.addOption(
-        optionalString("from", "Account to send from, which pays the gas (default: the network's first account)"),
+        stringOption("from", "Account to send from, which pays the gas (default: the network's first account)"),
       )
     : base;
 }
@@ -54,33 +79,41 @@ function registryTask(name: string, description: string, sends: boolean) {
 /** A registry task about one node. */
 function nodeTask(name: string, description: string, sends: boolean) {
   return registryTask(name, description, sends).addOption(
-    optionalString("node", "The node's address: its in-TEE Ethereum key (required)"),
+    stringOption("node", "The node's address: its in-TEE Ethereum key (required)"),
   );
 }
 
 /** A node task that verifies the node's TDX quote: where its collateral comes from, and when it is checked. */
 function verifyingNodeTask(name: string, description: string, sends: boolean) {
   return nodeTask(name, description, sends)
-    .addOption(optionalString("collateral", "DCAP collateral as a JSON file, as a PCCS returns it (or use --pccs-url)"))
-    .addOption(optionalString("pccsUrl", "PCCS to fetch the collateral from (default: Phala's public PCCS)"))
-    .addOption(optionalString("at", "Verification time in unix seconds, for stored collateral (default: now)"))
     .addOption(
-      optionalString(
+      fileOption(
+        "collateral",
+        "DCAP collateral as a JSON file, as a PCCS returns it (default: fetched from the PCCS, see --pccs-url)",
+      ),
+    )
+    .addOption(
+      stringOption("pccsUrl", "PCCS to fetch the collateral from, without --collateral (default: Phala's public PCCS)"),
+    )
+    .addOption(intOption("at", `Verification time in unix seconds, for stored collateral; ${UNSET} is now`, UNSET))
+    .addOption(
+      intOption(
         "fromBlock",
-        "First block searched for the node's events (default 0; public RPCs may need the deployment block)",
+        "First block searched for the node's events (public RPCs may need the deployment block)",
+        0,
       ),
     );
 }
 
 export const tasks = [
   task("compose-hash", "Print the compose hash of an app-compose.json (sha256 of its exact bytes)")
-    .addOption(optionalString("file", "app-compose.json to hash (required)"))
+    .addOption(fileOption("file", "app-compose.json to hash (required)"))
     .setAction(lazyAction(() => import("./compose-hash.js")))
     .build(),
 
   // Compose hashes (new code)
   composeHashTask("propose-hash", "Propose a new compose hash; it can be activated after the notice period")
-    .addOption(optionalString("uri", "Where guest agents and auditors can fetch the compose file (required)"))
+    .addOption(stringOption("uri", "Where guest agents and auditors can fetch the compose file (required)"))
     .setAction(lazyAction(() => import("./propose-hash.js")))
     .build(),
   composeHashTask("activate-hash", "Activate a ready compose-hash proposal; it becomes the current release (anyone)")
@@ -159,117 +192,127 @@ export const tasks = [
     "deploy-app",
     "Deploy an app's TimelockedAppAuth with Ignition; optionally register it with dstack's KMS and verify it",
   )
-    .addOption(optionalString("parameters", "Ignition parameters file (default: ignition/parameters/<network>.json)"))
-    .addOption(optionalString("deploymentId", "Ignition deployment id, one per app (default: chain-<chain id>)"))
-    .addOption(optionalString("kms", "Register the app with the dstack KMS at this address (implies --register)"))
+    .addOption(fileOption("parameters", "Ignition parameters file (default: ignition/parameters/<network>.json)"))
+    .addOption(stringOption("deploymentId", "Ignition deployment id, one per app (default: chain-<chain id>)"))
+    .addOption(
+      stringOption("kms", "Register the app with the dstack KMS at this address; implies --register (optional)"),
+    )
     .addFlag({
       name: "register",
       description: "Register the app with the KMS that config/kms.json lists for the chain",
     })
     .addFlag({ name: "verify", description: "Verify the source on Etherscan (Basescan) and Sourcify" })
-    .addOption(optionalString("from", "Account to deploy from (default: the network's first account)"))
+    .addOption(stringOption("from", "Account to deploy from (default: the network's first account)"))
     .setAction(lazyAction(() => import("./deploy-app.js")))
     .build(),
   task("register-app", "Register an app's auth contract with dstack's KMS (anyone may; skipped if already registered)")
-    .addOption(optionalString("app", "Address of the app's auth contract, which is its app id (required)"))
-    .addOption(
-      optionalString("kms", "Address of the dstack KMS (default: the one config/kms.json lists for the chain)"),
-    )
-    .addOption(optionalString("from", "Account to send from (default: the network's first account)"))
+    .addOption(stringOption("app", "Address of the app's auth contract, which is its app id (required)"))
+    .addOption(stringOption("kms", "Address of the dstack KMS (default: the one config/kms.json lists for the chain)"))
+    .addOption(stringOption("from", "Account to send from (default: the network's first account)"))
     .setAction(lazyAction(() => import("./register-app.js")))
     .build(),
   task("check-boot", "Would a CVM with this boot info get its keys? Prints allowed, or denied with dstack's reason")
-    .addOption(optionalString("app", "The app id: address of its auth contract (required)"))
+    .addOption(stringOption("app", "The app id: address of its auth contract (required)"))
     .addOption(
-      optionalString("kms", "Ask this dstack KMS, as it does at boot (default: ask the app's contract directly)"),
+      stringOption("kms", "Ask this dstack KMS, as it does at boot (default: ask the app's contract directly)"),
     )
-    .addOption(optionalString("composeHash", "Compose hash the CVM reports, 0x + 64 hex digits (required)"))
-    .addOption(optionalString("device", "Device id of the TDX machine, 0x + 64 hex digits (required)"))
-    .addOption(optionalString("osImage", "OS image hash, 0x + 64 hex digits (required with --kms, which checks it)"))
-    .addOption(optionalString("tcbStatus", 'TCB status from quote verification (default: "UpToDate")'))
-    .addOption(optionalString("instance", "Instance id of the CVM, an address (default: zero)"))
+    .addOption(stringOption("composeHash", "Compose hash the CVM reports, 0x + 64 hex digits (required)"))
+    .addOption(stringOption("device", "Device id of the TDX machine, 0x + 64 hex digits (required)"))
+    .addOption(
+      stringOption("osImage", "OS image hash, 0x + 64 hex digits (required with --kms, which checks it; else zero)"),
+    )
+    .addOption(stringWithDefault("tcbStatus", "TCB status from quote verification", "UpToDate"))
+    .addOption(stringWithDefault("instance", "Instance id of the CVM, an address", `0x${"0".repeat(40)}`))
     .setAction(lazyAction(() => import("./check-boot.js")))
     .build(),
 
   task("compare-bytecode", "Rebuild TimelockedAppAuth (production profile) and compare it with the code at --app")
-    .addOption(optionalString("app", "Address of the deployed TimelockedAppAuth (required)"))
+    .addOption(stringOption("app", "Address of the deployed TimelockedAppAuth (required)"))
     .setAction(lazyAction(() => import("./compare-bytecode.js")))
     .build(),
 
   task("app-status", "Show an app's policy, open proposals with countdowns, and its history")
-    .addOption(optionalString("app", "Address of the app's TimelockedAppAuth (required)"))
-    .addOption(
-      optionalString("fromBlock", "First block of the history (default 0; public RPCs may need the deployment block)"),
-    )
+    .addOption(stringOption("app", "Address of the app's TimelockedAppAuth (required)"))
+    .addOption(intOption("fromBlock", "First block of the history (public RPCs may need the deployment block)", 0))
     .setAction(lazyAction(() => import("./app-status.js")))
     .build(),
 
   // Users and auditors: reports, following changes, a status page
   task("devproof-report", "Which ERC-733 stage an app meets, line by line (PASS/WARN/FAIL); exit code 1 below Stage 1")
-    .addOption(optionalString("app", "Address of the app's auth contract: any dstack AppAuth (required)"))
+    .addOption(stringOption("app", "Address of the app's auth contract: any dstack AppAuth (required)"))
     .addOption(
-      optionalString(
+      fileOption(
         "compose",
-        "app-compose.json to check: its hash against the chain, images, operator variables, switches",
+        "app-compose.json to check: its hash against the chain, images, operator variables, switches (optional)",
       ),
     )
-    .addOption(optionalString("kms", "dstack KMS to check the app is registered with"))
+    .addOption(stringOption("kms", "dstack KMS to check the app is registered with (optional)"))
     .addFlag({ name: "json", description: "Print one JSON object: stage, lines[{id, level, title, evidence}]" })
     .setAction(lazyAction(() => import("./devproof-report.js")))
     .build(),
   task("watch", "Follow an app (and its registry) and report every change as it happens, with the time left")
-    .addOption(optionalString("app", "Address of the app's auth contract (required)"))
-    .addOption(optionalString("registry", "Address of the app's ReplicationRegistry, to follow too"))
-    .addOption(
-      optionalString("confirmations", "Report an event once its block has this many confirmations (default 3)"),
-    )
-    .addOption(optionalString("poll", 'How often to ask the node: "5s", "1m", ... (default 5s)'))
+    .addOption(stringOption("app", "Address of the app's auth contract (required)"))
+    .addOption(stringOption("registry", "Address of the app's ReplicationRegistry, to follow too (optional)"))
+    .addOption(intOption("confirmations", "Report an event once its block has this many confirmations (1-1000)", 3))
+    .addOption(stringWithDefault("poll", 'How often to ask the node: "5s", "1m", "2m30s" or seconds', "5s"))
     .addFlag({ name: "json", description: "One JSON object per event and line on stdout; messages on stderr" })
     .addOption(
-      optionalString(
+      stringOption(
         "webhook",
-        "POST each event as JSON to this URL (queued, retried with backoff; never holds up the watch)",
+        "POST each event as JSON to this URL, queued and retried with backoff; never holds up the watch (optional)",
       ),
     )
-    .addOption(optionalString("cursorFile", "Remember what was reported here, and resume after it on restart"))
+    .addOption(fileOption("cursorFile", "Remember what was reported here, and resume after it on restart (optional)"))
     .addOption(
-      optionalString("fromBlock", "Start at this block when there is no cursor (default: from the confirmed head on)"),
+      intOption(
+        "fromBlock",
+        `Start at this block when there is no cursor; ${UNSET} starts at the confirmed head`,
+        UNSET,
+      ),
     )
     .addFlag({ name: "once", description: "Report up to the confirmed head, then exit (for cron and tests)" })
     .setAction(lazyAction(() => import("./watch.js")))
     .build(),
   task("status-page", "Serve the status page (it reads the chain from the browser) on 127.0.0.1 and print its URL")
-    .addOption(optionalString("app", "Address of the app's auth contract (required)"))
-    .addOption(optionalString("port", "Port on 127.0.0.1 (default 8080; 0 picks a free one)"))
+    .addOption(stringOption("app", "Address of the app's auth contract (required)"))
+    .addOption(intOption("port", "Port on 127.0.0.1; 0 picks a free one", 8080))
     .addOption(
-      optionalString(
+      stringOption(
         "rpc",
         "JSON-RPC URL the browser reads from (default: the network's; the in-process chain gets one)",
       ),
     )
-    .addOption(optionalString("registry", "Address of the app's ReplicationRegistry, to show its events too"))
+    .addOption(stringOption("registry", "Address of the app's ReplicationRegistry, to show its events too (optional)"))
     .setAction(lazyAction(() => import("./status-page.js")))
     .build(),
 
   // Replication registry: nodes, members, auditors
   registryTask("register-node", "Submit a node's signed registration, from a file or built in its CVM (anyone)", true)
-    .addOption(optionalString("file", "Signed registration file (JSON; see README) (or use --from-dstack)"))
+    .addOption(fileOption("file", "Signed registration file, JSON; see README (required unless --from-dstack)"))
     .addFlag({
       name: "fromDstack",
       description: "Build and sign the registration here, inside the node's CVM, through the dstack guest API",
     })
-    .addOption(optionalString("dstackEndpoint", "dstack guest API: unix socket or URL (default: /var/run/dstack.sock)"))
     .addOption(
-      optionalString("out", "With --from-dstack: write the signed registration to this file instead of sending it"),
-    )
-    .addOption(
-      optionalString(
-        "collateral",
-        "With --from-dstack: DCAP collateral file for the node's own TCB status (or --pccs-url)",
+      stringOption(
+        "dstackEndpoint",
+        "With --from-dstack: the dstack guest API, a unix socket or URL (default: /var/run/dstack.sock)",
       ),
     )
     .addOption(
-      optionalString("pccsUrl", "With --from-dstack: PCCS to fetch the collateral from (default: Phala's public PCCS)"),
+      fileOption(
+        "out",
+        "With --from-dstack: write the signed registration to this file instead of sending it (optional)",
+      ),
+    )
+    .addOption(
+      fileOption(
+        "collateral",
+        "With --from-dstack: DCAP collateral file for the node's own TCB status (default: fetched from --pccs-url)",
+      ),
+    )
+    .addOption(
+      stringOption("pccsUrl", "With --from-dstack: PCCS to fetch the collateral from (default: Phala's public PCCS)"),
     )
     .setAction(lazyAction(() => import("./register-node.js")))
     .build(),
@@ -278,11 +321,16 @@ export const tasks = [
     "Verify a registered node and hand it the secret, signed by a member (anyone submits)",
     true,
   )
-    .addOption(optionalString("secretFile", "The shared secret to encrypt to the node (the member's copy)"))
     .addOption(
-      optionalString(
+      fileOption(
+        "secretFile",
+        "The shared secret to encrypt to the node, the member's copy (required unless --onboarding)",
+      ),
+    )
+    .addOption(
+      fileOption(
         "memberKeyFile",
-        "File holding the member's Ethereum private key, which signs (or use --member-from-dstack)",
+        "File holding the member's Ethereum private key, which signs (required unless --member-from-dstack or --onboarding)",
       ),
     )
     .addFlag({
@@ -290,11 +338,14 @@ export const tasks = [
       description: "Sign with the member's in-TEE key, derived here through the dstack guest API",
     })
     .addOption(
-      optionalString("dstackEndpoint", "With --member-from-dstack: unix socket or URL (default: /var/run/dstack.sock)"),
+      stringOption(
+        "dstackEndpoint",
+        "With --member-from-dstack: the dstack guest API, a unix socket or URL (default: /var/run/dstack.sock)",
+      ),
     )
-    .addOption(optionalString("out", "Write the signed onboarding to this file instead of sending it"))
+    .addOption(fileOption("out", "Write the signed onboarding to this file instead of sending it (optional)"))
     .addOption(
-      optionalString("onboarding", "Submit an onboarding a member signed elsewhere (a file written with --out)"),
+      fileOption("onboarding", "Submit an onboarding a member signed elsewhere, a file written with --out (optional)"),
     )
     .setAction(lazyAction(() => import("./onboard-node.js")))
     .build(),
@@ -318,10 +369,7 @@ export const tasks = [
     false,
   )
     .addOption(
-      optionalString(
-        "fromBlock",
-        "First block searched for registrations (default 0; public RPCs may need the deployment block)",
-      ),
+      intOption("fromBlock", "First block searched for registrations (public RPCs may need the deployment block)", 0),
     )
     .setAction(lazyAction(() => import("./nodes.js")))
     .build(),

@@ -2,17 +2,17 @@ import { UserError } from "../lib/errors.js";
 import { formatDate, formatTable, shortHex } from "../lib/format.js";
 import { readRegistryNodes } from "../lib/replication/registry.js";
 import type { NodeView, RegistryNodes } from "../lib/replication/registry.js";
-import { parseBlockNumber } from "../lib/validate.js";
+import { checkBlockNumber } from "../lib/validate.js";
 import { defineAction } from "./shared/action.js";
 import { openRegistry, parseRegistryOptions, type RegistryOptions } from "./shared/registry.js";
 
 export interface NodesArgs extends RegistryOptions {
-  fromBlock?: string | undefined;
+  fromBlock: number;
 }
 
 export default defineAction(async (args: NodesArgs, hre): Promise<RegistryNodes> => {
   const parsed = parseRegistryOptions(args);
-  const fromBlock = args.fromBlock === undefined ? 0 : parseBlockNumber("from-block", args.fromBlock);
+  const fromBlock = checkBlockNumber("from-block", args.fromBlock);
   const session = await openRegistry(hre, parsed, false);
   let nodes: RegistryNodes;
   try {

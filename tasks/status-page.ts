@@ -1,7 +1,7 @@
 import { APP_AUTH_INTERFACE_ID } from "../lib/appAuth.js";
 import { supportsInterfaceOf } from "../lib/devproof-snapshot.js";
-import { InvalidOptionError, UserError } from "../lib/errors.js";
-import { parseAddress, requireOption } from "../lib/validate.js";
+import { UserError } from "../lib/errors.js";
+import { checkInteger, parseAddress, requireOption } from "../lib/validate.js";
 import { buildStatusPage } from "../web/build.js";
 import { serveJsonRpc, serveStatusPage, type LocalServer } from "../web/server.js";
 import { defineAction } from "./shared/action.js";
@@ -9,7 +9,7 @@ import { openNetwork } from "./shared/session.js";
 
 export interface StatusPageArgs {
   app?: string | undefined;
-  port?: string | undefined;
+  port: number;
   rpc?: string | undefined;
   registry?: string | undefined;
 }
@@ -30,7 +30,7 @@ export interface StatusPageResult {
 export default defineAction(async (args: StatusPageArgs, hre): Promise<StatusPageResult> => {
   const app = parseAddress("app", requireOption("app", args.app, "the address of the app's auth contract"));
   const registry = args.registry === undefined ? undefined : parseAddress("registry", args.registry);
-  const port = args.port === undefined ? 8080 : parsePort(args.port);
+  const port = checkInteger("port", args.port, "a port number from 0 (any free port) to 65535", { max: 65535 });
   const session = await openNetwork(hre, undefined, false);
   if (!(await supportsInterfaceOf(session.ethers.provider, app, APP_AUTH_INTERFACE_ID))) {
     throw new UserError(
@@ -80,11 +80,3 @@ export default defineAction(async (args: StatusPageArgs, hre): Promise<StatusPag
   }
   return { url, rpcUrl, close };
 });
-
-function parsePort(value: string): number {
-  const text = value.trim();
-  if (!/^\d+$/.test(text) || Number(text) > 65535) {
-    throw new InvalidOptionError("port", value, "a port number from 0 (any free port) to 65535");
-  }
-  return Number(text);
-}

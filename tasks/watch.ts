@@ -10,23 +10,25 @@ import { supportsInterfaceOf } from "../lib/devproof-snapshot.js";
 import { InvalidOptionError, UserError } from "../lib/errors.js";
 import { formatCountdown, formatDuration } from "../lib/format.js";
 import { connectRegistry } from "../lib/replication/registry.js";
-import { parseAddress, parseBlockNumber, parseDuration, requireOption } from "../lib/validate.js";
+import { checkBlockNumber, checkInteger, parseAddress, parseDuration, requireOption } from "../lib/validate.js";
 import { formatWatchedEvent, Watcher, type WatchedEvent, type WatchPosition } from "../lib/watch.js";
 import { readCursor, writeCursor } from "../lib/watchCursor.js";
 import { WebhookQueue, type WebhookStats } from "../lib/webhook.js";
 import { TimelockedAppAuth__factory } from "../types/ethers-contracts/index.js";
 import { defineAction } from "./shared/action.js";
+import { givenInt } from "./shared/options.js";
 import { openNetwork } from "./shared/session.js";
 
 export interface WatchArgs {
   app?: string | undefined;
   registry?: string | undefined;
-  confirmations?: string | undefined;
-  poll?: string | undefined;
+  confirmations: number;
+  poll: string;
   json?: boolean | undefined;
   webhook?: string | undefined;
   cursorFile?: string | undefined;
-  fromBlock?: string | undefined;
+  /** UNSET (the default): from the confirmed head. */
+  fromBlock: number;
   once?: boolean | undefined;
 }
 
@@ -37,7 +39,6 @@ export interface WatchResult {
   webhook: WebhookStats | undefined;
 }
 
-export const DEFAULT_CONFIRMATIONS = 3;
 /** How long a stopping watch waits for the webhook to take what is queued. */
 const WEBHOOK_DRAIN_MS = 10_000;
 
@@ -49,11 +50,14 @@ const WEBHOOK_DRAIN_MS = 10_000;
 export default defineAction(async (args: WatchArgs, hre): Promise<WatchResult> => {
   const app = parseAddress("app", requireOption("app", args.app, "the address of the app's auth contract"));
   const registry = args.registry === undefined ? undefined : parseAddress("registry", args.registry);
-  const confirmations =
-    args.confirmations === undefined ? DEFAULT_CONFIRMATIONS : parseConfirmations(args.confirmations);
-  const pollMs = Number(parseDuration("poll", args.poll ?? "5s")) * 1000;
+  const confirmations = checkInteger("confirmations", args.confirmations, "a whole number of blocks from 1 to 1000", {
+    min: 1,
+    max: 1000,
+  });
+  const pollMs = Number(parseDuration("poll", args.poll)) * 1000;
   const webhookUrl = args.webhook === undefined ? undefined : parseWebhook(args.webhook);
-  const fromBlock = args.fromBlock === undefined ? undefined : parseBlockNumber("from-block", args.fromBlock);
+  const givenFromBlock = givenInt(args.fromBlock);
+  const fromBlock = givenFromBlock === undefined ? undefined : checkBlockNumber("from-block", givenFromBlock);
   const json = args.json === true;
   // In --json mode stdout carries only events, one JSON object per line; everything else goes to stderr.
   const say = json ? (line: string) => console.error(line) : (line: string) => console.log(line);
@@ -155,14 +159,6 @@ export default defineAction(async (args: WatchArgs, hre): Promise<WatchResult> =
   }
   return { events, position, webhook: webhook?.stats };
 });
-
-function parseConfirmations(value: string): number {
-  const text = value.trim();
-  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 1000) {
-    throw new InvalidOptionError("confirmations", value, "a whole number of blocks from 1 to 1000");
-  }
-  return Number(text);
-}
 
 function parseWebhook(value: string): string {
   let url: URL;

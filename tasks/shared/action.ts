@@ -1,7 +1,7 @@
 import { styleText } from "node:util";
 
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
-import type { NewTaskActionFunction } from "hardhat/types/tasks";
+import type { NewTaskActionFunction, TaskArguments } from "hardhat/types/tasks";
 import type { Result } from "hardhat/types/utils";
 
 import { NegativeAnswer, UserError } from "../../lib/errors.js";
@@ -30,11 +30,12 @@ export function defineAction<Args, Value>(
 /**
  * The lazy loader for a task action. Actions that talk to the contract import the TypeChain types, which
  * `npx hardhat compile` generates; before the first compile, say so instead of Hardhat's generic "unable to
- * import the action".
+ * import the action". The action's argument type is checked against the options the task declares: an option
+ * declared INT must reach an action that takes a number.
  */
-export function lazyAction(
-  load: () => Promise<{ default: NewTaskActionFunction }>,
-): () => Promise<{ default: NewTaskActionFunction }> {
+export function lazyAction<Args extends TaskArguments>(
+  load: () => Promise<{ default: NewTaskActionFunction<Args> }>,
+): () => Promise<{ default: NewTaskActionFunction<Args> }> {
   return async () => {
     try {
       return await load();

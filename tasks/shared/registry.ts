@@ -20,8 +20,9 @@ import {
 import type { CollateralSource, VerifiedRegistration } from "../../lib/replication/index.js";
 import { nodeStatusOf, connectRegistry, readRegistration, registryInterface } from "../../lib/replication/registry.js";
 import type { NodeStatus, RegistrationRecord } from "../../lib/replication/registry.js";
-import { atMostOneOf, parseAddress, parseBlockNumber, parseUnixTime, requireOption } from "../../lib/validate.js";
+import { atMostOneOf, checkBlockNumber, checkUnixTime, parseAddress, requireOption } from "../../lib/validate.js";
 import type { ReplicationRegistry } from "../../types/ethers-contracts/index.js";
+import { givenInt } from "./options.js";
 import { quoteVerifier } from "./quote-verifier.js";
 import { sendTo, type SentTransaction } from "./send.js";
 import { openNetwork, type AppSession, type NetworkSession } from "./session.js";
@@ -117,8 +118,10 @@ export async function requireNodeStatus(
 export interface VerificationOptions {
   collateral?: string | undefined;
   pccsUrl?: string | undefined;
-  at?: string | undefined;
-  fromBlock?: string | undefined;
+  /** Unix seconds; UNSET (the option's default) or absent: the time of the check. Register-node has no `--at`. */
+  at?: number | undefined;
+  /** First block searched for the node's events; absent: 0. */
+  fromBlock?: number | undefined;
 }
 
 export interface ParsedVerificationOptions {
@@ -138,10 +141,11 @@ export function parseVerificationOptions(options: VerificationOptions): ParsedVe
       : given.option === "collateral"
         ? { file: given.value }
         : { pccsUrl: given.value };
+  const at = givenInt(options.at);
   return {
     source,
-    at: options.at === undefined ? undefined : parseUnixTime("at", options.at),
-    fromBlock: options.fromBlock === undefined ? 0 : parseBlockNumber("from-block", options.fromBlock),
+    at: at === undefined ? undefined : checkUnixTime("at", at),
+    fromBlock: checkBlockNumber("from-block", options.fromBlock ?? 0),
   };
 }
 

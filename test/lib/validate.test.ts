@@ -2,9 +2,11 @@ import { expect } from "chai";
 
 import { ConflictingOptionsError, InvalidOptionError, MissingOptionError } from "../../lib/errors.js";
 import {
+  checkBlockNumber,
+  checkInteger,
+  checkUnixTime,
   exactlyOneOf,
   parseAddress,
-  parseBlockNumber,
   parseBytes32,
   parseDuration,
   parseMilliseconds,
@@ -99,10 +101,31 @@ describe("lib/validate", function () {
     });
   });
 
-  describe("parseBlockNumber", function () {
-    it("accepts a non-negative integer and refuses anything else", function () {
-      expect(parseBlockNumber("from-block", "123")).to.equal(123);
-      expect(() => parseBlockNumber("from-block", "1e3")).to.throw(InvalidOptionError);
+  describe("checkInteger, checkBlockNumber and checkUnixTime", function () {
+    it("accept an integer in range", function () {
+      expect(checkBlockNumber("from-block", 123)).to.equal(123);
+      expect(checkBlockNumber("from-block", 0)).to.equal(0);
+      expect(checkUnixTime("at", 1_750_809_600)).to.equal(1_750_809_600);
+      expect(checkInteger("port", 65_535, "a port", { max: 65_535 })).to.equal(65_535);
+    });
+
+    it("refuse a negative, a fraction or an unsafe integer, which a programmatic caller can pass", function () {
+      expect(() => checkBlockNumber("from-block", -1))
+        .to.throw(InvalidOptionError)
+        .with.property("message", '--from-block "-1" is not valid: expected a block number (a non-negative integer)');
+      expect(() => checkUnixTime("at", 1.5)).to.throw(
+        '--at "1.5" is not valid: expected a unix time in seconds (e.g. 1750809600)',
+      );
+      expect(() => checkBlockNumber("from-block", 2 ** 53)).to.throw(InvalidOptionError);
+    });
+
+    it("refuse a value outside the given range", function () {
+      expect(() => checkInteger("confirmations", 0, "1 to 1000", { min: 1, max: 1000 })).to.throw(
+        '--confirmations "0" is not valid: expected 1 to 1000',
+      );
+      expect(() => checkInteger("confirmations", 1001, "1 to 1000", { min: 1, max: 1000 })).to.throw(
+        InvalidOptionError,
+      );
     });
   });
 

@@ -65,9 +65,9 @@ describe("app-status", function () {
   it("reads the history from --from-block, and refuses a malformed one", async function () {
     const { app } = await networkHelpers.loadFixture(deployApp);
     const latest = await networkHelpers.time.latestBlock();
-    const run = await runTaskOk<{ history: HistoryEntry[] }>("app-status", { app, fromBlock: String(latest + 1) });
+    const run = await runTaskOk<{ history: HistoryEntry[] }>("app-status", { app, fromBlock: latest + 1 });
     expect(run.value.history).to.deep.equal([]);
-    expect((await runTask("app-status", { app, fromBlock: "-1" })).errorMessage).to.equal(
+    expect((await runTask("app-status", { app, fromBlock: -1 })).errorMessage).to.equal(
       '--from-block "-1" is not valid: expected a block number (a non-negative integer)',
     );
   });

@@ -297,9 +297,9 @@ describe("onboard-node", function () {
             })
           ).errorMessage,
         ).to.equal("--collateral and --pccs-url cannot be used together: give exactly one");
-        expect(
-          (await runTask("onboard-node", { ...base, secretFile, memberKeyFile, at: "yesterday" })).errorMessage,
-        ).to.equal('--at "yesterday" is not valid: expected a unix time in seconds (e.g. 1750809600)');
+        expect((await runTask("onboard-node", { ...base, secretFile, memberKeyFile, at: -5 })).errorMessage).to.equal(
+          '--at "-5" is not valid: expected a unix time in seconds (e.g. 1750809600)',
+        );
         const notCollateral = await writeTempFile("collateral.json", "{}");
         expect(
           (await runTask("onboard-node", { ...base, secretFile, memberKeyFile, collateral: notCollateral }))
@@ -315,7 +315,7 @@ describe("onboard-node", function () {
               secretFile,
               memberKeyFile,
               collateral: COLLATERAL_FILE,
-              fromBlock: String(latest + 1),
+              fromBlock: latest + 1,
             })
           ).errorMessage,
         ).to.equal(`cannot onboard ${B.address}: no NodeRegistered event for it since block ${latest + 1}`);
@@ -335,7 +335,7 @@ describe("onboard-node", function () {
         secretFile,
         memberKeyFile,
         collateral: COLLATERAL_FILE,
-        at: String(FIXTURE_TIME),
+        at: FIXTURE_TIME,
       });
       expect(run.errorMessage).to.match(
         new RegExp(
@@ -365,7 +365,7 @@ describe("onboard-node", function () {
         secretFile,
         memberKeyFile,
         collateral: COLLATERAL_FILE,
-        at: String(FIXTURE_TIME),
+        at: FIXTURE_TIME,
       });
       // Past the DCAP check (signature, chain, CRLs, TCB at that time), the binding check refuses it.
       expect(run.errorMessage).to.match(

@@ -242,7 +242,7 @@ describe("registry tasks: set-genesis, evict-node, nodes, verify-node", function
       const empty = await networkHelpers.loadFixture(emptyRegistry);
       const none = await runTaskOk<RegistryNodes>("nodes", { registry: empty.address });
       expect(none.stdout).to.include("Genesis member: none yet (the app's owner sets it once: npx hardhat set-genesis");
-      expect((await runTask("nodes", { registry: empty.address, fromBlock: "-1" })).errorMessage).to.equal(
+      expect((await runTask("nodes", { registry: empty.address, fromBlock: -1 })).errorMessage).to.equal(
         '--from-block "-1" is not valid: expected a block number (a non-negative integer)',
       );
     });

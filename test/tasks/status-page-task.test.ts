@@ -6,7 +6,7 @@ import { deployApp, networkHelpers, runTask, runTaskOk } from "./helpers.js";
 describe("status-page", function () {
   it("serves the built page on 127.0.0.1 and, for the in-process chain, a JSON-RPC URL the browser can read", async function () {
     const { app } = await networkHelpers.loadFixture(deployApp);
-    const run = await runTaskOk<StatusPageResult>("status-page", { app, port: "0" });
+    const run = await runTaskOk<StatusPageResult>("status-page", { app, port: 0 });
     const { url, rpcUrl, close } = run.value;
     try {
       expect(url).to.match(/^http:\/\/127\.0\.0\.1:\d+\/\?rpc=http%3A%2F%2F127\.0\.0\.1%3A\d+&app=0x/);
@@ -34,9 +34,9 @@ describe("status-page", function () {
 
   it("refuses an address without an AppAuth and a bad port", async function () {
     expect(
-      (await runTask("status-page", { app: "0x000000000000000000000000000000000000dEaD", port: "0" })).errorMessage,
+      (await runTask("status-page", { app: "0x000000000000000000000000000000000000dEaD", port: 0 })).errorMessage,
     ).to.contain("no dstack AppAuth at 0x000000000000000000000000000000000000dEaD");
     const { app } = await networkHelpers.loadFixture(deployApp);
-    expect((await runTask("status-page", { app, port: "70000" })).errorMessage).to.contain("--port");
+    expect((await runTask("status-page", { app, port: 70000 })).errorMessage).to.contain("--port");
   });
 });

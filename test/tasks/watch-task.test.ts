@@ -38,7 +38,7 @@ describe("watch", function () {
   it("reports every change in order, each with the time left; a proposal is URGENT with its countdown", async function () {
     const { appAuth, app, fromBlock, stranger } = await networkHelpers.loadFixture(freshApp);
     await appAuth.proposeComposeHash(HASH_V2, V2_URI);
-    const proposed = await once({ app, fromBlock: String(fromBlock + 1), confirmations: "1" });
+    const proposed = await once({ app, fromBlock: fromBlock + 1, confirmations: 1 });
     expect(names(proposed.value.events)).to.deep.equal(["ChangeProposed"]);
     const [proposal] = proposed.value.events;
     expect(proposal).to.deep.include({
@@ -65,7 +65,7 @@ describe("watch", function () {
     await appAuth.connect(stranger).acceptOwnership();
     await appAuth.connect(stranger).disableUpgrades();
 
-    const all = await once({ app, fromBlock: String(fromBlock + 1), confirmations: "1", json: true });
+    const all = await once({ app, fromBlock: fromBlock + 1, confirmations: 1, json: true });
     const printed = all.stdout.split("\n").map((line) => JSON.parse(line) as WatchedEvent);
     expect(printed).to.deep.equal(JSON.parse(JSON.stringify(all.value.events)));
     expect(names(printed)).to.deep.equal([
@@ -100,16 +100,16 @@ describe("watch", function () {
     const { appAuth, app } = await networkHelpers.loadFixture(freshApp);
     const cursorFile = await tempFile("cursor.json");
     await networkHelpers.mine(2); // the deployment is confirmed
-    const first = await once({ app, confirmations: "3", cursorFile }); // from the confirmed head on
+    const first = await once({ app, confirmations: 3, cursorFile }); // from the confirmed head on
     expect(first.value.events).to.deep.equal([]);
     expect(first.stdout).to.contain("Open proposals now: none");
 
     await appAuth.proposeComposeHash(HASH_V2, V2_URI);
-    expect((await once({ app, confirmations: "3", cursorFile })).value.events).to.deep.equal([]);
+    expect((await once({ app, confirmations: 3, cursorFile })).value.events).to.deep.equal([]);
     await networkHelpers.mine(1);
-    expect((await once({ app, confirmations: "3", cursorFile })).value.events).to.deep.equal([]);
+    expect((await once({ app, confirmations: 3, cursorFile })).value.events).to.deep.equal([]);
     await networkHelpers.mine(1);
-    const confirmed = await once({ app, confirmations: "3", cursorFile });
+    const confirmed = await once({ app, confirmations: 3, cursorFile });
     expect(names(confirmed.value.events)).to.deep.equal(["ChangeProposed"]);
     expect(confirmed.value.events[0]!.confirmations).to.equal(3);
     expect(confirmed.value.events[0]!.timing).to.match(/^ready in 6d 23h 59m/);
@@ -120,7 +120,7 @@ describe("watch", function () {
     const cursorFile = await tempFile("cursor.json");
     await appAuth.proposeComposeHash(HASH_V2, V2_URI);
     await appAuth.proposeDevice(DEVICE_B);
-    const first = await once({ app, confirmations: "1", cursorFile, fromBlock: String(fromBlock + 1) });
+    const first = await once({ app, confirmations: 1, cursorFile, fromBlock: fromBlock + 1 });
     expect(names(first.value.events)).to.deep.equal(["ChangeProposed", "ChangeProposed"]);
     const cursor = JSON.parse(await readFile(cursorFile, "utf8")) as { position: unknown; app: string };
     expect(cursor).to.deep.include({
@@ -129,10 +129,10 @@ describe("watch", function () {
     });
 
     await appAuth.cancelDevice(DEVICE_B);
-    const second = await once({ app, confirmations: "1", cursorFile, fromBlock: String(fromBlock) });
+    const second = await once({ app, confirmations: 1, cursorFile, fromBlock: fromBlock });
     expect(second.stdout).to.contain("--from-block");
     expect(names(second.value.events)).to.deep.equal(["ChangeCancelled"]);
-    expect((await once({ app, confirmations: "1", cursorFile })).value.events).to.deep.equal([]);
+    expect((await once({ app, confirmations: 1, cursorFile })).value.events).to.deep.equal([]);
   });
 
   it("follows the registry too: registrations and the genesis member", async function () {
@@ -140,7 +140,7 @@ describe("watch", function () {
     const app = await appAuth.getAddress();
     const registryAddress = await registry.getAddress();
     const deployedAt = (await registry.deploymentTransaction())!.blockNumber!;
-    const run = await once({ app, registry: registryAddress, confirmations: "1", fromBlock: String(deployedAt) });
+    const run = await once({ app, registry: registryAddress, confirmations: 1, fromBlock: deployedAt });
     expect(run.value.events.map((e) => `${e.source}:${e.event}`)).to.deep.equal([
       "registry:NodeRegistered",
       "registry:GenesisSet",
@@ -162,7 +162,7 @@ describe("watch", function () {
     const stock = await ethers.deployContract("StockAppAuth", [owner!.address, false, DEVICE_A, HASH_V1]);
     const fromBlock = await ethers.provider.getBlockNumber();
     await stock.addComposeHash(HASH_V2);
-    const run = await once({ app: await stock.getAddress(), confirmations: "1", fromBlock: String(fromBlock + 1) });
+    const run = await once({ app: await stock.getAddress(), confirmations: 1, fromBlock: fromBlock + 1 });
     expect(run.stdout).to.contain("AppAuth (NOT timelocked: every change is instant)");
     expect(run.value.events[0]).to.deep.include({
       event: "ComposeHashAdded",
@@ -190,7 +190,7 @@ describe("watch", function () {
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const webhook = `http://127.0.0.1:${(server.address() as AddressInfo).port}/devproof`;
-    const run = await once({ app, confirmations: "1", fromBlock: String(fromBlock + 1), webhook });
+    const run = await once({ app, confirmations: 1, fromBlock: fromBlock + 1, webhook });
     server.close();
     expect(received).to.deep.equal(JSON.parse(JSON.stringify(run.value.events)));
     expect(run.value.webhook).to.deep.equal({ delivered: 2, failed: 0, dropped: 0, queued: 0 });
@@ -199,7 +199,7 @@ describe("watch", function () {
 
   it("refuses bad options and contracts that are not AppAuths, with one line", async function () {
     const { app } = await networkHelpers.loadFixture(freshApp);
-    expect((await runTask("watch", { app, confirmations: "0", once: true })).errorMessage).to.contain(
+    expect((await runTask("watch", { app, confirmations: 0, once: true })).errorMessage).to.contain(
       '--confirmations "0" is not valid: expected a whole number of blocks from 1 to 1000',
     );
     expect((await runTask("watch", { app, webhook: "ftp://x", once: true })).errorMessage).to.contain(
