@@ -19,6 +19,21 @@ export interface CliRun {
   hung: boolean;
 }
 
+/**
+ * The variables by which Hardhat recognises a CI server, where it prints every error's stack trace. A run here is a
+ * user's terminal, so they are removed unless a test sets them.
+ */
+export const CI_VARIABLES = [
+  "CI",
+  "CONTINUOUS_INTEGRATION",
+  "GITHUB_ACTIONS",
+  "BUILD_NUMBER",
+  "RUN_ID",
+  "NOW",
+  "DEPLOYMENT_ID",
+  "CODEBUILD_BUILD_NUMBER",
+];
+
 export interface CliOptions {
   /** Added to (or, when a value is undefined, removed from) this process's environment. */
   env?: Record<string, string | undefined>;
@@ -27,9 +42,10 @@ export interface CliOptions {
   cwd?: string;
 }
 
-/** `npx hardhat <args…>` with the Node that runs the tests. */
+/** `npx hardhat <args…>` with the Node that runs the tests, as a user's terminal (not a CI server) runs it. */
 export function runHardhat(args: string[], options: CliOptions = {}): Promise<CliRun> {
   const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: "0", NO_COLOR: "1" };
+  for (const name of CI_VARIABLES) delete env[name];
   for (const [name, value] of Object.entries(options.env ?? {})) {
     if (value === undefined) delete env[name];
     else env[name] = value;

@@ -5,11 +5,14 @@
  * would keep the process alive.
  */
 import { expect } from "chai";
+import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import { runHardhat, type CliRun } from "../helpers/cli.js";
+import { composeHashOfFile } from "../../lib/composeHash.js";
+import { CI_VARIABLES, REPO_ROOT, runHardhat, type CliRun } from "../helpers/cli.js";
+import { EXAMPLE_V2 } from "../helpers/guestAgent.js";
 
 /** Command lines of the processes still running that mention `text`. */
 async function processesMentioning(text: string): Promise<string[]> {
@@ -21,6 +24,31 @@ async function processesMentioning(text: string): Promise<string[]> {
   }
   return found;
 }
+
+describe("./dev demo, as the README's quick start runs it", function () {
+  this.timeout(180_000);
+
+  it("deploys, proposes, waits out the notice, activates, and the agent runs v2; then the nodes share the secret", async function () {
+    const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const env = { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env["PATH"] ?? ""}` };
+      for (const name of CI_VARIABLES) delete env[name];
+      const child = spawn("bash", ["-c", "./dev demo"], { cwd: REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+      child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+      child.on("error", reject);
+      child.on("close", (code) => resolve({ code, stdout, stderr }));
+    });
+    expect(run.code, `${run.stdout}\n${run.stderr}`).to.equal(0);
+    const v2 = (await composeHashOfFile(EXAMPLE_V2)).bytesHash.slice(2);
+    expect(run.stderr).to.match(/not ready yet: ready at .* \(in 7d 0h 0m\)/);
+    expect(run.stdout).to.match(new RegExp(`agent: reloaded: now running 0x${v2}`));
+    expect(run.stdout).to.match(/^Stage 1: DevProof/m);
+    expect(run.stdout).to.match(/^Stage 0: ruggable/m);
+    expect(run.stdout).to.contain("the same secret: yes");
+  });
+});
 
 describe("the demo, given broken input", function () {
   this.timeout(180_000);

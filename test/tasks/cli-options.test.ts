@@ -1,7 +1,8 @@
 /**
  * The tasks' command line as a user meets it: the options' declared types and defaults, what `npx hardhat <task>
  * --help` prints from them, and how a malformed value is refused. The help and error tests run the real CLI in a
- * subprocess, outside CI mode (Hardhat prints every error's stack trace on CI servers, which a user does not see).
+ * subprocess, outside CI mode (runHardhat: Hardhat prints every error's stack trace on CI servers, which a user does
+ * not see).
  */
 import path from "node:path";
 import { stripVTControlCharacters } from "node:util";
@@ -14,24 +15,11 @@ import { composeHashOfFile } from "../../lib/composeHash.js";
 import { tasks } from "../../tasks/index.js";
 import { REPO_ROOT, runHardhat, type CliRun } from "../helpers/cli.js";
 
-/** The variables by which Hardhat recognises a CI server, where it prints every error's stack trace. */
-const NOT_CI = Object.fromEntries(
-  [
-    "CI",
-    "CONTINUOUS_INTEGRATION",
-    "GITHUB_ACTIONS",
-    "BUILD_NUMBER",
-    "RUN_ID",
-    "NOW",
-    "DEPLOYMENT_ID",
-    "CODEBUILD_BUILD_NUMBER",
-  ].map((name) => [name, undefined]),
-);
 const SOME_ADDRESS = "0x000000000000000000000000000000000000dEaD";
 
 /** Runs `hardhat <args>` as a user's terminal would (not in CI mode); colours stripped. */
 async function hardhat(...args: string[]): Promise<CliRun> {
-  const run = await runHardhat(args, { env: NOT_CI });
+  const run = await runHardhat(args);
   expect(run.hung, `hardhat ${args.join(" ")} did not end`).to.equal(false);
   return { ...run, stdout: stripVTControlCharacters(run.stdout), stderr: stripVTControlCharacters(run.stderr) };
 }
