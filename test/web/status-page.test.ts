@@ -1,7 +1,8 @@
 /**
- * The status page end to end, in headless Chromium: a `hardhat node` on a free port, an app deployed to it, the page
- * served as `status-page` serves it; the test proposes a release and sees the countdown run, then lets the notice
- * pass, activates, and sees the activation. Screenshots go to test-results/. Without Chromium it skips with one line.
+ * The status page end to end, in headless Chromium: a `hardhat node` on a free port, apps deployed to it, the page
+ * served as `status-page` serves it. One app goes through a proposal, its countdown and its activation; apps at each
+ * stage show their badge and report lines by colour and in words. Screenshots go to test-results/. Without Chromium it
+ * skips with one line.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -11,10 +12,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { expect } from "chai";
-import { JsonRpcProvider } from "ethers";
+import { JsonRpcProvider, type JsonRpcSigner } from "ethers";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 
-import { TimelockedAppAuth__factory } from "../../types/ethers-contracts/index.js";
+import { TimelockedAppAuth__factory, type TimelockedAppAuth } from "../../types/ethers-contracts/index.js";
 import { buildStatusPage } from "../../web/build.js";
 import { serveStatusPage, type LocalServer } from "../../web/server.js";
 
@@ -24,7 +25,8 @@ const NOTICE = 7 * 24 * 3600;
 const V1 = `0x${"11".repeat(32)}`;
 const V2 = `0x${"22".repeat(32)}`;
 const DEVICE = `0x${"a1".repeat(32)}`;
-
+const PHONE = { width: 390, height: 844 };
+const DESKTOP = { width: 1280, height: 1000 };
 async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -66,15 +68,72 @@ async function startNode(): Promise<{ url: string; child: ChildProcess; output: 
   throw new Error(`hardhat node did not start on ${url}:\n${output}`);
 }
 
+/** An app with release V1 and one device, and `notice` seconds of notice (7 days: Stage 1). */
+async function deployApp(owner: JsonRpcSigner, notice = NOTICE): Promise<TimelockedAppAuth> {
+  const appAuth = await new TimelockedAppAuth__factory(owner).deploy(
+    await owner.getAddress(),
+    notice,
+    V1,
+    "https://example.org/releases/v1/app-compose.json",
+    [DEVICE],
+    false,
+    true,
+  );
+  await appAuth.waitForDeployment();
+  return appAuth;
+}
+
+/** WCAG 2 contrast ratio of two CSS `rgb()`/`rgba()` colours (opaque ones: the page paints no translucent text). */
+function contrast(foreground: string, background: string): number {
+  const luminance = (color: string) => {
+    const [r, g, b] = (color.match(/[\d.]+/g) ?? []).slice(0, 3).map((part) => {
+      const c = Number(part) / 255;
+      return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * (r ?? 0) + 0.7152 * (g ?? 0) + 0.0722 * (b ?? 0);
+  };
+  const [dark, light] = [luminance(foreground), luminance(background)].sort((a, b) => a - b);
+  return ((light ?? 0) + 0.05) / ((dark ?? 0) + 0.05);
+}
+
+/*
+ * Functions that run in the page reach the browser through their argument (`root.ownerDocument.defaultView` is the
+ * window): this project is type-checked without the DOM's types, which only web/ has.
+ */
+
+/** The colour, text and backdrop of each element matching `selector`: its own background or its nearest ancestor's. */
+async function colorsOf(page: Page, selector: string) {
+  return page.$$eval(selector, (elements) =>
+    elements.map((element) => {
+      const view = element.ownerDocument.defaultView;
+      let backdrop = element;
+      let background = "rgba(0, 0, 0, 0)";
+      while (backdrop !== null) {
+        background = view.getComputedStyle(backdrop).backgroundColor;
+        if (!/^rgba\(.*, 0\)$/.test(background)) break;
+        backdrop = backdrop.parentElement;
+      }
+      return { text: String(element.textContent), color: String(view.getComputedStyle(element).color), background };
+    }),
+  );
+}
+
 describe("status page (headless Chromium)", function () {
-  this.timeout(90_000);
+  this.timeout(120_000);
 
   let node: Awaited<ReturnType<typeof startNode>> | undefined;
+  let provider: JsonRpcProvider;
+  let owner: JsonRpcSigner;
+  let stranger: JsonRpcSigner;
   let server: LocalServer | undefined;
   let context: BrowserContext | undefined;
   let profile: string | undefined;
+  /** The pages a test opened, closed after it. */
+  const pages: Page[] = [];
+  /** Errors the open pages raised, and what the console reported as errors (a CSP violation shows there). */
+  const errors: string[] = [];
 
-  before(function () {
+  before(async function () {
     if (!existsSync(CHROMIUM)) {
       console.log(
         `    status page browser test skipped: no Chromium at ${CHROMIUM} ` +
@@ -82,38 +141,16 @@ describe("status page (headless Chromium)", function () {
       );
       this.skip();
     }
-  });
-
-  after(async function () {
-    await context?.close();
-    await server?.close();
-    node?.child.kill();
-    if (profile !== undefined) await rm(profile, { recursive: true, force: true });
-  });
-
-  it("shows a proposal with a live countdown, then its activation after the notice", async function () {
     node = await startNode();
-    const provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, polling: false });
-    const owner = await provider.getSigner(0);
-    const stranger = await provider.getSigner(1);
-    const appAuth = await new TimelockedAppAuth__factory(owner).deploy(
-      await owner.getAddress(),
-      NOTICE,
-      V1,
-      "https://example.org/releases/v1/app-compose.json",
-      [DEVICE],
-      false,
-      true,
-    );
-    await appAuth.waitForDeployment();
-    const app = await appAuth.getAddress();
-
+    provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, polling: false });
+    owner = await provider.getSigner(0);
+    stranger = await provider.getSigner(1);
     server = await serveStatusPage(await buildStatusPage(), 0);
     profile = await mkdtemp(path.join(tmpdir(), "status-page-chromium-"));
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      viewport: { width: 1280, height: 1000 },
+      viewport: DESKTOP,
       args: [
         "--headless",
         "--no-sandbox",
@@ -125,13 +162,42 @@ describe("status page (headless Chromium)", function () {
         "--disable-sync",
       ],
     });
-    const page: Page = context.pages()[0] ?? (await context.newPage());
-    const errors: string[] = [];
+    await mkdir(RESULTS, { recursive: true });
+  });
+
+  afterEach(async function () {
+    await Promise.all(pages.splice(0).map((page) => page.close()));
+    expect(errors.splice(0)).to.deep.equal([]);
+  });
+
+  after(async function () {
+    await context?.close();
+    await server?.close();
+    node?.child.kill();
+    if (profile !== undefined) await rm(profile, { recursive: true, force: true });
+  });
+
+  /** Opens the page for `app` in a new tab of `viewport`'s size and waits for its first read of the chain. */
+  async function openPage(app: string, viewport: { width: number; height: number }): Promise<Page> {
+    if (context === undefined || server === undefined || node === undefined) throw new Error("not set up");
+    const page = await context.newPage();
+    pages.push(page);
+    await page.setViewportSize(viewport);
     page.on("pageerror", (error) => errors.push(error.message));
+    page.on("console", (message) => {
+      if (message.type() === "error") errors.push(message.text());
+    });
     await page.goto(`${server.url}/?${new URLSearchParams({ rpc: node.url, app }).toString()}`);
+    await page.waitForSelector("#stage[data-stage]");
+    return page;
+  }
+
+  it("shows a proposal with a live countdown, then its activation after the notice", async function () {
+    const appAuth = await deployApp(owner);
+    const page = await openPage(await appAuth.getAddress(), DESKTOP);
 
     await page.waitForSelector("#no-proposals");
-    expect(await page.textContent("#stage")).to.equal("Stage 1");
+    expect(await page.textContent("#stage")).to.equal("✓ Stage 1 · DevProof");
     expect(await page.textContent("#release-hash")).to.equal(V1);
     expect(await page.textContent('#report li[data-id="notice.stage1"]')).to.contain("PASS");
 
@@ -148,7 +214,6 @@ describe("status page (headless Chromium)", function () {
     expect(await countdown.textContent()).to.not.equal(first);
     expect(await page.textContent(".proposal .window")).to.match(/^ready in (7d 0h 0m|6d 23h 59m)$/);
     expect(await page.textContent("#report")).to.contain(`pending widening change: add compose hash ${V2}`);
-    await mkdir(RESULTS, { recursive: true });
     await page.screenshot({ path: path.join(RESULTS, "status-page-proposal.png"), fullPage: true });
 
     // Seven days pass; a stranger activates it: the page shows the activation and the new release.
@@ -162,6 +227,40 @@ describe("status page (headless Chromium)", function () {
       `activated: add compose hash ${V2} (by ${await stranger.getAddress()})`,
     );
     await page.screenshot({ path: path.join(RESULTS, "status-page.png"), fullPage: true });
-    expect(errors).to.deep.equal([]);
+  });
+
+  it("colours the stage badge and the report's levels by meaning, says it in words, with contrast of 4.5:1 or more", async function () {
+    const deploy = async (notice: number) => (await deployApp(owner, notice)).getAddress();
+    const stages = [
+      { app: await deploy(3600), text: "✗ Stage 0 · ruggable", hue: "red", levels: ["✗ FAIL", "✓ PASS", "i INFO"] },
+      { app: await deploy(NOTICE), text: "✓ Stage 1 · DevProof", hue: "green", levels: ["! WARN", "✓ PASS", "i INFO"] },
+      { app: await deploy(30 * 24 * 3600), text: "✓✓ Stage 2 style · DevProof", hue: "green", levels: ["✓ PASS"] },
+    ];
+    /** Which of red, green and blue leads in a CSS colour; amber is red ahead of green ahead of blue. */
+    const hueOf = (color: string) => {
+      const [r = 0, g = 0, b = 0] = (color.match(/\d+/g) ?? []).map(Number);
+      if (r > g && g > b && g > r / 4) return "amber";
+      return r > g && r > b ? "red" : g > r && g > b ? "green" : "blue";
+    };
+    const levelHues: Record<string, string> = { FAIL: "red", WARN: "amber", PASS: "green", INFO: "blue" };
+    for (const [stage, expected] of stages.entries()) {
+      const page = await openPage(expected.app, PHONE);
+      await page.locator("#report li").first().waitFor();
+      expect(await page.getAttribute("#stage", "data-stage")).to.equal(String(stage));
+      const [badge] = await colorsOf(page, "#stage");
+      if (badge === undefined) throw new Error("no badge");
+      expect(badge.text).to.equal(expected.text);
+      expect(hueOf(badge.background), badge.background).to.equal(expected.hue);
+
+      const levels = await colorsOf(page, "#report .level");
+      expect(levels.map((level) => level.text)).to.include.members(expected.levels);
+      for (const level of levels) {
+        expect(hueOf(level.background), level.text).to.equal(levelHues[level.text.split(" ")[1] ?? ""]);
+      }
+      for (const element of [badge, ...levels, ...(await colorsOf(page, ".proposal .state, .muted, button.copy"))]) {
+        const ratio = contrast(element.color, element.background);
+        expect(ratio, `"${element.text}": ${element.color} on ${element.background}`).to.be.at.least(4.5);
+      }
+    }
   });
 });

@@ -7,7 +7,7 @@
 import { isAddress, JsonRpcProvider } from "ethers";
 
 import { describeChange, readHistory, type AppStatus, type HistoryEntry } from "../../lib/appAuth.js";
-import { buildReport, type DevProofReport } from "../../lib/devproof-report.js";
+import { buildReport, type DevProofReport, type Level, type Stage } from "../../lib/devproof-report.js";
 import { readDevProofSnapshot } from "../../lib/devproof-snapshot.js";
 import { formatClock, formatCountdown, formatDate, formatDuration, formatNotice } from "../../lib/format.js";
 import { Watcher } from "../../lib/watch.js";
@@ -55,16 +55,26 @@ function showBanner(text: string | undefined): void {
   banner.textContent = text ?? "";
 }
 
+/** The badge's words, so the stage never rests on its colour alone (the full title is in the report below). */
+const STAGE_BADGES: Record<Stage, { mark: string; text: string }> = {
+  0: { mark: "✗", text: "Stage 0 · ruggable" },
+  1: { mark: "✓", text: "Stage 1 · DevProof" },
+  2: { mark: "✓✓", text: "Stage 2 style · DevProof" },
+};
+const LEVEL_MARKS: Record<Level, string> = { PASS: "✓", WARN: "!", FAIL: "✗", INFO: "i" };
+
 function renderStage(report: DevProofReport): void {
   const stage = byId("stage");
+  const badge = STAGE_BADGES[report.stage];
   stage.className = `badge stage-${report.stage}`;
-  stage.textContent = report.stage === 2 ? "Stage 2 style" : `Stage ${report.stage}`;
+  stage.dataset["stage"] = String(report.stage);
   stage.title = report.stageTitle;
+  stage.replaceChildren(h("span", { class: "mark", "aria-hidden": "true" }, badge.mark), ` ${badge.text}`);
   const lines = report.lines.map((line) =>
     h(
       "li",
-      { "data-id": line.id, "data-level": line.level },
-      h("span", { class: `level ${line.level}` }, line.level),
+      { class: line.level, "data-id": line.id, "data-level": line.level },
+      h("span", { class: `level ${line.level}` }, `${LEVEL_MARKS[line.level]} ${line.level}`),
       line.title,
       h("div", { class: "evidence" }, line.evidence),
     ),
