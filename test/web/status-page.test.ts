@@ -1,8 +1,8 @@
 /**
  * The status page end to end, in headless Chromium: a `hardhat node` on a free port, apps deployed to it, the page
  * served as `status-page` serves it. One app goes through a proposal, its countdown and its activation; apps at each
- * stage show their badge and report lines by colour and in words. Screenshots go to test-results/. Without Chromium it
- * skips with one line.
+ * stage show their badge and report lines by colour and in words; a busy one (a long history, five open proposals)
+ * shows one live countdown per proposal. Screenshots go to test-results/. Without Chromium it skips with one line.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { expect } from "chai";
-import { JsonRpcProvider, type JsonRpcSigner } from "ethers";
+import { id, JsonRpcProvider, type JsonRpcSigner } from "ethers";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 
 import { TimelockedAppAuth__factory, type TimelockedAppAuth } from "../../types/ethers-contracts/index.js";
@@ -81,6 +81,52 @@ async function deployApp(owner: JsonRpcSigner, notice = NOTICE): Promise<Timeloc
   );
   await appAuth.waitForDeployment();
   return appAuth;
+}
+
+const releaseHash = (n: number) => id(`release ${n}`);
+const deviceId = (n: number) => id(`device ${n}`);
+/** A long URI without spaces, as real ones are: it must wrap, not widen the page. */
+const releaseUri = (n: number) =>
+  `https://releases.example.org/acme-wallet/v${n}.0.0/app-compose.json?sha256=${releaseHash(n).slice(2)}`;
+
+/**
+ * An app with a long history and five open proposals: five releases proposed and activated, a device proposed and
+ * withdrawn, a hash removed, an ownership transfer under way; then a release whose notice has passed (ready) and four
+ * changes that wait.
+ */
+async function deployBusyApp(provider: JsonRpcProvider, owner: JsonRpcSigner, stranger: JsonRpcSigner) {
+  const appAuth = await new TimelockedAppAuth__factory(owner).deploy(
+    await owner.getAddress(),
+    NOTICE,
+    releaseHash(1),
+    releaseUri(1),
+    [deviceId(1), deviceId(2)],
+    false,
+    true,
+  );
+  await appAuth.waitForDeployment();
+  const send = async (tx: Promise<{ wait(): Promise<unknown> }>) => void (await (await tx).wait());
+  const waitNotice = async () => {
+    await provider.send("evm_increaseTime", [NOTICE]);
+    await provider.send("evm_mine", []);
+  };
+  for (let n = 2; n <= 6; n++) {
+    await send(appAuth.proposeComposeHash(releaseHash(n), releaseUri(n)));
+    await waitNotice();
+    await send(appAuth.connect(stranger).activateComposeHash(releaseHash(n)));
+  }
+  await send(appAuth.proposeDevice(deviceId(3)));
+  await send(appAuth.cancelDevice(deviceId(3)));
+  await send(appAuth.removeComposeHash(releaseHash(2)));
+  await send(appAuth.transferOwnership(await stranger.getAddress()));
+  await send(appAuth.proposeComposeHash(releaseHash(7), releaseUri(7)));
+  await waitNotice();
+  await send(appAuth.proposeDevice(deviceId(4)));
+  await send(appAuth.proposeAllowAnyDevice());
+  await send(appAuth.proposeAllowOutdatedTcb());
+  await send(appAuth.proposeNoticePeriod(3600));
+  const events = (await provider.getLogs({ address: await appAuth.getAddress(), fromBlock: 0 })).length;
+  return { appAuth, events };
 }
 
 /** WCAG 2 contrast ratio of two CSS `rgb()`/`rgba()` colours (opaque ones: the page paints no translucent text). */
@@ -203,16 +249,16 @@ describe("status page (headless Chromium)", function () {
 
     // The owner proposes v2: the page shows it, with a countdown that runs.
     await (await appAuth.proposeComposeHash(V2, "https://example.org/releases/v2/app-compose.json")).wait();
-    const countdown = page.locator(".proposal .countdown");
+    const countdown = page.locator(".proposal [data-countdown]");
     await countdown.waitFor();
+    expect(await page.textContent(".proposal .state")).to.equal("waiting");
     expect(await page.textContent(".proposal .what")).to.equal(`add compose hash ${V2}`);
     const first = await countdown.textContent();
-    expect(first).to.match(/^(7d 00:00:00|6d 23:59:\d\d) left$/);
+    expect(first).to.match(/^ready in (7d 00:00:00|6d 23:59:\d\d)$/);
     // It runs: within a few seconds it shows another second (polled from here: the page's CSP forbids eval).
     const deadline = Date.now() + 5_000;
     while ((await countdown.textContent()) === first && Date.now() < deadline) await page.waitForTimeout(200);
     expect(await countdown.textContent()).to.not.equal(first);
-    expect(await page.textContent(".proposal .window")).to.match(/^ready in (7d 0h 0m|6d 23h 59m)$/);
     expect(await page.textContent("#report")).to.contain(`pending widening change: add compose hash ${V2}`);
     await page.screenshot({ path: path.join(RESULTS, "status-page-proposal.png"), fullPage: true });
 
@@ -262,5 +308,61 @@ describe("status page (headless Chromium)", function () {
         expect(ratio, `"${element.text}": ${element.color} on ${element.background}`).to.be.at.least(4.5);
       }
     }
+  });
+
+  describe("a busy app (a long history, five open proposals)", function () {
+    let busy: { appAuth: TimelockedAppAuth; events: number };
+    let app: string;
+
+    before(async function () {
+      busy = await deployBusyApp(provider, owner, stranger);
+      app = await busy.appAuth.getAddress();
+    });
+
+    /** Opens the busy app and waits until every proposal and every event is on the page. */
+    async function openBusyPage(viewport: { width: number; height: number }): Promise<Page> {
+      const page = await openPage(app, viewport);
+      await page.locator(".proposal").nth(4).waitFor();
+      await page
+        .locator("#history [data-event]")
+        .nth(busy.events - 1)
+        .waitFor();
+      return page;
+    }
+
+    it("gives each open proposal one countdown of its own, running to the second, and the report links to it", async function () {
+      const page = await openBusyPage(DESKTOP);
+      const proposals = await page.$$eval(".proposal", (elements) =>
+        elements.map((element) => ({
+          id: String(element.id),
+          countdowns: Number(element.querySelectorAll("[data-countdown]").length),
+        })),
+      );
+      expect(proposals.map((proposal) => proposal.countdowns)).to.deep.equal([1, 1, 1, 1, 1]);
+      const countdowns = page.locator("[data-countdown]");
+      const first = await countdowns.allTextContents();
+      expect(first).to.have.length(5);
+      // The ready one counts down to its expiry, the others to their readyAt (the newest from the latest block's
+      // time, which is where the page's clock starts).
+      expect(first[0]).to.match(/^expires in 13d 23:59:\d\d$/);
+      for (const text of first.slice(1)) expect(text).to.match(/^ready in (7d 00:00:00|6d 23:59:\d\d)$/);
+      expect(new Set(first).size, "each proposal counts down to its own time").to.equal(5);
+
+      // The report says when each can take effect and links to its countdown, with no clock of its own that would
+      // stand still until the next event.
+      const reportLines = await page.$$eval('#report li[data-id^="proposal."]', (elements) =>
+        elements.map((element) => ({
+          evidence: String(element.querySelector(".evidence").textContent),
+          link: String(element.querySelector(".evidence a").getAttribute("href")),
+        })),
+      );
+      expect(reportLines.map((line) => line.link)).to.deep.equal(proposals.map((proposal) => `#${proposal.id}`));
+      for (const line of reportLines) expect(line.evidence).to.not.match(/ready in|ready since|expires in/);
+
+      const deadline = Date.now() + 5_000;
+      const allMoved = async () => (await countdowns.allTextContents()).every((text, i) => text !== first[i]);
+      while (!(await allMoved()) && Date.now() < deadline) await page.waitForTimeout(200);
+      expect(await allMoved(), `${first.join(", ")} all moved on`).to.equal(true);
+    });
   });
 });

@@ -70,16 +70,39 @@ function renderStage(report: DevProofReport): void {
   stage.dataset["stage"] = String(report.stage);
   stage.title = report.stageTitle;
   stage.replaceChildren(h("span", { class: "mark", "aria-hidden": "true" }, badge.mark), ` ${badge.text}`);
-  const lines = report.lines.map((line) =>
-    h(
+}
+
+/**
+ * The report's lines. A pending proposal's line points at the proposal's own live countdown instead of repeating the
+ * time left as of the last refresh, which would stand still between events.
+ */
+function renderReport(report: DevProofReport, status: AppStatus | undefined): void {
+  const open = new Map(openProposals(status).map((proposal) => [`proposal.${proposal.id.slice(0, 10)}`, proposal]));
+  const lines = report.lines.map((line) => {
+    const proposal = open.get(line.id);
+    const evidence =
+      proposal === undefined || status === undefined
+        ? line.evidence
+        : h(
+            "span",
+            {},
+            line.evidence.replace(` (${formatCountdown(proposal.readyAt, proposal.expiresAt, status.timestamp)})`, ""),
+            " · ",
+            h("a", { class: "nowrap", href: `#proposal-${proposal.id}` }, "time left"),
+          );
+    return h(
       "li",
       { class: line.level, "data-id": line.id, "data-level": line.level },
       h("span", { class: `level ${line.level}` }, `${LEVEL_MARKS[line.level]} ${line.level}`),
       line.title,
-      h("div", { class: "evidence" }, line.evidence),
-    ),
-  );
+      h("div", { class: "evidence" }, evidence),
+    );
+  });
   byId("report").replaceChildren(h("p", {}, h("strong", {}, report.stageTitle)), h("ul", {}, ...lines));
+}
+
+function openProposals(status: AppStatus | undefined) {
+  return status?.proposals.filter((p) => p.state === "Waiting" || p.state === "Ready") ?? [];
 }
 
 function renderProposals(status: AppStatus | undefined): void {
@@ -90,7 +113,7 @@ function renderProposals(status: AppStatus | undefined): void {
     );
     return;
   }
-  const open = status.proposals.filter((p) => p.state === "Waiting" || p.state === "Ready");
+  const open = openProposals(status);
   if (open.length === 0) {
     container.replaceChildren(
       h("p", { class: "muted", id: "no-proposals" }, "None. Nothing can start running without a proposal here first."),
@@ -103,13 +126,14 @@ function renderProposals(status: AppStatus | undefined): void {
         "div",
         {
           class: "proposal",
+          id: `proposal-${proposal.id}`,
           "data-proposal": proposal.id,
           "data-ready-at": proposal.readyAt.toString(),
           "data-expires-at": proposal.expiresAt.toString(),
         },
+        h("div", { class: "state" }, ""),
         h("div", { class: "what" }, describeChange(proposal)),
-        h("div", { class: "countdown" }, ""),
-        h("div", { class: "window" }, ""),
+        h("div", { class: "countdown", "data-countdown": "" }, ""),
         h(
           "div",
           { class: "muted" },
@@ -122,24 +146,24 @@ function renderProposals(status: AppStatus | undefined): void {
   tick();
 }
 
-/** Updates every countdown from the chain's clock; called every second. */
+/** Updates each proposal's one countdown from the chain's clock: to `readyAt` while it waits, then to its expiry. */
 function tick(): void {
   const now = chainNow();
-  for (const element of document.querySelectorAll<HTMLElement>("[data-ready-at]")) {
+  for (const element of document.querySelectorAll<HTMLElement>(".proposal[data-ready-at]")) {
     const readyAt = Number(element.dataset["readyAt"]);
     const expiresAt = Number(element.dataset["expiresAt"]);
-    const countdown = element.querySelector(".countdown");
-    if (countdown !== null) {
-      countdown.textContent =
-        now < readyAt
-          ? `${formatClock(readyAt - now)} left`
-          : now < expiresAt
-            ? "READY: anyone may activate it now"
-            : "expired: must be proposed again";
-    }
-    const window = element.querySelector(".window");
-    if (window !== null) window.textContent = formatCountdown(readyAt, expiresAt, now);
-    element.classList.toggle("ready", now >= readyAt);
+    const [state, countdown] =
+      now < readyAt
+        ? ["waiting", `ready in ${formatClock(readyAt - now)}`]
+        : now < expiresAt
+          ? ["READY: anyone may activate it now", `expires in ${formatClock(expiresAt - now)}`]
+          : ["expired: must be proposed again", "expired"];
+    const stateElement = element.querySelector(".state");
+    if (stateElement !== null) stateElement.textContent = state;
+    const countdownElement = element.querySelector("[data-countdown]");
+    if (countdownElement !== null) countdownElement.textContent = countdown;
+    element.classList.toggle("ready", now >= readyAt && now < expiresAt);
+    element.classList.toggle("expired", now >= expiresAt);
   }
 }
 
@@ -214,6 +238,7 @@ async function refresh(provider: JsonRpcProvider): Promise<number> {
   chainOffset = Number(snapshot.timestamp) - Math.floor(Date.now() / 1000);
   const report = buildReport(snapshot);
   renderStage(report);
+  renderReport(report, snapshot.timelocked);
   renderProposals(snapshot.timelocked);
   renderRelease(snapshot.timelocked);
   renderPolicy(snapshot.timelocked, snapshot.owner);
