@@ -1,8 +1,8 @@
 /**
  * The status page end to end, in headless Chromium: a `hardhat node` on a free port, apps deployed to it, the page
- * served as `status-page` serves it. One app goes through a proposal, its countdown and its activation; apps at each
- * stage show their badge and report lines by colour and in words; a busy one (a long history, five open proposals)
- * shows one live countdown per proposal. Screenshots go to test-results/. Without Chromium it skips with one line.
+ * served as `status-page` serves it. One app goes through a proposal, its countdown and its activation; a busy one
+ * (a long history, five open proposals, a pending owner) is read on a 390 px phone and a 1280 px desktop, where
+ * nothing may be wider than the screen. Screenshots go to test-results/. Without Chromium it skips with one line.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -164,6 +164,28 @@ async function colorsOf(page: Page, selector: string) {
   );
 }
 
+/** The page's width, the window's size, the badge's box, and every element that reaches past the right edge. */
+async function layoutOf(page: Page) {
+  return page.$eval("html", (root) => {
+    const view = root.ownerDocument.defaultView;
+    const badge = root.querySelector("#stage").getBoundingClientRect();
+    return {
+      scrollWidth: Number(root.scrollWidth),
+      innerWidth: Number(view.innerWidth),
+      innerHeight: Number(view.innerHeight),
+      badge: {
+        left: Number(badge.left),
+        right: Number(badge.right),
+        top: Number(badge.top),
+        bottom: Number(badge.bottom),
+      },
+      pastRightEdge: [...root.querySelectorAll("body *")]
+        .filter((element) => element.getBoundingClientRect().right > view.innerWidth + 0.5)
+        .map((element) => `${String(element.tagName).toLowerCase()}.${String(element.className)}`),
+    };
+  });
+}
+
 describe("status page (headless Chromium)", function () {
   this.timeout(120_000);
 
@@ -266,10 +288,10 @@ describe("status page (headless Chromium)", function () {
     await provider.send("evm_increaseTime", [NOTICE]);
     await provider.send("evm_mine", []);
     await (await appAuth.connect(stranger).activateComposeHash(V2)).wait();
-    await page.waitForSelector('#history li[data-event="ChangeActivated"]', { timeout: 15_000 });
+    await page.waitForSelector('#history tr[data-event="ChangeActivated"]', { timeout: 15_000 });
     await page.waitForSelector("#no-proposals");
     expect(await page.textContent("#release-hash")).to.equal(V2);
-    expect(await page.textContent('#history li[data-event="ChangeActivated"]')).to.contain(
+    expect(await page.textContent('#history tr[data-event="ChangeActivated"] .details')).to.equal(
       `activated: add compose hash ${V2} (by ${await stranger.getAddress()})`,
     );
     await page.screenshot({ path: path.join(RESULTS, "status-page.png"), fullPage: true });
@@ -330,6 +352,70 @@ describe("status page (headless Chromium)", function () {
       return page;
     }
 
+    for (const viewport of [PHONE, DESKTOP]) {
+      const phone = viewport.width === PHONE.width;
+      it(`${viewport.width} px: nothing is wider than the screen, the badge is in view, each proposal has one countdown`, async function () {
+        const page = await openBusyPage(viewport);
+        await page.screenshot({ path: path.join(RESULTS, `status-page-${viewport.width}px.png`), fullPage: true });
+        const layout = await layoutOf(page);
+        expect(layout.innerWidth).to.equal(viewport.width);
+        expect(layout.scrollWidth, `the page is ${layout.scrollWidth} px wide`).to.be.at.most(layout.innerWidth);
+        expect(layout.pastRightEdge).to.deep.equal([]);
+        const { badge } = layout;
+        expect(badge.left).to.be.at.least(0);
+        expect(badge.right).to.be.at.most(layout.innerWidth);
+        expect(badge.top).to.be.at.least(0);
+        expect(badge.bottom, "the badge is in the first screen").to.be.at.most(layout.innerHeight);
+
+        // Each proposal has exactly one countdown, and nothing else on the page counts down.
+        const countdowns = await page.$$eval(".proposal", (elements) =>
+          elements.map((element) => Number(element.querySelectorAll("[data-countdown]").length)),
+        );
+        expect(countdowns).to.deep.equal([1, 1, 1, 1, 1]);
+        expect(await page.locator("[data-countdown]").count()).to.equal(5);
+
+        // Every long value: the full value in its text and title; its middle hidden on the phone, shown on a desktop.
+        const values = await page.$$eval(".hex", (elements) =>
+          elements.map((element) => ({
+            value: element.getAttribute("data-value"),
+            title: element.getAttribute("title"),
+            text: element.textContent,
+            middleShown: (element.querySelector(".hex-middle")?.getClientRects().length ?? 0) > 0,
+            copies: element.querySelector("button.copy")?.getAttribute("data-copy"),
+          })),
+        );
+        expect(values.length).to.be.greaterThan(busy.events);
+        for (const value of values) {
+          expect(value.value).to.match(/^0x[0-9a-fA-F]{40,}$/);
+          expect([value.title, value.text, value.copies]).to.deep.equal([value.value, value.value, value.value]);
+          expect(value.middleShown, `${value.value} shown in full`).to.equal(!phone);
+        }
+
+        // The history: every event, its words under its time and name on a phone, beside them on a desktop.
+        // (No named function inside: the test's TypeScript loader would wrap it in a helper the page does not have.)
+        const rows = await page.$$eval("#history tr", (elements) =>
+          elements.map((row) => ({
+            row: row.getBoundingClientRect().toJSON() as { width: number },
+            event: row.querySelector(".event").getBoundingClientRect().toJSON() as { right: number; bottom: number },
+            details: row.querySelector(".details").getBoundingClientRect().toJSON() as {
+              left: number;
+              top: number;
+              width: number;
+            },
+          })),
+        );
+        expect(rows).to.have.length(busy.events);
+        for (const { row, event, details } of rows) {
+          if (phone) {
+            expect(details.top).to.be.at.least(event.bottom - 0.5);
+            expect(details.width).to.be.at.least(row.width * 0.9);
+          } else {
+            expect(details.left).to.be.at.least(event.right);
+          }
+        }
+      });
+    }
+
     it("gives each open proposal one countdown of its own, running to the second, and the report links to it", async function () {
       const page = await openBusyPage(DESKTOP);
       const proposals = await page.$$eval(".proposal", (elements) =>
@@ -363,6 +449,28 @@ describe("status page (headless Chromium)", function () {
       const allMoved = async () => (await countdowns.allTextContents()).every((text, i) => text !== first[i]);
       while (!(await allMoved()) && Date.now() < deadline) await page.waitForTimeout(200);
       expect(await allMoved(), `${first.join(", ")} all moved on`).to.equal(true);
+    });
+
+    it("copies a value in full with its copy button, and a tap on a shortened one shows all of it", async function () {
+      if (context === undefined || server === undefined) throw new Error("not set up");
+      await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });
+      const page = await openBusyPage(PHONE);
+      const clipboard = () =>
+        page.$eval("html", (root): Promise<string> => root.ownerDocument.defaultView.navigator.clipboard.readText());
+
+      await page.click("#release-hash button.copy");
+      await page.waitForSelector('#release-hash button.copy[data-state="copied"]');
+      expect(await clipboard()).to.equal(releaseHash(6));
+      await page.click("#owner button.copy");
+      await page.waitForSelector('#owner button.copy[data-state="copied"]');
+      expect(await clipboard()).to.equal(await owner.getAddress());
+
+      const middle = page.locator("#release-hash .hex-middle");
+      expect(await middle.isVisible()).to.equal(false);
+      await page.click("#release-hash .hex-head");
+      expect(await middle.isVisible()).to.equal(true);
+      expect(await page.locator("#release-hash").innerText()).to.equal(releaseHash(6));
+      expect((await layoutOf(page)).scrollWidth).to.be.at.most(PHONE.width);
     });
   });
 });

@@ -12,32 +12,7 @@ import { readDevProofSnapshot } from "../../lib/devproof-snapshot.js";
 import { formatClock, formatCountdown, formatDate, formatDuration, formatNotice } from "../../lib/format.js";
 import { Watcher } from "../../lib/watch.js";
 import { TimelockedAppAuth__factory } from "../../types/ethers-contracts/index.js";
-
-type Child = Node | string | null | undefined | false;
-
-/** Creates an element; strings become text nodes, so nothing read from the chain is ever parsed as HTML. */
-function h(tag: string, attributes: Record<string, string> = {}, ...children: Child[]): HTMLElement {
-  const element = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, value);
-  for (const child of children) {
-    if (child === null || child === undefined || child === false) continue;
-    element.append(typeof child === "string" ? document.createTextNode(child) : child);
-  }
-  return element;
-}
-
-function byId(id: string): HTMLElement {
-  const element = document.getElementById(id);
-  if (element === null) throw new Error(`the page has no #${id}`);
-  return element;
-}
-
-/** A URI as a link when it is http(s), else as text (a `javascript:` URI from the chain must never be clickable). */
-function uriNode(uri: string): Node {
-  return /^https?:\/\//i.test(uri)
-    ? h("a", { href: uri, rel: "noopener noreferrer", target: "_blank" }, uri)
-    : h("code", {}, uri);
-}
+import { byId, h, handleCopyAndExpand, hexNode, richText, uriNode } from "./dom.js";
 
 const params = new URLSearchParams(location.search);
 const rpc = params.get("rpc") ?? "";
@@ -82,11 +57,16 @@ function renderReport(report: DevProofReport, status: AppStatus | undefined): vo
     const proposal = open.get(line.id);
     const evidence =
       proposal === undefined || status === undefined
-        ? line.evidence
+        ? richText(line.evidence)
         : h(
             "span",
             {},
-            line.evidence.replace(` (${formatCountdown(proposal.readyAt, proposal.expiresAt, status.timestamp)})`, ""),
+            richText(
+              line.evidence.replace(
+                ` (${formatCountdown(proposal.readyAt, proposal.expiresAt, status.timestamp)})`,
+                "",
+              ),
+            ),
             " · ",
             h("a", { class: "nowrap", href: `#proposal-${proposal.id}` }, "time left"),
           );
@@ -94,7 +74,7 @@ function renderReport(report: DevProofReport, status: AppStatus | undefined): vo
       "li",
       { class: line.level, "data-id": line.id, "data-level": line.level },
       h("span", { class: `level ${line.level}` }, `${LEVEL_MARKS[line.level]} ${line.level}`),
-      line.title,
+      richText(line.title),
       h("div", { class: "evidence" }, evidence),
     );
   });
@@ -132,12 +112,12 @@ function renderProposals(status: AppStatus | undefined): void {
           "data-expires-at": proposal.expiresAt.toString(),
         },
         h("div", { class: "state" }, ""),
-        h("div", { class: "what" }, describeChange(proposal)),
+        h("div", { class: "what" }, richText(describeChange(proposal))),
         h("div", { class: "countdown", "data-countdown": "" }, ""),
         h(
           "div",
           { class: "muted" },
-          `can take effect at ${formatDate(proposal.readyAt)}; expires ${formatDate(proposal.expiresAt)}`,
+          richText(`can take effect at ${formatDate(proposal.readyAt)}; expires ${formatDate(proposal.expiresAt)}`),
         ),
         proposal.uri === "" ? null : h("div", {}, "compose file: ", uriNode(proposal.uri)),
       ),
@@ -175,42 +155,44 @@ function renderRelease(status: AppStatus | undefined): void {
       : h(
           "div",
           {},
-          h("div", { class: "hex", id: "release-hash" }, release.composeHash),
+          h("div", {}, hexNode(release.composeHash, { id: "release-hash" })),
           h("div", {}, "compose file: ", uriNode(release.uri)),
-          h("div", { class: "muted" }, `since ${formatDate(release.setAt)}`),
+          h("div", { class: "muted" }, richText(`since ${formatDate(release.setAt)}`)),
         ),
   );
 }
 
 function renderPolicy(status: AppStatus | undefined, owner: string | undefined): void {
   if (status === undefined) {
-    byId("policy").replaceChildren(h("p", {}, `Owner: ${owner ?? "unknown"}`));
+    byId("policy").replaceChildren(h("p", {}, "Owner: ", owner === undefined ? "unknown" : hexNode(owner)));
     return;
   }
-  const row = (label: string, ...value: Child[]) => h("tr", {}, h("th", {}, label), h("td", {}, ...value));
+  const row = (label: string, ...value: (Node | string)[]) => h("tr", {}, h("th", {}, label), h("td", {}, ...value));
   byId("policy").replaceChildren(
     h(
       "table",
-      {},
+      { class: "policy" },
       row("Notice", formatNotice(status.noticePeriod)),
       row("Upgrades", status.upgradesDisabled ? "disabled for good" : "enabled (each waits the notice)"),
       row(
         "Owner",
-        h("span", { class: "hex" }, status.owner),
-        status.pendingOwner ? ` → ${status.pendingOwner} (must accept)` : "",
+        hexNode(status.owner, { id: "owner" }),
+        ...(status.pendingOwner ? [" → ", hexNode(status.pendingOwner), " (must accept)"] : []),
       ),
       row("TCB", status.requireTcbUpToDate ? '"UpToDate" required' : "out-of-date accepted"),
       row(
         `Allowed hashes (${status.composeHashes.length})`,
         ...status.composeHashes.map((entry) =>
-          h("div", { class: "hex" }, entry.composeHash, entry.isCurrentRelease ? h("strong", {}, " (current)") : null),
+          h("div", {}, hexNode(entry.composeHash), entry.isCurrentRelease ? h("strong", {}, " (current)") : null),
         ),
       ),
       row(
         status.allowAnyDevice ? "Devices" : `Devices (${status.devices.length})`,
         ...(status.allowAnyDevice
           ? ["any device"]
-          : status.devices.map((device) => h("div", { class: "hex" }, device))),
+          : status.devices.length === 0
+            ? ["none: no device may boot it"]
+            : status.devices.map((device) => h("div", {}, hexNode(device)))),
       ),
     ),
   );
@@ -222,12 +204,12 @@ function renderHistory(history: HistoryEntry[]): void {
       .reverse()
       .map((entry) =>
         h(
-          "li",
+          "tr",
           { class: entry.event === "ChangeProposed" ? "urgent" : "", "data-event": entry.event },
-          h("span", { class: "muted" }, formatDate(entry.timestamp)),
-          h("span", { class: "muted" }, `#${entry.blockNumber}`),
-          h("span", { class: "event" }, entry.event),
-          h("span", {}, entry.description),
+          h("td", { class: "time" }, richText(formatDate(entry.timestamp))),
+          h("td", { class: "block" }, `#${entry.blockNumber}`),
+          h("td", { class: "event" }, entry.event),
+          h("td", { class: "details" }, richText(entry.description)),
         ),
       ),
   );
@@ -247,8 +229,11 @@ async function refresh(provider: JsonRpcProvider): Promise<number> {
     toBlock: snapshot.blockNumber,
   });
   renderHistory(history);
-  byId("subject").textContent =
-    `${snapshot.timelocked ? "TimelockedAppAuth" : "AppAuth"} ${app} on chain ${snapshot.chainId}, read from ${rpc}`;
+  byId("subject").replaceChildren(
+    `${snapshot.timelocked ? "TimelockedAppAuth" : "AppAuth"} `,
+    hexNode(app),
+    ` on chain ${snapshot.chainId}, read from ${rpc}`,
+  );
   byId("footer").textContent =
     `Block ${snapshot.blockNumber} (${formatDate(snapshot.timestamp)}, chain clock ${chainOffset >= 0 ? "+" : "-"}${formatDuration(Math.abs(chainOffset))} from this machine's). ` +
     "Updates as new events are confirmed.";
@@ -311,4 +296,5 @@ async function main(): Promise<void> {
   });
 }
 
+handleCopyAndExpand(document);
 void main();
