@@ -7,37 +7,12 @@
 import { isAddress, JsonRpcProvider } from "ethers";
 
 import { describeChange, readHistory, type AppStatus, type HistoryEntry } from "../../lib/appAuth.js";
-import { buildReport, type DevProofReport } from "../../lib/devproof-report.js";
+import { buildReport, type DevProofReport, type Level, type Stage } from "../../lib/devproof-report.js";
 import { readDevProofSnapshot } from "../../lib/devproof-snapshot.js";
 import { formatClock, formatCountdown, formatDate, formatDuration, formatNotice } from "../../lib/format.js";
 import { Watcher } from "../../lib/watch.js";
 import { TimelockedAppAuth__factory } from "../../types/ethers-contracts/index.js";
-
-type Child = Node | string | null | undefined | false;
-
-/** Creates an element; strings become text nodes, so nothing read from the chain is ever parsed as HTML. */
-function h(tag: string, attributes: Record<string, string> = {}, ...children: Child[]): HTMLElement {
-  const element = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, value);
-  for (const child of children) {
-    if (child === null || child === undefined || child === false) continue;
-    element.append(typeof child === "string" ? document.createTextNode(child) : child);
-  }
-  return element;
-}
-
-function byId(id: string): HTMLElement {
-  const element = document.getElementById(id);
-  if (element === null) throw new Error(`the page has no #${id}`);
-  return element;
-}
-
-/** A URI as a link when it is http(s), else as text (a `javascript:` URI from the chain must never be clickable). */
-function uriNode(uri: string): Node {
-  return /^https?:\/\//i.test(uri)
-    ? h("a", { href: uri, rel: "noopener noreferrer", target: "_blank" }, uri)
-    : h("code", {}, uri);
-}
+import { byId, h, handleCopyAndExpand, hexNode, richText, uriNode } from "./dom.js";
 
 const params = new URLSearchParams(location.search);
 const rpc = params.get("rpc") ?? "";
@@ -55,21 +30,59 @@ function showBanner(text: string | undefined): void {
   banner.textContent = text ?? "";
 }
 
+/** The badge's words, so the stage never rests on its colour alone (the full title is in the report below). */
+const STAGE_BADGES: Record<Stage, { mark: string; text: string }> = {
+  0: { mark: "✗", text: "Stage 0 · ruggable" },
+  1: { mark: "✓", text: "Stage 1 · DevProof" },
+  2: { mark: "✓✓", text: "Stage 2 style · DevProof" },
+};
+const LEVEL_MARKS: Record<Level, string> = { PASS: "✓", WARN: "!", FAIL: "✗", INFO: "i" };
+
 function renderStage(report: DevProofReport): void {
   const stage = byId("stage");
+  const badge = STAGE_BADGES[report.stage];
   stage.className = `badge stage-${report.stage}`;
-  stage.textContent = report.stage === 2 ? "Stage 2 style" : `Stage ${report.stage}`;
+  stage.dataset["stage"] = String(report.stage);
   stage.title = report.stageTitle;
-  const lines = report.lines.map((line) =>
-    h(
+  stage.replaceChildren(h("span", { class: "mark", "aria-hidden": "true" }, badge.mark), ` ${badge.text}`);
+}
+
+/**
+ * The report's lines. A pending proposal's line points at the proposal's own live countdown instead of repeating the
+ * time left as of the last refresh, which would stand still between events.
+ */
+function renderReport(report: DevProofReport, status: AppStatus | undefined): void {
+  const open = new Map(openProposals(status).map((proposal) => [`proposal.${proposal.id.slice(0, 10)}`, proposal]));
+  const lines = report.lines.map((line) => {
+    const proposal = open.get(line.id);
+    const evidence =
+      proposal === undefined || status === undefined
+        ? richText(line.evidence)
+        : h(
+            "span",
+            {},
+            richText(
+              line.evidence.replace(
+                ` (${formatCountdown(proposal.readyAt, proposal.expiresAt, status.timestamp)})`,
+                "",
+              ),
+            ),
+            " · ",
+            h("a", { class: "nowrap", href: `#proposal-${proposal.id}` }, "time left"),
+          );
+    return h(
       "li",
-      { "data-id": line.id, "data-level": line.level },
-      h("span", { class: `level ${line.level}` }, line.level),
-      line.title,
-      h("div", { class: "evidence" }, line.evidence),
-    ),
-  );
+      { class: line.level, "data-id": line.id, "data-level": line.level },
+      h("span", { class: `level ${line.level}` }, `${LEVEL_MARKS[line.level]} ${line.level}`),
+      richText(line.title),
+      h("div", { class: "evidence" }, evidence),
+    );
+  });
   byId("report").replaceChildren(h("p", {}, h("strong", {}, report.stageTitle)), h("ul", {}, ...lines));
+}
+
+function openProposals(status: AppStatus | undefined) {
+  return status?.proposals.filter((p) => p.state === "Waiting" || p.state === "Ready") ?? [];
 }
 
 function renderProposals(status: AppStatus | undefined): void {
@@ -80,7 +93,7 @@ function renderProposals(status: AppStatus | undefined): void {
     );
     return;
   }
-  const open = status.proposals.filter((p) => p.state === "Waiting" || p.state === "Ready");
+  const open = openProposals(status);
   if (open.length === 0) {
     container.replaceChildren(
       h("p", { class: "muted", id: "no-proposals" }, "None. Nothing can start running without a proposal here first."),
@@ -93,17 +106,18 @@ function renderProposals(status: AppStatus | undefined): void {
         "div",
         {
           class: "proposal",
+          id: `proposal-${proposal.id}`,
           "data-proposal": proposal.id,
           "data-ready-at": proposal.readyAt.toString(),
           "data-expires-at": proposal.expiresAt.toString(),
         },
-        h("div", { class: "what" }, describeChange(proposal)),
-        h("div", { class: "countdown" }, ""),
-        h("div", { class: "window" }, ""),
+        h("div", { class: "state" }, ""),
+        h("div", { class: "what" }, richText(describeChange(proposal))),
+        h("div", { class: "countdown", "data-countdown": "" }, ""),
         h(
           "div",
           { class: "muted" },
-          `can take effect at ${formatDate(proposal.readyAt)}; expires ${formatDate(proposal.expiresAt)}`,
+          richText(`can take effect at ${formatDate(proposal.readyAt)}; expires ${formatDate(proposal.expiresAt)}`),
         ),
         proposal.uri === "" ? null : h("div", {}, "compose file: ", uriNode(proposal.uri)),
       ),
@@ -112,24 +126,24 @@ function renderProposals(status: AppStatus | undefined): void {
   tick();
 }
 
-/** Updates every countdown from the chain's clock; called every second. */
+/** Updates each proposal's one countdown from the chain's clock: to `readyAt` while it waits, then to its expiry. */
 function tick(): void {
   const now = chainNow();
-  for (const element of document.querySelectorAll<HTMLElement>("[data-ready-at]")) {
+  for (const element of document.querySelectorAll<HTMLElement>(".proposal[data-ready-at]")) {
     const readyAt = Number(element.dataset["readyAt"]);
     const expiresAt = Number(element.dataset["expiresAt"]);
-    const countdown = element.querySelector(".countdown");
-    if (countdown !== null) {
-      countdown.textContent =
-        now < readyAt
-          ? `${formatClock(readyAt - now)} left`
-          : now < expiresAt
-            ? "READY: anyone may activate it now"
-            : "expired: must be proposed again";
-    }
-    const window = element.querySelector(".window");
-    if (window !== null) window.textContent = formatCountdown(readyAt, expiresAt, now);
-    element.classList.toggle("ready", now >= readyAt);
+    const [state, countdown] =
+      now < readyAt
+        ? ["waiting", `ready in ${formatClock(readyAt - now)}`]
+        : now < expiresAt
+          ? ["READY: anyone may activate it now", `expires in ${formatClock(expiresAt - now)}`]
+          : ["expired: must be proposed again", "expired"];
+    const stateElement = element.querySelector(".state");
+    if (stateElement !== null) stateElement.textContent = state;
+    const countdownElement = element.querySelector("[data-countdown]");
+    if (countdownElement !== null) countdownElement.textContent = countdown;
+    element.classList.toggle("ready", now >= readyAt && now < expiresAt);
+    element.classList.toggle("expired", now >= expiresAt);
   }
 }
 
@@ -141,42 +155,44 @@ function renderRelease(status: AppStatus | undefined): void {
       : h(
           "div",
           {},
-          h("div", { class: "hex", id: "release-hash" }, release.composeHash),
+          h("div", {}, hexNode(release.composeHash, { id: "release-hash" })),
           h("div", {}, "compose file: ", uriNode(release.uri)),
-          h("div", { class: "muted" }, `since ${formatDate(release.setAt)}`),
+          h("div", { class: "muted" }, richText(`since ${formatDate(release.setAt)}`)),
         ),
   );
 }
 
 function renderPolicy(status: AppStatus | undefined, owner: string | undefined): void {
   if (status === undefined) {
-    byId("policy").replaceChildren(h("p", {}, `Owner: ${owner ?? "unknown"}`));
+    byId("policy").replaceChildren(h("p", {}, "Owner: ", owner === undefined ? "unknown" : hexNode(owner)));
     return;
   }
-  const row = (label: string, ...value: Child[]) => h("tr", {}, h("th", {}, label), h("td", {}, ...value));
+  const row = (label: string, ...value: (Node | string)[]) => h("tr", {}, h("th", {}, label), h("td", {}, ...value));
   byId("policy").replaceChildren(
     h(
       "table",
-      {},
+      { class: "policy" },
       row("Notice", formatNotice(status.noticePeriod)),
       row("Upgrades", status.upgradesDisabled ? "disabled for good" : "enabled (each waits the notice)"),
       row(
         "Owner",
-        h("span", { class: "hex" }, status.owner),
-        status.pendingOwner ? ` → ${status.pendingOwner} (must accept)` : "",
+        hexNode(status.owner, { id: "owner" }),
+        ...(status.pendingOwner ? [" → ", hexNode(status.pendingOwner), " (must accept)"] : []),
       ),
       row("TCB", status.requireTcbUpToDate ? '"UpToDate" required' : "out-of-date accepted"),
       row(
         `Allowed hashes (${status.composeHashes.length})`,
         ...status.composeHashes.map((entry) =>
-          h("div", { class: "hex" }, entry.composeHash, entry.isCurrentRelease ? h("strong", {}, " (current)") : null),
+          h("div", {}, hexNode(entry.composeHash), entry.isCurrentRelease ? h("strong", {}, " (current)") : null),
         ),
       ),
       row(
         status.allowAnyDevice ? "Devices" : `Devices (${status.devices.length})`,
         ...(status.allowAnyDevice
           ? ["any device"]
-          : status.devices.map((device) => h("div", { class: "hex" }, device))),
+          : status.devices.length === 0
+            ? ["none: no device may boot it"]
+            : status.devices.map((device) => h("div", {}, hexNode(device)))),
       ),
     ),
   );
@@ -188,12 +204,12 @@ function renderHistory(history: HistoryEntry[]): void {
       .reverse()
       .map((entry) =>
         h(
-          "li",
+          "tr",
           { class: entry.event === "ChangeProposed" ? "urgent" : "", "data-event": entry.event },
-          h("span", { class: "muted" }, formatDate(entry.timestamp)),
-          h("span", { class: "muted" }, `#${entry.blockNumber}`),
-          h("span", { class: "event" }, entry.event),
-          h("span", {}, entry.description),
+          h("td", { class: "time" }, richText(formatDate(entry.timestamp))),
+          h("td", { class: "block" }, `#${entry.blockNumber}`),
+          h("td", { class: "event" }, entry.event),
+          h("td", { class: "details" }, richText(entry.description)),
         ),
       ),
   );
@@ -204,6 +220,7 @@ async function refresh(provider: JsonRpcProvider): Promise<number> {
   chainOffset = Number(snapshot.timestamp) - Math.floor(Date.now() / 1000);
   const report = buildReport(snapshot);
   renderStage(report);
+  renderReport(report, snapshot.timelocked);
   renderProposals(snapshot.timelocked);
   renderRelease(snapshot.timelocked);
   renderPolicy(snapshot.timelocked, snapshot.owner);
@@ -212,8 +229,11 @@ async function refresh(provider: JsonRpcProvider): Promise<number> {
     toBlock: snapshot.blockNumber,
   });
   renderHistory(history);
-  byId("subject").textContent =
-    `${snapshot.timelocked ? "TimelockedAppAuth" : "AppAuth"} ${app} on chain ${snapshot.chainId}, read from ${rpc}`;
+  byId("subject").replaceChildren(
+    `${snapshot.timelocked ? "TimelockedAppAuth" : "AppAuth"} `,
+    hexNode(app),
+    ` on chain ${snapshot.chainId}, read from ${rpc}`,
+  );
   byId("footer").textContent =
     `Block ${snapshot.blockNumber} (${formatDate(snapshot.timestamp)}, chain clock ${chainOffset >= 0 ? "+" : "-"}${formatDuration(Math.abs(chainOffset))} from this machine's). ` +
     "Updates as new events are confirmed.";
@@ -276,4 +296,5 @@ async function main(): Promise<void> {
   });
 }
 
+handleCopyAndExpand(document);
 void main();
