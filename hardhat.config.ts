@@ -49,6 +49,7 @@ export default defineConfig({
       chainType: "op",
       chainId: 8453,
       url: configVariable("BASE_RPC_URL"),
+      // Resolved only by tasks that send: read-only tasks connect without accounts (tasks/shared/session.ts).
       accounts: [configVariable("DEPLOYER_PRIVATE_KEY")],
     },
     baseSepolia: {
