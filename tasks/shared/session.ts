@@ -5,6 +5,8 @@ import type { NetworkConnection } from "hardhat/types/network";
 import { connectAppAuth, encodeCall, type ContractCall } from "../../lib/appAuth.js";
 import { UserError } from "../../lib/errors.js";
 import { parseAddress, requireOption } from "../../lib/validate.js";
+import { RpcEndpointError } from "./plugin-errors.js";
+import { endpointOf, wrongChainMessage } from "./rpc.js";
 import type { TimelockedAppAuth } from "../../types/ethers-contracts/index.js";
 
 /** A connection to the network chosen with `--network`, and the account that will send (if any). */
@@ -45,7 +47,8 @@ export function parseAppOptions(options: AppOptions): ParsedAppOptions {
 }
 
 /**
- * Connects to the network chosen with `--network`, and picks the signer when the task sends.
+ * Connects to the network chosen with `--network`, checks that its endpoint serves the configured chain, and picks
+ * the signer when the task sends.
  *
  * A task that sends uses `hre.network.getOrCreate()`: the connection the rest of the process shares, so tests that
  * run tasks in-process and the tasks themselves see the same chain. A read-only task on an HTTP network connects
@@ -63,6 +66,11 @@ export async function openNetwork(
   const { ethers } = connection;
   const { chainId } = await ethers.provider.getNetwork();
   const where = `network "${connection.networkName}" (chain ${chainId})`;
+  const expected = connection.networkConfig.chainId;
+  if (expected !== undefined && BigInt(expected) !== chainId) {
+    const endpoint = await endpointOf(connection.networkName, connection.networkConfig);
+    if (endpoint !== undefined) throw new RpcEndpointError(wrongChainMessage(endpoint, expected, chainId));
+  }
 
   let signer: HardhatEthersSigner | undefined;
   if (withSigner) {

@@ -1,16 +1,19 @@
 /**
- * `--network base` as a user meets it, through the real CLI in a subprocess: `BASE_RPC_URL` points at a chain with
- * Base's chain id served over HTTP on this machine; no terminal, no `.env`, and the user's own keystore out of reach
- * (tests/helpers/cli.ts).
+ * `--network base` as a user meets it, through the real CLI in a subprocess: `BASE_RPC_URL` points at local
+ * stand-ins (a chain with Base's chain id served over HTTP, a closed port, a server that never answers, ...), no
+ * terminal, no `.env`, and the user's own keystore out of reach (tests/helpers/cli.ts).
  */
+import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
+
 import { expect } from "chai";
 
-import { serveBaseStandIn, type BaseStandIn } from "../helpers/base-stand-in.js";
-import { runCli } from "../helpers/cli.js";
-import { DEVICE_A, HASH_V1, INITIAL_URI, NOTICE } from "./helpers.js";
+import { serveJsonRpc } from "../../lib/jsonRpcServer.js";
+import { FUNDED_KEY as DEPLOYER_KEY, serveBaseStandIn, type BaseStandIn } from "../helpers/base-stand-in.js";
+import { runCli, tempDir, type CliRun } from "../helpers/cli.js";
+import { connection as localChain, DEVICE_A, HASH_V1, HASH_V2, INITIAL_URI, NOTICE } from "./helpers.js";
 
 describe("--network base without surprises (the real CLI against local stand-ins)", function () {
-  // Each run starts a Hardhat process (a few seconds).
+  // Each run starts a Hardhat process (a few seconds); the silent endpoint takes the configured 30 s timeout.
   this.timeout(300_000);
 
   let base: BaseStandIn;
@@ -37,6 +40,18 @@ describe("--network base without surprises (the real CLI against local stand-ins
 
   const appStatus = (rpcUrl: string) =>
     runCli(["app-status", "--network", "base", "--app", app], { env: { BASE_RPC_URL: rpcUrl } });
+  const proposeHash = (env: Record<string, string>, configHome: string) =>
+    runCli(
+      ["propose-hash", "--network", "base", "--app", app, "--hash", HASH_V2, "--uri", "https://example.org/v2.json"],
+      { env, configHome },
+    );
+
+  function expectOneErrorLine(run: CliRun, line: string): void {
+    expect(run.signal, `killed by the guard: ${run.stdout}\n${run.stderr}`).to.equal(null);
+    expect(run.errorLines, run.stderr).to.deep.equal([`Error: ${line}`]);
+    expect(run.code).to.equal(1);
+  }
+
   describe("read-only tasks need no key", function () {
     it("app-status reads Base with DEPLOYER_PRIVATE_KEY unset", async function () {
       const run = await appStatus(base.url);
@@ -53,6 +68,102 @@ describe("--network base without surprises (the real CLI against local stand-ins
       expect(run.signal).to.equal(null);
       expect(run.stdout, run.stderr).to.match(/Stage [012]/);
       expect(run.stderr).not.to.include("DEPLOYER_PRIVATE_KEY");
+    });
+  });
+
+  describe("an RPC endpoint that cannot be used: one line naming the network and BASE_RPC_URL, exit code 1", function () {
+    /** Stops what a test started; a server that never answers also has its open connections cut. */
+    const stops: Array<() => Promise<void>> = [];
+    const sockets = new Set<Socket>();
+    after(async function () {
+      for (const socket of sockets) socket.destroy();
+      await Promise.all(stops.map((stop) => stop()));
+    });
+
+    /** Listens on a free port of 127.0.0.1; returns host:port and a function that stops listening. */
+    async function listen(server: Server): Promise<{ host: string; close: () => Promise<void> }> {
+      server.on("connection", (socket) => sockets.add(socket));
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      const close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+      stops.push(close);
+      return { host: `127.0.0.1:${(server.address() as AddressInfo).port}`, close };
+    }
+
+    it("a host name that does not resolve", async function () {
+      const run = await appStatus("https://base-rpc.invalid/v2/SECRET-API-KEY");
+      expectOneErrorLine(
+        run,
+        'cannot reach network "base": the host name base-rpc.invalid does not resolve (DNS ENOTFOUND); ' +
+          "check BASE_RPC_URL, and that this machine is online",
+      );
+      // The URL's path often holds the provider's API key: messages name the host only.
+      expect(run.stdout + run.stderr).not.to.include("SECRET-API-KEY");
+    });
+
+    it("a closed port", async function () {
+      const { host, close } = await listen(createServer());
+      await close();
+      expectOneErrorLine(
+        await appStatus(`http://${host}`),
+        `cannot reach network "base": its RPC endpoint ${host} refused the connection; check BASE_RPC_URL ` +
+          "(host and port), and that the node is running",
+      );
+    });
+
+    it("a server that accepts the connection and never answers", async function () {
+      const { host } = await listen(createServer(() => {}));
+      expectOneErrorLine(
+        await appStatus(`http://${host}`),
+        `cannot reach network "base": its RPC endpoint ${host} did not answer within 30 s; check BASE_RPC_URL, ` +
+          "or try another RPC provider",
+      );
+    });
+
+    for (const [status, text, hint] of [
+      [500, "Internal Server Error", ", or try another RPC provider"],
+      [403, "Forbidden", " (its API key: missing, wrong, or not enabled for this chain)"],
+    ] as const) {
+      it(`an HTTP ${status}`, async function () {
+        const server = await serveJsonRpc(localChain.provider, { intercept: () => ({ httpStatus: status }) });
+        stops.push(server.close);
+        expectOneErrorLine(
+          await appStatus(server.url),
+          `cannot use network "base": its RPC endpoint ${new URL(server.url).host} answered HTTP ${status} ${text}; ` +
+            `check BASE_RPC_URL${hint}`,
+        );
+      });
+    }
+
+    it("an answer that is not JSON-RPC (a web page)", async function () {
+      const page = "<html><body>Welcome to nginx!</body></html>";
+      const server = await serveJsonRpc(localChain.provider, { intercept: () => ({ httpStatus: 200, body: page }) });
+      stops.push(server.close);
+      expectOneErrorLine(
+        await appStatus(server.url),
+        `cannot use network "base": its RPC endpoint ${new URL(server.url).host} answered something that is not ` +
+          `JSON-RPC (${JSON.stringify(page)}); check BASE_RPC_URL: it must be a JSON-RPC endpoint of the chain`,
+      );
+    });
+
+    it("a node of another chain", async function () {
+      const server = await serveJsonRpc(localChain.provider);
+      stops.push(server.close);
+      expectOneErrorLine(
+        await appStatus(server.url),
+        `network "base" is chain 8453, but its RPC endpoint ${new URL(server.url).host} is chain 31337; ` +
+          "check BASE_RPC_URL: it must point at the network's own chain",
+      );
+    });
+
+    it("the same line for a task that sends, with its key set", async function () {
+      expectOneErrorLine(
+        await proposeHash(
+          { BASE_RPC_URL: "https://base-rpc.invalid", DEPLOYER_PRIVATE_KEY: DEPLOYER_KEY },
+          tempDir("c"),
+        ),
+        'cannot reach network "base": the host name base-rpc.invalid does not resolve (DNS ENOTFOUND); ' +
+          "check BASE_RPC_URL, and that this machine is online",
+      );
     });
   });
 });
