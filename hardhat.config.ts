@@ -19,8 +19,8 @@ const solcPath = require.resolve("solc/soljson.js");
 const RPC_TIMEOUT_MS = 30_000;
 
 export default defineConfig({
-  // devproofPlugin comes last: its hooks wrap the toolbox's (one line for a failing RPC endpoint; see
-  // tasks/shared/plugin.ts).
+  // devproofPlugin comes last: its hooks wrap the toolbox's (one line for a failing RPC endpoint, no silent
+  // keystore prompt without a terminal; see tasks/shared/plugin.ts).
   plugins: [hardhatToolboxMochaEthers, devproofPlugin],
   tasks,
   solidity: {

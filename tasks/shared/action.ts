@@ -12,8 +12,8 @@ import { causeChain } from "./rpc.js";
  * Wraps a task action so that a {@link UserError} (bad input, wrong signer, wrong state) prints as one red line,
  * without a stack trace, and makes the CLI exit with code 1 (Hardhat sets it for a failed `Result`); a
  * {@link NegativeAnswer}, which the task has already printed as its answer, only sets the exit code. So do the
- * failures this project's plugin names (tasks/shared/plugin.ts), such as an RPC endpoint that cannot be used; they
- * are returned as a UserError with the original as its cause. The error
+ * failures this project's plugin names (tasks/shared/plugin.ts): an RPC endpoint that cannot be used, a keystore
+ * password with no terminal to type it; they are returned as a UserError with the original as its cause. The error
  * is returned in the Result, so programmatic callers and tests can inspect it. Other errors are bugs: they propagate
  * and Hardhat prints them with their stack.
  */

@@ -17,3 +17,21 @@ export class DevproofPluginError extends HardhatPluginError {
 export class RpcEndpointError extends DevproofPluginError {
   override name = "RpcEndpointError";
 }
+
+/** The keystore needs its password and there is no terminal to ask it on. */
+export class KeystoreNeedsTerminalError extends DevproofPluginError {
+  override name = "KeystoreNeedsTerminalError";
+
+  constructor(readonly variables: string[]) {
+    const names = variables.length === 0 ? undefined : variables.join(", ");
+    super(
+      names === undefined
+        ? "the Hardhat keystore needs its password, and there is no terminal to type it (stdin is not a TTY): run " +
+            "this at a terminal, or give the variable in the environment instead (Hardhat reads environment " +
+            "variables before the keystore)"
+        : `reading ${names} from the Hardhat keystore needs its password, and there is no terminal to type it ` +
+            `(stdin is not a TTY): for a service, set ${names} in its environment instead (Hardhat reads ` +
+            "environment variables before the keystore)",
+    );
+  }
+}

@@ -10,6 +10,7 @@ import { expect } from "chai";
 import { serveJsonRpc } from "../../lib/jsonRpcServer.js";
 import { FUNDED_KEY as DEPLOYER_KEY, serveBaseStandIn, type BaseStandIn } from "../helpers/base-stand-in.js";
 import { runCli, tempDir, type CliRun } from "../helpers/cli.js";
+import { writeProductionKeystore } from "../helpers/keystore.js";
 import { connection as localChain, DEVICE_A, HASH_V1, HASH_V2, INITIAL_URI, NOTICE } from "./helpers.js";
 
 describe("--network base without surprises (the real CLI against local stand-ins)", function () {
@@ -40,6 +41,11 @@ describe("--network base without surprises (the real CLI against local stand-ins
 
   const appStatus = (rpcUrl: string) =>
     runCli(["app-status", "--network", "base", "--app", app], { env: { BASE_RPC_URL: rpcUrl } });
+  const watchOnce = (env: Record<string, string>, configHome?: string) =>
+    runCli(["watch", "--network", "base", "--app", app, "--once", "--confirmations", "1"], {
+      env,
+      ...(configHome === undefined ? {} : { configHome }),
+    });
   const proposeHash = (env: Record<string, string>, configHome: string) =>
     runCli(
       ["propose-hash", "--network", "base", "--app", app, "--hash", HASH_V2, "--uri", "https://example.org/v2.json"],
@@ -68,6 +74,40 @@ describe("--network base without surprises (the real CLI against local stand-ins
       expect(run.signal).to.equal(null);
       expect(run.stdout, run.stderr).to.match(/Stage [012]/);
       expect(run.stderr).not.to.include("DEPLOYER_PRIVATE_KEY");
+    });
+
+    it("watch runs without a terminal while the keystore holds DEPLOYER_PRIVATE_KEY, never asking its password", async function () {
+      const configHome = tempDir("keystore");
+      await writeProductionKeystore(configHome, "correct horse battery", { DEPLOYER_PRIVATE_KEY: DEPLOYER_KEY });
+      const run = await watchOnce({ BASE_RPC_URL: base.url }, configHome);
+      expect(run.code, run.stderr).to.equal(0);
+      expect(run.stdout).to.include(`Watching TimelockedAppAuth ${app} on network "base" (chain 8453)`);
+      expect(run.stdout).not.to.include("password");
+    });
+
+    it("a task that sends, in the same setup, says to put the key in the environment instead of waiting for a password", async function () {
+      const configHome = tempDir("keystore");
+      await writeProductionKeystore(configHome, "correct horse battery", { DEPLOYER_PRIVATE_KEY: DEPLOYER_KEY });
+      const run = await proposeHash({ BASE_RPC_URL: base.url }, configHome);
+      expectOneErrorLine(
+        run,
+        "reading DEPLOYER_PRIVATE_KEY from the Hardhat keystore needs its password, and there is no terminal to " +
+          "type it (stdin is not a TTY): for a service, set DEPLOYER_PRIVATE_KEY in its environment instead " +
+          "(Hardhat reads environment variables before the keystore)",
+      );
+    });
+
+    it("a service whose BASE_RPC_URL is in the keystore is told to set it in its environment; set there, it runs", async function () {
+      const configHome = tempDir("keystore");
+      await writeProductionKeystore(configHome, "correct horse battery", { BASE_RPC_URL: base.url });
+      expectOneErrorLine(
+        await watchOnce({}, configHome),
+        "reading BASE_RPC_URL from the Hardhat keystore needs its password, and there is no terminal to type it " +
+          "(stdin is not a TTY): for a service, set BASE_RPC_URL in its environment instead (Hardhat reads " +
+          "environment variables before the keystore)",
+      );
+      const run = await watchOnce({ BASE_RPC_URL: base.url }, configHome);
+      expect(run.code, run.stderr).to.equal(0);
     });
   });
 
