@@ -1,5 +1,6 @@
 import { styleText } from "node:util";
 
+import { HardhatError } from "@nomicfoundation/hardhat-errors";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import type { NewTaskActionFunction } from "hardhat/types/tasks";
 import type { Result } from "hardhat/types/utils";
@@ -32,10 +33,21 @@ export function defineAction<Args, Value>(
   };
 }
 
-/** A failure named by this project's plugin, anywhere in the error's causes, as a UserError. */
+/**
+ * A failure named by this project's plugin, or a configuration variable that is not set (Hardhat's HHE7), anywhere
+ * in the error's causes, as a UserError.
+ */
 function asUserError(error: unknown): UserError | undefined {
   for (const link of causeChain(error)) {
     if (link instanceof DevproofPluginError) return new UserError(link.message, { cause: error });
+    if (HardhatError.isHardhatError(link, HardhatError.ERRORS.CORE.GENERAL.ENV_VAR_NOT_FOUND)) {
+      const { name } = link.messageArguments;
+      return new UserError(
+        `the configuration variable ${name} is not set: set it in the environment, or store it with ` +
+          `\`npx hardhat keystore set ${name}\``,
+        { cause: error },
+      );
+    }
   }
   return undefined;
 }

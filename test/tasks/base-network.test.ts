@@ -109,6 +109,14 @@ describe("--network base without surprises (the real CLI against local stand-ins
       const run = await watchOnce({ BASE_RPC_URL: base.url }, configHome);
       expect(run.code, run.stderr).to.equal(0);
     });
+
+    it("a task that sends without the key names the variable and where to set it, in one line", async function () {
+      expectOneErrorLine(
+        await proposeHash({ BASE_RPC_URL: base.url }, tempDir("config")),
+        "the configuration variable DEPLOYER_PRIVATE_KEY is not set: set it in the environment, or store it with " +
+          "`npx hardhat keystore set DEPLOYER_PRIVATE_KEY`",
+      );
+    });
   });
 
   describe("an RPC endpoint that cannot be used: one line naming the network and BASE_RPC_URL, exit code 1", function () {
