@@ -3,6 +3,7 @@ import { readdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { promisify, styleText } from "node:util";
 
+import { HardhatError } from "@nomicfoundation/hardhat-errors";
 import {
   errorDeploymentResultToExceptionMessage,
   HardhatArtifactResolver,
@@ -35,6 +36,7 @@ import { parseAddress } from "../lib/validate.js";
 import { defineAction } from "./shared/action.js";
 import { registerApp, resolveKms, type RegistrationResult } from "./shared/kms.js";
 import { openNetwork, signerOf, type NetworkSession } from "./shared/session.js";
+import { verificationFailure, type VerificationFailure } from "./shared/verification-failure.js";
 
 export interface DeployAppArgs {
   parameters?: string | undefined;
@@ -348,7 +350,9 @@ async function checkVerifiable(hre: HardhatRuntimeEnvironment, session: NetworkS
   }
   try {
     await hre.config.verify.etherscan.apiKey.get();
-  } catch {
+  } catch (error) {
+    // Only "not set": a keystore that cannot ask its password without a terminal says so itself.
+    if (!HardhatError.isHardhatError(error, HardhatError.ERRORS.CORE.GENERAL.ENV_VAR_NOT_FOUND)) throw error;
     throw new UserError(
       "--verify needs an Etherscan v2 API key (it covers Basescan): `npx hardhat keystore set ETHERSCAN_API_KEY`, " +
         "or set ETHERSCAN_API_KEY in the environment; nothing was sent",
@@ -374,22 +378,23 @@ export async function verifySources(
       provider,
       ...(provider === "sourcify" ? { creationTxHash: contract.txHash } : {}),
     };
-    let lastError: unknown;
+    let failure: VerificationFailure | undefined;
     for (let attempt = 0; attempt <= verifier.retryDelaysMs.length; attempt++) {
       try {
         await verifier.verify(request, hre);
-        lastError = undefined;
+        failure = undefined;
         break;
       } catch (error) {
-        lastError = error;
+        failure = verificationFailure(error);
         const delay = verifier.retryDelaysMs[attempt];
-        if (delay === undefined) break;
-        console.log(`  ${provider} refused (${firstLine(error)}); trying again in ${delay / 1000} s`);
+        // What cannot succeed (no network, a refused API key) is not tried again.
+        if (delay === undefined || !failure.retry) break;
+        console.log(`  ${provider} refused (${failure.reason}); trying again in ${delay / 1000} s`);
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
     }
-    if (lastError !== undefined) {
-      failures.push(`${provider}: ${firstLine(lastError)}`);
+    if (failure !== undefined) {
+      failures.push(`${provider}: ${failure.reason}`);
       continue;
     }
     const url = contractUrl(hre, Number(session.chainId), contract.address, provider);
@@ -468,8 +473,4 @@ async function sourceCommit(root: string): Promise<string | undefined> {
 function relative(hre: HardhatRuntimeEnvironment, file: string): string {
   const rel = path.relative(hre.config.paths.root, path.resolve(hre.config.paths.root, file));
   return rel.startsWith("..") ? file : rel;
-}
-
-function firstLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).split("\n").find((line) => line.trim() !== "") ?? "";
 }

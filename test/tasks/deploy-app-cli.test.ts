@@ -5,6 +5,7 @@
  * deployments/), under deployment ids of this run, removed afterwards.
  */
 import { execFile } from "node:child_process";
+import { lookup } from "node:dns/promises";
 import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -165,6 +166,41 @@ describe("deploy-app and `ignition deploy` (the real CLI)", function () {
       expectSuccess(run);
       expect(run.stdout).to.include(`Nothing deployed: TimelockedAppAuth is already at ${await deployedAddress(id)}`);
       expect(await base.connection.ethers.provider.getBlockNumber()).to.equal(blockBefore);
+    });
+
+    it("--verify on a machine that cannot reach the explorers: one line per explorer naming the cause, no retry", async function () {
+      const online = await lookup("api.etherscan.io").then(
+        () => true,
+        () => false,
+      );
+      if (online) {
+        console.log("      skipped: this machine resolves api.etherscan.io, so the offline path cannot be exercised");
+        this.skip();
+      }
+      const run = await runCli(
+        [
+          "deploy-app",
+          "--network",
+          "base",
+          "--parameters",
+          LOCALHOST_PARAMETERS,
+          "--deployment-id",
+          nextId(),
+          "--verify",
+        ],
+        { env: { ...env, ETHERSCAN_API_KEY: "an-etherscan-v2-key" } },
+      );
+      expect(run.signal).to.equal(null);
+      expect(run.code).to.equal(1);
+      expect(run.stdout).not.to.include("trying again");
+      expect(run.errorLines.filter((line) => !line.startsWith("Warning: "))).to.deep.equal([
+        "Error: the contract is deployed and recorded, but verification failed:",
+        "  - etherscan: this machine cannot reach Basescan at api.etherscan.io: its host name does not resolve " +
+          "(DNS ENOTFOUND); check its internet connection (and proxy settings)",
+        "  - sourcify: this machine cannot reach Sourcify at sourcify.dev: its host name does not resolve " +
+          "(DNS ENOTFOUND); check its internet connection (and proxy settings)",
+        "Re-run the same command to retry: it deploys nothing and registers nothing again.",
+      ]);
     });
   });
 });
