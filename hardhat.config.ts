@@ -5,6 +5,7 @@ import "dotenv/config";
 import { configVariable, defineConfig } from "hardhat/config";
 
 import { tasks } from "./tasks/index.js";
+import devproofPlugin from "./tasks/shared/plugin.js";
 
 // The compiler comes from the `solc` npm package pinned in package.json (and locked, with its integrity hash, in
 // package-lock.json): no download at build time, and the same compiler for everyone who rebuilds the bytecode.
@@ -12,8 +13,15 @@ const require = createRequire(import.meta.url);
 const SOLC_VERSION = "0.8.28";
 const solcPath = require.resolve("solc/soljson.js");
 
+// How long a request to a remote RPC endpoint may take before the task says the endpoint did not answer. Hardhat's
+// default (300 s) makes a silent endpoint look like a hang; the calls these tasks make are small, and a working
+// endpoint answers them in seconds.
+const RPC_TIMEOUT_MS = 30_000;
+
 export default defineConfig({
-  plugins: [hardhatToolboxMochaEthers],
+  // devproofPlugin comes last: its hooks wrap the toolbox's (one line for a failing RPC endpoint, no silent
+  // keystore prompt without a terminal; see tasks/shared/plugin.ts).
+  plugins: [hardhatToolboxMochaEthers, devproofPlugin],
   tasks,
   solidity: {
     // OpenZeppelin's TimelockController is built too: the gas benchmark (scripts/bench/) measures the stock-style
@@ -49,6 +57,8 @@ export default defineConfig({
       chainType: "op",
       chainId: 8453,
       url: configVariable("BASE_RPC_URL"),
+      timeout: RPC_TIMEOUT_MS,
+      // Resolved only by tasks that send: read-only tasks connect without accounts (tasks/shared/session.ts).
       accounts: [configVariable("DEPLOYER_PRIVATE_KEY")],
     },
     baseSepolia: {
@@ -56,6 +66,7 @@ export default defineConfig({
       chainType: "op",
       chainId: 84532,
       url: configVariable("BASE_SEPOLIA_RPC_URL"),
+      timeout: RPC_TIMEOUT_MS,
       accounts: [configVariable("DEPLOYER_PRIVATE_KEY")],
     },
   },

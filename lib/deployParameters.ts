@@ -41,7 +41,8 @@ export interface CheckedParameters {
   warnings: string[];
 }
 
-const KNOWN = [
+/** The module's parameters, in the order of the contract's constructor arguments (ignition/modules/TimelockedAppAuth.ts). */
+export const MODULE_PARAMETERS = [
   "owner",
   "noticePeriod",
   "initialComposeHash",
@@ -95,8 +96,8 @@ export function checkDeployParameters(json: unknown, file: string): CheckedParam
     throw new UserError(`parameters file ${file}: expected an object with a "${MODULE_ID}" key, the module id`);
   }
   for (const key of Object.keys(raw)) {
-    if (!(KNOWN as readonly string[]).includes(key) && !key.startsWith("$")) {
-      problems.push(`unknown parameter "${key}" (known: ${KNOWN.join(", ")})`);
+    if (!(MODULE_PARAMETERS as readonly string[]).includes(key) && !key.startsWith("$")) {
+      problems.push(`unknown parameter "${key}" (known: ${MODULE_PARAMETERS.join(", ")})`);
     }
   }
 
@@ -153,8 +154,11 @@ export function checkDeployParameters(json: unknown, file: string): CheckedParam
   if (raw["initialComposeUri"] !== undefined) {
     if (typeof raw["initialComposeUri"] !== "string") {
       problems.push("initialComposeUri must be a string");
+    } else if (raw["initialComposeUri"] !== raw["initialComposeUri"].trim()) {
+      // The contract stores the string as written (Ignition passes the file's value): no silent trimming.
+      problems.push(`initialComposeUri ${JSON.stringify(raw["initialComposeUri"])} starts or ends with spaces`);
     } else {
-      initialComposeUri = raw["initialComposeUri"].trim();
+      initialComposeUri = raw["initialComposeUri"];
     }
   }
   if (initialComposeHash !== ZERO_HASH && initialComposeUri === "") {

@@ -53,9 +53,13 @@ const NETWORK_BY_CHAIN_ID: Record<number, string> = { 8453: "base", 84532: "base
 
 type JournalEntry = Record<string, unknown> & { type: string; futureId?: string };
 
-/** Ignition's journal encodes bigints as `{ _kind: "bigint", value }`; records use decimal strings instead. */
+/**
+ * Ignition's journal encodes bigints as `{ _kind: "bigint", value }`, and keeps a JSON number from a parameters file
+ * as a number; records write every integer as a decimal string, whichever command deployed.
+ */
 function decodeJournalValue(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(decodeJournalValue);
+  if (typeof value === "number") return String(value);
   if (value !== null && typeof value === "object") {
     const object = value as Record<string, unknown>;
     if (object._kind === "bigint" && typeof object.value === "string") return object.value;
@@ -111,6 +115,43 @@ export async function readIgnitionDeployment(
     source: options.source ?? path.join("ignition/deployments", path.basename(deploymentDir), "journal.jsonl"),
     contracts,
   };
+}
+
+/** How a journal recorded the start of one deployment future. */
+export interface JournalFuture {
+  /** The sending account, as the deploying command passed it (Ignition compares it case-sensitively). */
+  from: string;
+  /** The constructor arguments as Ignition reads them back when it reconciles (bigints as bigint). */
+  constructorArgs: unknown[];
+}
+
+/** What a journal recorded for one deployment future; undefined when there is no journal or no such future yet. */
+export async function readJournalFuture(deploymentDir: string, futureId: string): Promise<JournalFuture | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path.join(deploymentDir, "journal.jsonl"), "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+  const start = text
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line) => JSON.parse(line) as JournalEntry)
+    .find((entry) => entry.type === "DEPLOYMENT_EXECUTION_STATE_INITIALIZE" && entry.futureId === futureId);
+  if (start === undefined || typeof start.from !== "string" || !Array.isArray(start.constructorArgs)) return undefined;
+  return { from: start.from, constructorArgs: revive(start.constructorArgs) as unknown[] };
+}
+
+/** Ignition's journal encoding back to values: `{ _kind: "bigint", value }` is a bigint. */
+function revive(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(revive);
+  if (value !== null && typeof value === "object") {
+    const object = value as Record<string, unknown>;
+    if (object._kind === "bigint" && typeof object.value === "string") return BigInt(object.value);
+    return Object.fromEntries(Object.entries(object).map(([key, inner]) => [key, revive(inner)]));
+  }
+  return value;
 }
 
 /** Regenerates `deployments/<deploymentId>.json` for every Ignition deployment found; returns what it wrote. */

@@ -3,20 +3,27 @@ import { readdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { promisify, styleText } from "node:util";
 
+import { HardhatError } from "@nomicfoundation/hardhat-errors";
 import {
   errorDeploymentResultToExceptionMessage,
   HardhatArtifactResolver,
+  readDeploymentParameters,
 } from "@nomicfoundation/hardhat-ignition/helpers";
 import { verifyContract } from "@nomicfoundation/hardhat-verify/verify";
-import { deploy, DeploymentResultType } from "@nomicfoundation/ignition-core";
+import { deploy, DeploymentResultType, type ModuleParameters } from "@nomicfoundation/ignition-core";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 
 import TimelockedAppAuthModule from "../ignition/modules/TimelockedAppAuth.js";
 import { connectAppAuth } from "../lib/appAuth.js";
-import { MODULE_ID, readDeployParameters, type AppDeployParameters } from "../lib/deployParameters.js";
 import {
-  readDeploymentRecord,
+  MODULE_ID,
+  MODULE_PARAMETERS,
+  readDeployParameters,
+  type AppDeployParameters,
+} from "../lib/deployParameters.js";
+import {
   readIgnitionDeployment,
+  readJournalFuture,
   writeDeploymentRecord,
   type DeployedContract,
   type DeploymentRecord,
@@ -29,6 +36,7 @@ import { parseAddress } from "../lib/validate.js";
 import { defineAction } from "./shared/action.js";
 import { registerApp, resolveKms, type RegistrationResult } from "./shared/kms.js";
 import { openNetwork, signerOf, type NetworkSession } from "./shared/session.js";
+import { verificationFailure, type VerificationFailure } from "./shared/verification-failure.js";
 
 export interface DeployAppArgs {
   parameters?: string | undefined;
@@ -128,7 +136,9 @@ export async function deployApp(
       ? `Deploying with Ignition (deployment "${deploymentId}", journal ${relative(hre, journalDir)})...`
       : `Ignition deployment "${deploymentId}" already has TimelockedAppAuth at ${before.address}: resuming its journal.`,
   );
-  await runIgnition(hre, session, journalDir, deploymentId, parameters, deployer);
+  const journal = await readJournalFuture(journalDir, APP_FUTURE_ID);
+  const moduleParameters = await ignitionParameters(parametersPath, deployer, journal?.constructorArgs);
+  await runIgnition(hre, session, journalDir, deploymentId, moduleParameters, deployer, journal?.from);
   const journalRecord = await readIgnitionDeployment(journalDir, {
     source: relative(hre, path.join(journalDir, "journal.jsonl")),
   });
@@ -246,34 +256,75 @@ async function previousDeployment(session: NetworkSession, journalDir: string): 
   return previous;
 }
 
+/**
+ * The module's parameters as Ignition itself reads the file, so that `deploy-app` and `npx hardhat ignition deploy
+ * --parameters <file>` pass the same values and each resumes what the other deployed: a JSON number stays a number
+ * and "604800n" becomes a bigint (the file was checked first, so these are the checked values). Ignition reconciles
+ * a journal by deep equality, where 604800 and 604800n differ: a parameter the journal already holds as the same
+ * value written another way (a journal written by an earlier deploy-app, which passed bigints) is passed in the
+ * journal's form. A parameter the file leaves out gets the module's default, as with `ignition deploy`; the owner
+ * defaults to the deploying account.
+ */
+async function ignitionParameters(
+  file: string,
+  deployer: string,
+  journalArgs: unknown[] | undefined,
+): Promise<ModuleParameters> {
+  const fromFile: ModuleParameters = { owner: deployer, ...(await readDeploymentParameters(file))[MODULE_ID] };
+  const parameters: ModuleParameters = {};
+  // The module passes its parameters to the constructor in this order: the journal's argument i is parameter i.
+  MODULE_PARAMETERS.forEach((name, index) => {
+    const value = fromFile[name];
+    if (value === undefined) return;
+    const recorded = journalArgs?.[index];
+    parameters[name] = recorded !== undefined && sameValue(recorded, value) ? (recorded as typeof value) : value;
+  });
+  return parameters;
+}
+
+/** The same constructor argument, however written: 604800, 604800n and "604800"; hex in either case. */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => sameValue(x, b[i]));
+  }
+  const integer = (value: unknown) =>
+    typeof value === "bigint" || (typeof value === "number" && Number.isSafeInteger(value))
+      ? BigInt(value)
+      : typeof value === "string" && /^\d+$/.test(value)
+        ? BigInt(value)
+        : undefined;
+  const [x, y] = [integer(a), integer(b)];
+  if (x !== undefined && y !== undefined) return x === y;
+  if (typeof a === "string" && typeof b === "string" && /^0x[0-9a-f]*$/i.test(a) && /^0x[0-9a-f]*$/i.test(b)) {
+    return a.toLowerCase() === b.toLowerCase();
+  }
+  return a === b;
+}
+
 async function runIgnition(
   hre: HardhatRuntimeEnvironment,
   session: NetworkSession,
   journalDir: string,
   deploymentId: string,
-  parameters: AppDeployParameters & { owner: string },
+  moduleParameters: ModuleParameters,
   deployer: string,
+  journalFrom: string | undefined,
 ): Promise<void> {
   const networkIgnition = session.connection.networkConfig.ignition;
+  const accounts = (await session.connection.provider.request({ method: "eth_accounts" })) as string[];
+  // Ignition compares a journal's sender case-sensitively: send as the journal wrote it, else as `ignition deploy`
+  // does (the node's own spelling, from eth_accounts), so that each command resumes what the other deployed.
+  const sameAccount = (address: string | undefined) => address?.toLowerCase() === deployer.toLowerCase();
+  const defaultSender = sameAccount(journalFrom) ? journalFrom! : (accounts.find(sameAccount) ?? deployer);
   const result = await deploy({
     config: hre.config.ignition,
     provider: session.connection.provider,
     artifactResolver: new HardhatArtifactResolver(hre.artifacts),
     deploymentDir: journalDir,
     ignitionModule: TimelockedAppAuthModule,
-    deploymentParameters: {
-      [MODULE_ID]: {
-        owner: parameters.owner,
-        noticePeriod: parameters.noticePeriod,
-        initialComposeHash: parameters.initialComposeHash,
-        initialComposeUri: parameters.initialComposeUri,
-        initialDevices: parameters.initialDevices,
-        allowAnyDevice: parameters.allowAnyDevice,
-        requireTcbUpToDate: parameters.requireTcbUpToDate,
-      },
-    },
-    accounts: (await session.connection.provider.request({ method: "eth_accounts" })) as string[],
-    defaultSender: deployer,
+    deploymentParameters: { [MODULE_ID]: moduleParameters },
+    accounts,
+    defaultSender,
     maxFeePerGasLimit: networkIgnition.maxFeePerGasLimit,
     maxFeePerGas: networkIgnition.maxFeePerGas,
     maxPriorityFeePerGas: networkIgnition.maxPriorityFeePerGas,
@@ -299,7 +350,9 @@ async function checkVerifiable(hre: HardhatRuntimeEnvironment, session: NetworkS
   }
   try {
     await hre.config.verify.etherscan.apiKey.get();
-  } catch {
+  } catch (error) {
+    // Only "not set": a keystore that cannot ask its password without a terminal says so itself.
+    if (!HardhatError.isHardhatError(error, HardhatError.ERRORS.CORE.GENERAL.ENV_VAR_NOT_FOUND)) throw error;
     throw new UserError(
       "--verify needs an Etherscan v2 API key (it covers Basescan): `npx hardhat keystore set ETHERSCAN_API_KEY`, " +
         "or set ETHERSCAN_API_KEY in the environment; nothing was sent",
@@ -325,22 +378,23 @@ export async function verifySources(
       provider,
       ...(provider === "sourcify" ? { creationTxHash: contract.txHash } : {}),
     };
-    let lastError: unknown;
+    let failure: VerificationFailure | undefined;
     for (let attempt = 0; attempt <= verifier.retryDelaysMs.length; attempt++) {
       try {
         await verifier.verify(request, hre);
-        lastError = undefined;
+        failure = undefined;
         break;
       } catch (error) {
-        lastError = error;
+        failure = verificationFailure(error);
         const delay = verifier.retryDelaysMs[attempt];
-        if (delay === undefined) break;
-        console.log(`  ${provider} refused (${firstLine(error)}); trying again in ${delay / 1000} s`);
+        // What cannot succeed (no network, a refused API key) is not tried again.
+        if (delay === undefined || !failure.retry) break;
+        console.log(`  ${provider} refused (${failure.reason}); trying again in ${delay / 1000} s`);
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
     }
-    if (lastError !== undefined) {
-      failures.push(`${provider}: ${firstLine(lastError)}`);
+    if (failure !== undefined) {
+      failures.push(`${provider}: ${failure.reason}`);
       continue;
     }
     const url = contractUrl(hre, Number(session.chainId), contract.address, provider);
@@ -419,8 +473,4 @@ async function sourceCommit(root: string): Promise<string | undefined> {
 function relative(hre: HardhatRuntimeEnvironment, file: string): string {
   const rel = path.relative(hre.config.paths.root, path.resolve(hre.config.paths.root, file));
   return rel.startsWith("..") ? file : rel;
-}
-
-function firstLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).split("\n").find((line) => line.trim() !== "") ?? "";
 }

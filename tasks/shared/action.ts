@@ -1,16 +1,21 @@
 import { styleText } from "node:util";
 
+import { HardhatError } from "@nomicfoundation/hardhat-errors";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import type { NewTaskActionFunction, TaskArguments } from "hardhat/types/tasks";
 import type { Result } from "hardhat/types/utils";
 
 import { NegativeAnswer, UserError } from "../../lib/errors.js";
+import { DevproofPluginError } from "./plugin-errors.js";
+import { causeChain } from "./rpc.js";
 
 /**
  * Wraps a task action so that a {@link UserError} (bad input, wrong signer, wrong state) prints as one red line,
  * without a stack trace, and makes the CLI exit with code 1 (Hardhat sets it for a failed `Result`); a
- * {@link NegativeAnswer}, which the task has already printed as its answer, only sets the exit code. The error is
- * returned in the Result, so programmatic callers and tests can inspect it. Other errors are bugs: they propagate
+ * {@link NegativeAnswer}, which the task has already printed as its answer, only sets the exit code. So do the
+ * failures this project's plugin names (tasks/shared/plugin.ts): an RPC endpoint that cannot be used, a keystore
+ * password with no terminal to type it; they are returned as a UserError with the original as its cause. The error
+ * is returned in the Result, so programmatic callers and tests can inspect it. Other errors are bugs: they propagate
  * and Hardhat prints them with their stack.
  */
 export function defineAction<Args, Value>(
@@ -19,12 +24,32 @@ export function defineAction<Args, Value>(
   return async (args, hre) => {
     try {
       return { success: true, value: await action(args, hre) };
-    } catch (error) {
-      if (!(error instanceof UserError)) throw error;
+    } catch (caught) {
+      const error = caught instanceof UserError ? caught : asUserError(caught);
+      if (error === undefined) throw caught;
       if (!(error instanceof NegativeAnswer)) console.error(styleText("red", `Error: ${error.message}`));
       return { success: false, error };
     }
   };
+}
+
+/**
+ * A failure named by this project's plugin, or a configuration variable that is not set (Hardhat's HHE7), anywhere
+ * in the error's causes, as a UserError.
+ */
+function asUserError(error: unknown): UserError | undefined {
+  for (const link of causeChain(error)) {
+    if (link instanceof DevproofPluginError) return new UserError(link.message, { cause: error });
+    if (HardhatError.isHardhatError(link, HardhatError.ERRORS.CORE.GENERAL.ENV_VAR_NOT_FOUND)) {
+      const { name } = link.messageArguments;
+      return new UserError(
+        `the configuration variable ${name} is not set: set it in the environment, or store it with ` +
+          `\`npx hardhat keystore set ${name}\``,
+        { cause: error },
+      );
+    }
+  }
+  return undefined;
 }
 
 /**

@@ -5,6 +5,8 @@ import type { NetworkConnection } from "hardhat/types/network";
 import { connectAppAuth, encodeCall, type ContractCall } from "../../lib/appAuth.js";
 import { UserError } from "../../lib/errors.js";
 import { parseAddress, requireOption } from "../../lib/validate.js";
+import { RpcEndpointError } from "./plugin-errors.js";
+import { endpointOf, wrongChainMessage } from "./rpc.js";
 import type { TimelockedAppAuth } from "../../types/ethers-contracts/index.js";
 
 /** A connection to the network chosen with `--network`, and the account that will send (if any). */
@@ -45,8 +47,14 @@ export function parseAppOptions(options: AppOptions): ParsedAppOptions {
 }
 
 /**
- * Connects to the network chosen with `--network` through `hre.network.getOrCreate()`: the connection the rest of
- * the process shares, so tests that run tasks in-process and the tasks themselves see the same chain.
+ * Connects to the network chosen with `--network`, checks that its endpoint serves the configured chain, and picks
+ * the signer when the task sends.
+ *
+ * A task that sends uses `hre.network.getOrCreate()`: the connection the rest of the process shares, so tests that
+ * run tasks in-process and the tasks themselves see the same chain. A read-only task on an HTTP network connects
+ * without accounts: Hardhat resolves a network's `accounts` (its `configVariable`s: env, or the keystore and its
+ * password prompt) on the first request of a connection, whatever the request, so a read-only task on a connection
+ * with accounts would demand `DEPLOYER_PRIVATE_KEY`.
  * @param withSigner whether the task sends a transaction; then the signer is `--from`, or the first account.
  */
 export async function openNetwork(
@@ -54,10 +62,15 @@ export async function openNetwork(
   from: string | undefined,
   withSigner: boolean,
 ): Promise<NetworkSession> {
-  const connection = await hre.network.getOrCreate();
+  const connection = withSigner ? await hre.network.getOrCreate() : await readOnlyConnection(hre);
   const { ethers } = connection;
   const { chainId } = await ethers.provider.getNetwork();
   const where = `network "${connection.networkName}" (chain ${chainId})`;
+  const expected = connection.networkConfig.chainId;
+  if (expected !== undefined && BigInt(expected) !== chainId) {
+    const endpoint = await endpointOf(connection.networkName, connection.networkConfig);
+    if (endpoint !== undefined) throw new RpcEndpointError(wrongChainMessage(endpoint, expected, chainId));
+  }
 
   let signer: HardhatEthersSigner | undefined;
   if (withSigner) {
@@ -73,6 +86,24 @@ export async function openNetwork(
     }
   }
   return { connection, ethers, chainId, where, networkName: connection.networkName, signer };
+}
+
+/** One account-less connection per runtime environment and network (Hardhat's in-process chain: the shared one). */
+const readOnlyConnections = new WeakMap<HardhatRuntimeEnvironment, Map<string, Promise<NetworkConnection>>>();
+
+async function readOnlyConnection(hre: HardhatRuntimeEnvironment): Promise<NetworkConnection> {
+  // Hardhat connects to the network named "default" when no --network is given.
+  const name = hre.globalOptions.network ?? "default";
+  if (hre.config.networks[name]?.type !== "http") return await hre.network.getOrCreate();
+  let connections = readOnlyConnections.get(hre);
+  if (connections === undefined) readOnlyConnections.set(hre, (connections = new Map()));
+  let connection = connections.get(name);
+  if (connection === undefined) {
+    connection = hre.network.create({ network: name, override: { accounts: [] } });
+    connections.set(name, connection);
+    connection.catch(() => connections.delete(name));
+  }
+  return await connection;
 }
 
 /**

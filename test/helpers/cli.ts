@@ -1,58 +1,77 @@
 /**
- * Runs the Hardhat command line in a child process, as a user's shell would: what it prints, its exit code, and
- * whether it had to be killed. A kill is a hang detector, not a timing assertion: the limit is far above any
- * normal run.
+ * Runs this project's real `hardhat` CLI in a subprocess, the way a user's shell or a service runs it: no terminal
+ * (stdin is /dev/null), an environment made only of what the test passes plus PATH (this Node first), HOME and TMPDIR,
+ * and the user's own keystore and `.env` out of reach. So none of `hardhat test`'s own variables (HARDHAT_CONFIG,
+ * HARDHAT_COVERAGE) nor a CI server's (with CI set, Hardhat prints every error's stack trace) reach the child. A kill
+ * after `killAfterMs` is a hang detector, not a timing assertion: the limit is far above any normal run.
  */
 import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { stripVTControlCharacters } from "node:util";
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const HARDHAT_CLI = path.join(REPO_ROOT, "node_modules/hardhat/dist/src/cli.js");
+const CLI = path.join(REPO_ROOT, "node_modules/hardhat/dist/src/cli.js");
 
 export interface CliRun {
+  /** The exit code; null when the process was killed. */
   code: number | null;
   signal: NodeJS.Signals | null;
+  /** Colours stripped. */
   stdout: string;
   stderr: string;
+  /** The non-empty lines of stderr. */
+  errorLines: string[];
   /** True when the process did not end by itself within the limit and was killed. */
   hung: boolean;
 }
 
-/**
- * The variables by which Hardhat recognises a CI server, where it prints every error's stack trace. A run here is a
- * user's terminal, so they are removed unless a test sets them.
- */
-export const CI_VARIABLES = [
-  "CI",
-  "CONTINUOUS_INTEGRATION",
-  "GITHUB_ACTIONS",
-  "BUILD_NUMBER",
-  "RUN_ID",
-  "NOW",
-  "DEPLOYMENT_ID",
-  "CODEBUILD_BUILD_NUMBER",
-];
-
 export interface CliOptions {
-  /** Added to (or, when a value is undefined, removed from) this process's environment. */
+  /** The variables the run sees besides PATH, HOME, TMPDIR and an empty Hardhat config directory; an undefined value
+   * removes one of those. */
   env?: Record<string, string | undefined>;
-  /** Kill the process (and say it hung) after this long; default 120 s. */
+  /** XDG_CONFIG_HOME: where Hardhat looks for its keystore; default, an empty directory. */
+  configHome?: string;
+  /** Kill the process (and say it hung) after this long; default 180 s. */
   killAfterMs?: number;
   cwd?: string;
 }
 
-/** `npx hardhat <args…>` with the Node that runs the tests, as a user's terminal (not a CI server) runs it. */
-export function runHardhat(args: string[], options: CliOptions = {}): Promise<CliRun> {
-  const env: NodeJS.ProcessEnv = { ...process.env, FORCE_COLOR: "0", NO_COLOR: "1" };
-  for (const name of CI_VARIABLES) delete env[name];
+/** A directory for this test process, removed when it exits. */
+const TEMP_ROOT = mkdtempSync(path.join(tmpdir(), "devproof-cli-"));
+process.on("exit", () => rmSync(TEMP_ROOT, { recursive: true, force: true }));
+
+/** A fresh directory, to use as a Hardhat config directory (XDG_CONFIG_HOME) or anything else. */
+export function tempDir(name: string): string {
+  return mkdtempSync(path.join(TEMP_ROOT, `${name}-`));
+}
+
+/** The environment of a user's shell, as {@link runHardhat} gives it (see there). */
+export function cliEnvironment(options: Pick<CliOptions, "env" | "configHome"> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    PATH: `${path.dirname(process.execPath)}:${process.env["PATH"] ?? "/usr/bin:/bin"}`,
+    HOME: process.env["HOME"] ?? tmpdir(),
+    TMPDIR: process.env["TMPDIR"] ?? tmpdir(),
+    XDG_CONFIG_HOME: options.configHome ?? tempDir("config"),
+    // hardhat.config.ts loads `.env` from the project: a developer's own would leak keys and URLs into the test.
+    DOTENV_CONFIG_PATH: path.join(TEMP_ROOT, "no.env"),
+    NO_COLOR: "1",
+  };
   for (const [name, value] of Object.entries(options.env ?? {})) {
     if (value === undefined) delete env[name];
     else env[name] = value;
   }
-  const child = spawn(process.execPath, [HARDHAT_CLI, ...args], {
+  return env;
+}
+
+/** `npx hardhat <args…>`: what it printed, its exit code, and whether it had to be killed. */
+export function runHardhat(args: string[], options: CliOptions = {}): Promise<CliRun> {
+  const child = spawn(process.execPath, [CLI, ...args], {
     cwd: options.cwd ?? REPO_ROOT,
-    env,
+    env: cliEnvironment(options),
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";
@@ -63,12 +82,67 @@ export function runHardhat(args: string[], options: CliOptions = {}): Promise<Cl
   const killer = setTimeout(() => {
     hung = true;
     child.kill("SIGKILL");
-  }, options.killAfterMs ?? 120_000);
+  }, options.killAfterMs ?? 180_000);
   return new Promise((resolve, reject) => {
     child.on("error", reject);
     child.on("close", (code, signal) => {
       clearTimeout(killer);
-      resolve({ code, signal, stdout, stderr, hung });
+      const err = stripVTControlCharacters(stderr);
+      resolve({
+        code,
+        signal,
+        stdout: stripVTControlCharacters(stdout),
+        stderr: err,
+        errorLines: err.split("\n").filter((line) => line.trim() !== ""),
+        hung,
+      });
     });
   });
+}
+
+export interface HardhatNode {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Starts `npx hardhat node` on a free port of 127.0.0.1 and waits until it answers JSON-RPC. */
+export async function startHardhatNode(): Promise<HardhatNode> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [CLI, "node", "--hostname", "127.0.0.1", "--port", String(port)], {
+    cwd: REPO_ROOT,
+    env: cliEnvironment(),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill();
+    await exited;
+  };
+  const url = `http://127.0.0.1:${port}`;
+  for (let attempt = 0; attempt < 300 && child.exitCode === null; attempt++) {
+    try {
+      const response = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] }),
+      });
+      if (response.ok) return { url, stop };
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  await stop();
+  throw new Error(`hardhat node did not start on ${url}:\n${output}`);
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }

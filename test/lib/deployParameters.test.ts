@@ -33,7 +33,7 @@ describe("lib/deployParameters", function () {
       owner: OWNER.toLowerCase(),
       noticePeriod: "1209600n",
       initialComposeHash: HASH,
-      initialComposeUri: " https://example.org/app-compose.json ",
+      initialComposeUri: "https://example.org/app-compose.json",
       initialDevices: [DEVICE.toUpperCase().replace("0X", "0x")],
       allowAnyDevice: false,
       requireTcbUpToDate: true,
@@ -102,6 +102,12 @@ describe("lib/deployParameters", function () {
       "a URI without a hash",
       { initialComposeUri: "https://x" },
       "initialComposeUri is set but initialComposeHash is not",
+    ],
+    [
+      // The contract stores the URI exactly as the file writes it (Ignition passes the file's value).
+      "a URI with spaces around it",
+      { initialComposeHash: HASH, initialComposeUri: " https://x " },
+      'initialComposeUri " https://x " starts or ends with spaces',
     ],
     ["a device listed twice", { initialDevices: [DEVICE, DEVICE] }, `initialDevices: ${DEVICE} is listed twice`],
     ["devices that are not a list", { initialDevices: DEVICE }, "initialDevices must be an array of device ids"],

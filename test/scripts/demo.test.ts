@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { composeHashOfFile } from "../../lib/composeHash.js";
-import { CI_VARIABLES, REPO_ROOT, runHardhat, type CliRun } from "../helpers/cli.js";
+import { REPO_ROOT, cliEnvironment, runHardhat, type CliRun } from "../helpers/cli.js";
 import { EXAMPLE_V2 } from "../helpers/guestAgent.js";
 
 /** Command lines of the processes still running that mention `text`. */
@@ -30,8 +30,7 @@ describe("./dev demo, as the README's quick start runs it", function () {
 
   it("deploys, proposes, waits out the notice, activates, and the agent runs v2; then the nodes share the secret", async function () {
     const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const env = { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env["PATH"] ?? ""}` };
-      for (const name of CI_VARIABLES) delete env[name];
+      const env = cliEnvironment();
       const child = spawn("bash", ["-c", "./dev demo"], { cwd: REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
       let stdout = "";
       let stderr = "";

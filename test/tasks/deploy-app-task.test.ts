@@ -1,3 +1,4 @@
+import { HardhatError } from "@nomicfoundation/hardhat-errors";
 import { expect } from "chai";
 import { readFile } from "node:fs/promises";
 import hre from "hardhat";
@@ -285,6 +286,34 @@ describe("deploy-app", function () {
       expect(etherscanCalls).to.equal(2);
       expect(outcome.verified.map((v) => v.provider)).to.deep.equal(["etherscan"]);
       expect(outcome.failures).to.deep.equal(["sourcify: Sourcify is down"]);
+    });
+
+    it("tries nothing twice that cannot succeed: an explorer this machine cannot reach, a refused API key", async function () {
+      const calls = { etherscan: 0, sourcify: 0 };
+      const verifier: Verifier = {
+        verify: async ({ provider }) => {
+          calls[provider as keyof typeof calls]++;
+          // What hardhat-verify throws: EXPLORER_REQUEST_FAILED keeps only the low-level message of the failure.
+          if (provider === "sourcify") {
+            throw new HardhatError(HardhatError.ERRORS.HARDHAT_VERIFY.GENERAL.EXPLORER_REQUEST_FAILED, {
+              name: "Sourcify",
+              url: "https://sourcify.dev/server",
+              errorMessage: "getaddrinfo ENOTFOUND sourcify.dev",
+            });
+          }
+          throw new Error("The contract verification request failed: Invalid API Key (#err2)|BASE1-");
+        },
+        retryDelaysMs: [0, 0],
+      };
+      const { value: outcome, stdout } = await captureOutput(() => verifySources(hre, onBase, contract, verifier));
+      expect(calls).to.deep.equal({ etherscan: 1, sourcify: 1 });
+      expect(stdout).not.to.include("trying again");
+      expect(outcome.failures).to.deep.equal([
+        "etherscan: the explorer refused the API key (The contract verification request failed: Invalid API Key " +
+          "(#err2)|BASE1-): check ETHERSCAN_API_KEY, an Etherscan v2 key (it covers Basescan)",
+        "sourcify: this machine cannot reach Sourcify at sourcify.dev: its host name does not resolve (DNS " +
+          "ENOTFOUND); check its internet connection (and proxy settings)",
+      ]);
     });
   });
 });
