@@ -2,10 +2,12 @@
  * The production build of TimelockedAppAuth is reproducible: the same standard JSON input, compiled twice — once by
  * Hardhat's build system, once by the `solc` npm package called directly, the way an auditor compiles the input
  * Basescan shows — gives the same bytes, metadata hash included. And the production settings are the ones the
- * README documents (its "production-build" block is parsed here).
+ * docs document (the "production-build" block of docs/auditing.md is parsed here).
  */
 import { expect } from "chai";
-import { readFile } from "node:fs/promises";
+import { spawnSync } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { createRequire } from "node:module";
 import path from "node:path";
 
@@ -19,13 +21,15 @@ const require = createRequire(import.meta.url);
 const solc = require("solc") as { compile(input: string): string; version(): string };
 
 const SOURCE = "contracts/TimelockedAppAuth.sol";
+/** What docs/auditing.md tells an auditor to run on the standard JSON input Basescan shows. */
+const AUDITOR_COMPILE_COMMAND = `node -e 'process.stdout.write(require("solc").compile(require("fs").readFileSync(0, "utf8")))' < input.json > output.json`;
 const CONTRACT = "TimelockedAppAuth";
 
-/** The block under "<!-- production-build -->" in README.md. */
+/** The block under "<!-- production-build -->" in docs/auditing.md. */
 async function readmeProductionBuild(): Promise<Record<string, unknown>> {
-  const readme = await readFile(path.join(hre.config.paths.root, "README.md"), "utf8");
+  const readme = await readFile(path.join(hre.config.paths.root, "docs/auditing.md"), "utf8");
   const match = /<!-- production-build[^>]*-->\s*```json\n([\s\S]*?)```/.exec(readme);
-  if (match === null) throw new Error('README.md has no "<!-- production-build -->" JSON block');
+  if (match === null) throw new Error('docs/auditing.md has no "<!-- production-build -->" JSON block');
   return JSON.parse(match[1]!) as Record<string, unknown>;
 }
 
@@ -71,7 +75,7 @@ describe("deterministic build of TimelockedAppAuth (production profile)", functi
     viaSolc = JSON.parse(solc.compile(JSON.stringify(withMetadata))) as CompilerOutput;
   });
 
-  it("uses the settings the README documents", async function () {
+  it("uses the settings the docs document", async function () {
     const profile = hre.config.solidity.profiles["production"];
     expect(await readmeProductionBuild()).to.deep.equal({
       solc: solcLongVersion,
@@ -104,6 +108,28 @@ describe("deterministic build of TimelockedAppAuth (production profile)", functi
     expect(a.evm?.bytecode?.object).to.have.length.above(1000);
     expect(b.evm?.bytecode?.object).to.equal(a.evm?.bytecode?.object);
     expect(b.evm?.deployedBytecode?.object).to.equal(a.evm?.deployedBytecode?.object);
+  });
+
+  it("gives the same bytes with the command docs/auditing.md gives auditors, run in a shell", async function () {
+    const docs = await readFile(path.join(hre.config.paths.root, "docs/auditing.md"), "utf8");
+    expect(docs, "the command is no longer in docs/auditing.md").to.contain(AUDITOR_COMPILE_COMMAND);
+    const dir = await mkdtemp(path.join(tmpdir(), "devproof-auditor-"));
+    try {
+      await writeFile(path.join(dir, "input.json"), JSON.stringify(input));
+      // The auditor's shell resolves require("solc") from this repository's node_modules.
+      const result = spawnSync("bash", ["-euo", "pipefail", "-c", AUDITOR_COMPILE_COMMAND], {
+        cwd: dir,
+        env: { ...process.env, NODE_PATH: path.join(hre.config.paths.root, "node_modules") },
+        encoding: "utf8",
+      });
+      expect(result.status, result.stderr).to.equal(0);
+      const output = JSON.parse(await readFile(path.join(dir, "output.json"), "utf8")) as CompilerOutput;
+      expect(contractOf(output, inputSourceName).evm?.deployedBytecode?.object).to.equal(
+        contractOf(viaHardhat, inputSourceName).evm?.deployedBytecode?.object,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("ends the runtime bytecode with the IPFS hash of the metadata, which pins the compiler, settings and sources", function () {
