@@ -178,8 +178,11 @@ describe("compose-hash tasks", function () {
       const { app } = await networkHelpers.loadFixture(withProposalV2);
       const file = await writeTempFile("app-compose.json", `${COMPOSE_V1}\n`);
       const run = await runTask("activate-hash", { app, file });
-      expect(run.errorMessage).to.match(/^there is no open proposal to add compose hash 0x[0-9a-f]{64} on 0x/);
-      expect(run.errorMessage).to.include(`open proposals of this kind: ${HASH_V2}`);
+      expect(run.errorMessage).to.match(
+        new RegExp(
+          `^there was never a proposal to add compose hash 0x[0-9a-f]{64} on ${app}; open proposals of this kind: ${HASH_V2}$`,
+        ),
+      );
     });
 
     it("decodes the contract's custom error when the chain refuses anyway", async function () {
@@ -213,7 +216,7 @@ describe("compose-hash tasks", function () {
     it("refuses when there is nothing to cancel", async function () {
       const { app } = await networkHelpers.loadFixture(deployApp);
       const run = await runTask("cancel-hash", { app, hash: HASH_V2 });
-      expect(run.errorMessage).to.match(/there is no open proposal of this kind/);
+      expect(run.errorMessage).to.equal(`there was never a proposal to add compose hash ${HASH_V2} on ${app}`);
     });
   });
 
