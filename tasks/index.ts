@@ -81,6 +81,11 @@ export const tasks = [
   // Compose hashes (new code)
   composeHashTask("propose-hash", "Propose a new compose hash; it can be activated after the notice period")
     .addOption(optionalString("uri", "Where guest agents and auditors can fetch the compose file (required)"))
+    .addFlag({
+      name: "allowInvalidJson",
+      description:
+        "Propose a compose file that is not a valid app-compose.json anyway (not JSON, bad YAML), with a warning",
+    })
     .setAction(lazyAction(() => import("./propose-hash.js")))
     .build(),
   composeHashTask("activate-hash", "Activate a ready compose-hash proposal; it becomes the current release (anyone)")

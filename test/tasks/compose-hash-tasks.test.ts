@@ -8,6 +8,7 @@ import {
   deployApp,
   HASH_V1,
   HASH_V2,
+  UNSERVED_URI,
   latestTimestamp,
   networkHelpers,
   NOTICE,
@@ -16,7 +17,7 @@ import {
   writeTempFile,
 } from "./helpers.js";
 
-const URI_V2 = "https://example.org/releases/v2/app-compose.json";
+const URI_V2 = UNSERVED_URI;
 
 async function withProposalV2() {
   const deployed = await deployApp();
@@ -44,7 +45,7 @@ describe("compose-hash tasks", function () {
 
     it("hashes the exact bytes of --file and warns when the file is not in the SDK's canonical form", async function () {
       const { app, appAuth } = await networkHelpers.loadFixture(deployApp);
-      const pretty = `${JSON.stringify({ runner: "docker-compose", name: "v2", docker_compose_file: "x" }, null, 2)}\n`;
+      const pretty = `${JSON.stringify({ runner: "docker-compose", name: "v2", docker_compose_file: "services: {}" }, null, 2)}\n`;
       const file = await writeTempFile("app-compose.json", pretty);
       const run = await runTaskOk<ProposeResult>("propose-hash", { app, file, uri: URI_V2 });
 
