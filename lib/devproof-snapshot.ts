@@ -93,19 +93,6 @@ export async function readDevProofSnapshot(
       return notAnswered(error);
     }
   };
-  // The call dstack's KMS makes at every boot, for a boot of this app that nothing allows: a genuine AppAuth answers
-  // (false, reason); anything else reverts or returns data that does not decode as (bool, string).
-  const probeBoot = {
-    appId: app,
-    composeHash: ZeroHash,
-    instanceId: ZeroAddress,
-    deviceId: ZeroHash,
-    mrAggregated: ZeroHash,
-    mrSystem: ZeroHash,
-    osImageHash: ZeroHash,
-    tcbStatus: "UpToDate",
-    advisoryIds: [],
-  };
   const [
     supportsAppAuth,
     supportsTimelocked,
@@ -121,7 +108,7 @@ export async function readDevProofSnapshot(
     ask<boolean>("supportsInterface", APP_AUTH_BASIC_MANAGEMENT_INTERFACE_ID),
     ask<string>("owner"),
     readProxySlots(provider, app, block.number),
-    ask<unknown>("isAppAllowed", probeBoot),
+    ask<unknown>("isAppAllowed", probeBootOf(app)),
     ask<boolean>("registeredApps", ZeroAddress),
     ask<boolean>("allowedOsImages", ZeroHash),
   ]);
@@ -177,6 +164,37 @@ function isContractRefusal(error: unknown, depth: number): boolean {
   if (record.name === "SolidityError") return true;
   if (typeof record.message === "string" && /\brevert(ed)?\b/i.test(record.message)) return true;
   return isContractRefusal(record.cause, depth + 1) || isContractRefusal(record.error, depth + 1);
+}
+
+/**
+ * A boot of `app` that nothing allows, for the call dstack's KMS makes at every boot: a genuine AppAuth answers it
+ * with (false, reason), with or without ERC-165; anything else reverts or returns data that is not (bool, string).
+ */
+function probeBootOf(app: string) {
+  return {
+    appId: app,
+    composeHash: ZeroHash,
+    instanceId: ZeroAddress,
+    deviceId: ZeroHash,
+    mrAggregated: ZeroHash,
+    mrSystem: ZeroHash,
+    osImageHash: ZeroHash,
+    tcbStatus: "UpToDate",
+    advisoryIds: [],
+  };
+}
+
+/**
+ * Whether `address` answers dstack's `isAppAllowed` as an AppAuth does (see {@link probeBootOf}): what tells an
+ * AppAuth without ERC-165 (dstack's own before June 2025) from a contract that is none. A failing node throws.
+ */
+export async function answersIsAppAllowed(provider: Provider, address: string): Promise<boolean> {
+  try {
+    await new Contract(address, PROBE_ABI, provider).getFunction("isAppAllowed").staticCall(probeBootOf(address));
+    return true;
+  } catch (error) {
+    return notAnswered(error) ?? false;
+  }
 }
 
 /** Asks a contract's ERC-165 `supportsInterface`; false when it does not answer (no ERC-165, or no contract). */

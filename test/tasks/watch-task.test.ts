@@ -180,6 +180,15 @@ describe("watch", function () {
     });
   });
 
+  it("follows a stock AppAuth without ERC-165 (dstack's before June 2025) too", async function () {
+    const [owner] = await ethers.getSigners();
+    const legacy = await ethers.deployContract("LegacyAppAuth", [owner!.address, HASH_V1]);
+    const fromBlock = await ethers.provider.getBlockNumber();
+    await legacy.addComposeHash(HASH_V2);
+    const run = await once({ app: await legacy.getAddress(), confirmations: "1", fromBlock: String(fromBlock + 1) });
+    expect(run.value.events[0]).to.deep.include({ event: "ComposeHashAdded", severity: "urgent" });
+  });
+
   it("posts each event to the webhook as JSON, retrying a failed attempt", async function () {
     const { appAuth, app, fromBlock } = await networkHelpers.loadFixture(freshApp);
     await appAuth.proposeComposeHash(HASH_V2, V2_URI);
