@@ -208,9 +208,11 @@ async function whyNoProposal(
     const since =
       last?.event === "ChangeActivated"
         ? `: its proposal was activated ${at(last)} by ${last.activatedBy}`
-        : events?.length === 0
-          ? " since the contract was deployed (it was never proposed)"
-          : "";
+        : events?.length !== 0
+          ? ""
+          : change.kind === "ShortenNotice"
+            ? " without a proposal (set at deployment, or by lengthening the notice, which is instant)"
+            : " since the contract was deployed (it was never proposed)";
     if (action === "activate") {
       return `nothing to activate: "${what}" is already in effect${since}${await releaseHint(session, change)}`;
     }

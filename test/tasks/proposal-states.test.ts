@@ -238,6 +238,15 @@ describe("activate / cancel: why there is no proposal to act on", function () {
     );
   });
 
+  it("a notice set by lengthening it: in effect without a proposal, and not said to date from deployment", async function () {
+    const { app, appAuth } = await networkHelpers.loadFixture(deployApp);
+    await appAuth.lengthenNoticePeriod(10n * 24n * 3600n);
+    expect(await refusal("activate-notice", { app, notice: "10d" })).to.equal(
+      'nothing to activate: "shorten the notice period to 10d 0h 0m" is already in effect without a proposal ' +
+        "(set at deployment, or by lengthening the notice, which is instant)",
+    );
+  });
+
   it("an allowed hash that is no longer the current release: points at roll-back", async function () {
     const { app, appAuth } = await networkHelpers.loadFixture(deployApp);
     await appAuth.proposeComposeHash(HASH_V2, "https://example.org/v2.json");
