@@ -325,26 +325,28 @@ describe("lib/watch", function () {
       });
       const stop = new AbortController();
       const running = watcher.run({ pollMs: 10, signal: stop.signal });
+      try {
+        await until(() => server.requests() >= 3 && seen.length > 0);
+        const first = seen[0]!;
+        expect(await readCursor(file, cursorKey)).to.deep.equal(positionBefore(first));
+        const reported = seen.length;
+        await appAuth.proposeDevice(`0x${"ef".repeat(32)}`); // a later event, while the first is still undelivered
+        await until(() => seen.length === reported + 1);
+        expect(queue.stats).to.include({ delivered: 0, queued: reported + 1 });
+        expect(await readCursor(file, cursorKey)).to.deep.equal(positionBefore(first));
 
-      await until(() => server.requests() >= 3 && seen.length > 0);
-      const first = seen[0]!;
-      expect(await readCursor(file, cursorKey)).to.deep.equal(positionBefore(first));
-      const reported = seen.length;
-      await appAuth.proposeDevice(`0x${"ef".repeat(32)}`); // a later event, while the first is still undelivered
-      await until(() => seen.length === reported + 1);
-      expect(queue.stats).to.include({ delivered: 0, queued: reported + 1 });
-      expect(await readCursor(file, cursorKey)).to.deep.equal(positionBefore(first));
-
-      up = true;
-      await until(() => server.received.length === seen.length);
-      stop.abort();
-      await running;
+        up = true;
+        await until(() => queue.stats.queued === 0); // taken: the endpoint answered, and the queue heard it
+      } finally {
+        stop.abort();
+        await running;
+        queue.close();
+        await server.close();
+      }
       await cursor.save();
       expect((server.received as WatchedEvent[]).map(key)).to.deep.equal(seen.map(key));
       expect(await readCursor(file, cursorKey)).to.deep.equal(watcher.position);
       expect(violations).to.deep.equal([]);
-      queue.close();
-      await server.close();
     });
 
     it("a webhook that hangs never holds up the watcher", async function () {

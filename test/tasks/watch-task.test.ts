@@ -324,30 +324,38 @@ describe("watch", function () {
         webhook,
         cursorFile,
       });
-      await until(() => requests >= 2);
-      const [proposed] = await appAuth.queryFilter(appAuth.filters.ChangeProposed(), fromBlock + 1);
-      const stuck = { blockNumber: proposed!.blockNumber - 1, logIndex: null }; // the proposal is log 0 of its block
-      expect(proposed!.index).to.equal(0);
-      expect(await cursorOf(cursorFile)).to.deep.equal(stuck);
-      await appAuth.proposeDevice(DEVICE_B); // reported meanwhile, posted after the first
-      await networkHelpers.mine(1);
-      // Attempt 4 comes 3 s after attempt 2 (backoff 0.5 s, 1 s, 2 s): passes (every 1 s) have handed the device over.
-      await until(() => requests >= 4);
-      expect(await cursorOf(cursorFile)).to.deep.equal(stuck);
+      const stop = () => {
+        const listener = process.listeners("SIGTERM").find((l) => !before.has(l)) as (() => void) | undefined;
+        listener?.();
+        return listener !== undefined;
+      };
+      let run: Awaited<typeof watching>;
+      try {
+        await until(() => requests >= 2);
+        const [proposed] = await appAuth.queryFilter(appAuth.filters.ChangeProposed(), fromBlock + 1);
+        const stuck = { blockNumber: proposed!.blockNumber - 1, logIndex: null }; // the proposal is log 0 of its block
+        expect(proposed!.index).to.equal(0);
+        expect(await cursorOf(cursorFile)).to.deep.equal(stuck);
+        await appAuth.proposeDevice(DEVICE_B); // reported meanwhile, posted after the first
+        await networkHelpers.mine(1);
+        // Attempt 4 comes 3 s after attempt 2 (backoff 0.5 s, 1 s, 2 s): passes (every 1 s) have handed the device over.
+        await until(() => requests >= 4);
+        expect(await cursorOf(cursorFile)).to.deep.equal(stuck);
 
-      status = 200;
-      await until(() => received.length === 2);
-      const stop = process.listeners("SIGTERM").find((listener) => !before.has(listener));
-      expect(stop, "the watch listens for SIGTERM").to.not.equal(undefined);
-      (stop as () => void)();
-      const run = await watching;
-      server.closeAllConnections();
-      server.close();
-      expect(run.result.success, run.errorMessage).to.equal(true);
+        status = 200;
+        await until(() => received.length === 2);
+      } finally {
+        expect(stop(), "the watch listens for SIGTERM").to.equal(true);
+        run = await watching;
+        server.closeAllConnections();
+        server.close();
+      }
+      if (!run.result.success) expect.fail(`the watch failed: ${run.errorMessage}`);
       expect(received.map((e) => e.event)).to.deep.equal(["ChangeProposed", "ChangeProposed"]);
       expect(received.map((e) => e.args["kind"])).to.deep.equal(["0", "1"]); // the hash first, then the device
       expect(run.stderr).to.contain("webhook: attempt 1 failed (HTTP 503); retrying in 500 ms");
-      expect(await cursorOf(cursorFile)).to.not.deep.equal(stuck);
+      expect(run.result.value.webhook).to.include({ delivered: 2, queued: 0 });
+      expect(await cursorOf(cursorFile)).to.deep.equal(run.result.value.position);
     });
   });
 
