@@ -43,7 +43,8 @@ const COLOURS: Record<Level, Parameters<typeof styleText>[0]> = {
 /**
  * Which ERC-733 stage an app meets, line by line; works on any dstack AppAuth. Exit code 0 only when no line FAILs
  * (Stage 1 or better); an address that is not an AppAuth (no code, the KMS, a contract whose isAppAllowed reverts) is
- * refused with one line and exit code 1, not graded. The rules are lib/devproof-report.ts; this reads the chain and the compose file and prints.
+ * refused with one line and exit code 1, not graded. The rules are lib/devproof-report.ts; this reads the chain and
+ * the compose file and prints.
  */
 export default defineAction(async (args: DevProofReportArgs, hre): Promise<DevProofReport> => {
   const app = parseAddress("app", requireOption("app", args.app, "the app id: the address of its auth contract"));
