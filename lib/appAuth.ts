@@ -248,6 +248,85 @@ export async function readProposal(appAuth: TimelockedAppAuth, change: Change): 
 }
 
 /**
+ * Whether the policy already allows what a change would allow: the hash or device is listed, any device is allowed,
+ * an out-of-date TCB is accepted, the notice is already that value. Read from state, so it is right whatever the
+ * history (genesis, activation) and whatever the node keeps of its logs.
+ */
+export async function isChangeInEffect(appAuth: TimelockedAppAuth, change: Change): Promise<boolean> {
+  switch (change.kind) {
+    case "AddComposeHash":
+      return appAuth.allowedComposeHashes(change.value);
+    case "AddDevice":
+      return appAuth.allowedDeviceIds(change.value);
+    case "AllowAnyDevice":
+      return appAuth.allowAnyDevice();
+    case "AllowOutdatedTcb":
+      return !(await appAuth.requireTcbUpToDate());
+    case "ShortenNotice":
+      return (await appAuth.noticePeriod()) === BigInt(change.value);
+  }
+}
+
+/** One step in a proposal's life, from the contract's events. */
+export interface ProposalEvent {
+  event: "ChangeProposed" | "ChangeActivated" | "ChangeCancelled";
+  blockNumber: number;
+  /** The block's time, unix seconds. */
+  timestamp: bigint;
+  transactionHash: string;
+  /** For `ChangeActivated`: who sent the activation. */
+  activatedBy?: string;
+}
+
+const PROPOSAL_EVENTS = ["ChangeProposed", "ChangeActivated", "ChangeCancelled"] as const;
+
+/**
+ * The proposed / activated / cancelled events of one change, oldest first (the id is an indexed topic, so this is one
+ * filtered `eth_getLogs`). The contract deletes a proposal once it is activated or cancelled, so only these events
+ * tell "activated", "cancelled" and "never proposed" apart. Undefined when the node does not answer the query (public
+ * RPCs cap the block range of `eth_getLogs`): the caller then says it cannot tell.
+ */
+export async function readProposalEvents(
+  appAuth: TimelockedAppAuth,
+  change: Change,
+  fromBlock = 0,
+): Promise<ProposalEvent[] | undefined> {
+  const provider = requireProvider(appAuth);
+  const topics = PROPOSAL_EVENTS.map((name) => appAuthInterface.getEvent(name)!.topicHash);
+  let logs: Log[];
+  try {
+    logs = await provider.getLogs({
+      address: await appAuth.getAddress(),
+      topics: [topics, proposalIdOf(change)],
+      fromBlock,
+      toBlock: "latest",
+    });
+  } catch {
+    return undefined;
+  }
+  logs.sort((a, b) => a.blockNumber - b.blockNumber || a.index - b.index);
+  const timestamps = new Map<number, bigint>();
+  const events: ProposalEvent[] = [];
+  for (const log of logs) {
+    const parsed = appAuthInterface.parseLog({ topics: [...log.topics], data: log.data });
+    if (parsed === null) continue;
+    let timestamp = timestamps.get(log.blockNumber);
+    if (timestamp === undefined) {
+      timestamp = BigInt((await provider.getBlock(log.blockNumber))?.timestamp ?? 0);
+      timestamps.set(log.blockNumber, timestamp);
+    }
+    events.push({
+      event: parsed.name as ProposalEvent["event"],
+      blockNumber: log.blockNumber,
+      timestamp,
+      transactionHash: log.transactionHash,
+      ...(parsed.name === "ChangeActivated" ? { activatedBy: String(parsed.args.getValue("activatedBy")) } : {}),
+    });
+  }
+  return events;
+}
+
+/**
  * Reads everything a user or auditor needs to know about the app's policy, at one block: the latest, or
  * `blockNumber` (so that a caller reading other things too gets one consistent snapshot).
  */

@@ -32,6 +32,17 @@ export interface DevProofSnapshot {
   hasCode: boolean;
   /** ERC-165: dstack's `IAppAuth` (0x1e079198), which the KMS needs. */
   supportsAppAuth: boolean;
+  /** Whether `supportsInterface` answered at all (false: the call reverted or returned garbage: no ERC-165). */
+  answersErc165?: boolean | undefined;
+  /**
+   * How the contract answered a probe `isAppAllowed(bootInfo)` (for a boot of itself with zero measurements), the
+   * call dstack's KMS makes at every boot: `answers` with a `(bool, string)`, or `reverts` (or returns data that is
+   * not one). It tells a genuine AppAuth without ERC-165 (dstack's own, before June 2025) from a contract that is
+   * no AppAuth at all. Undefined when not asked.
+   */
+  isAppAllowedProbe?: "answers" | "reverts" | undefined;
+  /** Whether it answers dstack's KMS `registeredApps`, `allowedOsImages` and `isAppAllowed`: the KMS, not a policy. */
+  isKms?: boolean | undefined;
   /** ERC-165 `ITimelockedAppAuth`: present (with the full status) only for a TimelockedAppAuth. */
   timelocked: AppStatus | undefined;
   /** dstack's `IAppAuthBasicManagement` (0x8fd37527): `addComposeHash` and friends, which act at once. */
@@ -127,6 +138,38 @@ export function buildReport(snapshot: DevProofSnapshot): DevProofReport {
 // On-chain rules
 // ---------------------------------------------------------------------------------------------------------------
 
+/**
+ * Why the address is not an app's AppAuth, so that there is nothing to grade, in one sentence; undefined when it is
+ * one. An AppAuth is what dstack's KMS can ask at every boot: a contract whose `isAppAllowed(bootInfo)` answers. Its
+ * ERC-165 answer alone does not decide: dstack's own AppAuth had no ERC-165 before June 2025 (and is still deployed),
+ * and dstack's KMS says it supports IAppAuth too.
+ */
+export function notAnAppAuth(snapshot: DevProofSnapshot): string | undefined {
+  const where = `at ${snapshot.app} on chain ${snapshot.chainId} (block ${snapshot.blockNumber})`;
+  if (!snapshot.hasCode) {
+    return (
+      `there is no contract ${where}: it is an account without code (an EOA), ` +
+      "or nothing is deployed there on this chain"
+    );
+  }
+  if (snapshot.isKms === true) {
+    return (
+      `the contract ${where} is a dstack KMS (it answers registeredApps and allowedOsImages), ` +
+      "not an app's auth contract: an app's id is the address of its own AppAuth"
+    );
+  }
+  if (snapshot.isAppAllowedProbe !== "reverts") return undefined;
+  const erc165 = snapshot.supportsAppAuth
+    ? "it says it implements IAppAuth (supportsInterface(0x1e079198) is true), but"
+    : snapshot.answersErc165 === false
+      ? "it has no ERC-165 (supportsInterface reverts), and"
+      : "supportsInterface(0x1e079198) is false, and";
+  return (
+    `the contract ${where} is not a dstack AppAuth: ${erc165} isAppAllowed(bootInfo), the call dstack's KMS makes ` +
+    "at every boot, does not answer (it reverts, or returns no (bool, string))"
+  );
+}
+
 /** The lines about the contract: its kind, notice, proxy, owner, proposals, KMS registration and release. */
 export function assessOnChain(snapshot: DevProofSnapshot): ReportLine[] {
   if (!snapshot.hasCode) {
@@ -140,6 +183,11 @@ export function assessOnChain(snapshot: DevProofSnapshot): ReportLine[] {
       },
     ];
   }
+  const notAppAuth = notAnAppAuth(snapshot);
+  if (notAppAuth !== undefined) {
+    // Nothing to grade: every other line would judge a policy that is not there.
+    return [{ id: "contract.app-auth", level: "FAIL", title: "not a dstack AppAuth", evidence: notAppAuth, stage: 1 }];
+  }
   const lines: ReportLine[] = [];
   lines.push(
     snapshot.supportsAppAuth
@@ -149,12 +197,21 @@ export function assessOnChain(snapshot: DevProofSnapshot): ReportLine[] {
           title: "implements dstack's IAppAuth",
           evidence: "supportsInterface(0x1e079198) is true: dstack's KMS can ask it at every boot",
         }
-      : {
-          id: "contract.app-auth",
-          level: "WARN",
-          title: "does not say it implements dstack's IAppAuth",
-          evidence: "supportsInterface(0x1e079198) is not true: dstack's KMS may not be able to ask it",
-        },
+      : snapshot.isAppAllowedProbe === "answers"
+        ? {
+            id: "contract.app-auth",
+            level: "PASS",
+            title: "answers dstack's IAppAuth, without ERC-165",
+            evidence:
+              "isAppAllowed(bootInfo) answers, so dstack's KMS (which does not ask ERC-165) can ask it at every boot; " +
+              "supportsInterface(0x1e079198) is not true, as in dstack's own AppAuth before June 2025",
+          }
+        : {
+            id: "contract.app-auth",
+            level: "WARN",
+            title: "does not say it implements dstack's IAppAuth",
+            evidence: "supportsInterface(0x1e079198) is not true: dstack's KMS may not be able to ask it",
+          },
   );
   lines.push(proxyLine(snapshot));
   const status = snapshot.timelocked;

@@ -4,7 +4,7 @@
  * chain says about a compose file's hash. Works on ANY dstack-style AppAuth, not only ours. Only ethers: the status
  * page runs it in the browser.
  */
-import { Contract, getAddress, sha256, toBeHex, type Provider } from "ethers";
+import { Contract, getAddress, isError, sha256, toBeHex, ZeroAddress, ZeroHash, type Provider } from "ethers";
 
 import { TimelockedAppAuth__factory } from "../types/ethers-contracts/index.js";
 import { APP_AUTH_INTERFACE_ID, readAppStatus, TIMELOCKED_APP_AUTH_INTERFACE_ID } from "./appAuth.js";
@@ -24,6 +24,13 @@ const PROBE_ABI = [
   "function supportsInterface(bytes4 interfaceId) view returns (bool)",
   "function owner() view returns (address)",
   "function allowedComposeHashes(bytes32 composeHash) view returns (bool)",
+  // dstack's IAppAuth.isAppAllowed (selector 0x1e079198): what the KMS calls at every boot.
+  "function isAppAllowed((address appId, bytes32 composeHash, address instanceId, bytes32 deviceId, " +
+    "bytes32 mrAggregated, bytes32 mrSystem, bytes32 osImageHash, string tcbStatus, string[] advisoryIds) bootInfo) " +
+    "view returns (bool isAllowed, string reason)",
+  // dstack's KMS: an app's policy has neither.
+  "function registeredApps(address appId) view returns (bool)",
+  "function allowedOsImages(bytes32 osImageHash) view returns (bool)",
 ] as const;
 const KMS_REGISTERED_ABI = ["function registeredApps(address appId) view returns (bool)"] as const;
 
@@ -80,20 +87,36 @@ export async function readDevProofSnapshot(
   const ask = async <T>(method: string, ...args: unknown[]): Promise<T | undefined> => {
     try {
       return (await probe.getFunction(method).staticCall(...args, at)) as T;
-    } catch {
-      return undefined; // not implemented, or garbage: the contract does not answer it
+    } catch (error) {
+      // Not implemented, or garbage: the contract does not answer it. A failing node is not an answer: it throws,
+      // rather than make a genuine AppAuth look like no AppAuth.
+      return notAnswered(error);
     }
   };
-  const [supportsAppAuth, supportsTimelocked, supportsBasicManagement, owner, proxy] = await Promise.all([
+  const [
+    supportsAppAuth,
+    supportsTimelocked,
+    supportsBasicManagement,
+    owner,
+    proxy,
+    isAppAllowed,
+    registeredApps,
+    allowedOsImages,
+  ] = await Promise.all([
     ask<boolean>("supportsInterface", APP_AUTH_INTERFACE_ID),
     ask<boolean>("supportsInterface", TIMELOCKED_APP_AUTH_INTERFACE_ID),
     ask<boolean>("supportsInterface", APP_AUTH_BASIC_MANAGEMENT_INTERFACE_ID),
     ask<string>("owner"),
     readProxySlots(provider, app, block.number),
+    ask<unknown>("isAppAllowed", probeBootOf(app)),
+    ask<boolean>("registeredApps", ZeroAddress),
+    ask<boolean>("allowedOsImages", ZeroHash),
   ]);
+  // Only a contract that answers isAppAllowed is read as a policy; one that claims ITimelockedAppAuth but does not
+  // answer its views is not one (it is graded as an AppAuth without a timelock, or refused by notAnAppAuth).
   const timelocked =
-    supportsTimelocked === true
-      ? await readAppStatus(TimelockedAppAuth__factory.connect(app, provider), block.number)
+    supportsTimelocked === true && isAppAllowed !== undefined
+      ? await readAppStatus(TimelockedAppAuth__factory.connect(app, provider), block.number).catch(notAnswered)
       : undefined;
   const ownerIsContract = owner === undefined ? undefined : (await provider.getCode(owner, block.number)) !== "0x";
   if (compose !== undefined && timelocked === undefined) {
@@ -112,12 +135,66 @@ export async function readDevProofSnapshot(
     kms,
     hasCode: true,
     supportsAppAuth: supportsAppAuth === true,
+    answersErc165: supportsAppAuth !== undefined,
+    isAppAllowedProbe: isAppAllowed === undefined ? "reverts" : "answers",
+    // A KMS answers all three; a contract that answers anything with one word answers only the first two.
+    isKms: registeredApps !== undefined && allowedOsImages !== undefined && isAppAllowed !== undefined,
     supportsBasicManagement: supportsBasicManagement === true,
     timelocked,
     proxy,
     owner,
     ownerIsContract,
   };
+}
+
+/**
+ * Undefined when a contract call reverted or answered garbage: the contract does not answer it. Anything else (a node
+ * that is down, times out, fails) is thrown on, rather than make a genuine AppAuth look like none.
+ */
+function notAnswered(error: unknown): undefined {
+  if (isContractRefusal(error, 0)) return undefined;
+  throw error;
+}
+
+/** ethers' CALL_EXCEPTION and BAD_DATA; Hardhat's in-process SolidityError; a node's "execution reverted". */
+function isContractRefusal(error: unknown, depth: number): boolean {
+  if (depth > 4 || error === null || typeof error !== "object") return false;
+  if (isError(error, "CALL_EXCEPTION") || isError(error, "BAD_DATA")) return true;
+  const record = error as { name?: unknown; message?: unknown; cause?: unknown; error?: unknown };
+  if (record.name === "SolidityError") return true;
+  if (typeof record.message === "string" && /\brevert(ed)?\b/i.test(record.message)) return true;
+  return isContractRefusal(record.cause, depth + 1) || isContractRefusal(record.error, depth + 1);
+}
+
+/**
+ * A boot of `app` that nothing allows, for the call dstack's KMS makes at every boot: a genuine AppAuth answers it
+ * with (false, reason), with or without ERC-165; anything else reverts or returns data that is not (bool, string).
+ */
+function probeBootOf(app: string) {
+  return {
+    appId: app,
+    composeHash: ZeroHash,
+    instanceId: ZeroAddress,
+    deviceId: ZeroHash,
+    mrAggregated: ZeroHash,
+    mrSystem: ZeroHash,
+    osImageHash: ZeroHash,
+    tcbStatus: "UpToDate",
+    advisoryIds: [],
+  };
+}
+
+/**
+ * Whether `address` answers dstack's `isAppAllowed` as an AppAuth does (see {@link probeBootOf}): what tells an
+ * AppAuth without ERC-165 (dstack's own before June 2025) from a contract that is none. A failing node throws.
+ */
+export async function answersIsAppAllowed(provider: Provider, address: string): Promise<boolean> {
+  try {
+    await new Contract(address, PROBE_ABI, provider).getFunction("isAppAllowed").staticCall(probeBootOf(address));
+    return true;
+  } catch (error) {
+    return notAnswered(error) ?? false;
+  }
 }
 
 /** Asks a contract's ERC-165 `supportsInterface`; false when it does not answer (no ERC-165, or no contract). */

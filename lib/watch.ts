@@ -30,6 +30,13 @@ export interface WatchPosition {
   logIndex: number | null;
 }
 
+/** The position just before an event: everything before it handled, it not (resuming there reports it again). */
+export function positionBefore(event: { blockNumber: number; logIndex: number }): WatchPosition {
+  return event.logIndex > 0
+    ? { blockNumber: event.blockNumber, logIndex: event.logIndex - 1 }
+    : { blockNumber: event.blockNumber - 1, logIndex: null };
+}
+
 /** Whether a log comes after a position, i.e. has not been handled yet. */
 export function isAfter(log: { blockNumber: number; index: number }, position: WatchPosition): boolean {
   if (log.blockNumber !== position.blockNumber) return log.blockNumber > position.blockNumber;

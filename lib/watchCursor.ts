@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { readFile, rename, rm, writeFile } from "node:fs/promises";
 
 import { UserError } from "./errors.js";
-import type { WatchPosition } from "./watch.js";
+import { positionBefore, type WatchPosition } from "./watch.js";
 
 export interface CursorFile {
   type: "dstack-devproof/watch-cursor";
@@ -79,5 +79,65 @@ export async function writeCursor(
   } catch (error) {
     await rm(temporary, { force: true });
     throw error;
+  }
+}
+
+/** Orders positions: negative when `a` covers less than `b` (a whole block, `logIndex` null, covers every log). */
+function comparePositions(a: WatchPosition, b: WatchPosition): number {
+  if (a.blockNumber !== b.blockNumber) return a.blockNumber - b.blockNumber;
+  return (a.logIndex ?? Number.POSITIVE_INFINITY) - (b.logIndex ?? Number.POSITIVE_INFINITY) || 0;
+}
+
+/**
+ * Keeps a cursor file at what is done: the watcher's position, but never past an event that still waits for
+ * delivery (the oldest one in a webhook queue), so that a restart reports it again instead of losing it. `save()`
+ * is called whenever either moves; writes happen one at a time, each with the latest values, and only when the
+ * position changed.
+ */
+export class CursorKeeper {
+  readonly #path: string;
+  readonly #key: { chainId: bigint; app: string; registry: string | undefined };
+  readonly #handled: () => WatchPosition | undefined;
+  readonly #oldestUndelivered: () => { blockNumber: number; logIndex: number } | undefined;
+  #written: string | undefined;
+  #writing: Promise<void> = Promise.resolve();
+
+  constructor(options: {
+    path: string;
+    key: { chainId: bigint; app: string; registry: string | undefined };
+    /** The watcher's position: every event up to it was handed over. */
+    handled: () => WatchPosition | undefined;
+    /** The oldest event handed over but not delivered yet, if any. */
+    oldestUndelivered: () => { blockNumber: number; logIndex: number } | undefined;
+  }) {
+    this.#path = options.path;
+    this.#key = options.key;
+    this.#handled = options.handled;
+    this.#oldestUndelivered = options.oldestUndelivered;
+  }
+
+  /** What the file should say now: the handled position, held before the oldest undelivered event. */
+  get position(): WatchPosition | undefined {
+    const handled = this.#handled();
+    const oldest = this.#oldestUndelivered();
+    if (oldest === undefined) return handled;
+    const before = positionBefore(oldest);
+    return handled !== undefined && comparePositions(handled, before) < 0 ? handled : before;
+  }
+
+  /** Writes the current position (after any write under way); rejects when this write fails. */
+  save(): Promise<void> {
+    const next = this.#writing
+      .catch(() => {})
+      .then(async () => {
+        const position = this.position;
+        if (position === undefined) return;
+        const text = JSON.stringify(position);
+        if (text === this.#written) return;
+        await writeCursor(this.#path, { ...this.#key, position });
+        this.#written = text;
+      });
+    this.#writing = next;
+    return next;
   }
 }

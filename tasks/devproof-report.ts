@@ -2,7 +2,14 @@ import { readFile } from "node:fs/promises";
 import { styleText } from "node:util";
 
 import { composeHashOfBytes } from "../lib/composeHash.js";
-import { buildReport, renderReport, reportJson, type DevProofReport, type Level } from "../lib/devproof-report.js";
+import {
+  buildReport,
+  notAnAppAuth,
+  renderReport,
+  reportJson,
+  type DevProofReport,
+  type Level,
+} from "../lib/devproof-report.js";
 import { readDevProofSnapshot } from "../lib/devproof-snapshot.js";
 import { NegativeAnswer, UserError } from "../lib/errors.js";
 import { connectKms } from "../lib/kms.js";
@@ -35,7 +42,9 @@ const COLOURS: Record<Level, Parameters<typeof styleText>[0]> = {
 
 /**
  * Which ERC-733 stage an app meets, line by line; works on any dstack AppAuth. Exit code 0 only when no line FAILs
- * (Stage 1 or better). The rules are lib/devproof-report.ts; this reads the chain and the compose file and prints.
+ * (Stage 1 or better); an address that is not an AppAuth (no code, the KMS, a contract whose isAppAllowed reverts) is
+ * refused with one line and exit code 1, not graded. The rules are lib/devproof-report.ts; this reads the chain and
+ * the compose file and prints.
  */
 export default defineAction(async (args: DevProofReportArgs, hre): Promise<DevProofReport> => {
   const app = parseAddress("app", requireOption("app", args.app, "the app id: the address of its auth contract"));
@@ -58,6 +67,11 @@ export default defineAction(async (args: DevProofReportArgs, hre): Promise<DevPr
   const session = await openNetwork(hre, undefined, false);
   if (kmsAddress !== undefined) await connectKms(kmsAddress, session.ethers.provider, session.where);
   const snapshot = await readDevProofSnapshot(session.ethers.provider, app, { kms: kmsAddress, compose });
+  const notAppAuth = notAnAppAuth(snapshot);
+  if (notAppAuth !== undefined) {
+    // Grading it would describe a policy that is not there ("instant upgrade path"): say what it is instead.
+    throw new UserError(`nothing to report: ${notAppAuth}; check --app (the app id) and --network`);
+  }
   const report = buildReport(snapshot);
 
   if (args.json === true) {

@@ -114,6 +114,11 @@ export const tasks = [
   // Compose hashes (new code)
   composeHashTask("propose-hash", "Propose a new compose hash; it can be activated after the notice period")
     .addOption(stringOption("uri", "Where guest agents and auditors can fetch the compose file (required)"))
+    .addFlag({
+      name: "allowInvalidJson",
+      description:
+        "Propose a compose file that is not a valid app-compose.json anyway (not JSON, bad YAML), with a warning",
+    })
     .setAction(lazyAction(() => import("./propose-hash.js")))
     .build(),
   composeHashTask("activate-hash", "Activate a ready compose-hash proposal; it becomes the current release (anyone)")
@@ -259,7 +264,7 @@ export const tasks = [
     .addOption(
       stringOption(
         "webhook",
-        "POST each event as JSON to this URL, queued and retried with backoff; never holds up the watch (optional)",
+        "POST each event as JSON to this URL, in order, retried with backoff; the cursor never passes an undelivered one (optional)",
       ),
     )
     .addOption(fileOption("cursorFile", "Remember what was reported here, and resume after it on restart (optional)"))

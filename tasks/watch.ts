@@ -6,13 +6,13 @@ import {
   readAppStatus,
   TIMELOCKED_APP_AUTH_INTERFACE_ID,
 } from "../lib/appAuth.js";
-import { supportsInterfaceOf } from "../lib/devproof-snapshot.js";
+import { answersIsAppAllowed, supportsInterfaceOf } from "../lib/devproof-snapshot.js";
 import { InvalidOptionError, UserError } from "../lib/errors.js";
 import { formatCountdown, formatDuration } from "../lib/format.js";
 import { connectRegistry } from "../lib/replication/registry.js";
 import { checkBlockNumber, checkInteger, parseAddress, parseDuration, requireOption } from "../lib/validate.js";
 import { formatWatchedEvent, Watcher, type WatchedEvent, type WatchPosition } from "../lib/watch.js";
-import { readCursor, writeCursor } from "../lib/watchCursor.js";
+import { CursorKeeper, readCursor } from "../lib/watchCursor.js";
 import { WebhookQueue, type WebhookStats } from "../lib/webhook.js";
 import { TimelockedAppAuth__factory } from "../types/ethers-contracts/index.js";
 import { defineAction } from "./shared/action.js";
@@ -39,8 +39,10 @@ export interface WatchResult {
   webhook: WebhookStats | undefined;
 }
 
-/** How long a stopping watch waits for the webhook to take what is queued. */
+/** How long a stopping watch (Ctrl-C, SIGTERM) waits for the webhook to take what is queued. */
 const WEBHOOK_DRAIN_MS = 10_000;
+/** With --once, tries per event before the run gives up on the webhook (and exits non-zero; the next run retries). */
+const ONCE_WEBHOOK_ATTEMPTS = 3;
 
 /**
  * Follows an app (and its registry) and reports every change after N confirmations, with the time left before it
@@ -68,9 +70,15 @@ export default defineAction(async (args: WatchArgs, hre): Promise<WatchResult> =
     throw new UserError(`no contract at --app ${app} on ${session.where}: check --app and --network`);
   }
   const timelocked = await supportsInterfaceOf(provider, app, TIMELOCKED_APP_AUTH_INTERFACE_ID);
-  if (!timelocked && !(await supportsInterfaceOf(provider, app, APP_AUTH_INTERFACE_ID))) {
+  // dstack's AppAuth before June 2025 has no ERC-165: answering isAppAllowed is what makes an AppAuth.
+  if (
+    !timelocked &&
+    !(await supportsInterfaceOf(provider, app, APP_AUTH_INTERFACE_ID)) &&
+    !(await answersIsAppAllowed(provider, app))
+  ) {
     throw new UserError(
-      `the contract at ${app} on ${session.where} is not a dstack AppAuth (supportsInterface(${APP_AUTH_INTERFACE_ID}) is not true): check --app`,
+      `the contract at ${app} on ${session.where} is not a dstack AppAuth (supportsInterface(${APP_AUTH_INTERFACE_ID}) ` +
+        "is not true, and isAppAllowed(bootInfo) does not answer): check --app",
     );
   }
   if (registry !== undefined) await connectRegistry(registry, provider, session.where);
@@ -102,29 +110,49 @@ export default defineAction(async (args: WatchArgs, hre): Promise<WatchResult> =
     }
   }
 
+  const once = args.once === true;
   const webhook =
-    webhookUrl === undefined ? undefined : new WebhookQueue(webhookUrl, { log: (line) => console.error(line) });
+    webhookUrl === undefined
+      ? undefined
+      : new WebhookQueue<WatchedEvent>(webhookUrl, {
+          log: (line) => console.error(line),
+          // A long watch retries an event until the endpoint takes it; a one-shot run gives up and says so.
+          maxAttempts: once ? ONCE_WEBHOOK_ATTEMPTS : undefined,
+          onDelivered: () => {
+            cursor
+              ?.save()
+              .catch((error: unknown) => console.error(`watch: cannot write the cursor: ${messageOf(error)}`));
+          },
+        });
+  // The cursor never passes an event the webhook has not taken: a restart reports it (and posts it) again.
+  const cursor: CursorKeeper | undefined =
+    args.cursorFile === undefined
+      ? undefined
+      : new CursorKeeper({
+          path: args.cursorFile,
+          key: cursorKey,
+          handled: () => watcher.position,
+          oldestUndelivered: () => webhook?.oldest,
+        });
+
   const events: WatchedEvent[] = [];
-  const watcher = new Watcher({
+  const watcher: Watcher = new Watcher({
     provider,
     app,
     registry,
     timelocked,
     confirmations,
     start,
-    onEvent: (event) => {
+    onEvent: async (event) => {
       if (json) console.log(JSON.stringify(event));
       else {
         const line = formatWatchedEvent(event);
         console.log(event.severity === "urgent" ? styleText(["red", "bold"], line) : line);
       }
-      webhook?.push(event);
-      if (args.once === true) events.push(event);
+      await webhook?.push(event);
+      if (once) events.push(event);
     },
-    onPosition:
-      args.cursorFile === undefined
-        ? undefined
-        : (position) => writeCursor(args.cursorFile!, { ...cursorKey, position }),
+    onPosition: () => cursor?.save(),
   });
 
   const stop = new AbortController();
@@ -134,7 +162,7 @@ export default defineAction(async (args: WatchArgs, hre): Promise<WatchResult> =
   try {
     await watcher.run({
       pollMs,
-      once: args.once,
+      once,
       signal: stop.signal,
       onError: (error, attempt, retryInMs) =>
         console.error(
@@ -147,11 +175,24 @@ export default defineAction(async (args: WatchArgs, hre): Promise<WatchResult> =
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     if (webhook !== undefined) {
-      if (!(await webhook.drain(WEBHOOK_DRAIN_MS))) {
-        console.error(`watch: ${webhook.stats.queued} event(s) not delivered to the webhook before stopping`);
-      }
+      // One-shot: until each event is taken or the queue gives up; stopping a long watch: a bounded wait.
+      await webhook.drain(once ? undefined : WEBHOOK_DRAIN_MS);
       webhook.close();
     }
+    await cursor?.save();
+  }
+  const undelivered = webhook?.oldest;
+  if (webhook !== undefined && undelivered !== undefined) {
+    const { queued, lastProblem } = webhook.stats;
+    const oldest = `${undelivered.event} in block ${undelivered.blockNumber}, log ${undelivered.logIndex}`;
+    const next =
+      cursor === undefined
+        ? "without --cursor-file nothing remembers them: use one to have them retried"
+        : `the cursor ${args.cursorFile} stays before them, so the next run reports and posts them again`;
+    throw new UserError(
+      `${queued} event(s) not delivered to the webhook (the oldest: ${oldest}` +
+        `${lastProblem === undefined ? "" : `; last problem: ${lastProblem}`}); ${next}`,
+    );
   }
   const position = watcher.position;
   if (position !== undefined) {

@@ -91,6 +91,31 @@ describe("reference contracts", function () {
     });
   });
 
+  describe("LegacyAppAuth (dstack's AppAuth before it answered ERC-165)", function () {
+    it("answers isAppAllowed with dstack's reasons, through the KMS too, and has no supportsInterface", async function () {
+      const { kms, owner } = await networkHelpers.loadFixture(deployReferences);
+      const legacy = await ethers.deployContract("LegacyAppAuth", [owner.address, HASH]);
+      const app = await legacy.getAddress();
+      expect(await legacy.isAppAllowed(bootInfo(app))).to.deep.equal([true, ""]);
+      expect(await legacy.isAppAllowed(bootInfo(owner.address))).to.deep.equal([false, "Wrong app controller"]);
+      expect(await legacy.isAppAllowed(bootInfo(app, { composeHash: ethers.ZeroHash }))).to.deep.equal([
+        false,
+        "Compose hash not allowed",
+      ]);
+      await kms.registerApp(app);
+      await kms.addOsImageHash(OS_IMAGE);
+      expect(await kms.isAppAllowed(bootInfo(app))).to.deep.equal([true, ""]);
+      const erc165 = new ethers.Contract(
+        app,
+        ["function supportsInterface(bytes4) view returns (bool)"],
+        ethers.provider,
+      );
+      await expect(erc165.getFunction("supportsInterface").staticCall("0x1e079198")).to.be.revertedWithoutReason(
+        ethers,
+      );
+    });
+  });
+
   describe("KmsStandIn (stand-in for DstackKms on chains without it)", function () {
     it("checks registration, then the OS image, then code at the app id, with upstream's reasons", async function () {
       const { kms, timelocked, stranger } = await networkHelpers.loadFixture(deployReferences);

@@ -5,31 +5,63 @@
 import {
   changeCall,
   describeChange,
+  isChangeInEffect,
   proposalIdOf,
   readProposal,
+  readProposalEvents,
   toProposalInfo,
   type Change,
   type ChangeKind,
   type ContractCall,
+  type ProposalEvent,
 } from "../../lib/appAuth.js";
 import { UserError } from "../../lib/errors.js";
-import { formatCountdown, formatDate, formatDateWithRelative, formatDuration } from "../../lib/format.js";
+import {
+  formatCountdown,
+  formatDate,
+  formatDateWithRelative,
+  formatDuration,
+  formatRelative,
+} from "../../lib/format.js";
 import { chainNow, sendCall, type SentTransaction } from "./send.js";
 import { printSessionHeader, requireOwner, type AppSession } from "./session.js";
 
-/** The tasks of each change family, to tell the user the exact next command. */
-const FAMILY: Record<ChangeKind, { activate: string; cancel: string; valueOption: (change: Change) => string }> = {
-  AddComposeHash: { activate: "activate-hash", cancel: "cancel-hash", valueOption: (c) => ` --hash ${c.value}` },
-  AddDevice: { activate: "activate-device", cancel: "cancel-device", valueOption: (c) => ` --device ${c.value}` },
-  AllowAnyDevice: { activate: "activate-allow-any-device", cancel: "cancel-allow-any-device", valueOption: () => "" },
+/**
+ * The tasks of each change family, to tell the user the exact next command; `undo` is the instant narrowing task that
+ * takes back a change once it is in effect.
+ */
+const FAMILY: Record<
+  ChangeKind,
+  { activate: string; cancel: string; undo: string; valueOption: (change: Change) => string }
+> = {
+  AddComposeHash: {
+    activate: "activate-hash",
+    cancel: "cancel-hash",
+    undo: "remove-hash",
+    valueOption: (c) => ` --hash ${c.value}`,
+  },
+  AddDevice: {
+    activate: "activate-device",
+    cancel: "cancel-device",
+    undo: "remove-device",
+    valueOption: (c) => ` --device ${c.value}`,
+  },
+  AllowAnyDevice: {
+    activate: "activate-allow-any-device",
+    cancel: "cancel-allow-any-device",
+    undo: "restrict-devices",
+    valueOption: () => "",
+  },
   AllowOutdatedTcb: {
     activate: "activate-allow-outdated-tcb",
     cancel: "cancel-allow-outdated-tcb",
+    undo: "require-up-to-date-tcb",
     valueOption: () => "",
   },
   ShortenNotice: {
     activate: "activate-notice",
     cancel: "cancel-notice",
+    undo: "set-notice", // with a longer notice than the value: see undoHint
     valueOption: (c) => ` --notice ${BigInt(c.value)}`,
   },
 };
@@ -96,9 +128,7 @@ export async function activateChange(session: AppSession, change: Change): Promi
   const now = await chainNow(session);
   switch (proposal.state) {
     case "None":
-      throw new UserError(
-        `there is no open proposal to ${what} on ${session.address}${await otherOpen(session, change)}`,
-      );
+      throw new UserError(await whyNoProposal(session, change, "activate", now));
     case "Waiting":
       throw new UserError(
         `the proposal to ${what} is not ready yet: ready at ${formatDateWithRelative(proposal.readyAt, now)}`,
@@ -128,11 +158,7 @@ export async function cancelChange(session: AppSession, change: Change): Promise
   const call = changeCall("cancel", change);
   await requireOwner(session, call, `cancel the proposal to ${what}`);
   const proposal = await readProposal(session.appAuth, change);
-  if (proposal.state === "None") {
-    throw new UserError(
-      `there is no open proposal to ${what} on ${session.address}${await otherOpen(session, change)}`,
-    );
-  }
+  if (proposal.state === "None") throw new UserError(await whyNoProposal(session, change, "cancel"));
   printSessionHeader(session);
   console.log(`Cancelling the proposal to ${what} (${proposal.state.toLowerCase()}).`);
   const sent = await sendCall(session, call);
@@ -156,10 +182,84 @@ export async function requireUpgradesEnabled(session: AppSession, what: string):
   }
 }
 
-/** ", open proposals of this kind: …" — helps when a value was mistyped or a file's bytes changed. */
+/**
+ * Why a change has no proposal to activate or cancel. The contract forgets a proposal once it is activated or
+ * cancelled, so the change's state (is it in effect?) and its proposal events tell the cases apart: already in effect
+ * (and since when), cancelled, activated and taken back since, never proposed. Each case is said once, with the next
+ * step.
+ */
+async function whyNoProposal(
+  session: AppSession,
+  change: Change,
+  action: "activate" | "cancel",
+  now?: bigint,
+): Promise<string> {
+  const what = describeChange(change);
+  const [inEffect, events, clock] = await Promise.all([
+    isChangeInEffect(session.appAuth, change),
+    readProposalEvents(session.appAuth, change),
+    now ?? chainNow(session),
+  ]);
+  const last = events?.at(-1);
+  const at = (event: ProposalEvent) =>
+    `in block ${event.blockNumber} at ${formatDate(event.timestamp)} ` +
+    `(${formatRelative(event.timestamp, clock)}, transaction ${event.transactionHash})`;
+  if (inEffect) {
+    const since =
+      last?.event === "ChangeActivated"
+        ? `: its proposal was activated ${at(last)} by ${last.activatedBy}`
+        : events?.length !== 0
+          ? ""
+          : change.kind === "ShortenNotice"
+            ? " without a proposal (set at deployment, or by lengthening the notice, which is instant)"
+            : " since the contract was deployed (it was never proposed)";
+    if (action === "activate") {
+      return `nothing to activate: "${what}" is already in effect${since}${await releaseHint(session, change)}`;
+    }
+    return `too late to cancel: "${what}" is already in effect${since}; ${undoHint(session, change)}`;
+  }
+  const next = action === "activate" ? "it must be proposed again, with a fresh notice" : "there is nothing to cancel";
+  switch (last?.event) {
+    case "ChangeCancelled":
+      return `the proposal to ${what} was ${action === "cancel" ? "already " : ""}cancelled ${at(last)}; ${next}`;
+    case "ChangeActivated":
+      return `the proposal to ${what} was activated ${at(last)}, and a narrowing change has taken it back since; ${next}`;
+    case undefined:
+      if (events !== undefined) {
+        return `there was never a proposal to ${what} on ${session.address}${await otherOpen(session, change)}`;
+      }
+      break;
+    case "ChangeProposed":
+      break; // a proposal the contract no longer has, with no later event: the node's logs are incomplete
+  }
+  return (
+    `there is no open proposal to ${what} on ${session.address}: it was never proposed, or was cancelled, or was ` +
+    `activated and taken back since (the node did not return the contract's events to tell which)` +
+    (await otherOpen(session, change))
+  );
+}
+
+/** The instant narrowing command that takes back a change in effect. */
+function undoHint(session: AppSession, change: Change): string {
+  if (change.kind === "ShortenNotice") {
+    return `to lengthen the notice again, at once: npx hardhat set-notice --app ${session.address} --notice <longer> --network ${session.networkName}`;
+  }
+  return `to take it back, at once: ${command(session, FAMILY[change.kind].undo, change)}`;
+}
+
+/** For a compose hash already allowed: whether it runs, and how to make it run again. */
+async function releaseHint(session: AppSession, change: Change): Promise<string> {
+  if (change.kind !== "AddComposeHash") return "";
+  const [current] = await session.appAuth.currentRelease();
+  return current === change.value
+    ? "; it is the current release"
+    : `; to make it the current release again: ${command(session, "roll-back", change)}`;
+}
+
+/** "; open proposals of this kind: …" when there are any: helps when a value was mistyped or a file's bytes changed. */
 async function otherOpen(session: AppSession, change: Change): Promise<string> {
   const open = (await session.appAuth.getProposals()).map(toProposalInfo).filter((p) => p.kind === change.kind);
-  if (open.length === 0) return " (there is no open proposal of this kind)";
+  if (open.length === 0) return "";
   const values = open.map((p) => (p.kind === "ShortenNotice" ? formatDuration(BigInt(p.value)) : p.value));
   return `; open proposals of this kind: ${values.join(", ")}`;
 }

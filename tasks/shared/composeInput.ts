@@ -1,13 +1,12 @@
 import { styleText } from "node:util";
 
-import { composeHashOfFile, type ComposeHashReport } from "../../lib/composeHash.js";
+import { composeHashOfBytes, type ComposeHashReport } from "../../lib/composeHash.js";
 import { exactlyOneOf, parseBytes32 } from "../../lib/validate.js";
-import { requireFileOption } from "./files.js";
+import { readFileOption } from "./files.js";
 
 /** Reads and hashes a compose file named by an option, with a clear error when it is missing. */
 export async function hashComposeFileOption(option: string, path: string): Promise<ComposeHashReport> {
-  await requireFileOption(option, path);
-  return composeHashOfFile(path);
+  return composeHashOfBytes(await readFileOption(option, path));
 }
 
 /** Prints the hash of a compose file's bytes and, when the file is not canonical, what the SDK would say. */
@@ -41,13 +40,16 @@ export function printComposeReport(path: string, report: ComposeHashReport): voi
 export async function composeHashFromOptions(options: {
   hash?: string | undefined;
   file?: string | undefined;
-}): Promise<{ composeHash: string; file: string | undefined }> {
+}): Promise<{ composeHash: string; file: string | undefined; bytes: Uint8Array | undefined }> {
   const given = exactlyOneOf(
     { hash: options.hash, file: options.file },
     "the compose hash, or the app-compose.json whose exact bytes are hashed",
   );
-  if (given.option === "hash") return { composeHash: parseBytes32("hash", given.value), file: undefined };
-  const report = await hashComposeFileOption("file", given.value);
+  if (given.option === "hash") {
+    return { composeHash: parseBytes32("hash", given.value), file: undefined, bytes: undefined };
+  }
+  const bytes = await readFileOption("file", given.value);
+  const report = composeHashOfBytes(bytes);
   printComposeReport(given.value, report);
-  return { composeHash: report.bytesHash, file: given.value };
+  return { composeHash: report.bytesHash, file: given.value, bytes };
 }

@@ -5,6 +5,7 @@ import {
   assessCompose,
   buildReport,
   classifyVariable,
+  notAnAppAuth,
   stageOf,
   substitutedVariables,
   type DevProofSnapshot,
@@ -150,6 +151,43 @@ describe("lib/devproof-report", function () {
       expect(line(unregistered.lines, "kms.registered").level).to.equal("FAIL");
       expect(unregistered.stage).to.equal(0);
       expect(buildReport(snapshot({ hasCode: false })).lines.map((l) => l.id)).to.deep.equal(["contract.code"]);
+    });
+
+    it("grades nothing of an address that is not an AppAuth: one FAIL line that says what it is", function () {
+      const probed = { timelocked: undefined, supportsAppAuth: false, answersErc165: false };
+      const cases: Array<[Partial<DevProofSnapshot>, string | undefined]> = [
+        [{ ...probed, isAppAllowedProbe: "answers" }, undefined], // dstack's AppAuth before ERC-165
+        [{ isAppAllowedProbe: "answers" }, undefined],
+        [{}, undefined], // not probed: judged by ERC-165 as before
+        [
+          { ...probed, isAppAllowedProbe: "reverts" },
+          "it has no ERC-165 (supportsInterface reverts), and isAppAllowed",
+        ],
+        [
+          { ...probed, answersErc165: true, isAppAllowedProbe: "reverts" },
+          "supportsInterface(0x1e079198) is false, and isAppAllowed",
+        ],
+        [
+          { isAppAllowedProbe: "reverts" },
+          "it says it implements IAppAuth (supportsInterface(0x1e079198) is true), but",
+        ],
+        [{ isKms: true, isAppAllowedProbe: "answers" }, "is a dstack KMS"],
+        [{ hasCode: false }, "there is no contract at"],
+      ];
+      for (const [overrides, expected] of cases) {
+        const snap = snapshot(overrides);
+        const reason = notAnAppAuth(snap);
+        if (expected === undefined) {
+          expect(reason, JSON.stringify(overrides)).to.equal(undefined);
+          continue;
+        }
+        expect(reason).to.contain(expected);
+        if (overrides.hasCode === false) continue; // its own line, "contract.code", as before
+        const lines = buildReport(snap).lines;
+        expect(lines).to.have.length(1);
+        expect(lines[0]!.evidence).to.equal(reason);
+        expect(lines[0]!.title).to.not.contain("upgrade path");
+      }
     });
 
     it("stageOf: a FAIL anywhere is Stage 0; a WARN only on a Stage-2 line caps it at 1", function () {

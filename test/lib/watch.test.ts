@@ -7,8 +7,8 @@ import path from "node:path";
 import { expect } from "chai";
 import type { Provider } from "ethers";
 
-import { Watcher, type WatchedEvent } from "../../lib/watch.js";
-import { readCursor, writeCursor } from "../../lib/watchCursor.js";
+import { isAfter, positionBefore, Watcher, type WatchedEvent } from "../../lib/watch.js";
+import { CursorKeeper, readCursor, writeCursor } from "../../lib/watchCursor.js";
 import { WebhookQueue } from "../../lib/webhook.js";
 import { DEVICE_B, deployApp, ethers, HASH_V2, networkHelpers, NOTICE } from "../tasks/helpers.js";
 
@@ -59,15 +59,23 @@ function flaky(provider: Provider, failures: number): Provider & { calls: number
   }) as Provider & { calls: number };
 }
 
+/** Resolves once `condition` holds, checking every few milliseconds; fails the test if it never does. */
+async function until(condition: () => boolean, what = "the condition"): Promise<void> {
+  for (let i = 0; i < 2_000 && !condition(); i += 1) await new Promise((resolve) => setTimeout(resolve, 5));
+  if (!condition()) throw new Error(`${what} never held`);
+}
+
 /** A local webhook: answers each request with `respond`, records the bodies it accepted. */
 async function webhookServer(respond: (n: number, req: IncomingMessage, res: ServerResponse) => void) {
   const received: unknown[] = [];
   let requests = 0;
+  let lastBody: unknown;
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
     req.on("end", () => {
       requests += 1;
+      lastBody = JSON.parse(Buffer.concat(chunks).toString("utf8"));
       const originalEnd = res.end.bind(res);
       res.end = ((...args: Parameters<ServerResponse["end"]>) => {
         if (res.statusCode < 300) received.push(JSON.parse(Buffer.concat(chunks).toString("utf8")));
@@ -82,6 +90,7 @@ async function webhookServer(respond: (n: number, req: IncomingMessage, res: Ser
     url,
     received,
     requests: () => requests,
+    lastBody: () => lastBody,
     close: () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
   };
 }
@@ -175,9 +184,9 @@ describe("lib/watch", function () {
       });
       const lines: string[] = [];
       const queue = new WebhookQueue(server.url, { baseDelayMs: 10, log: (line) => lines.push(line) });
-      queue.push({ n: 1 });
-      queue.push({ n: 2 });
-      queue.push({ n: 3 });
+      void queue.push({ n: 1 });
+      void queue.push({ n: 2 });
+      void queue.push({ n: 3 });
       expect(await queue.drain(5_000)).to.equal(true);
       expect(server.received).to.deep.equal([{ n: 1 }, { n: 2 }, { n: 3 }]);
       expect(server.requests()).to.equal(5);
@@ -185,24 +194,159 @@ describe("lib/watch", function () {
         "webhook: attempt 1 failed (HTTP 500); retrying in 10 ms",
         "webhook: attempt 2 failed (HTTP 500); retrying in 20 ms",
       ]);
-      expect(queue.stats).to.deep.equal({ delivered: 3, failed: 0, dropped: 0, queued: 0 });
+      expect(queue.stats).to.deep.equal({ delivered: 3, queued: 0, lastProblem: undefined, gaveUp: false });
       await server.close();
     });
 
-    it("gives up on an event after maxAttempts and goes on with the next", async function () {
+    it("without maxAttempts, retries the oldest event until it is taken; the later ones wait behind it", async function () {
       const server = await webhookServer((n, _req, res) => {
-        res.statusCode = n <= 2 ? 503 : 200;
+        res.statusCode = n <= 6 ? 503 : 200;
+        res.end();
+      });
+      const delivered: unknown[] = [];
+      const queue = new WebhookQueue(server.url, {
+        baseDelayMs: 1,
+        maxDelayMs: 4,
+        onDelivered: (p) => delivered.push(p),
+      });
+      for (const n of [1, 2, 3]) void queue.push({ n });
+      expect(queue.oldest).to.deep.equal({ n: 1 });
+      expect(await queue.drain()).to.equal(true);
+      expect(server.received).to.deep.equal([{ n: 1 }, { n: 2 }, { n: 3 }]);
+      expect(delivered).to.deep.equal([{ n: 1 }, { n: 2 }, { n: 3 }]);
+      expect(server.requests()).to.equal(9);
+      expect(queue.oldest).to.equal(undefined);
+      await server.close();
+    });
+
+    it("with maxAttempts, gives up at the oldest event and keeps it and every later one undelivered", async function () {
+      const server = await webhookServer((_n, _req, res) => {
+        res.statusCode = 503;
         res.end();
       });
       const lines: string[] = [];
       const queue = new WebhookQueue(server.url, { baseDelayMs: 1, maxAttempts: 2, log: (line) => lines.push(line) });
-      queue.push({ n: 1 });
-      queue.push({ n: 2 });
-      expect(await queue.drain(5_000)).to.equal(true);
-      expect(server.received).to.deep.equal([{ n: 2 }]);
-      expect(lines.at(-1)).to.equal("webhook: gave up on an event after 2 attempts (last: HTTP 503)");
-      expect(queue.stats).to.include({ delivered: 1, failed: 1 });
+      void queue.push({ n: 1 });
+      void queue.push({ n: 2 });
+      expect(await queue.drain()).to.equal(false);
+      expect(server.requests()).to.equal(2); // both attempts were for the first event; the second was never sent
+      expect(server.received).to.deep.equal([]);
+      expect(lines.at(-1)).to.equal(
+        "webhook: gave up after 2 attempts (last: HTTP 503); 2 event(s) left undelivered, in order",
+      );
+      expect(queue.stats).to.deep.equal({ delivered: 0, queued: 2, lastProblem: "HTTP 503", gaveUp: true });
+      expect(queue.oldest).to.deep.equal({ n: 1 });
+      void queue.push({ n: 3 }); // kept, not sent, not dropped
+      expect(queue.stats.queued).to.equal(3);
       await server.close();
+    });
+
+    it("treats a request that does not answer in time as failed, and retries it", async function () {
+      let held: ServerResponse | undefined;
+      const server = await webhookServer((n, _req, res) => {
+        if (n === 1)
+          held = res; // never answered
+        else res.end();
+      });
+      const lines: string[] = [];
+      const queue = new WebhookQueue(server.url, { timeoutMs: 50, baseDelayMs: 1, log: (line) => lines.push(line) });
+      void queue.push({ n: 1 });
+      expect(await queue.drain()).to.equal(true);
+      expect(lines[0]).to.match(/^webhook: attempt 1 failed \(TimeoutError: .*\); retrying in 1 ms$/);
+      expect(server.received).to.deep.equal([{ n: 1 }]);
+      held?.end();
+      await server.close();
+    });
+
+    it("makes a writer wait when the queue is full, and drops nothing", async function () {
+      const answers: Array<() => void> = [];
+      const server = await webhookServer((_n, _req, res) => answers.push(() => res.end()));
+      const queue = new WebhookQueue(server.url, { maxQueue: 2 });
+      await queue.push({ n: 1 });
+      await queue.push({ n: 2 });
+      let third = false;
+      const pushing = queue.push({ n: 3 }).then(() => (third = true));
+      await until(() => answers.length === 1); // the first event is on the wire, not answered
+      expect(third).to.equal(false);
+      expect(queue.stats.queued).to.equal(2);
+      answers.shift()!();
+      await pushing;
+      expect(queue.stats.queued).to.equal(2);
+      while (server.received.length < 3) {
+        await until(() => answers.length > 0);
+        answers.shift()!();
+        await until(() => answers.length > 0 || server.received.length === 3);
+      }
+      expect(server.received).to.deep.equal([{ n: 1 }, { n: 2 }, { n: 3 }]);
+      await server.close();
+    });
+
+    it("a long watch keeps its cursor before an undelivered event, keeps reporting, and delivers all in order", async function () {
+      const { app, appAuth, fromBlock } = await networkHelpers.loadFixture(appWithHistory);
+      const file = path.join(await mkdtemp(path.join(tmpdir(), "watch-")), "cursor.json");
+      const { chainId } = await ethers.provider.getNetwork();
+      const cursorKey = { chainId, app, registry: undefined };
+      let up = false;
+      const violations: string[] = [];
+      const server = await webhookServer((_n, req, res) => {
+        void (async () => {
+          // Whenever an event is posted, the cursor on disk must still be before it.
+          const posted = server.lastBody() as WatchedEvent;
+          const saved = await readCursor(file, cursorKey);
+          if (saved !== undefined && !isAfter({ blockNumber: posted.blockNumber, index: posted.logIndex }, saved)) {
+            violations.push(`cursor ${JSON.stringify(saved)} is past ${key(posted)} while it is posted`);
+          }
+          res.statusCode = up ? 200 : 503;
+          res.end();
+        })();
+      });
+      const seen: WatchedEvent[] = [];
+      const queue = new WebhookQueue<WatchedEvent>(server.url, {
+        baseDelayMs: 5,
+        maxDelayMs: 20,
+        onDelivered: () => void cursor.save(),
+      });
+      const watcher: Watcher = new Watcher({
+        provider: ethers.provider,
+        app,
+        confirmations: 1,
+        start: { fromBlock },
+        onEvent: async (e) => {
+          seen.push(e);
+          await queue.push(e);
+        },
+        onPosition: () => cursor.save(),
+      });
+      const cursor: CursorKeeper = new CursorKeeper({
+        path: file,
+        key: cursorKey,
+        handled: () => watcher.position,
+        oldestUndelivered: () => queue.oldest,
+      });
+      const stop = new AbortController();
+      const running = watcher.run({ pollMs: 10, signal: stop.signal });
+      try {
+        await until(() => server.requests() >= 3 && seen.length > 0);
+        const first = seen[0]!;
+        expect(await readCursor(file, cursorKey)).to.deep.equal(positionBefore(first));
+        const reported = seen.length;
+        await appAuth.proposeDevice(`0x${"ef".repeat(32)}`); // a later event, while the first is still undelivered
+        await until(() => seen.length === reported + 1);
+        expect(queue.stats).to.include({ delivered: 0, queued: reported + 1 });
+        expect(await readCursor(file, cursorKey)).to.deep.equal(positionBefore(first));
+
+        up = true;
+        await until(() => queue.stats.queued === 0); // taken: the endpoint answered, and the queue heard it
+      } finally {
+        stop.abort();
+        await running;
+        queue.close();
+        await server.close();
+      }
+      await cursor.save();
+      expect((server.received as WatchedEvent[]).map(key)).to.deep.equal(seen.map(key));
+      expect(await readCursor(file, cursorKey)).to.deep.equal(watcher.position);
+      expect(violations).to.deep.equal([]);
     });
 
     it("a webhook that hangs never holds up the watcher", async function () {

@@ -8,6 +8,7 @@ import {
   deployApp,
   HASH_V1,
   HASH_V2,
+  UNSERVED_URI,
   INITIAL_URI,
   networkHelpers,
   NOTICE,
@@ -15,7 +16,7 @@ import {
   runTaskOk,
 } from "./helpers.js";
 
-const URI_V2 = "https://example.org/releases/v2/app-compose.json";
+const URI_V2 = UNSERVED_URI;
 
 describe("app-status", function () {
   it("shows the policy, the allowed hashes with the current release, devices, proposals and history", async function () {

@@ -8,6 +8,7 @@ import {
   deployApp,
   HASH_V1,
   HASH_V2,
+  UNSERVED_URI,
   latestTimestamp,
   networkHelpers,
   NOTICE,
@@ -16,7 +17,7 @@ import {
   writeTempFile,
 } from "./helpers.js";
 
-const URI_V2 = "https://example.org/releases/v2/app-compose.json";
+const URI_V2 = UNSERVED_URI;
 
 async function withProposalV2() {
   const deployed = await deployApp();
@@ -44,7 +45,7 @@ describe("compose-hash tasks", function () {
 
     it("hashes the exact bytes of --file and warns when the file is not in the SDK's canonical form", async function () {
       const { app, appAuth } = await networkHelpers.loadFixture(deployApp);
-      const pretty = `${JSON.stringify({ runner: "docker-compose", name: "v2", docker_compose_file: "x" }, null, 2)}\n`;
+      const pretty = `${JSON.stringify({ runner: "docker-compose", name: "v2", docker_compose_file: "services: {}" }, null, 2)}\n`;
       const file = await writeTempFile("app-compose.json", pretty);
       const run = await runTaskOk<ProposeResult>("propose-hash", { app, file, uri: URI_V2 });
 
@@ -178,8 +179,11 @@ describe("compose-hash tasks", function () {
       const { app } = await networkHelpers.loadFixture(withProposalV2);
       const file = await writeTempFile("app-compose.json", `${COMPOSE_V1}\n`);
       const run = await runTask("activate-hash", { app, file });
-      expect(run.errorMessage).to.match(/^there is no open proposal to add compose hash 0x[0-9a-f]{64} on 0x/);
-      expect(run.errorMessage).to.include(`open proposals of this kind: ${HASH_V2}`);
+      expect(run.errorMessage).to.match(
+        new RegExp(
+          `^there was never a proposal to add compose hash 0x[0-9a-f]{64} on ${app}; open proposals of this kind: ${HASH_V2}$`,
+        ),
+      );
     });
 
     it("decodes the contract's custom error when the chain refuses anyway", async function () {
@@ -213,7 +217,7 @@ describe("compose-hash tasks", function () {
     it("refuses when there is nothing to cancel", async function () {
       const { app } = await networkHelpers.loadFixture(deployApp);
       const run = await runTask("cancel-hash", { app, hash: HASH_V2 });
-      expect(run.errorMessage).to.match(/there is no open proposal of this kind/);
+      expect(run.errorMessage).to.equal(`there was never a proposal to add compose hash ${HASH_V2} on ${app}`);
     });
   });
 

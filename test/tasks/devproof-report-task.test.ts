@@ -4,8 +4,9 @@ import { expect } from "chai";
 
 import { composeHashOfFile } from "../../lib/composeHash.js";
 import type { DevProofReport, ReportLine } from "../../lib/devproof-report.js";
-import { EIP1967_SLOTS } from "../../lib/devproof-snapshot.js";
+import { EIP1967_SLOTS, readDevProofSnapshot } from "../../lib/devproof-snapshot.js";
 import { BelowStageOne } from "../../tasks/devproof-report.js";
+import { deployRegistry } from "../helpers/replication.js";
 import { DEVICE_A, ethers, networkHelpers, runTask, runTaskOk, writeTempFile } from "./helpers.js";
 
 const DAY = 86_400n;
@@ -28,6 +29,7 @@ async function deployWithNotice(notice: bigint, owner?: string) {
   return { appAuth, app: await appAuth.getAddress(), v1 };
 }
 const demoLike = () => deployWithNotice(7n * DAY);
+const registryFixture = () => deployRegistry(ethers, networkHelpers);
 const thirtyDays = () => deployWithNotice(30n * DAY);
 const oneHour = () => deployWithNotice(3600n);
 
@@ -110,6 +112,98 @@ describe("devproof-report", function () {
     expect(lineOf(run.report, "compose.hash").level).to.equal("PASS"); // read through allowedComposeHashes(bytes32)
     expect(run.stdout).to.contain("FAIL  instant upgrade path: Stage 0");
     expect(lineOf(run.report, "owner").evidence).to.contain("one stolen key can allow new code at once");
+  });
+
+  it("a stock AppAuth without ERC-165 (dstack's before June 2025) is graded too: Stage 0", async function () {
+    const [owner] = await ethers.getSigners();
+    const legacy = await ethers.deployContract("LegacyAppAuth", [owner!.address, `0x${"c1".repeat(32)}`]);
+    const run = await report({ app: await legacy.getAddress() });
+    expect(run.exitCode).to.equal(1);
+    expect(run.report.stage).to.equal(0);
+    expect(lineOf(run.report, "contract.app-auth")).to.deep.include({
+      level: "PASS",
+      title: "answers dstack's IAppAuth, without ERC-165",
+    });
+    expect(lineOf(run.report, "upgrade-path")).to.deep.include({
+      level: "FAIL",
+      title: "instant upgrade path: Stage 0",
+    });
+  });
+
+  describe("an address that is not an AppAuth: refused in one line, exit code 1, nothing graded", function () {
+    /** Runs the report on `app` and checks that it refused without grading; returns the error message. */
+    async function refused(app: string, json = false): Promise<string> {
+      const run = await runTask("devproof-report", { app, json });
+      expect(run.result.success).to.equal(false);
+      expect(run.result.success || run.result.error instanceof BelowStageOne).to.equal(false);
+      expect(run.stdout).to.not.match(/Stage|PASS|FAIL|upgrade path/);
+      expect(run.stderr).to.equal(`Error: ${run.errorMessage}`);
+      return run.errorMessage;
+    }
+    const block = async () => ethers.provider.getBlockNumber();
+
+    it("an account without code (an EOA)", async function () {
+      const [, stranger] = await ethers.getSigners();
+      expect(await refused(stranger!.address)).to.equal(
+        `nothing to report: there is no contract at ${stranger!.address} on chain 31337 (block ${await block()}): ` +
+          "it is an account without code (an EOA), or nothing is deployed there on this chain; " +
+          "check --app (the app id) and --network",
+      );
+    });
+
+    it("a ReplicationRegistry (no ERC-165, no isAppAllowed)", async function () {
+      const { registry } = await networkHelpers.loadFixture(registryFixture);
+      const address = await registry.getAddress();
+      expect(await refused(address, true)).to.equal(
+        `nothing to report: the contract at ${address} on chain 31337 (block ${await block()}) is not a dstack ` +
+          "AppAuth: it has no ERC-165 (supportsInterface reverts), and isAppAllowed(bootInfo), the call dstack's KMS " +
+          "makes at every boot, does not answer (it reverts, or returns no (bool, string)); " +
+          "check --app (the app id) and --network",
+      );
+    });
+
+    it("a contract that answers every call with one zero word", async function () {
+      const address = "0x00000000000000000000000000000000c0ffee02";
+      await networkHelpers.setCode(address, "0x60206000f3"); // RETURN(0, 32)
+      expect(await refused(address)).to.contain(
+        "is not a dstack AppAuth: supportsInterface(0x1e079198) is false, and isAppAllowed(bootInfo)",
+      );
+    });
+
+    it("a contract that claims IAppAuth (every call answers true) but whose isAppAllowed does not answer", async function () {
+      const address = "0x00000000000000000000000000000000c0ffee03";
+      await networkHelpers.setCode(address, "0x600160005260206000f3"); // MSTORE(0, 1) RETURN(0, 32)
+      expect(await refused(address)).to.contain(
+        "is not a dstack AppAuth: it says it implements IAppAuth (supportsInterface(0x1e079198) is true), but " +
+          "isAppAllowed(bootInfo), the call dstack's KMS makes at every boot, does not answer",
+      );
+    });
+
+    it("but a node that fails is an error, never taken for a contract that does not answer", async function () {
+      const { app } = await networkHelpers.loadFixture(demoLike);
+      const failing = new Proxy(ethers.provider, {
+        get(target, property, receiver) {
+          if (property === "call") return () => Promise.reject(new Error("connect ECONNREFUSED 127.0.0.1:8545"));
+          const value = Reflect.get(target, property, receiver) as unknown;
+          return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      await readDevProofSnapshot(failing, app).then(
+        () => expect.fail("the snapshot should fail"),
+        (error: Error) => expect(error.message).to.contain("ECONNREFUSED"),
+      );
+    });
+
+    it("dstack's KMS, which answers IAppAuth itself", async function () {
+      const [owner] = await ethers.getSigners();
+      const kms = await ethers.deployContract("KmsStandIn", [owner!.address]);
+      const address = await kms.getAddress();
+      expect(await refused(address)).to.equal(
+        `nothing to report: the contract at ${address} on chain 31337 (block ${await block()}) is a dstack KMS ` +
+          "(it answers registeredApps and allowedOsImages), not an app's auth contract: an app's id is the address " +
+          "of its own AppAuth; check --app (the app id) and --network",
+      );
+    });
   });
 
   it("an implementation in the EIP-1967 slot is an instant upgrade path too", async function () {

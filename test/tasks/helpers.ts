@@ -31,6 +31,12 @@ export const COMPOSE_V1 = JSON.stringify({
 });
 export const HASH_V1 = sha256Hex(new TextEncoder().encode(COMPOSE_V1));
 export const HASH_V2 = `0x${"22".repeat(32)}`;
+/**
+ * A compose URI that nothing serves (the connection is refused at once, without leaving the machine): propose-hash
+ * warns that it could not check it, and proposes. Tests that are not about the URI check use it, so that no test
+ * depends on a network.
+ */
+export const UNSERVED_URI = "http://127.0.0.1:1/releases/v2/app-compose.json";
 
 /** A TimelockedAppAuth with release v1, device A, a 7-day notice and an up-to-date TCB required. */
 export async function deployApp() {

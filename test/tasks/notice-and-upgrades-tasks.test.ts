@@ -1,7 +1,7 @@
 import { expect } from "chai";
 
 import type { ProposeResult } from "../../tasks/shared/changes.js";
-import { deployApp, HASH_V2, networkHelpers, NOTICE, runTask, runTaskOk } from "./helpers.js";
+import { deployApp, HASH_V2, networkHelpers, NOTICE, runTask, runTaskOk, UNSERVED_URI } from "./helpers.js";
 
 describe("notice and upgrade tasks", function () {
   describe("set-notice", function () {
@@ -51,7 +51,7 @@ describe("notice and upgrade tasks", function () {
   describe("disable-upgrades", function () {
     it("refuses without --yes, explaining it is one-way, and changes nothing", async function () {
       const { app, appAuth } = await networkHelpers.loadFixture(deployApp);
-      await runTaskOk("propose-hash", { app, hash: HASH_V2, uri: "https://example.org/v2.json" });
+      await runTaskOk("propose-hash", { app, hash: HASH_V2, uri: UNSERVED_URI });
       const run = await runTask("disable-upgrades", { app });
       expect(run.errorMessage).to.equal(
         "disable-upgrades is one-way: no compose hash, device or policy change can ever be proposed or activated " +
@@ -66,7 +66,7 @@ describe("notice and upgrade tasks", function () {
       await runTaskOk("disable-upgrades", { app, yes: true });
       expect(await appAuth.upgradesDisabled()).to.equal(true);
 
-      expect((await runTask("propose-hash", { app, hash: HASH_V2, uri: "u" })).errorMessage).to.equal(
+      expect((await runTask("propose-hash", { app, hash: HASH_V2, uri: UNSERVED_URI })).errorMessage).to.equal(
         `cannot propose to add compose hash ${HASH_V2}: upgrades are disabled for good on ${app}`,
       );
       await networkHelpers.time.increaseTo(proposed.value.readyAt);

@@ -32,6 +32,15 @@ async function freshApp() {
 
 const once = (args: Record<string, unknown>) => runTaskOk<WatchResult>("watch", { once: true, ...args });
 const names = (events: WatchedEvent[]) => events.map((e) => e.event);
+/** Resolves once `condition` holds, checking every few milliseconds; fails the test if it never does. */
+async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 4_000; i += 1) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error("the condition never held");
+}
+
 const tempFile = async (name: string) => path.join(await mkdtemp(path.join(tmpdir(), "watch-task-")), name);
 
 describe("watch", function () {
@@ -171,6 +180,15 @@ describe("watch", function () {
     });
   });
 
+  it("follows a stock AppAuth without ERC-165 (dstack's before June 2025) too", async function () {
+    const [owner] = await ethers.getSigners();
+    const legacy = await ethers.deployContract("LegacyAppAuth", [owner!.address, HASH_V1]);
+    const fromBlock = await ethers.provider.getBlockNumber();
+    await legacy.addComposeHash(HASH_V2);
+    const run = await once({ app: await legacy.getAddress(), confirmations: 1, fromBlock: fromBlock + 1 });
+    expect(run.value.events[0]).to.deep.include({ event: "ComposeHashAdded", severity: "urgent" });
+  });
+
   it("posts each event to the webhook as JSON, retrying a failed attempt", async function () {
     const { appAuth, app, fromBlock } = await networkHelpers.loadFixture(freshApp);
     await appAuth.proposeComposeHash(HASH_V2, V2_URI);
@@ -193,8 +211,152 @@ describe("watch", function () {
     const run = await once({ app, confirmations: 1, fromBlock: fromBlock + 1, webhook });
     server.close();
     expect(received).to.deep.equal(JSON.parse(JSON.stringify(run.value.events)));
-    expect(run.value.webhook).to.deep.equal({ delivered: 2, failed: 0, dropped: 0, queued: 0 });
+    expect(run.value.webhook).to.deep.equal({ delivered: 2, queued: 0, lastProblem: undefined, gaveUp: false });
     expect(run.stderr).to.contain("webhook: attempt 1 failed (HTTP 502); retrying in 500 ms");
+  });
+
+  describe("an event the webhook did not take is never skipped", function () {
+    /** A local webhook that answers `status` (or, `status` undefined, nothing: the port is closed). */
+    async function endpoint(status: number | undefined) {
+      const received: WatchedEvent[] = [];
+      let requests = 0;
+      const server = createServer((req, res) => {
+        let body = "";
+        req.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
+        req.on("end", () => {
+          requests += 1;
+          res.statusCode = status ?? 200;
+          if (res.statusCode < 300) received.push(JSON.parse(body) as WatchedEvent);
+          res.end();
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/devproof`;
+      const close = () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve())));
+      if (status === undefined) await close(); // nothing listens there any more: connection refused
+      return { url, received, requests: () => requests, close };
+    }
+
+    const cursorOf = async (file: string) =>
+      (JSON.parse(await readFile(file, "utf8")) as { position: unknown }).position;
+
+    it("--once with a dead webhook: exits non-zero, the cursor stays before the first event, the next run posts it", async function () {
+      const { appAuth, app, fromBlock } = await networkHelpers.loadFixture(freshApp);
+      await appAuth.proposeComposeHash(HASH_V2, V2_URI);
+      await appAuth.proposeDevice(DEVICE_B);
+      const cursorFile = await tempFile("cursor.json");
+      const args = { app, confirmations: 1, fromBlock: fromBlock + 1, cursorFile, once: true };
+
+      const dead = await endpoint(undefined);
+      const failed = await runTask<WatchResult>("watch", { ...args, webhook: dead.url });
+      expect(failed.result.success).to.equal(false);
+      const printed = failed.stdout.split("\n").filter((line) => line.includes("URGENT"));
+      expect(printed).to.have.length(2); // reported on the terminal all the same
+      const first = await appAuth.queryFilter(appAuth.filters.ChangeProposed(), fromBlock + 1);
+      const { blockNumber, index } = first[0]!;
+      expect(failed.errorMessage).to.equal(
+        `2 event(s) not delivered to the webhook (the oldest: ChangeProposed in block ${blockNumber}, log ${index}; ` +
+          `last problem: TypeError: fetch failed); the cursor ${cursorFile} stays before them, so the next run ` +
+          "reports and posts them again",
+      );
+      expect(failed.stderr).to.contain("webhook: attempt 1 failed (TypeError: fetch failed); retrying in 500 ms");
+      expect(failed.stderr).to.contain("webhook: gave up after 3 attempts");
+      expect(await cursorOf(cursorFile)).to.deep.equal(
+        index > 0 ? { blockNumber, logIndex: index - 1 } : { blockNumber: blockNumber - 1, logIndex: null },
+      );
+
+      const alive = await endpoint(200);
+      const retried = await runTaskOk<WatchResult>("watch", { ...args, webhook: alive.url });
+      await alive.close();
+      expect(names(alive.received)).to.deep.equal(["ChangeProposed", "ChangeProposed"]);
+      expect(alive.received.map((e) => e.transactionHash)).to.deep.equal(
+        retried.value.events.map((e) => e.transactionHash),
+      );
+      expect(await cursorOf(cursorFile)).to.deep.equal(retried.value.position);
+      const again = await runTaskOk<WatchResult>("watch", { ...args, webhook: alive.url });
+      expect(again.value.events).to.deep.equal([]); // delivered once: the cursor moved past them
+    });
+
+    it("--once with a webhook answering HTTP 500: exits non-zero; without a cursor file, says nothing remembers them", async function () {
+      const { appAuth, app, fromBlock } = await networkHelpers.loadFixture(freshApp);
+      await appAuth.proposeComposeHash(HASH_V2, V2_URI);
+      const failing = await endpoint(500);
+      const run = await runTask("watch", {
+        app,
+        confirmations: 1,
+        fromBlock: fromBlock + 1,
+        webhook: failing.url,
+        once: true,
+      });
+      await failing.close();
+      expect(failing.requests()).to.equal(3);
+      expect(run.errorMessage).to.match(
+        /^1 event\(s\) not delivered to the webhook \(the oldest: ChangeProposed in block \d+, log \d+; last problem: HTTP 500\); without --cursor-file nothing remembers them: use one to have them retried$/,
+      );
+    });
+
+    it("a long watch keeps an undelivered event pending, retries it with backoff, and posts all in order", async function () {
+      const { appAuth, app, fromBlock } = await networkHelpers.loadFixture(freshApp);
+      await appAuth.proposeComposeHash(HASH_V2, V2_URI);
+      const cursorFile = await tempFile("cursor.json");
+      let status = 503;
+      const received: WatchedEvent[] = [];
+      let requests = 0;
+      const server = createServer((req, res) => {
+        let body = "";
+        req.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
+        req.on("end", () => {
+          requests += 1;
+          res.statusCode = status;
+          if (status < 300) received.push(JSON.parse(body) as WatchedEvent);
+          res.end();
+        });
+      });
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      const webhook = `http://127.0.0.1:${(server.address() as AddressInfo).port}/devproof`;
+
+      const before = new Set(process.listeners("SIGTERM"));
+      const watching = runTask<WatchResult>("watch", {
+        app,
+        confirmations: 1,
+        poll: "1s",
+        fromBlock: fromBlock + 1,
+        webhook,
+        cursorFile,
+      });
+      const stop = () => {
+        const listener = process.listeners("SIGTERM").find((l) => !before.has(l)) as (() => void) | undefined;
+        listener?.();
+        return listener !== undefined;
+      };
+      let run: Awaited<typeof watching>;
+      try {
+        await until(() => requests >= 2);
+        const [proposed] = await appAuth.queryFilter(appAuth.filters.ChangeProposed(), fromBlock + 1);
+        const stuck = { blockNumber: proposed!.blockNumber - 1, logIndex: null }; // the proposal is log 0 of its block
+        expect(proposed!.index).to.equal(0);
+        expect(await cursorOf(cursorFile)).to.deep.equal(stuck);
+        await appAuth.proposeDevice(DEVICE_B); // reported meanwhile, posted after the first
+        await networkHelpers.mine(1);
+        // Attempt 4 comes 3 s after attempt 2 (backoff 0.5 s, 1 s, 2 s): passes (every 1 s) have handed the device over.
+        await until(() => requests >= 4);
+        expect(await cursorOf(cursorFile)).to.deep.equal(stuck);
+
+        status = 200;
+        await until(() => received.length === 2);
+      } finally {
+        expect(stop(), "the watch listens for SIGTERM").to.equal(true);
+        run = await watching;
+        server.closeAllConnections();
+        server.close();
+      }
+      if (!run.result.success) expect.fail(`the watch failed: ${run.errorMessage}`);
+      expect(received.map((e) => e.event)).to.deep.equal(["ChangeProposed", "ChangeProposed"]);
+      expect(received.map((e) => e.args["kind"])).to.deep.equal(["0", "1"]); // the hash first, then the device
+      expect(run.stderr).to.contain("webhook: attempt 1 failed (HTTP 503); retrying in 500 ms");
+      expect(run.result.value.webhook).to.include({ delivered: 2, queued: 0 });
+      expect(await cursorOf(cursorFile)).to.deep.equal(run.result.value.position);
+    });
   });
 
   it("refuses bad options and contracts that are not AppAuths, with one line", async function () {
