@@ -64,6 +64,7 @@ const OPTION_KINDS: Record<string, "int" | "file" | "flag" | "string"> = {
   parameters: "file",
   secretFile: "file",
   // switches
+  allowInvalidJson: "flag",
   fromDstack: "flag",
   json: "flag",
   memberFromDstack: "flag",
