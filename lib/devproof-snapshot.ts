@@ -197,6 +197,18 @@ export async function answersIsAppAllowed(provider: Provider, address: string): 
   }
 }
 
+/**
+ * Whether the contract at `address` is a dstack AppAuth, i.e. something dstack's KMS can ask: it says so through
+ * ERC-165 (`supportsInterface(0x1e079198)`), or, like dstack's own AppAuth before June 2025, has no ERC-165 but answers
+ * `isAppAllowed`. A failing node throws.
+ */
+export async function isDstackAppAuth(provider: Provider, address: string): Promise<boolean> {
+  return (
+    (await supportsInterfaceOf(provider, address, APP_AUTH_INTERFACE_ID)) ||
+    (await answersIsAppAllowed(provider, address))
+  );
+}
+
 /** Asks a contract's ERC-165 `supportsInterface`; false when it does not answer (no ERC-165, or no contract). */
 export async function supportsInterfaceOf(provider: Provider, address: string, interfaceId: string): Promise<boolean> {
   try {

@@ -1,5 +1,5 @@
 import { APP_AUTH_INTERFACE_ID } from "../lib/appAuth.js";
-import { supportsInterfaceOf } from "../lib/devproof-snapshot.js";
+import { isDstackAppAuth } from "../lib/devproof-snapshot.js";
 import { UserError } from "../lib/errors.js";
 import { checkInteger, parseAddress, requireOption } from "../lib/validate.js";
 import { buildStatusPage } from "../web/build.js";
@@ -32,9 +32,10 @@ export default defineAction(async (args: StatusPageArgs, hre): Promise<StatusPag
   const registry = args.registry === undefined ? undefined : parseAddress("registry", args.registry);
   const port = checkInteger("port", args.port, "a port number from 0 (any free port) to 65535", { max: 65535 });
   const session = await openNetwork(hre, undefined, false);
-  if (!(await supportsInterfaceOf(session.ethers.provider, app, APP_AUTH_INTERFACE_ID))) {
+  if (!(await isDstackAppAuth(session.ethers.provider, app))) {
     throw new UserError(
-      `no dstack AppAuth at ${app} on ${session.where} (supportsInterface(${APP_AUTH_INTERFACE_ID}) is not true): check --app and --network`,
+      `no dstack AppAuth at ${app} on ${session.where} (supportsInterface(${APP_AUTH_INTERFACE_ID}) is not true, and ` +
+        "isAppAllowed(bootInfo) does not answer): check --app and --network",
     );
   }
 

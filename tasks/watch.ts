@@ -6,7 +6,7 @@ import {
   readAppStatus,
   TIMELOCKED_APP_AUTH_INTERFACE_ID,
 } from "../lib/appAuth.js";
-import { answersIsAppAllowed, supportsInterfaceOf } from "../lib/devproof-snapshot.js";
+import { isDstackAppAuth, supportsInterfaceOf } from "../lib/devproof-snapshot.js";
 import { InvalidOptionError, UserError } from "../lib/errors.js";
 import { formatCountdown, formatDuration } from "../lib/format.js";
 import { connectRegistry } from "../lib/replication/registry.js";
@@ -70,12 +70,7 @@ export default defineAction(async (args: WatchArgs, hre): Promise<WatchResult> =
     throw new UserError(`no contract at --app ${app} on ${session.where}: check --app and --network`);
   }
   const timelocked = await supportsInterfaceOf(provider, app, TIMELOCKED_APP_AUTH_INTERFACE_ID);
-  // dstack's AppAuth before June 2025 has no ERC-165: answering isAppAllowed is what makes an AppAuth.
-  if (
-    !timelocked &&
-    !(await supportsInterfaceOf(provider, app, APP_AUTH_INTERFACE_ID)) &&
-    !(await answersIsAppAllowed(provider, app))
-  ) {
+  if (!timelocked && !(await isDstackAppAuth(provider, app))) {
     throw new UserError(
       `the contract at ${app} on ${session.where} is not a dstack AppAuth (supportsInterface(${APP_AUTH_INTERFACE_ID}) ` +
         "is not true, and isAppAllowed(bootInfo) does not answer): check --app",

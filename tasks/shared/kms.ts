@@ -9,6 +9,7 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 
 import { APP_AUTH_INTERFACE_ID } from "../../lib/appAuth.js";
 import type { KmsRegistration } from "../../lib/deployments.js";
+import { isDstackAppAuth } from "../../lib/devproof-snapshot.js";
 import { UserError } from "../../lib/errors.js";
 import { connectKms, KMS_CONFIG_FILE, kmsForChain, type Kms } from "../../lib/kms.js";
 import { signerOf, type NetworkSession } from "./session.js";
@@ -30,26 +31,16 @@ export async function resolveKms(
   return connectKms(address, session.signer ?? session.ethers.provider, session.where);
 }
 
-/** Refuses an app address without code, or whose contract does not say it is a dstack `IAppAuth`. */
+/** Refuses an app address without code, or whose contract is not a dstack AppAuth the KMS could ask. */
 export async function requireAppAuthContract(session: NetworkSession, app: string): Promise<void> {
   if ((await session.ethers.provider.getCode(app)) === "0x") {
     throw new UserError(`no contract at --app ${app} on ${session.where}: check --app and --network`);
   }
-  const probe = new session.ethers.Contract(
-    app,
-    ["function supportsInterface(bytes4) view returns (bool)"],
-    session.ethers.provider,
-  );
-  let supported = false;
-  try {
-    supported = (await probe.getFunction("supportsInterface").staticCall(APP_AUTH_INTERFACE_ID)) as boolean;
-  } catch {
-    // no ERC-165: not an app auth contract either
-  }
-  if (!supported) {
+  if (!(await isDstackAppAuth(session.ethers.provider, app))) {
     throw new UserError(
       `the contract at ${app} on ${session.where} does not implement dstack's IAppAuth ` +
-        `(supportsInterface(${APP_AUTH_INTERFACE_ID}) is not true): the KMS could never ask it; check --app`,
+        `(supportsInterface(${APP_AUTH_INTERFACE_ID}) is not true, and isAppAllowed(bootInfo) does not answer): ` +
+        "the KMS could never ask it; check --app",
     );
   }
 }

@@ -54,8 +54,20 @@ describe("register-app", function () {
     await networkHelpers.setCode(token, "0x60206000f3"); // answers 32 zero bytes (false) to any call
     expect((await runTask("register-app", { app: token, kms: kmsAddress })).errorMessage).to.equal(
       `the contract at ${token} on network "default" (chain 31337) does not implement dstack's IAppAuth ` +
-        "(supportsInterface(0x1e079198) is not true): the KMS could never ask it; check --app",
+        "(supportsInterface(0x1e079198) is not true, and isAppAllowed(bootInfo) does not answer): the KMS could never " +
+        "ask it; check --app",
     );
+  });
+
+  it("registers an AppAuth without ERC-165 (dstack's before June 2025): it answers isAppAllowed", async function () {
+    const { kmsAddress } = await networkHelpers.loadFixture(deployAppAndKms);
+    const [owner] = await ethers.getSigners();
+    const legacy = await ethers.deployContract("LegacyAppAuth", [owner!.address, `0x${"11".repeat(32)}`]);
+    const run = await runTask("register-app", { app: await legacy.getAddress(), kms: kmsAddress });
+    expect(run.errorMessage).to.equal("");
+    expect(
+      await (await ethers.getContractAt("KmsStandIn", kmsAddress)).registeredApps(await legacy.getAddress()),
+    ).to.equal(true);
   });
 
   it("refuses a --kms that is not a dstack KMS", async function () {
