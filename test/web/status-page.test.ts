@@ -4,10 +4,8 @@
  * (a long history, five open proposals, a pending owner) is read on a 390 px phone and a 1280 px desktop, where
  * nothing may be wider than the screen. Screenshots go to test-results/. Without Chromium it skips with one line.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -15,9 +13,14 @@ import { expect } from "chai";
 import { id, JsonRpcProvider, type JsonRpcSigner } from "ethers";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 
-import { TimelockedAppAuth__factory, type TimelockedAppAuth } from "../../types/ethers-contracts/index.js";
+import {
+  KmsStandIn__factory,
+  TimelockedAppAuth__factory,
+  type TimelockedAppAuth,
+} from "../../types/ethers-contracts/index.js";
 import { buildStatusPage } from "../../web/build.js";
 import { serveStatusPage, type LocalServer } from "../../web/server.js";
+import { startHardhatNode, type HardhatNode } from "../helpers/cli.js";
 
 const CHROMIUM = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium";
 const RESULTS = path.resolve("test-results");
@@ -27,47 +30,6 @@ const V2 = `0x${"22".repeat(32)}`;
 const DEVICE = `0x${"a1".repeat(32)}`;
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 1000 };
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** Starts `hardhat node` on a free port and waits until it answers. */
-async function startNode(): Promise<{ url: string; child: ChildProcess; output: () => string }> {
-  const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [path.resolve("node_modules/hardhat/dist/src/cli.js"), "node", "--hostname", "127.0.0.1", "--port", String(port)],
-    {
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  let output = "";
-  child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) break;
-    try {
-      const response = await fetch(url, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] }),
-      });
-      if (response.ok) return { url, child, output: () => output };
-    } catch {
-      // not up yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  child.kill();
-  throw new Error(`hardhat node did not start on ${url}:\n${output}`);
-}
-
 /** An app with release V1 and one device, and `notice` seconds of notice (7 days: Stage 1). */
 async function deployApp(owner: JsonRpcSigner, notice = NOTICE): Promise<TimelockedAppAuth> {
   const appAuth = await new TimelockedAppAuth__factory(owner).deploy(
@@ -189,7 +151,7 @@ async function layoutOf(page: Page) {
 describe("status page (headless Chromium)", function () {
   this.timeout(120_000);
 
-  let node: Awaited<ReturnType<typeof startNode>> | undefined;
+  let node: HardhatNode | undefined;
   let provider: JsonRpcProvider;
   let owner: JsonRpcSigner;
   let stranger: JsonRpcSigner;
@@ -209,7 +171,7 @@ describe("status page (headless Chromium)", function () {
       );
       this.skip();
     }
-    node = await startNode();
+    node = await startHardhatNode();
     provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, polling: false });
     owner = await provider.getSigner(0);
     stranger = await provider.getSigner(1);
@@ -241,7 +203,7 @@ describe("status page (headless Chromium)", function () {
   after(async function () {
     await context?.close();
     await server?.close();
-    node?.child.kill();
+    await node?.stop();
     if (profile !== undefined) await rm(profile, { recursive: true, force: true });
   });
 
@@ -295,6 +257,19 @@ describe("status page (headless Chromium)", function () {
       `activated: add compose hash ${V2} (by ${await stranger.getAddress()})`,
     );
     await page.screenshot({ path: path.join(RESULTS, "status-page.png"), fullPage: true });
+  });
+
+  it("grades nothing at an address that is not an AppAuth, and says why", async function () {
+    const eoa = await openPage(await stranger.getAddress(), PHONE);
+    expect(await eoa.textContent("#stage")).to.equal("? not an AppAuth");
+    expect(await eoa.textContent("#banner")).to.match(/^Nothing to grade: there is no contract at 0x/);
+    expect(await eoa.textContent("#report")).to.not.contain("Stage 0");
+
+    const kms = await new KmsStandIn__factory(owner).deploy(await owner.getAddress());
+    await kms.waitForDeployment();
+    const page = await openPage(await kms.getAddress(), DESKTOP);
+    expect(await page.textContent("#stage")).to.equal("? not an AppAuth");
+    expect(await page.textContent("#banner")).to.contain("is a dstack KMS");
   });
 
   it("colours the stage badge and the report's levels by meaning, says it in words, with contrast of 4.5:1 or more", async function () {

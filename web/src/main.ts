@@ -7,7 +7,7 @@
 import { isAddress, JsonRpcProvider } from "ethers";
 
 import { describeChange, readHistory, type AppStatus, type HistoryEntry } from "../../lib/appAuth.js";
-import { buildReport, type DevProofReport, type Level, type Stage } from "../../lib/devproof-report.js";
+import { buildReport, notAnAppAuth, type DevProofReport, type Level, type Stage } from "../../lib/devproof-report.js";
 import { readDevProofSnapshot } from "../../lib/devproof-snapshot.js";
 import { formatClock, formatCountdown, formatDate, formatDuration, formatNotice } from "../../lib/format.js";
 import { Watcher } from "../../lib/watch.js";
@@ -215,8 +215,13 @@ function renderHistory(history: HistoryEntry[]): void {
   );
 }
 
+/** The address is not an AppAuth at all: there is no stage to show, only why (lib/devproof-report.ts). */
+class NotAnAppAuth extends Error {}
+
 async function refresh(provider: JsonRpcProvider): Promise<number> {
   const snapshot = await readDevProofSnapshot(provider, app);
+  const notAppAuth = notAnAppAuth(snapshot);
+  if (notAppAuth !== undefined) throw new NotAnAppAuth(notAppAuth);
   chainOffset = Number(snapshot.timestamp) - Math.floor(Date.now() / 1000);
   const report = buildReport(snapshot);
   renderStage(report);
@@ -252,6 +257,14 @@ async function main(): Promise<void> {
   try {
     block = await refresh(provider);
   } catch (error) {
+    if (error instanceof NotAnAppAuth) {
+      const stage = byId("stage");
+      stage.className = "badge";
+      stage.dataset["stage"] = "none";
+      stage.textContent = "? not an AppAuth";
+      showBanner(`Nothing to grade: ${error.message}. Check the app address (app=) and that ${rpc} serves its chain.`);
+      return;
+    }
     showBanner(`Cannot read the app from ${rpc}: ${(error as Error).message}`);
     setTimeout(() => void main(), 5000);
     return;
