@@ -1,6 +1,8 @@
 import { readdir, readFile, writeFile, mkdir } from "node:fs/promises";
 import path from "node:path";
 
+import { getAddress } from "ethers";
+
 /** One deployed contract, as recorded in `deployments/<deploymentId>.json`. */
 export interface DeployedContract {
   contractName: string;
@@ -100,7 +102,8 @@ export async function readIgnitionDeployment(
     contracts[futureId] = {
       contractName: String(start.contractName),
       address: result.address,
-      deployer: String(start.from),
+      // Ignition keeps the sender as the node spelled it (often lowercase): records use the checksummed form.
+      deployer: getAddress(String(start.from)),
       constructorArgs: decodeJournalValue(start.constructorArgs) as unknown[],
       txHash: String(confirmed.hash),
       blockNumber: receipt.blockNumber,

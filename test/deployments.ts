@@ -20,7 +20,8 @@ describe("deployment records", function () {
     expect(appAuth).to.deep.equal({
       contractName: "TimelockedAppAuth",
       address: "0x5FbDB2315678afecb367f032d93F642f64180aa3",
-      deployer: "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
+      // The journal spells it in lowercase, as the node does; the record checksums it.
+      deployer: "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
       constructorArgs: [
         "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
         "604800",
