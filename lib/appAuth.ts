@@ -11,6 +11,7 @@ import {
   TimelockedAppAuth__factory,
   type TimelockedAppAuth,
 } from "../types/ethers-contracts/index.js";
+import { isContractRefusal } from "./contractRefusal.js";
 import { UserError } from "./errors.js";
 import { formatDate, formatDuration } from "./format.js";
 
@@ -84,8 +85,9 @@ export async function connectAppAuth(
   let supported = false;
   try {
     supported = await appAuth.supportsInterface(TIMELOCKED_APP_AUTH_INTERFACE_ID);
-  } catch {
-    // A contract without ERC-165 reverts or returns garbage: it is not ours either.
+  } catch (error) {
+    // A contract without ERC-165 reverts or returns garbage: it is not ours either. A failing node is another matter.
+    if (!isContractRefusal(error)) throw error;
   }
   if (!supported) {
     throw new UserError(

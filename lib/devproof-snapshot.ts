@@ -4,10 +4,11 @@
  * chain says about a compose file's hash. Works on ANY dstack-style AppAuth, not only ours. Only ethers: the status
  * page runs it in the browser.
  */
-import { Contract, getAddress, isError, sha256, toBeHex, ZeroAddress, ZeroHash, type Provider } from "ethers";
+import { Contract, getAddress, sha256, toBeHex, ZeroAddress, ZeroHash, type Provider } from "ethers";
 
 import { TimelockedAppAuth__factory } from "../types/ethers-contracts/index.js";
 import { APP_AUTH_INTERFACE_ID, readAppStatus, TIMELOCKED_APP_AUTH_INTERFACE_ID } from "./appAuth.js";
+import { isContractRefusal } from "./contractRefusal.js";
 import type { DevProofSnapshot } from "./devproof-report.js";
 
 /** dstack's `IAppAuthBasicManagement` (addComposeHash, removeComposeHash, addDevice, removeDevice). */
@@ -152,18 +153,8 @@ export async function readDevProofSnapshot(
  * that is down, times out, fails) is thrown on, rather than make a genuine AppAuth look like none.
  */
 function notAnswered(error: unknown): undefined {
-  if (isContractRefusal(error, 0)) return undefined;
+  if (isContractRefusal(error)) return undefined;
   throw error;
-}
-
-/** ethers' CALL_EXCEPTION and BAD_DATA; Hardhat's in-process SolidityError; a node's "execution reverted". */
-function isContractRefusal(error: unknown, depth: number): boolean {
-  if (depth > 4 || error === null || typeof error !== "object") return false;
-  if (isError(error, "CALL_EXCEPTION") || isError(error, "BAD_DATA")) return true;
-  const record = error as { name?: unknown; message?: unknown; cause?: unknown; error?: unknown };
-  if (record.name === "SolidityError") return true;
-  if (typeof record.message === "string" && /\brevert(ed)?\b/i.test(record.message)) return true;
-  return isContractRefusal(record.cause, depth + 1) || isContractRefusal(record.error, depth + 1);
 }
 
 /**
@@ -209,14 +200,18 @@ export async function isDstackAppAuth(provider: Provider, address: string): Prom
   );
 }
 
-/** Asks a contract's ERC-165 `supportsInterface`; false when it does not answer (no ERC-165, or no contract). */
+/**
+ * Asks a contract's ERC-165 `supportsInterface`; false when it does not answer (no ERC-165, or no contract). A failing
+ * node throws.
+ */
 export async function supportsInterfaceOf(provider: Provider, address: string, interfaceId: string): Promise<boolean> {
   try {
     return (await new Contract(address, PROBE_ABI, provider)
       .getFunction("supportsInterface")
       .staticCall(interfaceId)) as boolean;
-  } catch {
-    return false;
+  } catch (error) {
+    if (isContractRefusal(error)) return false;
+    throw error;
   }
 }
 

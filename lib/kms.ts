@@ -18,6 +18,7 @@ import {
   type Provider,
 } from "ethers";
 
+import { isContractRefusal } from "./contractRefusal.js";
 import { UserError } from "./errors.js";
 import type { AppBootInfo } from "./bootInfo.js";
 
@@ -102,7 +103,8 @@ export async function connectKms(address: string, runner: ContractRunner, where:
   const contract = new Contract(address, KMS_ABI, runner);
   try {
     await contract.getFunction("registeredApps").staticCall(ZeroAddress);
-  } catch {
+  } catch (error) {
+    if (!isContractRefusal(error)) throw error;
     throw new UserError(
       `the contract at ${address} on ${where} does not answer registeredApps(address): it is not a dstack KMS`,
     );
