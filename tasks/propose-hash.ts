@@ -42,6 +42,8 @@ export default defineAction(async (args: ProposeHashArgs, hre): Promise<ProposeR
   if (bytes !== undefined) checkContent(`--file ${file}`, bytes, allowInvalid);
   for (const warning of target.warnings) warn(warning);
 
+  // The network and the signer first: a missing key or a dead RPC is known at once, before a fetch that may take 30 s.
+  const session = await openApp(hre, app, true);
   if (target.fetchable) {
     console.log(`Checking that ${uri} serves the bytes whose sha256 is ${composeHash}...`);
     const published = await checkPublishedCompose(uri, composeHash, URI_CHECK_LIMITS);
@@ -73,7 +75,6 @@ export default defineAction(async (args: ProposeHashArgs, hre): Promise<ProposeR
     warn(`the compose file behind ${composeHash} was not checked at all: give --file, or a URI that can be fetched`);
   }
 
-  const session = await openApp(hre, app, true);
   if (await session.appAuth.allowedComposeHashes(composeHash)) {
     const [current] = await session.appAuth.currentRelease();
     const hint =
