@@ -8,14 +8,14 @@
 import { expect } from "chai";
 import { spawn, type ChildProcess } from "node:child_process";
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { stripVTControlCharacters } from "node:util";
 
 import { parse as parseShell } from "shell-quote";
 
-import { REPO_ROOT, cliEnvironment } from "../helpers/cli.js";
+import { REPO_ROOT, cliEnvironment, runProcess, type CliRun } from "../helpers/cli.js";
+import { startWebhookReceiver, type WebhookReceiver } from "../helpers/webhook.js";
 import {
   assignedVariable,
   camelCase,
@@ -83,32 +83,9 @@ function readerEnv(sandbox: string, extra: Record<string, string>): NodeJS.Proce
   });
 }
 
-interface ShellResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  hung: boolean;
-}
-
-/** Runs `script` in bash, stopping on the first failing command; killed (and said so) after 4 minutes. */
-function bash(script: string, cwd: string, env: NodeJS.ProcessEnv): Promise<ShellResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("bash", ["-euo", "pipefail", "-c", script], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    let hung = false;
-    const killer = setTimeout(() => {
-      hung = true;
-      child.kill("SIGKILL");
-    }, 240_000);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(killer);
-      resolve({ code, stdout, stderr, hung });
-    });
-  });
+/** Runs `script` in bash, stopping at the first failing command. */
+function bash(script: string, cwd: string, env: NodeJS.ProcessEnv): Promise<CliRun> {
+  return runProcess("bash", ["-euo", "pipefail", "-c", script], { cwd, env, killAfterMs: 240_000 });
 }
 
 /** The keystore password the docs test types at the keystore's prompts. */
@@ -119,36 +96,20 @@ const KEYSTORE_PASSWORD = "docs test keystore password";
  * password, and for `keystore set NAME` the value of NAME in `values`.
  */
 function onTerminal(command: string, cwd: string, env: NodeJS.ProcessEnv, values: Record<string, string>) {
-  return new Promise<ShellResult>((resolve, reject) => {
-    const child = spawn("script", ["-qefc", `bash -euo pipefail -c ${JSON.stringify(command)}`, "/dev/null"], {
-      cwd,
-      env,
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    const secret = values[/keystore set ([A-Z_][A-Z0-9_]*)/.exec(command)?.[1] ?? ""];
-    let stdout = "";
-    let answered = 0;
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk;
-      // Answer each prompt once, after it has appeared.
+  const secret = values[/keystore set ([A-Z_][A-Z0-9_]*)/.exec(command)?.[1] ?? ""] ?? "";
+  let answered = 0;
+  return runProcess("script", ["-qefc", `bash -euo pipefail -c ${JSON.stringify(command)}`, "/dev/null"], {
+    cwd,
+    env,
+    killAfterMs: 240_000,
+    // Answer each prompt once, after it has appeared.
+    onStdout: (stdout, stdin) => {
       const prompts = [...stripVTControlCharacters(stdout).matchAll(/(password|Enter secret)[^:\n]*: /gi)];
       for (const prompt of prompts.slice(answered)) {
-        child.stdin.write(`${/password/i.test(prompt[0]) ? KEYSTORE_PASSWORD : (secret ?? "")}\n`);
+        stdin.write(`${/password/i.test(prompt[0]) ? KEYSTORE_PASSWORD : secret}\n`);
         answered += 1;
       }
-    });
-    let stderr = "";
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    let hung = false;
-    const killer = setTimeout(() => {
-      hung = true;
-      child.kill("SIGKILL");
-    }, 240_000);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(killer);
-      resolve({ code, stdout: stripVTControlCharacters(stdout), stderr, hung });
-    });
+    },
   });
 }
 
@@ -199,23 +160,6 @@ class Background {
     await closed;
     clearTimeout(killer);
   }
-}
-
-/** A local HTTP endpoint that accepts webhook deliveries, for `watch --webhook`. */
-async function webhookReceiver(): Promise<{ url: string; server: Server; received: string[] }> {
-  const received: string[] = [];
-  const server = createServer((request, response) => {
-    let body = "";
-    request.setEncoding("utf8").on("data", (chunk: string) => (body += chunk));
-    request.on("end", () => {
-      received.push(body);
-      response.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return { url: `http://127.0.0.1:${address.port}/hook`, server, received };
 }
 
 describe("the commands of the README and docs/", function () {
@@ -309,21 +253,21 @@ describe("the commands of the README and docs/", function () {
   describe("run as written", function () {
     let sandbox: string | undefined;
     let base: BaseScenario | undefined;
-    let hook: Awaited<ReturnType<typeof webhookReceiver>> | undefined;
+    let hook: WebhookReceiver | undefined;
 
     before(async function () {
       sandbox = await scratchCopy();
     });
 
     after(async function () {
-      hook?.server.close();
+      await hook?.close();
       await base?.stop();
       if (sandbox !== undefined) await rm(sandbox, { recursive: true, force: true });
     });
 
     /** The Base scenario, started the first time a block needs it. */
     async function baseScenario(): Promise<Record<string, string>> {
-      hook ??= await webhookReceiver();
+      hook ??= await startWebhookReceiver();
       base ??= await startBaseScenario(sandbox!);
       return { ...base.variables, WEBHOOK_URL: hook.url };
     }
@@ -355,6 +299,7 @@ describe("the commands of the README and docs/", function () {
           for (const block of blocks.filter((b) => b.file === file)) {
             if (block.annotation?.kind !== "shell") continue;
             const annotation = block.annotation;
+            const started = Date.now();
             const scenario = annotation.chain === "base" ? await baseScenario() : {};
             if (annotation.setup !== undefined) {
               const setup = SETUPS[annotation.setup];
@@ -397,6 +342,7 @@ describe("the commands of the README and docs/", function () {
               await process.started();
             }
             await flush();
+            console.log(`      ${where(block)}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
           }
         } finally {
           for (const process of background.reverse()) {

@@ -69,15 +69,36 @@ export function cliEnvironment(options: Pick<CliOptions, "env" | "configHome"> =
 
 /** `npx hardhat <args…>`: what it printed, its exit code, and whether it had to be killed. */
 export function runHardhat(args: string[], options: CliOptions = {}): Promise<CliRun> {
-  const child = spawn(process.execPath, [CLI, ...args], {
+  return runProcess(process.execPath, [CLI, ...args], {
     cwd: options.cwd ?? REPO_ROOT,
     env: cliEnvironment(options),
-    stdio: ["ignore", "pipe", "pipe"],
+    killAfterMs: options.killAfterMs,
+  });
+}
+
+export interface ProcessOptions {
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  /** Kill the process (and say it hung) after this long; default 180 s. */
+  killAfterMs?: number | undefined;
+  /** Sees stdout as it grows, and may answer on stdin (which is then a pipe, else /dev/null). */
+  onStdout?: (stdoutSoFar: string, stdin: NodeJS.WritableStream) => void;
+}
+
+/** Runs a program to its end, collecting what it printed (colours stripped). */
+export function runProcess(command: string, args: string[], options: ProcessOptions): Promise<CliRun> {
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env,
+    stdio: [options.onStdout === undefined ? "ignore" : "pipe", "pipe", "pipe"],
   });
   let stdout = "";
   let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    stdout += chunk;
+    if (options.onStdout !== undefined && child.stdin !== null) options.onStdout(stdout, child.stdin);
+  });
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
   let hung = false;
   const killer = setTimeout(() => {
     hung = true;

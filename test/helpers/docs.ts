@@ -19,7 +19,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 
-import { lexer, type Token, type Tokens } from "marked";
+import { lexer, walkTokens, type Token, type Tokens } from "marked";
 
 export type Annotation =
   | {
@@ -179,46 +179,31 @@ export const camelCase = (name: string) => name.replace(/-([a-z])/g, (_, c: stri
 
 /** Inline code in the prose that is a command (`npx hardhat …`, `./dev …`): it must match a tested block. */
 export async function readInlineCommands(root: string, file: string): Promise<string[]> {
-  const markdown = await readFile(path.join(root, file), "utf8");
   const found: string[] = [];
-  const visit = (value: unknown) => {
-    if (Array.isArray(value)) {
-      for (const item of value) visit(item);
-      return;
-    }
-    if (typeof value !== "object" || value === null) return;
-    const token = value as { type?: string; text?: string };
-    if (token.type === "codespan" && token.text !== undefined) {
-      const text = token.text
-        .replace(/&quot;/g, '"')
-        .replace(/&#39;/g, "'")
-        .replace(/&lt;/g, "<")
-        .replace(/&gt;/g, ">")
-        .replace(/&amp;/g, "&");
-      if (/^(npx hardhat|\.\/dev) /.test(text)) found.push(text);
-    }
-    for (const key of ["tokens", "items", "header", "rows", "cells"]) visit((value as Record<string, unknown>)[key]);
-  };
-  visit(lexer(markdown));
+  walkTokens(lexer(await readFile(path.join(root, file), "utf8")), (token) => {
+    if (token.type !== "codespan") return;
+    const text = unescapeHtml((token as Tokens.Codespan).text);
+    if (/^(npx hardhat|\.\/dev) /.test(text)) found.push(text);
+  });
   return found;
 }
 
 /** The targets of the relative links of `file` (no scheme, no pure #anchor), anchors dropped. */
 export async function readRelativeLinks(root: string, file: string): Promise<string[]> {
-  const markdown = await readFile(path.join(root, file), "utf8");
   const found: string[] = [];
-  const visit = (value: unknown) => {
-    if (Array.isArray(value)) {
-      for (const item of value) visit(item);
-      return;
-    }
-    if (typeof value !== "object" || value === null) return;
-    const token = value as { type?: string; href?: string };
-    if (token.type === "link" && token.href !== undefined && !/^[a-z]+:|^#/.test(token.href)) {
-      found.push(token.href.split("#")[0]!);
-    }
-    for (const key of ["tokens", "items", "header", "rows", "cells"]) visit((value as Record<string, unknown>)[key]);
-  };
-  visit(lexer(markdown));
+  walkTokens(lexer(await readFile(path.join(root, file), "utf8")), (token) => {
+    const href = token.type === "link" ? (token as Tokens.Link).href : undefined;
+    if (href !== undefined && !/^[a-z]+:|^#/.test(href)) found.push(href.split("#")[0]!);
+  });
   return found;
+}
+
+/** marked escapes code spans for HTML; the commands are wanted as written. */
+function unescapeHtml(text: string): string {
+  return text
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&amp;/g, "&");
 }

@@ -1,5 +1,3 @@
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -20,6 +18,7 @@ import {
   runTask,
   runTaskOk,
 } from "./helpers.js";
+import { startWebhookReceiver } from "../helpers/webhook.js";
 import { registryWithGenesis } from "./registry-helpers.js";
 
 const V2_URI = "https://example.org/v2.json";
@@ -193,49 +192,19 @@ describe("watch", function () {
     const { appAuth, app, fromBlock } = await networkHelpers.loadFixture(freshApp);
     await appAuth.proposeComposeHash(HASH_V2, V2_URI);
     await appAuth.proposeDevice(DEVICE_B);
-    const received: unknown[] = [];
-    let requests = 0;
-    const server = createServer((req, res) => {
-      let body = "";
-      req.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
-      req.on("end", () => {
-        requests += 1;
-        if (requests === 1)
-          res.statusCode = 502; // the first attempt fails
-        else received.push(JSON.parse(body));
-        res.end();
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const webhook = `http://127.0.0.1:${(server.address() as AddressInfo).port}/devproof`;
+    const hook = await startWebhookReceiver((request) => (request === 1 ? 502 : 204)); // the first attempt fails
+    const webhook = hook.url;
     const run = await once({ app, confirmations: 1, fromBlock: fromBlock + 1, webhook });
-    server.close();
-    expect(received).to.deep.equal(JSON.parse(JSON.stringify(run.value.events)));
+    await hook.close();
+    expect(hook.received).to.deep.equal(JSON.parse(JSON.stringify(run.value.events)));
     expect(run.value.webhook).to.deep.equal({ delivered: 2, queued: 0, lastProblem: undefined, gaveUp: false });
     expect(run.stderr).to.contain("webhook: attempt 1 failed (HTTP 502); retrying in 500 ms");
   });
 
   describe("an event the webhook did not take is never skipped", function () {
     /** A local webhook that answers `status` (or, `status` undefined, nothing: the port is closed). */
-    async function endpoint(status: number | undefined) {
-      const received: WatchedEvent[] = [];
-      let requests = 0;
-      const server = createServer((req, res) => {
-        let body = "";
-        req.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
-        req.on("end", () => {
-          requests += 1;
-          res.statusCode = status ?? 200;
-          if (res.statusCode < 300) received.push(JSON.parse(body) as WatchedEvent);
-          res.end();
-        });
-      });
-      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/devproof`;
-      const close = () => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve())));
-      if (status === undefined) await close(); // nothing listens there any more: connection refused
-      return { url, received, requests: () => requests, close };
-    }
+    const endpoint = (status: number | undefined) =>
+      startWebhookReceiver<WatchedEvent>(() => status ?? 200, { closed: status === undefined });
 
     const cursorOf = async (file: string) =>
       (JSON.parse(await readFile(file, "utf8")) as { position: unknown }).position;
@@ -300,20 +269,9 @@ describe("watch", function () {
       await appAuth.proposeComposeHash(HASH_V2, V2_URI);
       const cursorFile = await tempFile("cursor.json");
       let status = 503;
-      const received: WatchedEvent[] = [];
-      let requests = 0;
-      const server = createServer((req, res) => {
-        let body = "";
-        req.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
-        req.on("end", () => {
-          requests += 1;
-          res.statusCode = status;
-          if (status < 300) received.push(JSON.parse(body) as WatchedEvent);
-          res.end();
-        });
-      });
-      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-      const webhook = `http://127.0.0.1:${(server.address() as AddressInfo).port}/devproof`;
+      const hook = await startWebhookReceiver<WatchedEvent>(() => status);
+      const { received } = hook;
+      const webhook = hook.url;
 
       const before = new Set(process.listeners("SIGTERM"));
       const watching = runTask<WatchResult>("watch", {
@@ -331,7 +289,7 @@ describe("watch", function () {
       };
       let run: Awaited<typeof watching>;
       try {
-        await until(() => requests >= 2);
+        await until(() => hook.requests() >= 2);
         const [proposed] = await appAuth.queryFilter(appAuth.filters.ChangeProposed(), fromBlock + 1);
         const stuck = { blockNumber: proposed!.blockNumber - 1, logIndex: null }; // the proposal is log 0 of its block
         expect(proposed!.index).to.equal(0);
@@ -339,7 +297,7 @@ describe("watch", function () {
         await appAuth.proposeDevice(DEVICE_B); // reported meanwhile, posted after the first
         await networkHelpers.mine(1);
         // Attempt 4 comes 3 s after attempt 2 (backoff 0.5 s, 1 s, 2 s): passes (every 1 s) have handed the device over.
-        await until(() => requests >= 4);
+        await until(() => hook.requests() >= 4);
         expect(await cursorOf(cursorFile)).to.deep.equal(stuck);
 
         status = 200;
@@ -347,8 +305,7 @@ describe("watch", function () {
       } finally {
         expect(stop(), "the watch listens for SIGTERM").to.equal(true);
         run = await watching;
-        server.closeAllConnections();
-        server.close();
+        await hook.close();
       }
       if (!run.result.success) expect.fail(`the watch failed: ${run.errorMessage}`);
       expect(received.map((e) => e.event)).to.deep.equal(["ChangeProposed", "ChangeProposed"]);
