@@ -16,8 +16,9 @@ contract DstackSignatureChainHarness {
     }
 
     /// @notice {DstackSignatureChain.verify} and the gas it used, measured around the library call alone (the
-    /// chain already decoded into memory).
-    function measureVerify(DstackSignatureChain.KeyChain calldata chain, address appId, address kmsRoot)
+    /// chain already decoded into memory, hence `memory` here).
+    // solhint-disable-next-line gas-calldata-parameters
+    function measureVerify(DstackSignatureChain.KeyChain memory chain, address appId, address kmsRoot)
         external
         view
         returns (address derivedKey, uint256 gasUsed)
