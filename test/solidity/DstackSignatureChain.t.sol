@@ -7,7 +7,6 @@ pragma solidity ^0.8.24;
 import {DstackSignatureChain} from "../../contracts/lib/DstackSignatureChain.sol";
 import {DstackSignatureChainHarness} from "../../contracts/test/DstackSignatureChainHarness.sol";
 import {Test} from "./utils/Test.sol";
-import {Vm} from "./utils/Vm.sol";
 
 /// @title DstackSignatureChainTest
 /// @notice The on-chain chain verifier against dstack's own KMS signature (the simulator's keys) and, fuzzed, against

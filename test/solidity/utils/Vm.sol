@@ -11,14 +11,6 @@ address constant VM_ADDRESS = 0x7109709ECfa91a80626fF3989D68f67F5b1DD12D;
 /// to check against the runner.
 // solhint-disable-next-line interface-starts-with-i
 interface Vm {
-    /// @notice A key pair as {createWallet} returns it.
-    struct Wallet {
-        address addr;
-        uint256 publicKeyX;
-        uint256 publicKeyY;
-        uint256 privateKey;
-    }
-
     // Environment ---------------------------------------------------------------------------------------------
 
     /// @notice Sets `block.timestamp`.
@@ -64,9 +56,6 @@ interface Vm {
 
     /// @notice The address of the account controlled by `privateKey`.
     function addr(uint256 privateKey) external pure returns (address keyAddr);
-
-    /// @notice The address and secp256k1 public key of `privateKey`.
-    function createWallet(uint256 privateKey) external returns (Wallet memory wallet);
 
     /// @notice Signs `digest` (raw, no prefix) with `privateKey`.
     function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
