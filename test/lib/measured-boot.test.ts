@@ -12,6 +12,8 @@ import {
   pckPpid,
   replayRtmr,
   runtimeEvent,
+  runtimeEventDigest,
+  runtimeEventPreimageV2,
   verifyTdxQuote,
 } from "../../lib/replication/index.js";
 import type { AppBootInfo, MeasuredBoot, VerifiedTdxQuote } from "../../lib/replication/index.js";
@@ -24,10 +26,16 @@ import {
   customOs,
   loadTdxFixture,
   standInDeviceId,
+  standInQuote,
   standInVerified,
 } from "../helpers/tee-stand-in.js";
 
-const sha256 = (...parts: Uint8Array[]) => hexlify(createHash("sha256").update(getBytes(concat(parts))).digest());
+const sha256 = (...parts: Uint8Array[]) =>
+  hexlify(
+    createHash("sha256")
+      .update(getBytes(concat(parts)))
+      .digest(),
+  );
 const APP_ID = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
 const FOREIGN_APP_ID = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512";
 const COMPOSE = id("compose A");
@@ -240,6 +248,37 @@ describe("lib/replication: a boot, measured as dstack measures it", function () 
       expect(() => measureBoot(standInVerified(booted.quote), other)).to.throw(
         ReplicationVerificationError,
         /replays RTMR3/,
+      );
+    });
+  });
+
+  describe("version-2 event logs (app-compose event_log_version: 2)", function () {
+    it("hashes dstack's canonical JSON, as dstack's own test vector spells it", function () {
+      expect(runtimeEventPreimageV2("compose-hash", "0xabcd")).to.equal(
+        '{"name":"compose-hash","payload":"abcd","type":134217729}',
+      );
+      expect(hexlify(runtimeEventDigest("compose-hash", "0xabcd", 0x08000001, 2))).to.equal(
+        hexlify(createHash("sha384").update('{"name":"compose-hash","payload":"abcd","type":134217729}').digest()),
+      );
+    });
+
+    it("measures a boot logged in version 2, and refuses its events read as version 1", async function () {
+      const template = (await loadTdxFixture()).quote;
+      const entries = [
+        runtimeEvent("app-id", APP_ID, 2),
+        runtimeEvent("compose-hash", COMPOSE, 2),
+        runtimeEvent("instance-id", FOREIGN_APP_ID, 2),
+        runtimeEvent("boot-mr-done", "0x", 2),
+        runtimeEvent("system-ready", "0x", 2),
+      ];
+      const quote = standInQuote(template, new Uint8Array(64), replayRtmr(entries));
+      const measured = measureBoot(standInVerified(quote), JSON.stringify(entries));
+      expect(measured.appId).to.equal(APP_ID.toLowerCase());
+      expect(measured.composeHash).to.equal(COMPOSE);
+      const asV1 = entries.map(({ version: _version, ...entry }) => entry);
+      expect(() => measureBoot(standInVerified(quote), asV1)).to.throw(
+        ReplicationVerificationError,
+        /event 0 \("app-id"\) has a digest that does not match its payload/,
       );
     });
   });
