@@ -7,11 +7,26 @@ import {IAppAuth} from "../interfaces/IAppAuth.sol";
 
 /// @title KmsStandIn
 /// @notice A STAND-IN for dstack's `DstackKms`, for chains where the real one is not deployed (a local node in
-/// CI). It reproduces only what decides whether an app boots: `registerApp` and `isAppAllowed`, with the real
-/// contract's check order and reason strings. Tests that use it must say so; against Base, use the real KMS.
+/// CI). It reproduces only what decides whether an app boots, `registerApp` and `isAppAllowed`, with the real
+/// contract's check order and reason strings, and what the KMS publishes about its keys, `kmsInfo`. Tests that use it
+/// must say so; against Base, use the real KMS.
 /// @dev Upstream `DstackKms.isAppAllowed`: app not registered, then OS image not allowed, then no code at the app
 /// address, each with its reason; otherwise the app contract's own answer, whose reverts propagate.
 contract KmsStandIn is IAppAuth, Ownable {
+    /// @notice The KMS's keys, as upstream publishes them (same fields, same order).
+    /// @param k256Pubkey The KMS root's secp256k1 key, 33 bytes compressed: every key signature chain ends in it.
+    /// @param caPubkey The KMS root CA's P-256 key, DER SubjectPublicKeyInfo: what a CVM's key-provider event names.
+    /// @param quote The KMS's TDX quote over its keys.
+    /// @param eventlog The event log of that quote.
+    struct KmsInfo {
+        bytes k256Pubkey;
+        bytes caPubkey;
+        bytes quote;
+        bytes eventlog;
+    }
+
+    /// @notice The KMS's keys (upstream's public getter returns the four fields).
+    KmsInfo public kmsInfo;
     /// @notice Whether an app (its auth contract address) is registered.
     mapping(address appId => bool registered) public registeredApps;
     /// @notice Whether an OS image is allowed.
@@ -23,9 +38,22 @@ contract KmsStandIn is IAppAuth, Ownable {
     event OsImageHashAdded(bytes32 osImageHash);
     /// @notice An OS image stopped being allowed.
     event OsImageHashRemoved(bytes32 osImageHash);
+    /// @notice The KMS's keys were set (unindexed, as upstream).
+    /// @param k256Pubkey The new root key.
+    event KmsInfoSet(bytes k256Pubkey);
 
     /// @param initialOwner Who may change the allowed OS images.
     constructor(address initialOwner) Ownable(initialOwner) {}
+
+    /// @notice Publish the KMS's keys. Emits {KmsInfoSet}.
+    ///
+    /// Requirements:
+    ///
+    /// - the caller is the owner (upstream's owner can change the keys at once, as here).
+    function setKmsInfo(KmsInfo calldata info) external onlyOwner {
+        kmsInfo = info;
+        emit KmsInfoSet(info.k256Pubkey);
+    }
 
     /// @notice Register an app's auth contract. Anyone may call it, as upstream.
     function registerApp(address appId) external {

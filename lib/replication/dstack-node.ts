@@ -13,15 +13,14 @@
  * The keys are as secret as the app's key: dstack's KMS and code the app's policy allows could derive them, and both
  * are trusted with the shared secret anyway (a member onboards allowed code on request).
  */
-import { createHash } from "node:crypto";
-
 import { DstackClient } from "@phala/dstack-sdk";
-import { Wallet, ZeroHash, concat, getAddress, getBytes, hexlify } from "ethers";
+import { Wallet, getAddress, getBytes, hexlify } from "ethers";
 
 import { UserError } from "../errors.js";
 import { encodeEventLogBytes, registryDomain, signRegistration } from "./eip712.js";
 import type { AppBootInfo, Registration } from "./eip712.js";
-import { COMPOSE_HASH_EVENT, RUNTIME_EVENT_IMR, parseEventLog, runtimeEntries } from "./event-log.js";
+import { COMPOSE_HASH_EVENT, parseEventLog, runtimeEntries } from "./event-log.js";
+import { BOOT_EVENTS, bootEventPayload, mrSystemOf } from "./measured-boot.js";
 import type { DstackEventLogEntry } from "./event-log.js";
 import type { SignedNodeRegistration } from "./files.js";
 import type { VerifiedTdxQuote } from "./quote.js";
@@ -159,15 +158,10 @@ export async function deriveNodeKeys(guest: DstackGuestApi, registry: string, bo
 
 /**
  * dstack's `mrSystem` of a TDX boot: `sha256(MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2 ‖ sha256(key-provider payload))`, with 32 zero
- * bytes for the last part when no key provider was measured; the KMS computes the same from the quote.
+ * bytes for the last part when no key provider was measured (see measured-boot.ts, which members hold it to).
  */
 export function dstackMrSystem(verified: VerifiedTdxQuote, runtime: readonly DstackEventLogEntry[]): string {
-  const keyProvider = runtime.find((entry) => entry.imr === RUNTIME_EVENT_IMR && entry.event === "key-provider");
-  const payload = keyProvider === undefined ? new Uint8Array() : getBytes(`0x${keyProvider.event_payload}`);
-  const mrKeyProvider = payload.length === 0 ? getBytes(ZeroHash) : sha256(payload);
-  return hexlify(
-    sha256(getBytes(concat([verified.mrTd, verified.rtmr0, verified.rtmr1, verified.rtmr2, mrKeyProvider]))),
-  );
+  return mrSystemOf(verified, bootEventPayload(runtime, BOOT_EVENTS.keyProvider) ?? "0x");
 }
 
 export interface BuildNodeRegistrationOptions {
@@ -230,10 +224,6 @@ export async function buildNodeRegistration(options: BuildNodeRegistrationOption
   const checked = checkEvidenceAgainstQuote(registration, verified);
   const signature = await signRegistration(keys.ethereum, registryDomain(chainId, registry), registration);
   return { signed: { chainId, registry, registration, signature }, keys, verified: checked };
-}
-
-function sha256(bytes: Uint8Array): Uint8Array {
-  return Uint8Array.from(createHash("sha256").update(bytes).digest());
 }
 
 function tcbInfoObject(value: unknown): Record<string, string | undefined> {

@@ -3,7 +3,9 @@
  * checks it against the quote.
  *
  * dstack extends RTMR3 with "runtime events" at boot: `digest = sha384(le32(event_type) ‖ ":" ‖ event ‖ ":" ‖
- * payload)` with `event_type = 0x08000001`, then `rtmr3 = sha384(rtmr3 ‖ digest)` from 48 zero bytes. The
+ * payload)` with `event_type = 0x08000001`, then `rtmr3 = sha384(rtmr3 ‖ digest)` from 48 zero bytes. An app that sets
+ * `event_log_version: 2` in its app-compose.json gets version-2 events instead (`"version": 2` in the log):
+ * `digest = sha384(JCS JSON {"name": event, "payload": lowercase hex, "type": 134217729})`. The
  * `compose-hash` event's payload is the 32-byte sha256 of the exact bytes of `app-compose.json`. The log comes
  * from dstack's `GetQuote` as a JSON array of `{imr, event_type, digest, event, event_payload}` (hex without
  * `0x`). A log is only evidence once it replays to the RTMR3 of a verified quote.
@@ -34,6 +36,8 @@ export interface DstackEventLogEntry {
   event: string;
   /** Event payload, hex. */
   event_payload: string;
+  /** dstack's event log version of a runtime event: absent or 1, or 2 (see the top of this file). */
+  version?: 1 | 2;
 }
 
 const RTMR_LENGTH = 48;
@@ -79,7 +83,8 @@ export function parseEventLog(eventLog: string | Uint8Array | readonly unknown[]
       !Number.isInteger(e.event_type) ||
       typeof e.digest !== "string" ||
       typeof e.event !== "string" ||
-      typeof e.event_payload !== "string"
+      typeof e.event_payload !== "string" ||
+      (e.version !== undefined && e.version !== 1 && e.version !== 2)
     ) {
       throw new ReplicationVerificationError("event-log-invalid", `event log entry ${index} is malformed`);
     }
@@ -89,16 +94,31 @@ export function parseEventLog(eventLog: string | Uint8Array | readonly unknown[]
       digest: e.digest,
       event: e.event,
       event_payload: e.event_payload,
+      ...(e.version === 2 ? { version: 2 as const } : {}),
     };
   });
 }
 
-/** The digest dstack extends into RTMR3 for a runtime event. */
+/**
+ * What a version-2 runtime event's digest hashes: RFC 8785 (JCS) JSON of its name, payload and type. Keys sort as
+ * name, payload, type; JCS writes strings as ECMAScript's JSON.stringify does.
+ */
+export function runtimeEventPreimageV2(
+  event: string,
+  payload: BytesLike,
+  eventType = DSTACK_RUNTIME_EVENT_TYPE,
+): string {
+  return `{"name":${JSON.stringify(event)},"payload":"${hexlify(getBytes(payload)).slice(2)}","type":${eventType}}`;
+}
+
+/** The digest dstack extends into RTMR3 for a runtime event (of event log `version` 1 unless told 2). */
 export function runtimeEventDigest(
   event: string,
   payload: BytesLike,
   eventType = DSTACK_RUNTIME_EVENT_TYPE,
+  version: 1 | 2 = 1,
 ): Uint8Array {
+  if (version === 2) return sha384(new TextEncoder().encode(runtimeEventPreimageV2(event, payload, eventType)));
   const type = new Uint8Array(4);
   new DataView(type.buffer).setUint32(0, eventType, true);
   const colon = new TextEncoder().encode(":");
@@ -106,13 +126,14 @@ export function runtimeEventDigest(
 }
 
 /** A runtime event entry as dstack logs it (used by stand-ins and tests). */
-export function runtimeEvent(event: string, payload: BytesLike): DstackEventLogEntry {
+export function runtimeEvent(event: string, payload: BytesLike, version: 1 | 2 = 1): DstackEventLogEntry {
   return {
     imr: RUNTIME_EVENT_IMR,
     event_type: DSTACK_RUNTIME_EVENT_TYPE,
-    digest: hexlify(runtimeEventDigest(event, payload)).slice(2),
+    digest: hexlify(runtimeEventDigest(event, payload, DSTACK_RUNTIME_EVENT_TYPE, version)).slice(2),
     event,
     event_payload: hexlify(getBytes(payload)).slice(2),
+    ...(version === 2 ? { version } : {}),
   };
 }
 
@@ -129,7 +150,12 @@ export function replayRtmr(entries: readonly DstackEventLogEntry[], imr = RUNTIM
       throw new ReplicationVerificationError("event-log-invalid", `event ${index} has a ${digest.length}-byte digest`);
     }
     if (entry.event_type === DSTACK_RUNTIME_EVENT_TYPE) {
-      const recomputed = runtimeEventDigest(entry.event, fromHex(entry.event_payload, `payload of event ${index}`));
+      const recomputed = runtimeEventDigest(
+        entry.event,
+        fromHex(entry.event_payload, `payload of event ${index}`),
+        DSTACK_RUNTIME_EVENT_TYPE,
+        entry.version ?? 1,
+      );
       if (!equalBytes(recomputed, digest)) {
         throw new ReplicationVerificationError(
           "event-log-invalid",

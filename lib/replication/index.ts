@@ -10,6 +10,7 @@ export * from "./eip712.js";
 export * from "./errors.js";
 export * from "./event-log.js";
 export * from "./files.js";
+export * from "./measured-boot.js";
 export * from "./quote.js";
 export * from "./registration.js";
 export * from "./registry-view.js";

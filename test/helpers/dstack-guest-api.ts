@@ -4,42 +4,63 @@
  * CVM's guest agent sends at /var/run/dstack.sock and `@phala/dstack-sdk` reads: byte strings as hex without `0x`,
  * `tcb_info` as a JSON string, the event log as a JSON string of `{imr, event_type, digest, event, event_payload}`.
  *
- * It models one CVM: an app, an instance, and the compose hash and device measured at its boot (every field has a
- * default, so a test that only needs `Info` passes nothing).
- * - Keys: `GetKey(path)` is `HKDF-SHA256(appKey, path)`, where the stand-in app key is the same for every instance
- *   of an app (as the KMS's is), with dstack's signature chain: `sig0` = the app key signs
- *   `keccak256(purpose + ":" + hex(compressed derived public key))`, `kmsSig` = the KMS root signs
- *   `keccak256("dstack-kms-issued:" ‖ appId (20 bytes) ‖ compressed app public key)`; 65 bytes `r‖s‖v`, v in {0,1}.
- *   Tests check chains against {@link DstackGuestApiStandIn.appKey} and {@link STAND_IN_KMS_ROOT}.
- * - Quotes: `GetQuote(report_data)` is the real fixture quote with `report_data` and RTMR3 patched in (see
- *   tee-stand-in.ts), and the event log of a dstack boot (RTMR3 measures the app id, the compose hash, the instance
- *   id, the key provider), so a quote binds what the caller asked and its log replays to its RTMR3. Its Intel
- *   signature no longer holds: only the stand-in verifier accepts it, never Intel DCAP.
+ * It models one CVM: an app, an instance, and the compose hash, OS and key provider measured at its boot (every field
+ * has a default, so a test that only needs `Info` passes nothing).
+ * - Keys: `GetKey(path)` derives as dstack does from the app key that the CVM's KMS (kms-stand-in.ts) derives for its
+ *   app id, with dstack's signature chain `[sig0, kmsSig]` up to that KMS's root key.
+ * - Quotes: `GetQuote(report_data)` is the real fixture quote with `report_data` and RTMR3 patched in (and MRTD,
+ *   RTMR0-2 for a custom OS; see tee-stand-in.ts), and the event log of a dstack boot (`app-id`, `compose-hash`,
+ *   `instance-id`, `boot-mr-done`, `os-image-hash`, `key-provider`, …, `system-ready`), so a quote binds what the
+ *   caller asked and its log replays to its RTMR3. Its Intel signature no longer holds: only the stand-in verifier
+ *   accepts it, never Intel DCAP.
+ * - `Info` reports what that quote and log measure (lib/replication/measured-boot.ts), the device id as the KMS
+ *   derives it, unless the test sets `deviceId`.
+ * - Knobs that tell nodes apart: `appId` (a foreign app), `os` (a custom OS: other MRTD/RTMR0-2), `kms` (keys and
+ *   key-provider event from a rogue KMS), `keyProviderPayload` (another key provider, keys still from `kms`).
  * - Faults: a method named in {@link DstackGuestApiStandIn.failures} answers HTTP 500 with that message.
  */
-import { hkdfSync } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
-import { Quote } from "@phala/dcap-qvl";
-import { SigningKey, concat, getBytes, hexlify, id, keccak256, sha256, toUtf8Bytes } from "ethers";
+import { SigningKey, getBytes, hexlify, toUtf8String } from "ethers";
+import type { BytesLike } from "ethers";
 
-import { replayRtmr } from "../../lib/replication/index.js";
+import { measureBoot, replayRtmr } from "../../lib/replication/index.js";
 import type { DstackEventLogEntry } from "../../lib/replication/index.js";
-import { loadTdxFixture, standInQuote, standInRuntimeEvents } from "./tee-stand-in.js";
+import { STAND_IN_KMS, standInAppKey, standInDerivedKey, standInGetKey } from "./kms-stand-in.js";
+import type { StandInKms } from "./kms-stand-in.js";
+import {
+  STAND_IN_OS_IMAGE_HASH,
+  loadTdxFixture,
+  standInDeviceId,
+  standInQuote,
+  standInRuntimeEvents,
+  standInVerified,
+} from "./tee-stand-in.js";
+import type { StandInOs } from "./tee-stand-in.js";
+
+export { ROGUE_KMS, STAND_IN_KMS, STAND_IN_KMS_ROOT, standInAppKey, standInDerivedKey } from "./kms-stand-in.js";
 
 /** One CVM as the stand-in reports it. Hex values are 0x-prefixed here; the API sends them without. */
 export interface StandInCvm {
   appId: string;
   instanceId: string;
   composeHash: string;
-  deviceId: string;
+  /** What `Info` reports as the device id; by default the one the KMS derives for the fixture's platform. */
+  deviceId?: string;
+  /** The OS image the KMS returned, measured as the `os-image-hash` event. */
   osImageHash: string;
   appName: string;
   /** The `app_compose` text `Info` reports in `tcb_info`. */
   appCompose: string;
+  /** A custom OS: MRTD and RTMR0-2 other than the fixture's. */
+  os?: StandInOs;
+  /** The KMS the CVM got its keys from (default: the stand-in world's). */
+  kms?: StandInKms;
+  /** A `key-provider` payload other than `kms`'s (a rogue or local key provider). */
+  keyProviderPayload?: BytesLike;
 }
 
 /** What a CVM is unless a test says otherwise. */
@@ -47,34 +68,14 @@ export const DEFAULT_CVM: StandInCvm = {
   appId: "0x5fbdb2315678afecb367f032d93f642f64180aa3",
   instanceId: "0x1234567890abcdef1234567890abcdef12345678",
   composeHash: `0x${"ab".repeat(32)}`,
-  deviceId: `0x${"a1".repeat(32)}`,
-  osImageHash: id("stand-in os image"),
+  osImageHash: STAND_IN_OS_IMAGE_HASH,
   appName: "devproof-agent",
   appCompose: JSON.stringify({ name: "devproof-agent", runner: "docker-compose" }),
 };
 
 export type GuestMethod = "Info" | "GetKey" | "GetQuote" | "Version";
 
-/** The KMS root key of the stand-in world (signs every app key). */
-export const STAND_IN_KMS_ROOT = new SigningKey(id("stand-in dstack KMS root key"));
-
-/** The stand-in app key: one per app id, shared by all its instances. */
-export function standInAppKey(appId: string): SigningKey {
-  return new SigningKey(id(`stand-in dstack app key of ${appId.toLowerCase()}`));
-}
-
-/** The 32-byte key `GetKey(path)` derives for an app. */
-export function standInDerivedKey(appId: string, keyPath: string): Uint8Array {
-  return new Uint8Array(hkdfSync("sha256", getBytes(standInAppKey(appId).privateKey), new Uint8Array(), keyPath, 32));
-}
-
 const noPrefix = (hex: string): string => hex.replace(/^0x/, "");
-
-/** 65-byte `r ‖ s ‖ v` with v in {0, 1} over a raw keccak256 digest (no EIP-191 prefix), as dstack signs. */
-function dstackSign(key: SigningKey, message: Uint8Array): string {
-  const signature = key.sign(keccak256(message));
-  return noPrefix(concat([signature.r, signature.s, new Uint8Array([signature.yParity])]));
-}
 
 export class DstackGuestApiStandIn {
   /** Every request received, in order. */
@@ -83,6 +84,8 @@ export class DstackGuestApiStandIn {
   readonly failures: Partial<Record<GuestMethod, string>> = {};
   /** This app's key (what `sig0` of every signature chain is made with). */
   readonly appKey: SigningKey;
+  /** The KMS the CVM's keys come from. */
+  readonly kms: StandInKms;
   /** The answer to `Info`, as sent. */
   readonly info: Record<string, string>;
 
@@ -93,43 +96,51 @@ export class DstackGuestApiStandIn {
   private constructor(
     /** The unix socket path, for `DstackClient(endpoint)` or `--dstack-endpoint`. */
     readonly endpoint: string,
-    readonly cvm: StandInCvm,
+    readonly cvm: StandInCvm & { deviceId: string },
     private readonly template: Uint8Array,
     private readonly dir: string | undefined,
   ) {
-    this.appKey = standInAppKey(cvm.appId);
+    this.kms = cvm.kms ?? STAND_IN_KMS;
+    this.appKey = standInAppKey(cvm.appId, this.kms);
     this.runtime = [
       // A boot-time entry of RTMR0, as in a real log: registrations publish only the RTMR3 entries.
       { imr: 0, event_type: 1, digest: noPrefix(hexlify(new Uint8Array(48).fill(7))), event: "", event_payload: "" },
-      ...standInRuntimeEvents(cvm.appId, cvm.composeHash, cvm.instanceId),
+      ...standInRuntimeEvents(cvm.appId, cvm.composeHash, cvm.instanceId, {
+        osImageHash: cvm.osImageHash,
+        kms: this.kms,
+        ...(cvm.keyProviderPayload === undefined ? {} : { keyProviderPayload: cvm.keyProviderPayload }),
+      }),
     ];
     this.rtmr3 = replayRtmr(this.runtime);
-    const mrTd = Quote.parse(template).report.asTd10()?.mrTd;
-    if (mrTd === undefined) throw new Error("the template is not a TDX quote");
-    // A stand-in aggregate: real dstack hashes MRTD, RTMR0-3 (and the config ids when set); nothing checks it here.
-    const mrAggregated = noPrefix(sha256(concat([mrTd, this.rtmr3])));
-    const hex = (value: string) => noPrefix(value).toLowerCase();
+    // What dstack's guest agent reports is decoded from its own quote and log: the same as a verifier measures.
+    const quote = standInQuote(template, new Uint8Array(64), this.rtmr3, cvm.os);
+    const td = standInVerified(quote);
+    const measured = measureBoot(td, this.runtime);
+    const hex = (value: BytesLike) => noPrefix(hexlify(value)).toLowerCase();
     this.info = {
       app_id: hex(cvm.appId),
       instance_id: hex(cvm.instanceId),
       app_cert: "",
       tcb_info: JSON.stringify({
-        mrtd: noPrefix(hexlify(mrTd)),
-        rtmr3: noPrefix(hexlify(this.rtmr3)),
-        mr_aggregated: mrAggregated,
+        mrtd: hex(td.mrTd),
+        rtmr0: hex(td.rtmr0),
+        rtmr1: hex(td.rtmr1),
+        rtmr2: hex(td.rtmr2),
+        rtmr3: hex(td.rtmr3),
+        mr_aggregated: hex(measured.runtime.mrAggregated),
         os_image_hash: hex(cvm.osImageHash),
         compose_hash: hex(cvm.composeHash),
         device_id: hex(cvm.deviceId),
-        app_compose: cvm.appCompose,
         event_log: this.runtime,
+        app_compose: cvm.appCompose,
       }),
       app_name: cvm.appName,
       device_id: hex(cvm.deviceId),
-      mr_aggregated: mrAggregated,
+      mr_aggregated: hex(measured.runtime.mrAggregated),
       os_image_hash: hex(cvm.osImageHash),
-      key_provider_info: JSON.stringify({ name: "kms", id: "stand-in" }),
+      key_provider_info: toUtf8String(getBytes(measured.keyProviderPayload ?? "0x")),
       compose_hash: hex(cvm.composeHash),
-      vm_config: "{}",
+      vm_config: JSON.stringify({ os_image_hash: hex(cvm.osImageHash) }),
     };
   }
 
@@ -144,14 +155,15 @@ export class DstackGuestApiStandIn {
     const template = options.template ?? (await loadTdxFixture()).quote;
     const dir = options.socketPath === undefined ? await mkdtemp(path.join(tmpdir(), "dstack-")) : undefined;
     const endpoint = options.socketPath ?? path.join(dir!, "dstack.sock");
-    const api = new DstackGuestApiStandIn(endpoint, { ...DEFAULT_CVM, ...cvm }, template, dir);
+    const deviceId = cvm.deviceId ?? standInDeviceId(template);
+    const api = new DstackGuestApiStandIn(endpoint, { ...DEFAULT_CVM, ...cvm, deviceId }, template, dir);
     await api.listen();
     return api;
   }
 
   /** The key `GetKey(path)` answers, as a signing key. */
   derivedKey(keyPath: string): SigningKey {
-    return new SigningKey(standInDerivedKey(this.cvm.appId, keyPath));
+    return new SigningKey(standInDerivedKey(this.cvm.appId, keyPath, this.kms));
   }
 
   /** The methods called so far, in order. */
@@ -218,19 +230,10 @@ export class DstackGuestApiStandIn {
       case "GetKey": {
         const keyPath = String(body["path"] ?? "");
         const purpose = String(body["purpose"] ?? "");
-        const derived = this.derivedKey(keyPath);
+        const { key, signatureChain } = standInGetKey(this.cvm.appId, keyPath, purpose, this.kms);
         return [
           200,
-          {
-            key: noPrefix(derived.privateKey),
-            signature_chain: [
-              dstackSign(this.appKey, toUtf8Bytes(`${purpose}:${noPrefix(derived.compressedPublicKey)}`)),
-              dstackSign(
-                STAND_IN_KMS_ROOT,
-                getBytes(concat([toUtf8Bytes("dstack-kms-issued:"), this.cvm.appId, this.appKey.compressedPublicKey])),
-              ),
-            ],
-          },
+          { key: noPrefix(hexlify(key)), signature_chain: signatureChain.map((sig) => noPrefix(hexlify(sig))) },
         ];
       }
       case "GetQuote": {
@@ -243,10 +246,10 @@ export class DstackGuestApiStandIn {
         return [
           200,
           {
-            quote: noPrefix(hexlify(standInQuote(this.template, padded, this.rtmr3))),
+            quote: noPrefix(hexlify(standInQuote(this.template, padded, this.rtmr3, this.cvm.os))),
             event_log: JSON.stringify(this.runtime),
             report_data: noPrefix(hexlify(padded)),
-            vm_config: "{}",
+            vm_config: this.info["vm_config"],
           },
         ];
       }
