@@ -83,7 +83,7 @@ function convert(param: ParamType, read: () => unknown, path: string, problems: 
   try {
     raw = read();
   } catch (error) {
-    problems.add(`${path} does not decode as ${param.type} (${reasonOf(error)})`);
+    problems.add(`${path || "the result"} does not decode as ${param.type} (${reasonOf(error)})`);
     problems.missing = true;
     return undefined;
   }
@@ -110,7 +110,7 @@ function convert(param: ParamType, read: () => unknown, path: string, problems: 
     try {
       return strict.decode(bytes);
     } catch {
-      problems.add(`${path} is not UTF-8`);
+      problems.add(`${path || "the result"} is not UTF-8`);
       return lossy.decode(bytes);
     }
   }
@@ -134,7 +134,9 @@ function decodeInto(
   }
   params.forEach((param, i) => {
     const name = nameOf(param, i);
-    const value = convert(param, () => decoded[i], name, problems);
+    // A lone unnamed output (`returns (NodeRecord memory)`) is the result itself: its fields are named from there.
+    const path = param.name === "" && params.length === 1 ? "" : name;
+    const value = convert(param, () => decoded[i], path, problems);
     if (value !== undefined) values[name] = value;
   });
   return true;
