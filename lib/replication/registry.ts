@@ -134,8 +134,11 @@ export async function readRegistryNodes(
   };
 
   const memberViews = (await Promise.all(members.map(view))).filter((node) => node !== undefined);
-  const named = [...registered.records.map((r) => r.evidence.node), ...registered.refused.map((r) => r.node)];
-  const candidates = [...new Set(named.filter((node) => node !== undefined).map((node) => getAddress(node)))];
+  const named = [
+    ...registered.records.map((r) => ({ node: r.evidence.node as string | undefined, block: r.blockNumber })),
+    ...registered.refused.map((r) => ({ node: r.node, block: r.blockNumber })),
+  ].sort((a, b) => a.block - b.block);
+  const candidates = [...new Set(named.flatMap(({ node }) => (node === undefined ? [] : [getAddress(node)])))];
   const pending = (await Promise.all(candidates.map(view))).filter((node) => node?.status === "Registered");
   return {
     blockNumber: block.number,
