@@ -1,12 +1,13 @@
 /**
  * Anyone can register, so anyone can post a registration whose strings are not UTF-8, hold terminal escapes or are
- * huge. A member's replicator (in process, TEE stand-ins, local chain over JSON-RPC) must refuse each of them on its own
+ * huge (20 kB in a stored string, 100 kB in the event log). A member's replicator (in process, TEE stand-ins, local chain over JSON-RPC) must refuse each of them on its own
  * and, in the same pass, still verify and onboard the honest node registered after them, with its cursor past them.
  */
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 
 import { expect } from "chai";
+import { toUtf8Bytes } from "ethers";
 
 import { registerArguments, signRegistration } from "../../lib/replication/index.js";
 import type { Registration } from "../../lib/replication/index.js";
@@ -101,6 +102,17 @@ describe("replicator: hostile registrations (in process, TEE stand-ins, local ch
       { appId: world.appId, tcbStatus: "UpToDate", advisoryIds: [`\u001b[2J${"A".repeat(20_000)}`] },
       standIn(huge),
     );
+    // 100 kB of hostile text: too big for a stored string (a transaction's gas cannot pay for it), not for the event
+    // log, which lives in the event only and which a member parses.
+    const hugeLog = testNode("replicator 100 kB event log");
+    const hugeLogEvidence = standIn(hugeLog);
+    await registerHostile(
+      world.registryAddress,
+      relayer,
+      hugeLog,
+      { appId: world.appId, tcbStatus: "UpToDate", advisoryIds: [] },
+      { quote: hugeLogEvidence.quote, eventLog: toUtf8Bytes(`\u001b]0;pwned\u0007${"A".repeat(100_000)}`) },
+    );
     const booted = standIn(honest);
     const registration: Registration = {
       node: honest.address,
@@ -133,6 +145,9 @@ describe("replicator: hostile registrations (in process, TEE stand-ins, local ch
       `refused node ${huge.address}: the Intel advisories it claims are not those of its quote: the node claims ` +
         `advisories [\\x1b[2J${"A".repeat(60)}… (+19940 more characters)], its quote has []; it is never onboarded`,
     );
+    expect(refusal(hugeLog)).to.equal(
+      `refused node ${hugeLog.address}: its event log is malformed: the event log is not JSON; it is never onboarded`,
+    );
     for (const line of a.lines) expect(TERMINAL_CONTROLS.test(String(line.msg)), String(line.msg)).to.equal(false);
 
     // The cursor is past every one of them, and each hostile node is decided for good.
@@ -141,7 +156,7 @@ describe("replicator: hostile registrations (in process, TEE stand-ins, local ch
       decided: Record<string, { outcome: string; reason?: string }>;
     };
     expect(state.cursor).to.be.at.least(honestBlock);
-    for (const node of [poisonAdvisories, poisonTcb, escapes, huge]) {
+    for (const node of [poisonAdvisories, poisonTcb, escapes, huge, hugeLog]) {
       expect(state.decided[node.address]?.outcome, node.label).to.equal("refused");
       expect(await world.statusOf(node.address)).to.equal(REGISTERED);
     }
@@ -160,7 +175,7 @@ describe("replicator: hostile registrations (in process, TEE stand-ins, local ch
     await a.restart();
     await a.pass();
     expect(a.events("refused-event")).to.have.length(2);
-    expect(a.events("refusal")).to.have.length(2);
+    expect(a.events("refusal")).to.have.length(3);
     expect(a.events("onboarding")).to.have.length(1);
   });
 
