@@ -232,8 +232,8 @@ export interface AppStatus {
   proposals: ProposalInfo[];
   /**
    * The owner writes the compose URIs, any bytes it likes: each URI that is not UTF-8 is named here (e.g.
-   * `getProposals: proposals[0].uri is not UTF-8`) and kept above in its lossy form (U+FFFD in place of each bad sequence).
-   * Absent when every string read is clean.
+   * `getProposals: proposals[0].uri is not UTF-8`) and kept above in its lossy form (U+FFFD in place of each bad
+   * sequence). Absent when every string read is clean.
    */
   unreadable?: string[];
 }
