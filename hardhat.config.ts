@@ -46,6 +46,13 @@ export default defineConfig({
     },
   },
   networks: {
+    node: {
+      type: "edr-simulated",
+      // `npx hardhat node`. The tests that start one under `hardhat test --coverage` deploy instrumented contracts,
+      // which can exceed EIP-170's 24,576 bytes (the in-process coverage network lifts the limit the same way);
+      // test/helpers/cli.ts sets this variable only then. The deterministic-build test checks the real sizes.
+      allowUnlimitedContractSize: process.env.DEVPROOF_NODE_INSTRUMENTED_CONTRACTS === "1",
+    },
     localhost: {
       type: "http",
       chainType: "l1",

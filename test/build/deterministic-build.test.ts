@@ -151,3 +151,36 @@ describe("deterministic build of TimelockedAppAuth (production profile)", functi
     }
   });
 });
+
+describe("production build of the deployed contracts", function () {
+  this.timeout(300_000);
+
+  // EIP-170: a chain refuses to create a contract whose runtime code is longer. Tests run on unoptimized (and, under
+  // coverage, instrumented) builds that may be larger, so the limit is checked here, on the bytes that get deployed.
+  const MAX_RUNTIME_BYTES = 24_576;
+
+  for (const [source, name] of [
+    ["contracts/TimelockedAppAuth.sol", "TimelockedAppAuth"],
+    ["contracts/ReplicationRegistry.sol", "ReplicationRegistry"],
+  ] as const) {
+    it(`keeps ${name}'s runtime code within EIP-170's ${MAX_RUNTIME_BYTES} bytes`, async function () {
+      if (hre.globalOptions.coverage) this.skip();
+      const root = path.join(hre.config.paths.root, source);
+      const jobs = await hre.solidity.getCompilationJobs([root], {
+        buildProfile: "production",
+        force: true,
+        quiet: true,
+      });
+      if (!jobs.success) throw new Error(jobs.formattedReason);
+      const job = jobs.compilationJobsPerFile.get(root) ?? jobs.indexedIndividualJobs.get(root);
+      if (job === undefined) throw new Error(`no compilation job for ${source}`);
+      const { output } = await hre.solidity.runCompilationJob(job, { buildProfile: "production", quiet: true });
+      const inputSourceName = Object.keys(output.contracts ?? {}).find((sourceName) => sourceName.endsWith(source))!;
+      const runtime = output.contracts?.[inputSourceName]?.[name]?.evm?.deployedBytecode?.object ?? "";
+      const bytes = runtime.replace(/^0x/, "").length / 2;
+      console.log(`      ${name}: ${bytes} bytes of runtime code`);
+      expect(bytes).to.be.greaterThan(0);
+      expect(bytes).to.be.at.most(MAX_RUNTIME_BYTES);
+    });
+  }
+});

@@ -13,6 +13,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { stripVTControlCharacters } from "node:util";
 
+import hre from "hardhat";
+
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const CLI = path.join(REPO_ROOT, "node_modules/hardhat/dist/src/cli.js");
 
@@ -126,12 +128,17 @@ export interface HardhatNode {
   stop(): Promise<void>;
 }
 
-/** Starts `npx hardhat node` on a free port of 127.0.0.1 and waits until it answers JSON-RPC. */
+/**
+ * Starts `npx hardhat node` on a free port of 127.0.0.1 and waits until it answers JSON-RPC. Under `--coverage` the
+ * contracts the test deploys to it are instrumented and may be over the code size limit: the node then allows them
+ * (hardhat.config.ts).
+ */
 export async function startHardhatNode(): Promise<HardhatNode> {
   const port = await freePort();
+  const instrumented = hre.globalOptions.coverage ? { DEVPROOF_NODE_INSTRUMENTED_CONTRACTS: "1" } : {};
   const child = spawn(process.execPath, [CLI, "node", "--hostname", "127.0.0.1", "--port", String(port)], {
     cwd: REPO_ROOT,
-    env: cliEnvironment(),
+    env: cliEnvironment({ env: instrumented }),
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
