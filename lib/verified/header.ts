@@ -62,6 +62,12 @@ function commonFor(hardfork: Hardfork): Common {
   return common;
 }
 
+/** The hash a header's fields (as `eth_getBlockByNumber` returns them) make, whatever hash the answer claims. */
+export function computeHeaderHash(block: Record<string, unknown>): string {
+  const header = createBlockHeaderFromRPC(block as unknown as JSONRPCBlock, { common: commonFor(hardforkOf(block)) });
+  return bytesToHex(header.hash());
+}
+
 /**
  * Recomputes the hash of a header as `eth_getBlockByNumber` returns it and checks it against the hash the endpoint
  * claims. Throws {@link HeaderMismatchError} when they differ or the answer is not a header.

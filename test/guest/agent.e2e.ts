@@ -187,16 +187,16 @@ describe("guest agent (separate process, local chain, fake docker)", function ()
       expect(lastError?.message).to.match(/lagging or reorged/);
     });
 
-    it("falls back to the next RPC URL, keeps what runs while every URL is down, and recovers", async function () {
-      const { chain, docker, agent, settings } = await setUp({ endpoints: 2 });
+    it("without a quorum, leaves out a URL that fails, keeps what runs while every URL is down, and recovers", async function () {
+      const { chain, docker, agent, settings } = await setUp({ endpoints: 2, rpcQuorum: "none" });
       const [primary, secondary] = chain.endpoints as [(typeof chain.endpoints)[0], (typeof chain.endpoints)[0]];
 
-      // The first URL answers JSON-RPC errors: the second one is used.
+      // The first URL answers JSON-RPC errors: the second one's header and proofs are used, and the first is named.
       primary.fault = { kind: "error" };
       await chain.release(await served(v2), 1);
       await agent.waitForLog("v2 reload", (line) => line.event === "reload" && line.composeHash === v2.hash);
-      const fallback = agent.find((line) => line.event === "rpc-fallback");
-      expect(fallback?.endpoint).to.equal(primary.url);
+      const named = agent.find((line) => line.event === "verification" && line.state === "outvoted");
+      expect(named?.msg).to.contain(`${primary.url}: eth_blockNumber: internal error (injected)`);
       expect(secondary.requests).to.be.greaterThan(0);
 
       // Every URL down (refused, HTTP 500) while v3 is activated: nothing changes, nothing is stopped.
@@ -210,7 +210,7 @@ describe("guest agent (separate process, local chain, fake docker)", function ()
       expect((await docker.calls()).length).to.equal(callsBefore);
       expect((await readState(settings.stateDir)).running?.composeHash).to.equal(v2.hash);
       const status = await agent.reconcilerStatus();
-      expect((status["lastError"] as { message: string }).message).to.match(/no RPC endpoint gave a view/);
+      expect((status["lastError"] as { message: string }).message).to.match(/only 0 of 2 RPC endpoints answered/);
       expect((await agent.get("/healthz")).status).to.equal(200);
 
       // The first URL comes back: v3 runs.
