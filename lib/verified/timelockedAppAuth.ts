@@ -195,3 +195,53 @@ export async function checkProvenAppAuth(
     );
   }
 }
+
+/** An open proposal as the contract stores it (its state is derived from `readyAt`, as the contract does). */
+export interface ProvenProposal {
+  id: string;
+  /** The `ChangeKind` number. */
+  kind: number;
+  readyAt: bigint;
+  value: string;
+}
+
+/** The most open proposals read in one view; more is an owner flooding the list, and is refused, not read slowly. */
+export const MAX_PROVEN_PROPOSALS = 256;
+
+/**
+ * The open proposals (the `_openProposalIds` set, in its order) with what `_proposals` stores for each, proven
+ * against `header`: one proof for the set's length, one for its ids, one for the proposals.
+ */
+export async function readProvenProposals(
+  reader: VerifiedChainReader,
+  appAuth: string,
+  header: VerifiedHeader,
+): Promise<ProvenProposal[]> {
+  const S = APP_AUTH_STORAGE;
+  const valuesSlot = S.openProposalIds.slot + STRUCT_MEMBERS.Bytes32Set._inner.slot + STRUCT_MEMBERS.Set._values.slot;
+  const length = (await reader.readStorage(appAuth, [valuesSlot], header)).slots.get(valuesSlot) ?? 0n;
+  if (length > BigInt(MAX_PROVEN_PROPOSALS)) {
+    throw new Error(`${length} open proposals, more than the ${MAX_PROVEN_PROPOSALS} read in one view`);
+  }
+  if (length === 0n) return [];
+  // A dynamic array's elements start at keccak256(its slot).
+  const start = BigInt(keccak256(toBeHex(valuesSlot, 32)));
+  const idSlots = Array.from({ length: Number(length) }, (_, i) => start + BigInt(i));
+  const ids = await reader.readStorage(appAuth, idSlots, header);
+  const idList = idSlots.map((slot) => hex32(ids.slots.get(slot) ?? 0n));
+  const bases = idList.map((id) => mappingSlot(id, S.proposals.slot));
+  const fields = await reader.readStorage(
+    appAuth,
+    bases.flatMap((base) => [base + STRUCT_MEMBERS.Proposal.kind.slot, base + STRUCT_MEMBERS.Proposal.value.slot]),
+    header,
+  );
+  return idList.map((id, i) => {
+    const word = fields.slots.get(bases[i]! + STRUCT_MEMBERS.Proposal.kind.slot) ?? 0n;
+    return {
+      id,
+      kind: Number(unpack(word, STRUCT_MEMBERS.Proposal.kind)),
+      readyAt: unpack(word, STRUCT_MEMBERS.Proposal.readyAt),
+      value: hex32(fields.slots.get(bases[i]! + STRUCT_MEMBERS.Proposal.value.slot) ?? 0n),
+    };
+  });
+}

@@ -9,6 +9,7 @@ import { network } from "hardhat";
 import type { NetworkConnection } from "hardhat/types/network";
 
 import { headerFromRpcBlock, HeaderMismatchError } from "../../lib/verified/header.js";
+import { LightClientHeaderSource } from "../../lib/verified/lightClient.js";
 import { HeaderUnverifiedError, QuorumHeaderSource } from "../../lib/verified/headers.js";
 import {
   EMPTY_TRIE_ROOT,
@@ -23,6 +24,7 @@ import {
   APP_AUTH_STORAGE,
   checkProvenAppAuth,
   mappingSlot,
+  readProvenProposals,
   readProvenRelease,
 } from "../../lib/verified/timelockedAppAuth.js";
 import type { TimelockedAppAuth } from "../../types/ethers-contracts/index.js";
@@ -220,6 +222,26 @@ describe("lib/verified", function () {
       expect(none.release).to.equal(undefined);
     });
 
+    it("reads the open proposals from proven storage as getProposals() answers them", async function () {
+      await (await appAuth.proposeComposeHash(HASH(5), SHORT_URI)).wait();
+      await (await appAuth.proposeDevice(HASH(6))).wait();
+      const proven = await readProvenProposals(reader(), address, await latestHeader());
+      const views = await appAuth.getProposals();
+      expect(proven).to.have.length(views.length).and.to.have.length.greaterThan(1);
+      for (const [i, view] of views.entries()) {
+        expect(proven[i]).to.deep.equal({
+          id: view.id,
+          kind: Number(view.kind),
+          readyAt: view.readyAt,
+          value: view.value,
+        });
+      }
+      await (await appAuth.cancelDevice(HASH(6))).wait();
+      expect((await readProvenProposals(reader(), address, await latestHeader())).map((p) => p.value)).to.not.include(
+        HASH(6),
+      );
+    });
+
     it("finds TimelockedAppAuth's interface id in its proven code, and nothing at an empty address", async function () {
       const header = await latestHeader();
       await checkProvenAppAuth(reader(), address, header);
@@ -389,6 +411,65 @@ describe("lib/verified", function () {
       const evidence = await pinned.confirmedHeader(1);
       expect(evidence.reports.find((r) => r.endpoint === "other")?.problem).to.match(/on chain 8453, not chain 31337/);
     });
+  });
+});
+
+describe("lib/verified: LightClientHeaderSource (the adapter a light client plugs into)", function () {
+  let connection: NetworkConnection;
+  before(async function () {
+    connection = await network.create();
+    await connection.networkHelpers.mine(10);
+  });
+  after(async function () {
+    await connection.close();
+  });
+
+  /** A stand-in for a light client's EIP-1193 provider: the chain's answers, or what `answer` makes of them. */
+  const client = (answer?: (method: string, real: unknown) => unknown) => ({
+    async request({ method, params }: { method: string; params: unknown[] }) {
+      const real = await connection.provider.request({ method, params });
+      return answer === undefined ? real : answer(method, real);
+    },
+  });
+
+  it("takes the confirmed header from the light client, re-hashed, and proofs from any endpoint", async function () {
+    const source = new LightClientHeaderSource(client(), "stand-in (hardhat)");
+    const head = Number(await connection.provider.request({ method: "eth_blockNumber", params: [] }));
+    const evidence = await source.confirmedHeader(2);
+    expect(evidence.header.number).to.equal(head - 2);
+    expect(evidence.head).to.equal(head);
+    expect(evidence.how).to.equal("the light client stand-in (hardhat) verified this header");
+    const appAuth = await deployTimelockedAppAuth(connection.ethers, { noticePeriod: MIN_NOTICE_PERIOD });
+    const reader = new VerifiedChainReader(source, [endpoint(connection, "any")]);
+    const { header } = await reader.confirmedHeader(0);
+    const proven = await reader.readStorage(await appAuth.getAddress(), [APP_AUTH_STORAGE.noticePeriod.slot], header);
+    expect(proven.slots.get(APP_AUTH_STORAGE.noticePeriod.slot)).to.equal(MIN_NOTICE_PERIOD);
+  });
+
+  it("verifies nothing when the light client is out of sync, lacks the block, or answers a header that does not hash", async function () {
+    const outOfSync = new LightClientHeaderSource(
+      client(() => {
+        throw new Error("out of sync: 1796017088 seconds behind");
+      }),
+      "helios (base)",
+    );
+    await expectUnverified(
+      outOfSync.confirmedHeader(1),
+      "unavailable",
+      /light client helios \(base\) gave no verified its head: out of sync/,
+    );
+    const noBlock = new LightClientHeaderSource(
+      client((method, real) => (method === "eth_getBlockByNumber" ? null : real)),
+      "x",
+    );
+    await expectUnverified(noBlock.verifiedHeader(3), "unavailable", /it has no block 3/);
+    const badHeader = new LightClientHeaderSource(
+      client((method, real) =>
+        method === "eth_getBlockByNumber" ? { ...(real as Json), stateRoot: `0x${"5e".repeat(32)}` } : real,
+      ),
+      "x",
+    );
+    await expectUnverified(badHeader.verifiedHeader(3), "unavailable", /not to the hash it reports/);
   });
 });
 
