@@ -21,6 +21,7 @@ import { VerifiedChainReader } from "../../lib/verified/reader.js";
 import { httpRpcClient } from "../../lib/verified/rpc.js";
 import { readProvenRelease } from "../../lib/verified/timelockedAppAuth.js";
 
+import { MIN_NOTICE_PERIOD } from "../../test/helpers/appAuth.js";
 import { DstackGuestApiStandIn } from "../../test/helpers/dstack-guest-api.js";
 import {
   AgentChain,
@@ -109,6 +110,24 @@ export function reactionFloorMs(setting: AgentReactionSetting): number {
   return setting.pollIntervalMs + setting.confirmations * (setting.blockTimeMs ?? 0);
 }
 
+/**
+ * Proposes a release and lets its notice pass. With interval mining on, the clock is moved with `evm_increaseTime`
+ * alone and the next interval block carries it: EDR panics in its logger ("There must be a log line") when
+ * `evm_mine` runs while it mines on an interval.
+ */
+async function proposeAndWait(
+  chain: AgentChain,
+  release: { hash: string; uri: string },
+  setting: AgentReactionSetting,
+): Promise<void> {
+  if (setting.blockTimeMs === undefined) return chain.proposeAndWait(release);
+  const provider = chain.connection.provider;
+  await (await chain.appAuth.proposeComposeHash(release.hash, release.uri)).wait();
+  await provider.request({ method: "evm_increaseTime", params: [Number(MIN_NOTICE_PERIOD)] });
+  const after = await chain.blockNumber();
+  await waitFor("a block after the notice", async () => (await chain.blockNumber()) > after, 30_000);
+}
+
 /** Activates `runs` releases one after the other and returns each reaction time in ms. */
 export async function measureAgentReactions(
   setting: AgentReactionSetting,
@@ -145,7 +164,7 @@ export async function measureAgentReactions(
   try {
     for (let run = 0; run < runs; run++) {
       const release = await makeRelease(`bench-${run}`);
-      await chain.proposeAndWait({ hash: release.hash, uri: pathToFileURL(release.file).href });
+      await proposeAndWait(chain, { hash: release.hash, uri: pathToFileURL(release.file).href }, setting);
       const tx = await chain.appAuth.activateComposeHash(release.hash);
       // The moment the activation's block exists, seen by polling every 5 ms (automine: already there).
       const minedAt = await waitFor(
