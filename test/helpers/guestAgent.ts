@@ -330,7 +330,9 @@ export class FakeDocker {
     } catch {
       return [];
     }
+    // The fake docker may be writing a line right now: only whole lines (up to the last newline) are calls.
     return text
+      .slice(0, text.lastIndexOf("\n") + 1)
       .split("\n")
       .filter((line) => line !== "")
       .map((line) => JSON.parse(line) as DockerCall);
