@@ -2,7 +2,8 @@
  * devproof-agent: runs, inside the CVM, the release that the app's TimelockedAppAuth names, and nothing else; with
  * `--registry`, also replicates the app's shared secret through its ReplicationRegistry.
  *
- *   node agent.mjs --rpc-url https://… --app-auth 0x… [--confirmations 3] [--poll-interval 5s] …   (or DEVPROOF_* variables)
+ *   node agent.mjs --rpc-url https://a…,https://b…,https://c… [--rpc-quorum majority] --app-auth 0x… [--confirmations 3] …
+ *                                                                                         (or DEVPROOF_* variables)
  *   node agent.mjs … --registry 0x… (--submitter-key-file key | --registration-out f --onboarding-out dir) [--pccs-url …]
  *
  * Exit codes: 0 after SIGTERM/SIGINT (the current step finished), 2 for invalid options, 1 for anything unexpected.
