@@ -17,6 +17,7 @@ import { parse as parseYaml } from "yaml";
 
 import { describeChange, type AppStatus, type ProposalInfo } from "./appAuth.js";
 import { formatCountdown, formatDate, formatDuration, formatNotice } from "./format.js";
+import { safeJson, shown } from "./untrusted/text.js";
 
 // ---------------------------------------------------------------------------------------------------------------
 // The snapshot the rules read
@@ -351,6 +352,14 @@ function assessTimelocked(snapshot: DevProofSnapshot, status: AppStatus): Report
   }
   lines.push(...proposalLines(status));
   lines.push(releaseLine(status));
+  if (status.unreadable !== undefined) {
+    lines.push({
+      id: "uris.unreadable",
+      level: "WARN",
+      title: "the owner published compose URIs that are not UTF-8: users cannot follow them to audit the file",
+      evidence: `${status.unreadable.join("; ")} (shown with U+FFFD in place of each bad sequence)`,
+    });
+  }
   lines.push(
     status.requireTcbUpToDate
       ? {
@@ -402,7 +411,7 @@ function proposalLines(status: AppStatus): ReportLine[] {
 
 function proposalLine(proposal: ProposalInfo, now: bigint): ReportLine {
   const when = formatCountdown(proposal.readyAt, proposal.expiresAt, now);
-  const uri = proposal.uri === "" ? "" : `; compose file: ${proposal.uri}`;
+  const uri = proposal.uri === "" ? "" : `; compose file: ${shown(proposal.uri)}`;
   return {
     id: `proposal.${proposal.id.slice(0, 10)}`,
     level: "WARN",
@@ -425,7 +434,7 @@ function releaseLine(status: AppStatus): ReportLine {
         id: "release.current",
         level: "PASS",
         title: "the current release's compose hash is allowed",
-        evidence: `${release.composeHash} since ${formatDate(release.setAt)}; compose file: ${release.uri}`,
+        evidence: `${release.composeHash} since ${formatDate(release.setAt)}; compose file: ${shown(release.uri)}`,
       }
     : {
         id: "release.current",
@@ -833,13 +842,13 @@ function composeReleaseLine(compose: ComposeEvidence, snapshot: DevProofSnapshot
         id: "compose.release",
         level: "PASS",
         title: "the compose file is the current release",
-        evidence: `currentRelease() = ${release.composeHash} (${release.uri})`,
+        evidence: `currentRelease() = ${release.composeHash} (${shown(release.uri)})`,
       }
     : {
         id: "compose.release",
         level: "WARN",
         title: "the compose file is not the current release",
-        evidence: `currentRelease() = ${release.composeHash} (${release.uri}); this file is ${compose.sha256}`,
+        evidence: `currentRelease() = ${release.composeHash} (${shown(release.uri)}); this file is ${compose.sha256}`,
       };
 }
 
@@ -1303,5 +1312,5 @@ export function renderReport(report: DevProofReport): string {
 
 /** The report as one JSON object (`--json`). */
 export function reportJson(report: DevProofReport): string {
-  return JSON.stringify(report);
+  return safeJson(report);
 }

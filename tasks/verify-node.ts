@@ -3,6 +3,7 @@ import { getAddress } from "ethers";
 import { formatDate } from "../lib/format.js";
 import { evictionCauseOf, nodeStatusOf } from "../lib/replication/registry.js";
 import type { NodeStatus } from "../lib/replication/registry.js";
+import { quoted } from "../lib/untrusted/text.js";
 import { defineAction } from "./shared/action.js";
 import {
   openRegistry,
@@ -64,7 +65,7 @@ export default defineAction(async (args: VerifyNodeArgs, hre): Promise<VerifyNod
   if (evicted !== undefined) {
     const record = await registry.getNode(node);
     const cause = evictionCauseOf(evicted.args.cause);
-    const why = evicted.args.reason === "" ? "" : ` ("${evicted.args.reason}")`;
+    const why = evicted.args.reason === "" ? "" : ` (${quoted(evicted.args.reason)})`;
     console.log(
       `  evicted by ${evicted.args.by} at ${formatDate(record.evictedAt)}, block ${evicted.blockNumber}: ${cause}${why}`,
     );

@@ -11,6 +11,7 @@ import { InvalidOptionError, UserError } from "../lib/errors.js";
 import { formatCountdown, formatDuration } from "../lib/format.js";
 import { connectRegistry } from "../lib/replication/registry.js";
 import { checkBlockNumber, checkInteger, parseAddress, parseDuration, requireOption } from "../lib/validate.js";
+import { safeJson } from "../lib/untrusted/text.js";
 import { QuorumHeaderSource } from "../lib/verified/headers.js";
 import { VerifiedChainReader } from "../lib/verified/reader.js";
 import { httpRpcClient, redactRpcUrl } from "../lib/verified/rpc.js";
@@ -141,7 +142,7 @@ export default defineAction(async (args: WatchArgs, hre): Promise<WatchResult> =
         for (const proposal of check.unannounced) {
           if (json) {
             console.log(
-              JSON.stringify({
+              safeJson({
                 source: "verified",
                 event: "ProposalNotReported",
                 block: check.block,
@@ -204,7 +205,7 @@ export default defineAction(async (args: WatchArgs, hre): Promise<WatchResult> =
     onEvent: async (event) => {
       if (event.event === "ChangeProposed" && typeof event.args["id"] === "string")
         verifier?.announce(event.args["id"]);
-      if (json) console.log(JSON.stringify(event));
+      if (json) console.log(safeJson(event));
       else {
         const line = formatWatchedEvent(event);
         console.log(event.severity === "urgent" ? styleText(["red", "bold"], line) : line);

@@ -41,6 +41,7 @@ import type { Logger } from "pino";
 
 import {
   REGISTRY_AGENT_ABI,
+  RefusedEventError,
   ReplicationVerificationError,
   bootFactsFromInfo,
   buildNodeRegistration,
@@ -49,6 +50,7 @@ import {
   connectRegistryView,
   decryptSecret,
   deriveNodeKeys,
+  describeRefusedEvent,
   describeVerificationFailure,
   encodeOnboardingFile,
   encodeRegistrationFile,
@@ -67,6 +69,7 @@ import type {
   NodeStatus,
   OnboardingRecord,
   QuoteVerification,
+  RefusedEvent,
   RegistrationEvidence,
   RegistryView,
   VerifiedRegistration,
@@ -546,11 +549,13 @@ export class Replicator implements Loop {
     if (this.secret !== undefined) return;
     const state = this.requireState();
     if (this.isGenesis) {
-      const handedOn = await this.scanOnboardings(view.block);
-      if (handedOn.length > 0) {
+      const { found, refused } = await this.scanOnboardings(view.block);
+      // A refused onboarding log is an onboarding all the same: counted, so that no second secret is made.
+      const handedOn = found.length + refused.length;
+      if (handedOn > 0) {
         throw new Error(
           `node ${this.me} is the genesis member but holds no secret at ${this.options.secretPath}, and the registry ` +
-            `records ${handedOn.length} onboarding(s) made with the app's secret: a new one would split the app. ` +
+            `records ${handedOn} onboarding(s) made with the app's secret: a new one would split the app. ` +
             "Restore the file (or the encrypted volume it was on); nothing is created",
         );
       }
@@ -565,7 +570,13 @@ export class Replicator implements Loop {
       return;
     }
     const from = state.registration?.block ?? this.options.registryFromBlock;
-    const [onboarding] = await this.scanOnboardings(view.block, this.me, from);
+    const { found, refused } = await this.scanOnboardings(view.block, this.me, from);
+    const [onboarding] = found;
+    if (onboarding === undefined && refused[0] !== undefined) {
+      throw new Error(
+        `node ${this.me} is a member, but its onboarding cannot be read: ${describeRefusedEvent(refused[0])}`,
+      );
+    }
     if (onboarding === undefined) {
       throw new Error(
         `node ${this.me} is a member at block ${view.block}, but no NodeOnboarded event for it was found from block ` +
@@ -645,11 +656,12 @@ export class Replicator implements Loop {
       if (state.cursor >= view.block) break;
       const from = state.cursor + 1;
       const to = Math.min(view.block, from + this.options.logRange - 1);
-      const records = await this.registryCall((r) => readRegistrations(r, from, to));
+      const { records, refused } = await this.registryCall((r) => readRegistrations(r, from, to));
       const pending = { ...state.pending };
+      const decided = { ...state.decided };
       for (const record of records) {
         const node = getAddress(record.evidence.node);
-        if (node === this.me || state.decided[node] !== undefined || pending[node] !== undefined) continue;
+        if (node === this.me || decided[node] !== undefined || pending[node] !== undefined) continue;
         pending[node] = { registeredAt: record.blockNumber, transactionHash: record.transactionHash };
         this.evidence.set(node, record.evidence);
         this.logger.debug(
@@ -657,7 +669,18 @@ export class Replicator implements Loop {
           `node ${node} registered in block ${record.blockNumber} (tx ${record.transactionHash}): verifying it`,
         );
       }
-      await this.save({ pending, cursor: to });
+      // A log that does not decode (anyone can register, with strings that are not UTF-8) is refused on its own: the
+      // cursor moves past it like past any other, and the node it names (one registration per address) is decided.
+      for (const event of refused) {
+        const node = event.node;
+        if (node !== undefined && (node === this.me || decided[node] !== undefined)) continue;
+        if (node !== undefined) {
+          delete pending[node];
+          decided[node] = { outcome: "refused", at: now(), block: view.block, reason: describeRefusedEvent(event) };
+        }
+        this.noteRefusedEvent(event);
+      }
+      await this.save({ pending, decided, cursor: to });
       checkpoint();
     }
 
@@ -690,9 +713,27 @@ export class Replicator implements Loop {
 
     let evidence = this.evidence.get(node);
     if (evidence === undefined) {
-      const record = await this.registryCall((r) => readRegistration(r, node, entry.registeredAt, entry.registeredAt));
-      if (record === undefined) throw new Error(`no NodeRegistered event of ${node} in block ${entry.registeredAt}`);
-      evidence = record.evidence;
+      const read = await this.registryCall(async (r) => {
+        try {
+          return { record: await readRegistration(r, node, entry.registeredAt, entry.registeredAt) };
+        } catch (error) {
+          if (error instanceof RefusedEventError) return { refused: error.refused };
+          throw error;
+        }
+      });
+      if (read.refused !== undefined) {
+        await this.decided(node, {
+          outcome: "refused",
+          at: now(),
+          block: view.block,
+          reason: describeRefusedEvent(read.refused),
+        });
+        this.noteRefusedEvent(read.refused);
+        return;
+      }
+      if (read.record === undefined)
+        throw new Error(`no NodeRegistered event of ${node} in block ${entry.registeredAt}`);
+      evidence = read.record.evidence;
       this.evidence.set(node, evidence);
     }
 
@@ -790,6 +831,26 @@ export class Replicator implements Loop {
     );
   }
 
+  /** Logs a refused registry log once (its range is read once: the cursor moves past it) and lists it in `/status`. */
+  private noteRefusedEvent(event: RefusedEvent): void {
+    const line = describeRefusedEvent(event);
+    const node = event.node ?? null;
+    this.remember(this.recentRefusals, { node, reason: line, final: true, at: now(), block: event.blockNumber });
+    this.logger.error(
+      {
+        event: "refused-event",
+        node,
+        name: event.event,
+        block: event.blockNumber,
+        logIndex: event.logIndex,
+        txHash: event.transactionHash,
+        reason: event.reason,
+        final: true,
+      },
+      node === null ? `${line}; moving on` : `${line}; node ${node} is never onboarded`,
+    );
+  }
+
   /** Keeps a node pending with a reason, logged once per reason. */
   private async pendingReason(node: string, reason: string, level: "warn" | "error", event: string): Promise<void> {
     const state = this.requireState();
@@ -817,15 +878,21 @@ export class Replicator implements Loop {
     await this.save({ pending, decided: { ...state.decided, [node]: decision } });
   }
 
-  /** The NodeOnboarded events up to `toBlock` (of `node` only, when given), read in ranges of `--log-range`. */
+  /**
+   * The NodeOnboarded events up to `toBlock` (of `node` only, when given), read in ranges of `--log-range`; and the
+   * logs that were refused (only a registry that is not the one we checked, or a lying endpoint, could give those).
+   */
   private async scanOnboardings(toBlock: number, node?: string, fromBlock = this.options.registryFromBlock) {
     const found: OnboardingRecord[] = [];
+    const refused: RefusedEvent[] = [];
     for (let from = fromBlock; from <= toBlock; from += this.options.logRange) {
       const to = Math.min(toBlock, from + this.options.logRange - 1);
-      found.push(...(await this.registryCall((r) => readOnboardings(r, from, to, node))));
+      const read = await this.registryCall((r) => readOnboardings(r, from, to, node));
+      found.push(...read.records);
+      refused.push(...read.refused);
       if (node !== undefined && found.length > 0) break;
     }
-    return found;
+    return { found, refused };
   }
 
   // -------------------------------------------------------------------------------------------------------------

@@ -1,3 +1,5 @@
+import { shown } from "../untrusted/text.js";
+
 /** Why a registration (or a piece of its evidence) was rejected. */
 export type ReplicationErrorCode =
   | "quote-invalid"
@@ -38,7 +40,10 @@ export const VERIFICATION_FAILURES: Record<ReplicationErrorCode, string> = {
   "compose-hash-mismatch": "the compose hash measured into its RTMR3 is not the one it claims",
 };
 
-/** One line saying which check refused a node and with which values. */
+/**
+ * One line saying which check refused a node and with which values. The values come from the node's registration
+ * (anyone's input): the line is escaped and capped before any log or terminal shows it.
+ */
 export function describeVerificationFailure(error: ReplicationVerificationError): string {
-  return `${VERIFICATION_FAILURES[error.code]}: ${error.message}`;
+  return shown(`${VERIFICATION_FAILURES[error.code]}: ${error.message}`, 2000);
 }

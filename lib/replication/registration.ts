@@ -14,6 +14,7 @@ import type { QuoteCollateral, VerifiedTdxQuote } from "./quote.js";
 import { checkReportDataBinding, tdReportOfQuote } from "./report-data.js";
 import { encryptSecret } from "./secret.js";
 import { bootInfoFromDecoded, type DecodedBootInfo } from "../bootInfo.js";
+import { quoted, shownList } from "../untrusted/text.js";
 
 /** A node's registration as the registry's `NodeRegistered` event carries it. */
 export interface RegistrationEvidence {
@@ -82,7 +83,7 @@ export function checkEvidenceAgainstQuote(
   if (evidence.bootInfo.tcbStatus !== verified.tcbStatus) {
     throw new ReplicationVerificationError(
       "tcb-status-mismatch",
-      `the node claims TCB status "${evidence.bootInfo.tcbStatus}", its quote verifies as "${verified.tcbStatus}"`,
+      `the node claims TCB status ${quoted(evidence.bootInfo.tcbStatus, 64)}, its quote verifies as "${verified.tcbStatus}"`,
     );
   }
   const claimedAdvisories = [...evidence.bootInfo.advisoryIds].sort();
@@ -90,7 +91,7 @@ export function checkEvidenceAgainstQuote(
   if (claimedAdvisories.join(",") !== actualAdvisories.join(",")) {
     throw new ReplicationVerificationError(
       "advisory-ids-mismatch",
-      `the node claims advisories [${claimedAdvisories.join(", ")}], its quote has [${actualAdvisories.join(", ")}]`,
+      `the node claims advisories [${shownList(claimedAdvisories)}], its quote has [${actualAdvisories.join(", ")}]`,
     );
   }
 

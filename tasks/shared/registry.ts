@@ -18,7 +18,13 @@ import {
   verifyRegistration,
 } from "../../lib/replication/index.js";
 import type { CollateralSource, VerifiedRegistration } from "../../lib/replication/index.js";
-import { nodeStatusOf, connectRegistry, readRegistration, registryInterface } from "../../lib/replication/registry.js";
+import {
+  RefusedEventError,
+  nodeStatusOf,
+  connectRegistry,
+  readRegistration,
+  registryInterface,
+} from "../../lib/replication/registry.js";
 import type { NodeStatus, RegistrationRecord } from "../../lib/replication/registry.js";
 import { atMostOneOf, checkBlockNumber, checkUnixTime, parseAddress, requireOption } from "../../lib/validate.js";
 import type { ReplicationRegistry } from "../../types/ethers-contracts/index.js";
@@ -171,6 +177,8 @@ export async function verifyRegisteredNode(
   try {
     record = await readRegistration(session.registry, node, verification.fromBlock);
   } catch (error) {
+    // Its one registration is a log that does not decode (anyone can register such a node): nothing to verify.
+    if (error instanceof RefusedEventError) throw new UserError(`cannot ${what} ${node}: ${error.message}`);
     const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
     throw new UserError(
       `the node refused the registry's event logs since block ${verification.fromBlock} (${reason}): ` +
