@@ -7,6 +7,8 @@
  * - the running release is no longer allowed (its hash was removed) → `docker compose down`, logged as an error;
  * - the current release is allowed and differs from what runs → fetch its app-compose.json, refuse it unless its
  *   sha256 is the on-chain hash, write it, `docker compose up`, health-check, then record it as running;
+ * - the current release's URI cannot be read (its bytes are not UTF-8, or it is longer than the agent reads) → refused
+ *   with one line naming it; what runs keeps running;
  * - a reload that fails → roll back to the last good release and retry the new one with capped exponential
  *   backoff; the failed release is never recorded as running;
  * - a view older than a block already acted on (a lagging or reorged endpoint) → logged, not acted on;
@@ -180,9 +182,20 @@ export class Reconciler implements Loop {
         { event: "refusal", composeHash: release.composeHash },
       );
     }
+    const current = this.requireState().running;
+    if (release.uriProblem !== undefined && current?.composeHash !== release.composeHash) {
+      // Nothing can be fetched from it: refused once, like a removed hash, until the owner sets another release.
+      this.retry = undefined;
+      return this.idle(
+        `unreadable-uri:${release.composeHash}`,
+        "error",
+        `refused: ${release.uriProblem} (current release at block ${view.block}); nothing was started, ` +
+          `${describeRunning(this.requireState())} keeps running until a release with a readable URI is set`,
+        { event: "refusal", composeHash: release.composeHash },
+      );
+    }
     this.idleReported = undefined;
 
-    const current = this.requireState().running;
     if (current?.composeHash === release.composeHash) {
       if (this.ensurePending) await this.ensure(current, view, checkpoint);
       else this.retry = undefined;

@@ -10,7 +10,8 @@
  */
 import { concat, keccak256, toBeHex, zeroPadValue } from "ethers";
 
-import { TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL, type Release } from "../release.js";
+import { releaseUri, TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL, type Release } from "../release.js";
+import { decodeUtf8 } from "../untrusted/decode.js";
 import type { VerifiedHeader } from "./header.js";
 import type { VerifiedChainReader } from "./reader.js";
 
@@ -86,13 +87,23 @@ export function unpack(word: bigint, variable: { offset: number; bytes: number }
 /** The longest URI the agent reads; a longer string is refused rather than proven slot by slot. */
 export const MAX_URI_BYTES = 4096;
 
-/** The length of a `string` whose slot holds `word`, and the slots of its data (none when short). */
+/** A stored string longer than {@link MAX_URI_BYTES}: its data is not read. */
+export class StringTooLongError extends Error {
+  override name = "StringTooLongError";
+
+  constructor(readonly length: bigint) {
+    super(`a string of ${length} bytes, longer than the ${MAX_URI_BYTES} the agent reads`);
+  }
+}
+
+/**
+ * The length of a `string` whose slot holds `word`, and the slots of its data (none when short). Throws
+ * {@link StringTooLongError} past {@link MAX_URI_BYTES}.
+ */
 export function stringLayout(slot: bigint, word: bigint): { length: number; dataSlots: bigint[]; short: boolean } {
   if ((word & 1n) === 0n) return { length: Number((word & 0xffn) / 2n), dataSlots: [], short: true };
   const length = (word - 1n) / 2n;
-  if (length > BigInt(MAX_URI_BYTES)) {
-    throw new Error(`a string of ${length} bytes, longer than the ${MAX_URI_BYTES} the agent reads`);
-  }
+  if (length > BigInt(MAX_URI_BYTES)) throw new StringTooLongError(length);
   const start = BigInt(keccak256(toBeHex(slot, 32)));
   const count = Math.ceil(Number(length) / 32);
   return {
@@ -102,11 +113,18 @@ export function stringLayout(slot: bigint, word: bigint): { length: number; data
   };
 }
 
-/** The bytes of a `string` from its slot's word and (when long) its data words. */
-export function decodeString(word: bigint, layout: { length: number; short: boolean }, data: bigint[]): string {
+/**
+ * The text of a `string` from its slot's word and (when long) its data words: `valid` unless its bytes are not UTF-8
+ * (then the lossy form; an owner can store any bytes).
+ */
+export function decodeString(
+  word: bigint,
+  layout: { length: number; short: boolean },
+  data: bigint[],
+): { text: string; valid: boolean } {
   const words = layout.short ? [word] : data;
   const bytes = Buffer.concat(words.map((w) => Buffer.from(w.toString(16).padStart(64, "0"), "hex")));
-  return new TextDecoder().decode(bytes.subarray(0, layout.length));
+  return decodeUtf8(bytes.subarray(0, layout.length));
 }
 
 const hex32 = (value: bigint) => `0x${value.toString(16).padStart(64, "0")}`;
@@ -156,19 +174,34 @@ export async function readProvenRelease(
   const second = first.slots.has(uriSlot) ? first : await reader.readStorage(appAuth, [positionSlot, uriSlot], header);
   const isAllowed = value(positionSlot, second) !== 0n;
   allowed.set(current, isAllowed);
-  let uri = "";
+  let uri: Pick<Release, "uri" | "uriProblem"> = { uri: "" };
   if (isAllowed) {
     const word = value(uriSlot, second);
-    const layout = stringLayout(uriSlot, word);
-    const data =
-      layout.dataSlots.length === 0 ? undefined : await reader.readStorage(appAuth, layout.dataSlots, header);
-    uri = decodeString(
-      word,
-      layout,
-      layout.dataSlots.map((slot) => value(slot, data)),
-    );
+    let layout: ReturnType<typeof stringLayout> | undefined;
+    try {
+      layout = stringLayout(uriSlot, word);
+    } catch (error) {
+      if (!(error instanceof StringTooLongError)) throw error;
+      // Refused like a URI that is not text: the release is named and not run, and everything else is still read.
+      uri = {
+        uri: "",
+        uriProblem: `the compose URI of release ${current} is ${error.length} bytes long, more than the ${MAX_URI_BYTES} the agent reads`,
+      };
+    }
+    if (layout !== undefined) {
+      const dataSlots = layout.dataSlots;
+      const data = dataSlots.length === 0 ? undefined : await reader.readStorage(appAuth, dataSlots, header);
+      uri = releaseUri(
+        current,
+        decodeString(
+          word,
+          layout,
+          dataSlots.map((slot) => value(slot, data)),
+        ),
+      );
+    }
   }
-  return { release: { composeHash: current, uri, setAt, allowed: isAllowed }, allowed };
+  return { release: { composeHash: current, ...uri, setAt, allowed: isAllowed }, allowed };
 }
 
 /** TimelockedAppAuth's ERC-165 interface id, as its code carries it (pushed in `supportsInterface`). */

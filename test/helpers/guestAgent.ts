@@ -21,7 +21,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { network } from "hardhat";
 import type { NetworkConnection } from "hardhat/types/network";
 
-import { AbiCoder, Interface } from "ethers";
+import { AbiCoder, concat, Interface, type Signer } from "ethers";
 
 import { buildAgent } from "../../guest/build.mjs";
 import { sha256Hex } from "../../lib/composeHash.js";
@@ -250,9 +250,22 @@ export class AgentChain {
     for (let i = 0; i < blocks; i++) await this.connection.provider.request({ method: "evm_mine", params: [] });
   }
 
-  /** Proposes a release and lets its notice pass (without activating it). */
-  async proposeAndWait(release: { hash: string; uri: string }): Promise<void> {
-    await (await this.appAuth.proposeComposeHash(release.hash, release.uri)).wait();
+  /**
+   * Proposes a release and lets its notice pass (without activating it). A URI given as bytes is stored as they are
+   * (an owner can store bytes that are not UTF-8, which ethers will not encode as a string).
+   */
+  async proposeAndWait(release: { hash: string; uri: string | Uint8Array }): Promise<void> {
+    if (typeof release.uri === "string") {
+      await (await this.appAuth.proposeComposeHash(release.hash, release.uri)).wait();
+    } else {
+      const fragment = this.appAuth.interface.getFunction("proposeComposeHash");
+      const data = concat([
+        fragment.selector,
+        AbiCoder.defaultAbiCoder().encode(["bytes32", "bytes"], [release.hash, release.uri]),
+      ]);
+      const owner = this.appAuth.runner as Signer;
+      await (await owner.sendTransaction({ to: this.address, data })).wait();
+    }
     await this.connection.networkHelpers.time.increase(MIN_NOTICE_PERIOD);
   }
 
@@ -265,7 +278,7 @@ export class AgentChain {
 
   /** Proposes, waits the notice, activates, then mines `confirmations` blocks so the agent may act on it. */
   async release(
-    release: { hash: string; uri: string },
+    release: { hash: string; uri: string | Uint8Array },
     confirmations: number,
   ): Promise<{ block: number; wallTime: number }> {
     await this.proposeAndWait(release);

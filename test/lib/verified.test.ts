@@ -5,9 +5,11 @@
  * so that one lying or silent endpoint is outvoted or left out, and too few or disagreeing ones verify nothing.
  */
 import { expect } from "chai";
+import { AbiCoder, concat, type Signer } from "ethers";
 import { network } from "hardhat";
 import type { NetworkConnection } from "hardhat/types/network";
 
+import { connectReleaseReader, readReleaseAt } from "../../lib/release.js";
 import { headerFromRpcBlock, HeaderMismatchError } from "../../lib/verified/header.js";
 import { LightClientHeaderSource } from "../../lib/verified/lightClient.js";
 import { HeaderUnverifiedError, QuorumHeaderSource } from "../../lib/verified/headers.js";
@@ -24,6 +26,7 @@ import {
   APP_AUTH_STORAGE,
   checkProvenAppAuth,
   mappingSlot,
+  MAX_URI_BYTES,
   readProvenProposals,
   readProvenRelease,
 } from "../../lib/verified/timelockedAppAuth.js";
@@ -220,6 +223,56 @@ describe("lib/verified", function () {
       });
       const none = await readProvenRelease(reader(), await empty.getAddress(), await latestHeader(), []);
       expect(none.release).to.equal(undefined);
+    });
+
+    it("refuses a URI that is not UTF-8, or too long to read, naming why: from proven storage as from the view", async function () {
+      const hostile = await deployTimelockedAppAuth(connection.ethers, {
+        noticePeriod: MIN_NOTICE_PERIOD,
+        composeHash: HASH(1),
+        composeUri: SHORT_URI,
+      });
+      const at = await hostile.getAddress();
+      const owner = hostile.runner as Signer;
+      const views = connectReleaseReader(at, connection.ethers.provider);
+      // What an owner can store and ethers would not encode as a string: bytes that are not UTF-8.
+      const short = Uint8Array.from([...new TextEncoder().encode("ipfs://x\u001b[2J"), 0xff]); // the short encoding
+      const long = Uint8Array.from([...new TextEncoder().encode(LONG_URI), 0xc0, 0x80]); // the long encoding
+      const tooLong = new TextEncoder().encode(`https://example.org/${"a".repeat(MAX_URI_BYTES)}`);
+      const cases = [
+        { hash: HASH(0x21), uri: short, shown: `"ipfs://x\\x1b[2J\ufffd"` },
+        { hash: HASH(0x22), uri: long, shown: `"${LONG_URI}\ufffd\ufffd"` },
+        { hash: HASH(0x23), uri: tooLong, shown: undefined },
+      ];
+      const propose = hostile.interface.getFunction("proposeComposeHash");
+      for (const { hash, uri } of cases) {
+        const data = concat([propose.selector, AbiCoder.defaultAbiCoder().encode(["bytes32", "bytes"], [hash, uri])]);
+        await (await owner.sendTransaction({ to: at, data })).wait();
+      }
+      await connection.networkHelpers.time.increase(MIN_NOTICE_PERIOD * 2n);
+
+      for (const { hash, uri, shown } of cases) {
+        await (await hostile.activateComposeHash(hash)).wait();
+        const header = await latestHeader();
+        const proven = (await readProvenRelease(reader(), at, header, [HASH(1)])).release;
+        const viewed = await readReleaseAt(views, header.number);
+        if (shown !== undefined) {
+          expect(proven).to.deep.equal(viewed);
+          expect(proven).to.deep.include({
+            composeHash: hash,
+            allowed: true,
+            uriProblem: `the compose URI of release ${hash} is not UTF-8 (as far as it decodes: ${shown}): no file can be fetched from it`,
+          });
+        } else {
+          // The view answers any length; proofs are read only up to MAX_URI_BYTES, and a longer URI is refused.
+          expect(viewed).to.deep.include({ composeHash: hash, uri: new TextDecoder().decode(uri) });
+          expect(viewed?.uriProblem).to.equal(undefined);
+          expect(proven).to.deep.include({
+            composeHash: hash,
+            uri: "",
+            uriProblem: `the compose URI of release ${hash} is ${uri.length} bytes long, more than the ${MAX_URI_BYTES} the agent reads`,
+          });
+        }
+      }
     });
 
     it("reads the open proposals from proven storage as getProposals() answers them", async function () {
