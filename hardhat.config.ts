@@ -28,7 +28,13 @@ export default defineConfig({
     // baseline behind it, the usual way to put a notice period in front of an instantly changeable contract.
     npmFilesToBuild: ["@openzeppelin/contracts/governance/TimelockController.sol"],
     profiles: {
-      default: { version: SOLC_VERSION, path: solcPath },
+      // The storage layout is in the default build's output: the guest agent reads TimelockedAppAuth's storage through
+      // proofs, and test/lib/verified-layout.test.ts checks its slot definitions against this layout.
+      default: {
+        version: SOLC_VERSION,
+        path: solcPath,
+        settings: { outputSelection: { "*": { "*": ["storageLayout"] } } },
+      },
       production: {
         version: SOLC_VERSION,
         path: solcPath,

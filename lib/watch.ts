@@ -464,8 +464,8 @@ export class Watcher {
     once?: boolean | undefined;
     maxAttempts?: number | undefined;
     onError?: ((error: unknown, attempt: number, retryInMs: number) => void) | undefined;
-    /** Called after each pass that succeeded (e.g. to clear an error shown after a failed one). */
-    onPass?: ((result: PassResult) => void) | undefined;
+    /** Called after each pass that succeeded (e.g. to clear an error shown after a failed one, or to verify it). */
+    onPass?: ((result: PassResult) => void | Promise<void>) | undefined;
   }): Promise<PassResult | undefined> {
     let failures = 0;
     let last: PassResult | undefined;
@@ -473,7 +473,7 @@ export class Watcher {
       try {
         last = await this.pass();
         failures = 0;
-        options.onPass?.(last);
+        await options.onPass?.(last);
         if (options.once === true) return last;
       } catch (error) {
         failures += 1;

@@ -280,6 +280,19 @@ export const tasks = [
       ),
     )
     .addFlag({ name: "once", description: "Report up to the confirmed head, then exit (for cron and tests)" })
+    .addOption(
+      stringOption(
+        "verifyRpc",
+        "Comma-separated JSON-RPC URLs of independent providers: each pass, the open proposals and the current release are proven against a header a quorum of them report, and a proposal the network's provider did not report is URGENT (optional)",
+      ),
+    )
+    .addOption(
+      stringWithDefault(
+        "verifyQuorum",
+        'How many --verify-rpc URLs must report the same header: a number from 2, "majority", or "none" (one is believed)',
+        "majority",
+      ),
+    )
     .setAction(lazyAction(() => import("./watch.js")))
     .build(),
   task("status-page", "Serve the status page (it reads the chain from the browser) on 127.0.0.1 and print its URL")

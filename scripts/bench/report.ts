@@ -133,6 +133,18 @@ export function summary(results: BenchResults) {
     registryRegisterGasSpread: round(results.registry.registerSpread, 6),
     registryOnboardGasSpread: round(results.registry.onboardSpread, 6),
     agentReactionMs: agent === undefined ? null : { median: agent.medianMs, max: agent.maxMs, floor: agent.floorMs },
+    ...("measured" in results.agent && results.agent.baseline !== undefined
+      ? {
+          agentReactionOneEndpointMs: {
+            median: results.agent.baseline.medianMs,
+            max: results.agent.baseline.maxMs,
+            floor: results.agent.baseline.floorMs,
+          },
+        }
+      : {}),
+    ...("measured" in results.agent && results.agent.viewReads !== undefined
+      ? { agentViewReadMs: results.agent.viewReads }
+      : {}),
     testSuiteSeconds: "seconds" in results.suite ? round(results.suite.seconds, 1) : null,
     targets: targets(results).map(({ name, status, value }) => ({ name, status, value })),
   };
@@ -315,10 +327,21 @@ export function markdown(results: BenchResults): string {
     "measured" in agent
       ? `From the activation block being mined to the agent's \`docker compose up\` with the new compose file (the agent ` +
           `runs as a separate process against a local JSON-RPC chain; a fake \`docker\` records the call): median ` +
-          `${agent.measured.medianMs} ms, max ${agent.measured.maxMs} ms over ${agent.measured.samples} activations, with a ` +
+          `${agent.measured.medianMs} ms, max ${agent.measured.maxMs} ms over ${agent.measured.samples} activations` +
+          `${agent.measured.reads === undefined ? "" : ` reading through a ${agent.measured.reads} (headers from each, values proven)`}, with a ` +
           `poll interval of ${agent.measured.pollIntervalMs} ms, ${agent.measured.confirmations} confirmations and ` +
           `${agent.measured.blockTimeMs} ms blocks. The floor, one poll interval plus confirmations × block time, is ` +
-          `${agent.measured.floorMs} ms. \`npm run bench:agent\` measures other settings.`
+          `${agent.measured.floorMs} ms. \`npm run bench:agent\` measures other settings.` +
+          (agent.baseline === undefined
+            ? ""
+            : ` With ${agent.baseline.reads ?? "one endpoint"}: median ${agent.baseline.medianMs} ms, max ` +
+              `${agent.baseline.maxMs} ms.`) +
+          (agent.viewReads === undefined
+            ? ""
+            : ` One view of the chain (head, confirmed header, current release and allowances; median of ` +
+              `${agent.viewReads.samples}, in process): ${agent.viewReads.ethCallMs} ms as \`eth_call\` answers of one ` +
+              `endpoint (what the agent read before it verified), ${agent.viewReads.oneEndpointMs} ms proven against ` +
+              `one endpoint's header, ${agent.viewReads.quorumMs} ms with the header from a quorum of 2 of 3.`)
       : `${agent.skipped[0]!.toUpperCase()}${agent.skipped.slice(1)} (the hook is \`scripts/bench/agent.ts\`).`,
     "",
     "## Test-suite wall time",

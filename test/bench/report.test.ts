@@ -4,7 +4,7 @@
  */
 import { expect } from "chai";
 
-import type { AgentSection } from "../../scripts/bench/agent.js";
+import type { AgentReaction, AgentSection } from "../../scripts/bench/agent.js";
 import type { GasBreakdown } from "../../scripts/bench/breakdown.js";
 import type { Operation, SubjectGas } from "../../scripts/bench/gas.js";
 import { spread } from "../../scripts/bench/registry.js";
@@ -98,6 +98,17 @@ describe("bench report", function () {
       max: 1500,
       floor: 1000,
     });
+
+    const withBaseline: AgentSection = {
+      measured: { ...(measured(1400) as { measured: AgentReaction }).measured, reads: "quorum 2 of 3 endpoints" },
+      baseline: { ...(measured(1300) as { measured: AgentReaction }).measured, reads: "1 endpoint, no quorum" },
+      viewReads: { ethCallMs: 4.5, oneEndpointMs: 9.1, quorumMs: 12.3, samples: 20 },
+    };
+    const text = markdown(results({ agent: withBaseline }));
+    expect(text).to.include("reading through a quorum 2 of 3 endpoints (headers from each, values proven)");
+    expect(text).to.include("With 1 endpoint, no quorum: median 1100 ms, max 1300 ms.");
+    expect(text).to.include("4.5 ms as `eth_call` answers of one endpoint");
+    expect(summary(results({ agent: withBaseline })).agentViewReadMs).to.deep.equal(withBaseline.viewReads);
   });
 
   it("computes a spread as max / min", function () {
