@@ -15,7 +15,7 @@ import type { ContractRunner, Provider } from "ethers";
 import type { ReplicationRegistry } from "../../types/ethers-contracts/index.js";
 import { UserError } from "../errors.js";
 import { REGISTRY_EIP712_NAME, REGISTRY_EIP712_VERSION } from "./eip712.js";
-import type { SignedNodeRegistration } from "./files.js";
+import type { SignedNodeRegistration, SignedRefresh } from "./files.js";
 import { nodeStatusOf } from "./enums.js";
 import type { NodeStatus } from "./enums.js";
 import { evidenceFromNodeRegistered } from "./registration.js";
@@ -24,44 +24,70 @@ import type { NodeRegisteredArgs, RegistrationEvidence } from "./registration.js
 const BOOT_INFO_TUPLE =
   "(address appId, bytes32 composeHash, address instanceId, bytes32 deviceId, bytes32 mrAggregated, " +
   "bytes32 mrSystem, bytes32 osImageHash, string tcbStatus, string[] advisoryIds)";
+const ATTESTATION_TUPLE = "(bytes quote, bytes eventLog)";
+const KEY_CHAIN_TUPLE = "(bytes derivedPublicKey, bytes appPublicKey, bytes appSignature, bytes kmsSignature)";
+const NODE_RECORD_TUPLE =
+  "(uint8 status, uint64 registeredAt, address sponsor, uint64 joinedAt, uint64 evictedAt, uint64 attestedAt, " +
+  `uint64 refreshes, bytes32 quoteHash, bytes encryptionPublicKey, ${BOOT_INFO_TUPLE} bootInfo)`;
 
 /** The part of `IReplicationRegistry` (and the errors it reverts with) that an agent uses, as the compiler declares it. */
 export const REGISTRY_AGENT_ABI = [
+  "function ATTESTATION_PERIOD() view returns (uint64)",
   "function appAuth() view returns (address)",
+  "function attestationExpiresAt(address node) view returns (uint64)",
   "function eip712Domain() view returns (bytes1 fields, string name, string version, uint256 chainId, address verifyingContract, bytes32 salt, uint256[] extensions)",
   "function genesis() view returns (address)",
+  `function getNode(address node) view returns (${NODE_RECORD_TUPLE})`,
   "function isNodeAllowed(address node) view returns (bool isAllowed, string reason)",
+  "function kms() view returns (address)",
+  "function kmsRoot() view returns (address)",
   "function nodeStatus(address node) view returns (uint8)",
   "function onboard(address node, bytes ciphertext, bytes memberSignature)",
-  `function register(address node, bytes encryptionPublicKey, ${BOOT_INFO_TUPLE} bootInfo, (bytes quote, bytes eventLog) attestation, bytes nodeSignature)`,
+  `function refreshAttestation(address node, ${ATTESTATION_TUPLE} attestation, string tcbStatus, string[] advisoryIds, bytes nodeSignature)`,
+  `function register(address node, bytes encryptionPublicKey, ${BOOT_INFO_TUPLE} bootInfo, ${ATTESTATION_TUPLE} attestation, ${KEY_CHAIN_TUPLE} keyChain, bytes nodeSignature)`,
+  `event AttestationRefreshed(address indexed node, bytes32 indexed quoteHash, uint64 nonce, string tcbStatus, string[] advisoryIds, ${ATTESTATION_TUPLE} attestation, bool allowed, string reason)`,
   "event GenesisSet(address indexed node, address indexed setBy)",
   "event NodeOnboarded(address indexed node, address indexed sponsor, bytes32 quoteHash, bytes ciphertext)",
-  `event NodeRegistered(address indexed node, bytes32 indexed composeHash, bytes32 indexed quoteHash, bytes encryptionPublicKey, ${BOOT_INFO_TUPLE} bootInfo, (bytes quote, bytes eventLog) attestation)`,
+  `event NodeRegistered(address indexed node, bytes32 indexed composeHash, bytes32 indexed quoteHash, bytes encryptionPublicKey, ${BOOT_INFO_TUPLE} bootInfo, ${ATTESTATION_TUPLE} attestation, ${KEY_CHAIN_TUPLE} keyChain)`,
+  "error DstackSignatureChainAppKeyMismatch(address recovered, address appKey)",
+  "error DstackSignatureChainInvalidPublicKey(bytes publicKey)",
+  "error DstackSignatureChainInvalidSignature(uint256 index, bytes signature)",
+  "error DstackSignatureChainKmsRootMismatch(address recovered, address kmsRoot)",
   "error ECDSAInvalidSignature()",
   "error ECDSAInvalidSignatureLength(uint256 length)",
   "error ECDSAInvalidSignatureS(bytes32 s)",
   "error RegistryAppIdMismatch(address appId, address expected)",
+  "error RegistryAttestationExpired(address node, uint64 attestedAt, uint64 expiredAt)",
   "error RegistryBootInfoNotAllowed(address node, string reason)",
   "error RegistryCiphertextEmpty(address node)",
   "error RegistryEncryptionKeyLengthInvalid(uint256 length, uint256 maxLength)",
   "error RegistryNodeAlreadyMember(address node)",
   "error RegistryNodeAlreadyRegistered(address node, uint8 status)",
+  "error RegistryNodeCannotRefresh(address node, uint8 status)",
+  "error RegistryNodeKeyNotKmsIssued(address node, address derivedKey)",
   "error RegistryNodeNotRegistered(address node, uint8 status)",
   "error RegistryQuoteEmpty(address node)",
   "error RegistrySignerMismatch(address node, address signer)",
   "error RegistrySignerNotMember(address signer)",
+  "error RegistrySponsorAttestationExpired(address sponsor, uint64 attestedAt, uint64 expiredAt)",
   "error RegistrySponsorNotAllowed(address sponsor, string reason)",
 ] as const;
 
 /** The registry as an agent binds it: the functions and events of {@link REGISTRY_AGENT_ABI}. */
 export type RegistryView = Pick<
   ReplicationRegistry,
+  | "ATTESTATION_PERIOD"
   | "appAuth"
+  | "attestationExpiresAt"
   | "eip712Domain"
   | "genesis"
+  | "getNode"
   | "isNodeAllowed"
+  | "kms"
+  | "kmsRoot"
   | "nodeStatus"
   | "onboard"
+  | "refreshAttestation"
   | "register"
   | "filters"
   | "queryFilter"
@@ -190,12 +216,25 @@ export async function readOnboardings(
   }));
 }
 
-/** The arguments of `register(node, encryptionPublicKey, bootInfo, attestation, nodeSignature)`. */
+/** The arguments of `register(node, encryptionPublicKey, bootInfo, attestation, keyChain, nodeSignature)`. */
 export function registerArguments({
   registration: r,
+  keyChain,
   signature,
-}: Pick<SignedNodeRegistration, "registration" | "signature">) {
-  return [r.node, r.encryptionPublicKey, r.bootInfo, { quote: r.quote, eventLog: r.eventLog }, signature] as const;
+}: Pick<SignedNodeRegistration, "registration" | "keyChain" | "signature">) {
+  return [
+    r.node,
+    r.encryptionPublicKey,
+    r.bootInfo,
+    { quote: r.quote, eventLog: r.eventLog },
+    keyChain,
+    signature,
+  ] as const;
+}
+
+/** The arguments of `refreshAttestation(node, attestation, tcbStatus, advisoryIds, nodeSignature)`. */
+export function refreshArguments({ refresh: r, signature }: Pick<SignedRefresh, "refresh" | "signature">) {
+  return [r.node, { quote: r.quote, eventLog: r.eventLog }, r.tcbStatus, r.advisoryIds, signature] as const;
 }
 
 export function requireProvider(runner: ContractRunner | null): Provider {
