@@ -41,6 +41,14 @@ function results(overrides: { oursUpgrade?: number; oursBoot?: number; agent?: A
       hardfork: "op / isthmus",
     },
     registry: {
+      operations: {
+        register: 600n,
+        setGenesis: 180n,
+        onboard: 180n,
+        refreshAttestation: 300n,
+        evict: 40n,
+        registrationCalldataBytes: 8000,
+      },
       points: [
         { members: 1, register: 100n, onboard: 50n },
         { members: 1000, register: 101n, onboard: 50n },
@@ -98,6 +106,20 @@ describe("bench report", function () {
       max: 1500,
       floor: 1000,
     });
+  });
+
+  it("reports one of each registry operation, and the registration's size, in the JSON and the table", function () {
+    expect(summary(results()).registry.operations).to.deep.equal({
+      register: 600,
+      setGenesis: 180,
+      onboard: 180,
+      refreshAttestation: 300,
+      evict: 40,
+      registrationCalldataBytes: 8000,
+    });
+    const text = markdown(results());
+    expect(text).to.include("the registration sends 8,000 bytes of calldata");
+    expect(text).to.include("| 600 | 180 | 180 | 300 | 40 |");
   });
 
   it("computes a spread as max / min", function () {
