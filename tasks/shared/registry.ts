@@ -264,7 +264,7 @@ export async function verifyRegisteredNode(
   }
   row(
     "attestation",
-    `${expired ? "EXPIRED at" : "counts until"} ${formatDateWithRelative(expiresAt, chainNow)} (chain time)`,
+    `${expired ? "EXPIRED at" : "counts until"} ${formatDateWithRelative(expiresAt, chainNow)}, in chain time`,
   );
   const [allowed, reason] = await session.registry.isNodeAllowed(node);
   if (!allowed && options.requireAllowed) {
