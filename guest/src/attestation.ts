@@ -97,22 +97,28 @@ export class EvidenceChecks {
 
   /**
    * The chain of sponsors from `node` back to the genesis member, each one's evidence verified: what a joining node
-   * checks before it stores the secret it was sent. Throws {@link ReplicationVerificationError} when the chain does not
-   * reach a genesis member whose evidence verifies; other errors are read or PCCS failures.
+   * checks before it stores the secret it was sent. A chain that does not reach a genesis member whose evidence
+   * verifies is returned as `refused` (with the one line saying why); read or PCCS failures throw.
    */
   async sponsorChain(
     registry: RegistryView,
     node: string,
     fromBlock: number,
     block: number,
-  ): Promise<VerifiedSponsor[]> {
+  ): Promise<{ kind: "verified"; chain: VerifiedSponsor[] } | { kind: "refused"; reason: string; code: string }> {
     const context = await this.contextAt(registry, block);
-    return verifySponsorChain(
-      registry,
-      node,
-      { appId: context.appId, kms: context.kms, verifyQuote: this.verifyQuote },
-      { fromBlock, toBlock: block, logRange: this.logRange },
-    );
+    try {
+      const chain = await verifySponsorChain(
+        registry,
+        node,
+        { appId: context.appId, kms: context.kms, verifyQuote: this.verifyQuote },
+        { fromBlock, toBlock: block, logRange: this.logRange },
+      );
+      return { kind: "verified", chain };
+    } catch (error) {
+      if (!(error instanceof ReplicationVerificationError)) throw error;
+      return { kind: "refused", reason: describeVerificationFailure(error), code: error.code };
+    }
   }
 }
 

@@ -724,21 +724,17 @@ export class Replicator implements Loop {
     }
     // Before storing anything: the sponsor, and its sponsors back to the genesis member, each showed evidence that
     // verifies. A secret that came from elsewhere (a genesis member set on junk evidence) is never stored.
-    let sponsors;
-    try {
-      sponsors = await this.registryCall((r) =>
-        this.checks.sponsorChain(r, this.me, this.options.registryFromBlock, view.block),
-      );
-    } catch (error) {
-      if (!(error instanceof ReplicationVerificationError)) throw error;
-      const reason = describeVerificationFailure(error);
+    const sponsors = await this.registryCall((r) =>
+      this.checks.sponsorChain(r, this.me, this.options.registryFromBlock, view.block),
+    );
+    if (sponsors.kind === "refused") {
       this.report(
         "sponsors",
-        reason,
+        sponsors.reason,
         "error",
-        `not storing the secret member ${onboarding.sponsor} sent in block ${onboarding.blockNumber}: ${reason}; ` +
-          "checked again every pass",
-        { event: "sponsor-refused", sponsor: onboarding.sponsor, check: error.code, reason },
+        `not storing the secret member ${onboarding.sponsor} sent in block ${onboarding.blockNumber}: ` +
+          `${sponsors.reason}; checked again every pass`,
+        { event: "sponsor-refused", sponsor: onboarding.sponsor, check: sponsors.code, reason: sponsors.reason },
       );
       return;
     }
@@ -770,7 +766,7 @@ export class Replicator implements Loop {
         txHash: onboarding.transactionHash,
         path: this.options.secretPath,
       },
-      `node ${this.me} joined: its sponsors back to the genesis member (${sponsors.map((sponsor) => sponsor.node).join(" ← ")}) ` +
+      `node ${this.me} joined: its sponsors back to the genesis member (${sponsors.chain.map((sponsor) => sponsor.node).join(" ← ")}) ` +
         "each showed evidence that verifies; " +
         `decrypted the app's shared secret, onboarded by member ${onboarding.sponsor} in block ` +
         `${onboarding.blockNumber} (tx ${onboarding.transactionHash}), and stored it at ${this.options.secretPath} (mode 0600)`,

@@ -13,7 +13,7 @@ import type { AppBootInfo, DecodedBootInfo } from "../bootInfo.js";
 import { quoteHash } from "./eip712.js";
 import { nodeStatusOf } from "./enums.js";
 import type { NodeStatus } from "./enums.js";
-import { ReplicationVerificationError } from "./errors.js";
+import { ReplicationVerificationError, describeVerificationFailure } from "./errors.js";
 import { readKmsInfo } from "../dstack/kms-info.js";
 import type { KmsInfo, KmsRoot } from "../dstack/kms-info.js";
 import { checkKmsRoot, verifyNodeEvidence } from "./node-evidence.js";
@@ -248,7 +248,11 @@ export async function verifySponsorChain(
     } catch (error) {
       if (!(error instanceof ReplicationVerificationError)) throw error;
       const role = current === genesis ? "the genesis member" : "sponsor";
-      throw new ReplicationVerificationError(error.code, `${role} ${current}: ${error.message}`, { cause: error });
+      throw new ReplicationVerificationError(
+        "sponsor-chain-invalid",
+        `${role} ${current}: ${describeVerificationFailure(error)}`,
+        { cause: error },
+      );
     }
     chain.push({ node: current, sponsor: read.record.sponsor, checked });
     if (current === genesis) break;

@@ -23,7 +23,7 @@ import { dstackGuestApi, parseRegistrationFile, registerArguments } from "../../
 import type { QuoteVerification } from "../../lib/replication/index.js";
 import { DstackGuestApiStandIn, type StandInCvm } from "./dstack-guest-api.js";
 import { RpcEndpoint, tempDir, type LogLine } from "./guestAgent.js";
-import { deployRegistry } from "./replication.js";
+import { DEVICE_2, deployRegistry } from "./replication.js";
 import { FIXTURE_DEVICE_ID, standInQuoteVerification } from "./tee-stand-in.js";
 
 /** What a node needs of its chain: the app, its registry, an RPC URL, and gas money for its host. */
@@ -51,7 +51,8 @@ export class ReplicationWorld implements ReplicationChain {
   static async create(options: { connection?: NetworkConnection } = {}): Promise<ReplicationWorld> {
     const connection = options.connection ?? (await network.create());
     const deployed = await deployRegistry(connection.ethers, connection.networkHelpers, {
-      devices: [FIXTURE_DEVICE_ID],
+      // The stand-in platform, and another device a lying node may claim (the policy allows it, the quote does not).
+      devices: [FIXTURE_DEVICE_ID, DEVICE_2],
     });
     const registryAddress = await deployed.registry.getAddress();
     const deploymentBlock = Number(
