@@ -14,6 +14,16 @@ import {
 import { isContractRefusal } from "./contractRefusal.js";
 import { UserError } from "./errors.js";
 import { formatDate, formatDuration } from "./format.js";
+import {
+  callView,
+  decodeEventLog,
+  describeRefusedLog,
+  eventFragmentOf,
+  onlyValue,
+  refusalReason,
+} from "./untrusted/decode.js";
+import type { Decoded } from "./untrusted/decode.js";
+import { shown } from "./untrusted/text.js";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Enums of ITimelockedAppAuth (same order as in Solidity; a test checks them against the contract)
@@ -220,6 +230,12 @@ export interface AppStatus {
   /** Undefined before the first release. */
   currentRelease: { composeHash: string; uri: string; setAt: bigint } | undefined;
   proposals: ProposalInfo[];
+  /**
+   * The owner writes the compose URIs, any bytes it likes: each URI that is not UTF-8 is named here (e.g.
+   * `getProposals: proposals[0].uri is not UTF-8`) and kept above in its lossy form (U+FFFD in place of each bad
+   * sequence). Absent when every string read is clean.
+   */
+  unreadable?: string[];
 }
 
 const ZERO_ADDRESS = `0x${"0".repeat(40)}`;
@@ -310,19 +326,21 @@ export async function readProposalEvents(
   const timestamps = new Map<number, bigint>();
   const events: ProposalEvent[] = [];
   for (const log of logs) {
-    const parsed = appAuthInterface.parseLog({ topics: [...log.topics], data: log.data });
-    if (parsed === null) continue;
+    const fragment = eventFragmentOf(appAuthInterface, log.topics[0]);
+    if (fragment === null) continue;
+    // Only the name and `activatedBy` (an address) are read: the owner's URI in ChangeProposed is never touched.
+    const activatedBy = decodeEventLog(fragment, log).values["activatedBy"];
     let timestamp = timestamps.get(log.blockNumber);
     if (timestamp === undefined) {
       timestamp = BigInt((await provider.getBlock(log.blockNumber))?.timestamp ?? 0);
       timestamps.set(log.blockNumber, timestamp);
     }
     events.push({
-      event: parsed.name as ProposalEvent["event"],
+      event: fragment.name as ProposalEvent["event"],
       blockNumber: log.blockNumber,
       timestamp,
       transactionHash: log.transactionHash,
-      ...(parsed.name === "ChangeActivated" ? { activatedBy: String(parsed.args.getValue("activatedBy")) } : {}),
+      ...(fragment.name === "ChangeActivated" ? { activatedBy: String(activatedBy) } : {}),
     });
   }
   return events;
@@ -350,7 +368,7 @@ export async function readAppStatus(appAuth: TimelockedAppAuth, blockNumber?: nu
     requireTcbUpToDate,
     hashes,
     devices,
-    [releaseHash, releaseUri, releaseSetAt],
+    release,
     proposals,
   ] = await Promise.all([
     provider.getNetwork(),
@@ -365,10 +383,23 @@ export async function readAppStatus(appAuth: TimelockedAppAuth, blockNumber?: nu
     appAuth.requireTcbUpToDate(at),
     appAuth.getComposeHashes(at),
     appAuth.getDevices(at),
-    appAuth.currentRelease(at),
-    appAuth.getProposals(at),
+    // The views that return the owner's URIs are decoded field by field: a URI that is not UTF-8 must not hide the
+    // rest of the policy (least of all a pending proposal) from the people who watch it.
+    lenientView(appAuth, "currentRelease", [], block.number),
+    lenientView(appAuth, "getProposals", [], block.number),
   ]);
-  const uris = await Promise.all(hashes.map((hash) => appAuth.composeHashUri(hash, at)));
+  const uriReads = await Promise.all(
+    hashes.map((hash) => lenientView(appAuth, "composeHashUri", [hash], block.number)),
+  );
+  const uris = uriReads.map((read) => onlyValue(read) as string);
+  const releaseHash = release.values["composeHash"] as string;
+  const releaseUri = release.values["uri"] as string;
+  const releaseSetAt = release.values["setAt"] as bigint;
+  const unreadable = [
+    ...release.problems.map((problem) => `currentRelease: ${problem}`),
+    ...proposals.problems.map((problem) => `getProposals: ${problem}`),
+    ...uriReads.flatMap((read, i) => read.problems.map(() => `composeHashUri(${hashes[i]}) is not UTF-8`)),
+  ];
   return {
     address: await appAuth.getAddress(),
     chainId: network.chainId,
@@ -391,8 +422,25 @@ export async function readAppStatus(appAuth: TimelockedAppAuth, blockNumber?: nu
     devices: [...devices],
     currentRelease:
       releaseHash === ZERO_BYTES32 ? undefined : { composeHash: releaseHash, uri: releaseUri, setAt: releaseSetAt },
-    proposals: proposals.map(toProposalInfo),
+    proposals: (onlyValue(proposals) as unknown as Parameters<typeof toProposalInfo>[0][]).map(toProposalInfo),
+    ...(unreadable.length === 0 ? {} : { unreadable }),
   };
+}
+
+/** Calls a view of the AppAuth through {@link callView}: reverts and broken layouts throw as ethers' calls do. */
+async function lenientView(
+  appAuth: TimelockedAppAuth,
+  name: "currentRelease" | "getProposals" | "composeHashUri",
+  args: unknown[],
+  blockTag: number,
+): Promise<Decoded> {
+  return callView(
+    requireProvider(appAuth),
+    await appAuth.getAddress(),
+    appAuthInterface.getFunction(name),
+    args,
+    blockTag,
+  );
 }
 
 function requireProvider(appAuth: TimelockedAppAuth): Provider {
@@ -414,6 +462,8 @@ export interface HistoryEntry {
   args: Record<string, unknown>;
   /** The event in words, e.g. "proposed: add compose hash 0x…, ready at …". */
   description: string;
+  /** Set when the log was refused: why; the description then starts "refused event <name> in block <n>, log <i>:". */
+  refused?: string;
 }
 
 /**
@@ -441,19 +491,40 @@ export async function readHistory(
   });
 }
 
+/**
+ * One log as a history entry; undefined for a log of an event the contract does not declare. Never throws: a log
+ * whose strings are not UTF-8 (the owner writes the URIs) is an entry all the same, refused with its reason and
+ * described as far as it decodes, so it neither hides the entries after it nor stops the reader.
+ */
 function decodeLog(log: Log, timestamp: bigint): HistoryEntry | undefined {
-  const parsed = appAuthInterface.parseLog({ topics: [...log.topics], data: log.data });
-  if (parsed === null) return undefined;
-  const args: Record<string, unknown> = {};
-  parsed.fragment.inputs.forEach((input, i) => (args[input.name] = parsed.args[i]));
-  return {
+  const fragment = eventFragmentOf(appAuthInterface, log.topics[0]);
+  if (fragment === null) return undefined;
+  const decoded = decodeEventLog(fragment, log);
+  const args = decoded.values as Record<string, unknown>;
+  let description: string | undefined;
+  let problem = "it does not decode";
+  if (decoded.complete) {
+    try {
+      description = describeEvent(fragment.name, args);
+    } catch (error) {
+      problem = `it cannot be described (${shown(String((error as Error)?.message ?? error), 120)})`;
+    }
+  }
+  const entry = {
     blockNumber: log.blockNumber,
     timestamp,
     transactionHash: log.transactionHash,
     logIndex: log.index,
-    event: parsed.name,
+    event: fragment.name,
     args,
-    description: describeEvent(parsed.name, args),
+  };
+  if (decoded.problems.length === 0 && description !== undefined) return { ...entry, description };
+  const reason = decoded.problems.length > 0 ? refusalReason(decoded) : problem;
+  const line = describeRefusedLog(fragment.name, log, reason);
+  return {
+    ...entry,
+    description: description === undefined ? line : `${line}; as far as it decodes: ${description}`,
+    refused: reason,
   };
 }
 
@@ -468,7 +539,7 @@ export function describeEvent(event: string, args: Record<string, unknown>): str
     case "ChangeProposed": {
       const uri = String(args["uri"]);
       return (
-        `proposed: ${describeChange(change())}${uri === "" ? "" : ` (uri ${uri})`}, ` +
+        `proposed: ${describeChange(change())}${uri === "" ? "" : ` (uri ${shown(uri)})`}, ` +
         `ready at ${formatDate(args["readyAt"] as bigint)}, expires ${formatDate(args["expiresAt"] as bigint)}`
       );
     }
@@ -491,14 +562,14 @@ export function describeEvent(event: string, args: Record<string, unknown>): str
     case "UpgradesDisabled":
       return "upgrades disabled for good";
     case "CurrentReleaseSet":
-      return `current release: ${String(args["composeHash"])} (uri ${String(args["uri"])})`;
+      return `current release: ${String(args["composeHash"])} (uri ${shown(String(args["uri"]))})`;
     case "OwnershipTransferStarted":
       return `ownership transfer started: ${String(args["previousOwner"])} -> ${String(args["newOwner"])} (must accept)`;
     case "OwnershipTransferred":
       return `owner: ${String(args["previousOwner"])} -> ${String(args["newOwner"])}`;
     default:
       return Object.entries(args)
-        .map(([name, value]) => `${name}=${String(value)}`)
+        .map(([name, value]) => `${name}=${shown(String(value))}`)
         .join(", ");
   }
 }

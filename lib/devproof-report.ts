@@ -17,6 +17,7 @@ import { parse as parseYaml } from "yaml";
 
 import { describeChange, type AppStatus, type ProposalInfo } from "./appAuth.js";
 import { formatCountdown, formatDate, formatDuration, formatNotice } from "./format.js";
+import { safeJson, shown } from "./untrusted/text.js";
 
 // ---------------------------------------------------------------------------------------------------------------
 // The snapshot the rules read
@@ -53,8 +54,12 @@ export interface DevProofSnapshot {
   owner: string | undefined;
   /** Whether there is code at the owner's address (a multisig or a timelock) rather than a single key. */
   ownerIsContract: boolean | undefined;
-  /** `--kms`: whether that KMS has the app registered, so it asks this policy at every boot. */
-  kms?: { address: string; registered: boolean } | undefined;
+  /**
+   * `--kms`: whether that KMS has the app registered, so it asks this policy at every boot; and the CA key it
+   * publishes (`kmsInfo().caPubkey`, 0x-hex; undefined for a KMS without `kmsInfo`), which a CVM's `key_provider_id`
+   * pins.
+   */
+  kms?: { address: string; registered: boolean; caPubkey?: string | undefined } | undefined;
   compose?: ComposeEvidence | undefined;
 }
 
@@ -347,6 +352,14 @@ function assessTimelocked(snapshot: DevProofSnapshot, status: AppStatus): Report
   }
   lines.push(...proposalLines(status));
   lines.push(releaseLine(status));
+  if (status.unreadable !== undefined) {
+    lines.push({
+      id: "uris.unreadable",
+      level: "WARN",
+      title: "the owner published compose URIs that are not UTF-8: users cannot follow them to audit the file",
+      evidence: `${status.unreadable.join("; ")} (shown with U+FFFD in place of each bad sequence)`,
+    });
+  }
   lines.push(
     status.requireTcbUpToDate
       ? {
@@ -398,7 +411,7 @@ function proposalLines(status: AppStatus): ReportLine[] {
 
 function proposalLine(proposal: ProposalInfo, now: bigint): ReportLine {
   const when = formatCountdown(proposal.readyAt, proposal.expiresAt, now);
-  const uri = proposal.uri === "" ? "" : `; compose file: ${proposal.uri}`;
+  const uri = proposal.uri === "" ? "" : `; compose file: ${shown(proposal.uri)}`;
   return {
     id: `proposal.${proposal.id.slice(0, 10)}`,
     level: "WARN",
@@ -421,7 +434,7 @@ function releaseLine(status: AppStatus): ReportLine {
         id: "release.current",
         level: "PASS",
         title: "the current release's compose hash is allowed",
-        evidence: `${release.composeHash} since ${formatDate(release.setAt)}; compose file: ${release.uri}`,
+        evidence: `${release.composeHash} since ${formatDate(release.setAt)}; compose file: ${shown(release.uri)}`,
       }
     : {
         id: "release.current",
@@ -673,7 +686,7 @@ export function assessCompose(compose: ComposeEvidence, snapshot: DevProofSnapsh
     return lines;
   }
   const app = parsed.appCompose;
-  lines.push(...keyProviderLines(app));
+  lines.push(...keyProviderLines(app, snapshot.kms));
   if (parsed.errors.length > 0) {
     lines.push({
       id: "compose.parse",
@@ -750,17 +763,17 @@ function composeReleaseLine(compose: ComposeEvidence, snapshot: DevProofSnapshot
         id: "compose.release",
         level: "PASS",
         title: "the compose file is the current release",
-        evidence: `currentRelease() = ${release.composeHash} (${release.uri})`,
+        evidence: `currentRelease() = ${release.composeHash} (${shown(release.uri)})`,
       }
     : {
         id: "compose.release",
         level: "WARN",
         title: "the compose file is not the current release",
-        evidence: `currentRelease() = ${release.composeHash} (${release.uri}); this file is ${compose.sha256}`,
+        evidence: `currentRelease() = ${release.composeHash} (${shown(release.uri)}); this file is ${compose.sha256}`,
       };
 }
 
-function keyProviderLines(app: Record<string, unknown>): ReportLine[] {
+function keyProviderLines(app: Record<string, unknown>, kms: DevProofSnapshot["kms"]): ReportLine[] {
   const lines: ReportLine[] = [];
   if (app["kms_enabled"] === true) {
     lines.push({
@@ -770,6 +783,7 @@ function keyProviderLines(app: Record<string, unknown>): ReportLine[] {
       evidence: "kms_enabled is true: the KMS asks the on-chain policy before handing out the app's keys",
       stage: 1,
     });
+    lines.push(keyProviderPinLine(app["key_provider_id"], kms));
   } else {
     lines.push({
       id: "compose.kms",
@@ -790,6 +804,60 @@ function keyProviderLines(app: Record<string, unknown>): ReportLine[] {
     });
   }
   return lines;
+}
+
+/**
+ * `key_provider_id` pins which KMS a CVM takes its keys from (dstack refuses any other at boot); empty, the host names
+ * the KMS. A KMS the developer runs answers "allowed" for any code, and the app key it hands out is the root of every
+ * key the app derives — so an unpinned app's notice protects nothing.
+ */
+function keyProviderPinLine(pin: unknown, kms: DevProofSnapshot["kms"]): ReportLine {
+  const pinned = typeof pin === "string" ? pin.trim().toLowerCase().replace(/^0x/, "") : "";
+  if (pinned === "") {
+    return {
+      id: "compose.key-provider",
+      level: "FAIL",
+      title: "the KMS is not pinned",
+      evidence:
+        `key_provider_id is ${JSON.stringify(pin ?? null)}: the CVM takes its keys from whatever KMS its host names, ` +
+        "and a KMS the developer runs hands the app key to code this policy never allowed; pin it to the CA key the " +
+        "app's KMS publishes (kmsInfo().caPubkey: npx hardhat kms-info prints it)",
+      stage: 1,
+    };
+  }
+  const published = kms?.caPubkey?.toLowerCase().replace(/^0x/, "");
+  if (kms === undefined || published === undefined || published === "") {
+    return {
+      id: "compose.key-provider",
+      level: "WARN",
+      title: "the KMS is pinned, to a key not checked here",
+      evidence:
+        kms === undefined
+          ? `key_provider_id is ${short(pinned)}: give --kms (the app's KMS) to check it is the CA key that KMS publishes`
+          : `key_provider_id is ${short(pinned)}, but the KMS at ${kms.address} publishes no CA key (kmsInfo) to compare`,
+    };
+  }
+  return published === pinned
+    ? {
+        id: "compose.key-provider",
+        level: "PASS",
+        title: "the KMS is pinned",
+        evidence: `key_provider_id is the CA key the KMS at ${kms.address} publishes (kmsInfo().caPubkey ${short(pinned)})`,
+      }
+    : {
+        id: "compose.key-provider",
+        level: "FAIL",
+        title: "the KMS pinned is another one",
+        evidence:
+          `key_provider_id is ${short(pinned)}, but the KMS at ${kms.address} publishes the CA key ${short(published)}: ` +
+          "the CVM would take its keys from another KMS than the one that asks this policy",
+        stage: 1,
+      };
+}
+
+/** A long hex value, shortened for a report line. */
+function short(hex: string): string {
+  return hex.length <= 24 ? hex : `${hex.slice(0, 12)}…${hex.slice(-8)} (${hex.length / 2} bytes)`;
 }
 
 function imageLine(services: Record<string, unknown>): ReportLine {
@@ -1165,5 +1233,5 @@ export function renderReport(report: DevProofReport): string {
 
 /** The report as one JSON object (`--json`). */
 export function reportJson(report: DevProofReport): string {
-  return JSON.stringify(report);
+  return safeJson(report);
 }

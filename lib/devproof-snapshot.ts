@@ -9,6 +9,7 @@ import { Contract, getAddress, sha256, toBeHex, ZeroAddress, ZeroHash, type Prov
 import { TimelockedAppAuth__factory } from "../types/ethers-contracts/index.js";
 import { APP_AUTH_INTERFACE_ID, readAppStatus, TIMELOCKED_APP_AUTH_INTERFACE_ID } from "./appAuth.js";
 import { isContractRefusal } from "./contractRefusal.js";
+import { readKmsInfo } from "./dstack/kms-info.js";
 import type { DevProofSnapshot } from "./devproof-report.js";
 
 /** dstack's `IAppAuthBasicManagement` (addComposeHash, removeComposeHash, addDevice, removeDevice). */
@@ -129,6 +130,11 @@ export async function readDevProofSnapshot(
     kms = {
       address: options.kms,
       registered: (await registry.getFunction("registeredApps").staticCall(app, at)) as boolean,
+      // A KMS without kmsInfo (an older one) publishes no CA key: the report then cannot check the pin.
+      caPubkey: await readKmsInfo(provider, options.kms, block.number).then(
+        (info) => info.caPubkey,
+        (error: unknown) => notAnswered(error),
+      ),
     };
   }
   return {

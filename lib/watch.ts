@@ -8,12 +8,14 @@
  * order, and advances the cursor only after an event is handled; a failed pass changes nothing, so the next one
  * resumes where it stopped. No `contract.on(...)` subscription (filters expire silently).
  */
-import type { Log, LogDescription, Provider } from "ethers";
+import type { Log, Provider } from "ethers";
 
 import { appAuthInterface, changeKindOf, describeChange, describeEvent } from "./appAuth.js";
 import { formatCountdown, formatDate, formatDuration } from "./format.js";
 import { ReplicationRegistry__factory } from "../types/ethers-contracts/index.js";
 import { evictionCauseOf } from "./replication/enums.js";
+import { decodeEventLog, describeRefusedLog, eventFragmentOf, refusalReason } from "./untrusted/decode.js";
+import { capped, shown } from "./untrusted/text.js";
 
 const registryInterface = ReplicationRegistry__factory.createInterface();
 
@@ -57,7 +59,10 @@ export interface WatchedEvent {
   /** The emitting contract. */
   contract: string;
   event: string;
-  /** The event's fields, JSON-safe (integers as decimal strings; the registry's quote and ciphertext left out). */
+  /**
+   * The event's fields, JSON-safe (integers as decimal strings; the registry's quote and ciphertext left out). Chain
+   * strings longer than 2048 characters and arrays longer than 64 items are cut, with a note.
+   */
   args: Record<string, JsonValue>;
   blockNumber: number;
   blockHash: string;
@@ -80,6 +85,11 @@ export interface WatchedEvent {
   timing: string;
   /** How many blocks confirm it (head - block + 1) when it was reported. */
   confirmations: number;
+  /**
+   * Set when the log was refused: why (`bootInfo.advisoryIds[0] is not UTF-8`). Its description then starts with
+   * "refused event <name> in block <n>, log <i>:", and `args` hold what could be read (strings in lossy form).
+   */
+  refused?: string;
 }
 
 export interface DecodeContext {
@@ -105,28 +115,21 @@ function jsonSafe(value: unknown): JsonValue {
   return String(value);
 }
 
-function namedArgs(parsed: LogDescription): Record<string, unknown> {
-  const args: Record<string, unknown> = {};
-  parsed.fragment.inputs.forEach((input, i) => (args[input.name] = parsed.args[i]));
-  return args;
-}
-
-/** Decodes one log of the app or the registry into what the watcher reports; undefined for a log it does not know. */
+/**
+ * Decodes one log of the app or the registry into what the watcher reports; undefined for a log of an event neither
+ * declares. Never throws: anyone can register with the registry, and the app's owner writes the compose URIs, so a
+ * log that does not decode, or whose strings are not UTF-8, comes back as a refused item (`refused` says why, its
+ * description starts "refused event …") with whatever could be read of it, and the logs after it are read as usual.
+ */
 export function decodeWatchedLog(log: Log, context: DecodeContext): WatchedEvent | undefined {
   const fromApp = log.address.toLowerCase() === context.app.toLowerCase();
-  const iface = fromApp ? appAuthInterface : registryInterface;
-  let parsed: LogDescription | null;
-  try {
-    parsed = iface.parseLog({ topics: [...log.topics], data: log.data });
-  } catch {
-    parsed = null;
-  }
-  if (parsed === null) return undefined;
-  const args = namedArgs(parsed);
+  const fragment = eventFragmentOf(fromApp ? appAuthInterface : registryInterface, log.topics[0]);
+  if (fragment === null) return undefined;
+  const decoded = decodeEventLog(fragment, log);
   const base = {
     source: fromApp ? ("app" as const) : ("registry" as const),
     contract: log.address,
-    event: parsed.name,
+    event: fragment.name,
     blockNumber: log.blockNumber,
     blockHash: log.blockHash,
     blockTimestamp: context.blockTimestamp,
@@ -134,8 +137,39 @@ export function decodeWatchedLog(log: Log, context: DecodeContext): WatchedEvent
     logIndex: log.index,
     confirmations: context.headNumber - log.blockNumber + 1,
   };
-  const meaning = fromApp ? appMeaning(parsed.name, args, context) : registryMeaning(parsed.name, args);
-  return { ...base, ...meaning };
+  const args = decoded.values as Record<string, unknown>;
+  let meaning: Meaning | undefined;
+  let problem: string | undefined;
+  if (decoded.complete) {
+    try {
+      meaning = fromApp ? appMeaning(fragment.name, args, context) : registryMeaning(fragment.name, args);
+    } catch (error) {
+      problem = `it cannot be described (${shown(String((error as Error)?.message ?? error), 120)})`;
+    }
+  }
+  if (decoded.problems.length === 0 && meaning !== undefined) {
+    return { ...base, ...meaning, args: cappedArgs(meaning.args) };
+  }
+
+  const reason = decoded.problems.length > 0 ? refusalReason(decoded) : (problem ?? "it does not decode");
+  const line = describeRefusedLog(fragment.name, log, reason);
+  return {
+    ...base,
+    args: cappedArgs(meaning?.args ?? (jsonSafe(args) as Record<string, JsonValue>)),
+    // What could be read of it still counts: a proposal with a hostile URI is a proposal, urgent as any other.
+    description: meaning === undefined ? line : `${line}; as far as it decodes: ${meaning.description}`,
+    severity: meaning?.severity === "urgent" ? "urgent" : "notice",
+    widening: meaning?.widening ?? false,
+    effectiveAt: meaning?.effectiveAt ?? null,
+    expiresAt: meaning?.expiresAt ?? null,
+    secondsLeft: meaning?.secondsLeft ?? null,
+    timing: meaning?.timing ?? "not taken in",
+    refused: reason,
+  };
+}
+
+function cappedArgs(args: Record<string, JsonValue>): Record<string, JsonValue> {
+  return capped(args) as Record<string, JsonValue>;
 }
 
 type Meaning = Pick<
@@ -173,7 +207,7 @@ function appMeaning(event: string, args: Record<string, unknown>, context: Decod
       const change = { kind: changeKindOf(args["kind"] as bigint), value: String(args["value"]) };
       return {
         args: jsonSafe(args) as Record<string, JsonValue>,
-        description: `widening change proposed: ${describeChange(change)}${args["uri"] === "" ? "" : ` (compose file: ${String(args["uri"])})`}`,
+        description: `widening change proposed: ${describeChange(change)}${args["uri"] === "" ? "" : ` (compose file: ${shown(String(args["uri"]))})`}`,
         severity: "urgent",
         widening: true,
         effectiveAt: readyAt,
@@ -261,7 +295,7 @@ function registryMeaning(event: string, args: Record<string, unknown>): Meaning 
       const bootInfo = args["bootInfo"] as { deviceId: string; instanceId: string; tcbStatus: string };
       return {
         ...immediately(
-          `node registered: ${String(args["node"])} (compose hash ${String(args["composeHash"])}, device ${bootInfo.deviceId}, TCB ${bootInfo.tcbStatus})`,
+          `node registered: ${String(args["node"])} (compose hash ${String(args["composeHash"])}, device ${bootInfo.deviceId}, TCB ${shown(bootInfo.tcbStatus, 64)})`,
           "info",
           {
             node: args["node"],
@@ -297,8 +331,8 @@ function registryMeaning(event: string, args: Record<string, unknown>): Meaning 
       const allowed = args["allowed"] === true;
       const reason = String(args["reason"]);
       return immediately(
-        `attestation refreshed: ${String(args["node"])} (TCB ${String(args["tcbStatus"])}` +
-          (allowed ? ")" : `; the policy no longer allows it: ${reason}, so anyone may evict it)`),
+        `attestation refreshed: ${String(args["node"])} (TCB ${shown(String(args["tcbStatus"]), 64)}` +
+          (allowed ? ")" : `; the policy no longer allows it: ${shown(reason)}, so anyone may evict it)`),
         allowed ? "info" : "notice",
         {
           node: args["node"],
@@ -314,7 +348,7 @@ function registryMeaning(event: string, args: Record<string, unknown>): Meaning 
       const cause = evictionCauseOf(args["cause"] as bigint);
       const reason = String(args["reason"]);
       return immediately(
-        `member evicted: ${String(args["node"])} (${cause}${reason === "" ? "" : `: ${reason}`}, by ${String(args["by"])})`,
+        `member evicted: ${String(args["node"])} (${cause}${reason === "" ? "" : `: ${shown(reason)}`}, by ${String(args["by"])})`,
         "notice",
         { node: args["node"], by: args["by"], cause, reason },
       );

@@ -1,6 +1,7 @@
 import { describeChange, readAppStatus, readHistory, type AppStatus, type HistoryEntry } from "../lib/appAuth.js";
 import { UserError } from "../lib/errors.js";
 import { formatCountdown, formatDate, formatDuration, formatNotice, formatRelative } from "../lib/format.js";
+import { shown } from "../lib/untrusted/text.js";
 import { checkBlockNumber } from "../lib/validate.js";
 import { defineAction } from "./shared/action.js";
 import { openApp, parseAppOptions, type AppOptions } from "./shared/session.js";
@@ -63,7 +64,7 @@ export function renderStatus(status: AppStatus): string {
 
   lines.push("", `Allowed compose hashes (${status.composeHashes.length}):`);
   for (const { composeHash, uri, isCurrentRelease } of status.composeHashes) {
-    lines.push(`  ${composeHash}${isCurrentRelease ? "  [current release]" : ""}`, `      uri: ${uri}`);
+    lines.push(`  ${composeHash}${isCurrentRelease ? "  [current release]" : ""}`, `      uri: ${shown(uri)}`);
   }
   const ignored = status.allowAnyDevice ? " (not needed while any device is accepted)" : "";
   lines.push("", `Listed devices (${status.devices.length})${ignored}:`);
@@ -72,11 +73,14 @@ export function renderStatus(status: AppStatus): string {
   lines.push("", `Open proposals (${status.proposals.length}):`);
   for (const proposal of status.proposals) {
     lines.push(`  ${describeChange(proposal)}  [${proposal.state}]`);
-    if (proposal.uri !== "") lines.push(`      uri:        ${proposal.uri}`);
+    if (proposal.uri !== "") lines.push(`      uri:        ${shown(proposal.uri)}`);
     lines.push(
       `      ready at:   ${formatDate(proposal.readyAt)} (${formatCountdown(proposal.readyAt, proposal.expiresAt, now)})`,
       `      expires at: ${formatDate(proposal.expiresAt)} (${formatRelative(proposal.expiresAt, now)})`,
     );
+  }
+  if (status.unreadable !== undefined) {
+    lines.push("", `Not UTF-8 (shown with U+FFFD in place of each bad sequence): ${status.unreadable.join("; ")}`);
   }
   return lines.join("\n");
 }

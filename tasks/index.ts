@@ -216,6 +216,10 @@ export const tasks = [
     .addOption(stringOption("from", "Account to send from (default: the network's first account)"))
     .setAction(lazyAction(() => import("./register-app.js")))
     .build(),
+  task("kms-info", "What a dstack KMS publishes about its keys, and the key_provider_id that pins it (read-only)")
+    .addOption(stringOption("kms", "Address of the dstack KMS (default: the one config/kms.json lists for the chain)"))
+    .setAction(lazyAction(() => import("./kms-info.js")))
+    .build(),
   task("check-boot", "Would a CVM with this boot info get its keys? Prints allowed, or denied with dstack's reason")
     .addOption(stringOption("app", "The app id: address of its auth contract (required)"))
     .addOption(

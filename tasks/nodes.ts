@@ -1,6 +1,7 @@
 import { UserError } from "../lib/errors.js";
 import { formatDate, formatTable, shortHex } from "../lib/format.js";
-import { readRegistryNodes } from "../lib/replication/registry.js";
+import { describeRefusedEvent, readRegistryNodes } from "../lib/replication/registry.js";
+import { shown } from "../lib/untrusted/text.js";
 import type { NodeView, RegistryNodes } from "../lib/replication/registry.js";
 import { checkBlockNumber } from "../lib/validate.js";
 import { defineAction } from "./shared/action.js";
@@ -86,12 +87,25 @@ export function renderNodes(nodes: RegistryNodes, registry: string): string {
           shortHex(node.bootInfo.composeHash),
           shortHex(node.bootInfo.deviceId),
           formatDate(node.registeredAt),
-          node.bootInfo.tcbStatus,
+          shown(node.bootInfo.tcbStatus, 24),
           attestedUntil(node),
           allowedNow(node),
         ]),
       ),
     );
+  }
+  const unreadable = [...nodes.members, ...nodes.pending].filter((node) => node.unreadable !== undefined);
+  if (unreadable.length > 0) {
+    lines.push("", `Unreadable records (${unreadable.length}): shown above with U+FFFD in place of each bad sequence`);
+    for (const node of unreadable) lines.push(`  ${node.address}: ${node.unreadable}`);
+  }
+  if (nodes.unreadable.length > 0) {
+    lines.push("", `Nodes whose record does not decode at all (${nodes.unreadable.length}):`);
+    for (const node of nodes.unreadable) lines.push(`  ${node.address}: ${node.reason}`);
+  }
+  if (nodes.refused.length > 0) {
+    lines.push("", `Refused NodeRegistered logs (${nodes.refused.length}): their nodes are listed above from getNode`);
+    for (const refused of nodes.refused) lines.push(`  ${describeRefusedEvent(refused)}`);
   }
   return lines.join("\n");
 }

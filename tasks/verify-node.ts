@@ -11,6 +11,7 @@ import type { VerifiedSponsor } from "../lib/replication/index.js";
 import { evictionCauseOf, nodeStatusOf } from "../lib/replication/registry.js";
 import type { NodeStatus } from "../lib/replication/registry.js";
 import { UserError } from "../lib/errors.js";
+import { quoted } from "../lib/untrusted/text.js";
 import { defineAction } from "./shared/action.js";
 import { quoteVerifier } from "./shared/quote-verifier.js";
 import {
@@ -107,7 +108,7 @@ export default defineAction(async (args: VerifyNodeArgs, hre): Promise<VerifyNod
   }
   if (evicted !== undefined) {
     const cause = evictionCauseOf(evicted.args.cause);
-    const why = evicted.args.reason === "" ? "" : ` ("${evicted.args.reason}")`;
+    const why = evicted.args.reason === "" ? "" : ` (${quoted(evicted.args.reason)})`;
     console.log(
       `  evicted by ${evicted.args.by} at ${formatDate(read.record.evictedAt)}, block ${evicted.blockNumber}: ${cause}${why}`,
     );

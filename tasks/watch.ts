@@ -12,6 +12,7 @@ import { formatCountdown, formatDuration } from "../lib/format.js";
 import { connectRegistry } from "../lib/replication/registry.js";
 import { checkBlockNumber, checkInteger, parseAddress, parseDuration, requireOption } from "../lib/validate.js";
 import { formatWatchedEvent, Watcher, type WatchedEvent, type WatchPosition } from "../lib/watch.js";
+import { safeJson } from "../lib/untrusted/text.js";
 import { CursorKeeper, readCursor } from "../lib/watchCursor.js";
 import { WebhookQueue, type WebhookStats } from "../lib/webhook.js";
 import { TimelockedAppAuth__factory } from "../types/ethers-contracts/index.js";
@@ -139,7 +140,7 @@ export default defineAction(async (args: WatchArgs, hre): Promise<WatchResult> =
     confirmations,
     start,
     onEvent: async (event) => {
-      if (json) console.log(JSON.stringify(event));
+      if (json) console.log(safeJson(event));
       else {
         const line = formatWatchedEvent(event);
         console.log(event.severity === "urgent" ? styleText(["red", "bold"], line) : line);

@@ -5,8 +5,10 @@
  * attestation. Every check is lib/replication's `verifyNodeEvidence`, the one tasks and auditors run.
  */
 import {
+  RefusedEventError,
   ReplicationVerificationError,
   describeCheckedEvidence,
+  describeRefusedEvent,
   describeVerificationFailure,
   readEvidenceContext,
   readNodeEvidence,
@@ -17,6 +19,7 @@ import type {
   CheckedEvidence,
   NodeEvidenceRecord,
   QuoteVerification,
+  RefusedEvent,
   RegistryEvidenceContext,
   RegistryView,
   VerifiedSponsor,
@@ -33,10 +36,13 @@ export function refreshDue(attestedAt: bigint, now: number): boolean {
   return BigInt(now) - attestedAt >= BigInt(REFRESH_AFTER_SECONDS);
 }
 
-/** The outcome of checking a node's evidence: verified, refused for good, or not decidable now. */
+/**
+ * The outcome of checking a node's evidence: verified, refused for good (`event`: the registry log of its evidence
+ * that was refused, when that was why), or not decidable now.
+ */
 export type EvidenceVerdict =
   | { kind: "verified"; checked: CheckedEvidence; read: NodeEvidenceRecord; summary: string }
-  | { kind: "refused"; reason: string; code: string }
+  | { kind: "refused"; reason: string; code: string; event?: RefusedEvent }
   | { kind: "retry"; reason: string };
 
 /** Reads and verifies evidence for the replicator, caching what a confirmed block makes final. */
@@ -56,7 +62,9 @@ export class EvidenceChecks {
 
   /**
    * A pending node's latest evidence (its registration, and its last refresh's quote if it refreshed), verified
-   * against the registry's app and KMS. A failed check is final for that quote; a read or PCCS failure is retried.
+   * against the registry's app and KMS. A failed check is final for that quote, and so is evidence that is not what
+   * its types say (a refused log, a record whose strings are not UTF-8: the node wrote them); a read or PCCS failure
+   * is retried.
    */
   async verifyPending(
     registry: RegistryView,
@@ -74,7 +82,18 @@ export class EvidenceChecks {
         logRange: this.logRange,
       });
     } catch (error) {
+      if (error instanceof RefusedEventError) {
+        return {
+          kind: "refused",
+          reason: describeRefusedEvent(error.refused),
+          code: "event-refused",
+          event: error.refused,
+        };
+      }
       if (error instanceof ReplicationVerificationError) {
+        if (error.code === "record-unreadable") {
+          return { kind: "refused", reason: describeVerificationFailure(error), code: error.code };
+        }
         return { kind: "retry", reason: describeVerificationFailure(error) };
       }
       return { kind: "retry", reason: `cannot read its evidence yet: ${messageOf(error)}` };

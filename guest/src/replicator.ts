@@ -58,16 +58,17 @@ import {
   connectRegistryView,
   decryptSecret,
   deriveNodeKeys,
+  describeRefusedEvent,
   describeVerificationFailure,
   encodeOnboardingFile,
   encodeRefreshFile,
   encodeRegistrationFile,
-  nodeRecordFromDecoded,
   nodeStatusOf,
   prepareOnboarding,
   quoteHash,
   readOnboardings,
-  readRegistration,
+  readNodeRecord,
+  readNodeRecordView,
   readRegistrations,
   refreshArguments,
   registerArguments,
@@ -79,7 +80,7 @@ import type {
   NodeStatus,
   OnboardingRecord,
   QuoteVerification,
-  RegistrationEvidence,
+  RefusedEvent,
   RegistryView,
 } from "../../lib/replication/index.js";
 import { APP_AUTH_ABI } from "../../lib/kms.js";
@@ -217,9 +218,7 @@ export class Replicator implements Loop {
   private status_: NodeStatus | undefined;
   private isGenesis = false;
   private deployedAtConfirmedBlock = false;
-  /** The registration evidence of pending nodes, and what their verification found for their last quote (so the PCCS
-   * is asked once per attestation). */
-  private readonly evidence = new Map<string, RegistrationEvidence>();
+  /** What the verification of pending nodes found for their last quote (so the PCCS is asked once per attestation). */
   private readonly verified = new Map<string, { quoteHash: string; verdict: EvidenceVerdict }>();
   private readonly checks: EvidenceChecks;
   /** Why this node's own evidence or TCB keeps it from onboarding anyone, found at its last refresh; undefined: none. */
@@ -584,7 +583,7 @@ export class Replicator implements Loop {
   private async maybeRefresh(view: ConfirmedBlock): Promise<void> {
     const state = this.requireState();
     if (state.inflight["refresh"] !== undefined) return; // broadcast and watched by settleInflight
-    const record = nodeRecordFromDecoded(await this.registryCall((r) => r.getNode(this.me, { blockTag: view.block })));
+    const record = await this.registryCall((r) => readNodeRecordView(r, this.me, view.block));
     if (!refreshDue(record.attestedAt, view.timestamp)) return;
     const nonce = record.refreshes.toString();
     const done = state.refresh?.nonce === nonce ? state.refresh : undefined;
@@ -696,11 +695,13 @@ export class Replicator implements Loop {
     if (this.secret !== undefined) return;
     const state = this.requireState();
     if (this.isGenesis) {
-      const handedOn = await this.scanOnboardings(view.block);
-      if (handedOn.length > 0) {
+      const { found, refused } = await this.scanOnboardings(view.block);
+      // A refused onboarding log is an onboarding all the same: counted, so that no second secret is made.
+      const handedOn = found.length + refused.length;
+      if (handedOn > 0) {
         throw new Error(
           `node ${this.me} is the genesis member but holds no secret at ${this.options.secretPath}, and the registry ` +
-            `records ${handedOn.length} onboarding(s) made with the app's secret: a new one would split the app. ` +
+            `records ${handedOn} onboarding(s) made with the app's secret: a new one would split the app. ` +
             "Restore the file (or the encrypted volume it was on); nothing is created",
         );
       }
@@ -715,7 +716,13 @@ export class Replicator implements Loop {
       return;
     }
     const from = state.registration?.block ?? this.options.registryFromBlock;
-    const [onboarding] = await this.scanOnboardings(view.block, this.me, from);
+    const { found, refused } = await this.scanOnboardings(view.block, this.me, from);
+    const [onboarding] = found;
+    if (onboarding === undefined && refused[0] !== undefined) {
+      throw new Error(
+        `node ${this.me} is a member, but its onboarding cannot be read: ${describeRefusedEvent(refused[0])}`,
+      );
+    }
     if (onboarding === undefined) {
       throw new Error(
         `node ${this.me} is a member at block ${view.block}, but no NodeOnboarded event for it was found from block ` +
@@ -833,19 +840,30 @@ export class Replicator implements Loop {
       if (state.cursor >= view.block) break;
       const from = state.cursor + 1;
       const to = Math.min(view.block, from + this.options.logRange - 1);
-      const records = await this.registryCall((r) => readRegistrations(r, from, to));
+      const { records, refused } = await this.registryCall((r) => readRegistrations(r, from, to));
       const pending = { ...state.pending };
+      const decided = { ...state.decided };
       for (const record of records) {
         const node = getAddress(record.evidence.node);
-        if (node === this.me || state.decided[node] !== undefined || pending[node] !== undefined) continue;
+        if (node === this.me || decided[node] !== undefined || pending[node] !== undefined) continue;
         pending[node] = { registeredAt: record.blockNumber, transactionHash: record.transactionHash };
-        this.evidence.set(node, record.evidence);
         this.logger.debug(
           { event: "registration-seen", node, block: record.blockNumber, txHash: record.transactionHash },
           `node ${node} registered in block ${record.blockNumber} (tx ${record.transactionHash}): verifying it`,
         );
       }
-      await this.save({ pending, cursor: to });
+      // A log that does not decode (anyone can register, with strings that are not UTF-8) is refused on its own: the
+      // cursor moves past it like past any other, and the node it names (one registration per address) is decided.
+      for (const event of refused) {
+        const node = event.node;
+        if (node !== undefined && (node === this.me || decided[node] !== undefined)) continue;
+        if (node !== undefined) {
+          delete pending[node];
+          decided[node] = { outcome: "refused", at: now(), block: view.block, reason: describeRefusedEvent(event) };
+        }
+        this.noteRefusedEvent(event);
+      }
+      await this.save({ pending, decided, cursor: to });
       checkpoint();
     }
 
@@ -877,7 +895,7 @@ export class Replicator implements Loop {
     if (status !== "Registered") return; // its registration is not confirmed at this block: a reorg; seen again later
 
     // The evidence: its last attestation (registration, or refresh), verified as every member, task and auditor does.
-    const { quoteHash: storedQuote } = await this.registryCall((r) => r.getNode(node, { blockTag: view.block }));
+    const { quoteHash: storedQuote } = (await this.registryCall((r) => readNodeRecord(r, node, view.block))).record;
     const cached = this.verified.get(node);
     let verdict = cached?.quoteHash === storedQuote ? cached.verdict : undefined;
     if (verdict === undefined) {
@@ -891,6 +909,12 @@ export class Replicator implements Loop {
     if (verdict.kind === "refused") {
       const reason = verdict.reason;
       await this.decided(node, { outcome: "refused", at: now(), block: view.block, reason });
+      if (verdict.event !== undefined) {
+        // A log of its evidence that does not decode (its refresh, since a refused registration is decided when its
+        // range is read): the node wrote it, and is refused on it like on any failed check.
+        this.noteRefusedEvent(verdict.event);
+        return;
+      }
       this.remember(this.recentRefusals, { node, reason, final: true, at: now(), block: view.block });
       this.logger.error(
         { event: "refusal", node, check: verdict.code, reason, final: true },
@@ -972,6 +996,26 @@ export class Replicator implements Loop {
     );
   }
 
+  /** Logs a refused registry log once (its range is read once: the cursor moves past it) and lists it in `/status`. */
+  private noteRefusedEvent(event: RefusedEvent): void {
+    const line = describeRefusedEvent(event);
+    const node = event.node ?? null;
+    this.remember(this.recentRefusals, { node, reason: line, final: true, at: now(), block: event.blockNumber });
+    this.logger.error(
+      {
+        event: "refused-event",
+        node,
+        name: event.event,
+        block: event.blockNumber,
+        logIndex: event.logIndex,
+        txHash: event.transactionHash,
+        reason: event.reason,
+        final: true,
+      },
+      node === null ? `${line}; moving on` : `${line}; node ${node} is never onboarded`,
+    );
+  }
+
   /** Keeps a node pending with a reason, logged once per reason. */
   private async pendingReason(node: string, reason: string, level: "warn" | "error", event: string): Promise<void> {
     const state = this.requireState();
@@ -993,21 +1037,26 @@ export class Replicator implements Loop {
     const pending = { ...state.pending };
     delete pending[node];
     this.reported.delete(node);
-    this.evidence.delete(node);
     this.verified.delete(node);
     this.lastChecked.delete(node);
     await this.save({ pending, decided: { ...state.decided, [node]: decision } });
   }
 
-  /** The NodeOnboarded events up to `toBlock` (of `node` only, when given), read in ranges of `--log-range`. */
+  /**
+   * The NodeOnboarded events up to `toBlock` (of `node` only, when given), read in ranges of `--log-range`; and the
+   * logs that were refused (only a registry that is not the one we checked, or a lying endpoint, could give those).
+   */
   private async scanOnboardings(toBlock: number, node?: string, fromBlock = this.options.registryFromBlock) {
     const found: OnboardingRecord[] = [];
+    const refused: RefusedEvent[] = [];
     for (let from = fromBlock; from <= toBlock; from += this.options.logRange) {
       const to = Math.min(toBlock, from + this.options.logRange - 1);
-      found.push(...(await this.registryCall((r) => readOnboardings(r, from, to, node))));
+      const read = await this.registryCall((r) => readOnboardings(r, from, to, node));
+      found.push(...read.records);
+      refused.push(...read.refused);
       if (node !== undefined && found.length > 0) break;
     }
-    return found;
+    return { found, refused };
   }
 
   // -------------------------------------------------------------------------------------------------------------

@@ -1,3 +1,5 @@
+import { shown } from "../untrusted/text.js";
+
 /** Why a registration (or a piece of its evidence) was rejected. */
 export type ReplicationErrorCode =
   | "quote-invalid"
@@ -14,6 +16,7 @@ export type ReplicationErrorCode =
   | "key-provider-mismatch"
   | "key-chain-invalid"
   | "kms-root-changed"
+  | "record-unreadable"
   | "sponsor-chain-invalid";
 
 /** A check of the replication protocol failed; `code` says which one. */
@@ -45,10 +48,14 @@ export const VERIFICATION_FAILURES: Record<ReplicationErrorCode, string> = {
   "key-provider-mismatch": "its key-provider event does not name the KMS's CA key (kmsInfo().caPubkey)",
   "key-chain-invalid": "its key is not one dstack's KMS issued to this app (signature chain to kmsInfo().k256Pubkey)",
   "kms-root-changed": "the KMS no longer publishes the root this registry is bound to",
+  "record-unreadable": "its record in the registry holds strings that are not UTF-8",
   "sponsor-chain-invalid": "its chain of sponsors does not reach a genesis member whose evidence verifies",
 };
 
-/** One line saying which check refused a node and with which values. */
+/**
+ * One line saying which check refused a node and with which values. The values come from the node's registration
+ * (anyone's input): the line is escaped and capped before any log or terminal shows it.
+ */
 export function describeVerificationFailure(error: ReplicationVerificationError): string {
-  return `${VERIFICATION_FAILURES[error.code]}: ${error.message}`;
+  return shown(`${VERIFICATION_FAILURES[error.code]}: ${error.message}`, 2000);
 }

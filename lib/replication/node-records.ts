@@ -5,11 +5,15 @@
  * A node's latest evidence is its registration (`NodeRegistered`: keys, key chain, boot info) with the boot info the
  * registry stores now (its last attestation's TCB status and advisories) and the quote and event log of its last
  * attestation: its registration's, or the `AttestationRefreshed` event whose quote hash the registry stores.
+ *
+ * Every byte of those events and of the record is the node's choice, so they are read through the poison-proof
+ * readers of registry-view.ts: a refused log throws {@link RefusedEventError} (for the node whose evidence it is, and
+ * nobody else), a record whose strings are not UTF-8 is refused with `record-unreadable`.
  */
 import { ZeroAddress, getAddress } from "ethers";
 
 import { bootInfoFromDecoded } from "../bootInfo.js";
-import type { AppBootInfo, DecodedBootInfo } from "../bootInfo.js";
+import type { AppBootInfo } from "../bootInfo.js";
 import { quoteHash } from "./eip712.js";
 import { nodeStatusOf } from "./enums.js";
 import type { NodeStatus } from "./enums.js";
@@ -18,8 +22,15 @@ import { readKmsInfo } from "../dstack/kms-info.js";
 import type { KmsInfo, KmsRoot } from "../dstack/kms-info.js";
 import { checkKmsRoot, verifyNodeEvidence } from "./node-evidence.js";
 import type { CheckedEvidence, EvidenceContext, NodeEvidence, VerifyQuote } from "./node-evidence.js";
-import { readRegistration, requireProvider } from "./registry-view.js";
-import type { RegistryView } from "./registry-view.js";
+import {
+  RefusedEventError,
+  describeRefusedEvent,
+  readNodeRecord,
+  readRefreshes,
+  readRegistration,
+  requireProvider,
+} from "./registry-view.js";
+import type { EventsRead, NodeRecordValues, RefreshRecord, RegistryView } from "./registry-view.js";
 
 /** An event the registry's state refers to is not in the block range read. */
 export class MissingEventError extends Error {
@@ -70,22 +81,8 @@ export interface NodeRecordView {
   bootInfo: AppBootInfo;
 }
 
-/** `getNode(node)` as ethers decodes it. */
-interface DecodedNodeRecord {
-  status: bigint;
-  registeredAt: bigint;
-  sponsor: string;
-  joinedAt: bigint;
-  evictedAt: bigint;
-  attestedAt: bigint;
-  refreshes: bigint;
-  quoteHash: string;
-  encryptionPublicKey: string;
-  bootInfo: DecodedBootInfo;
-}
-
-/** `getNode(node)` as plain values. */
-export function nodeRecordFromDecoded(decoded: DecodedNodeRecord): NodeRecordView {
+/** `getNode(node)`, as {@link readNodeRecord} decodes it, with its status named and its zero sponsor undefined. */
+export function nodeRecordFromDecoded(decoded: NodeRecordValues): NodeRecordView {
   return {
     status: nodeStatusOf(decoded.status),
     registeredAt: decoded.registeredAt,
@@ -100,7 +97,24 @@ export function nodeRecordFromDecoded(decoded: DecodedNodeRecord): NodeRecordVie
   };
 }
 
-type Reader = Pick<RegistryView, "filters" | "queryFilter" | "getNode">;
+type Reader = Pick<RegistryView, "getAddress" | "runner">;
+
+/**
+ * `node`'s record at `blockTag`. A record whose strings are not UTF-8 (only a node that registered or refreshed with
+ * such strings has one) is refused: `record-unreadable`, naming the fields.
+ */
+export async function readNodeRecordView(registry: Reader, node: string, blockTag?: number): Promise<NodeRecordView> {
+  const { record, problems } = await readNodeRecord(registry, node, blockTag);
+  if (problems.length > 0) throw recordUnreadable(node, problems);
+  return nodeRecordFromDecoded(record);
+}
+
+function recordUnreadable(node: string, problems: string[]): ReplicationVerificationError {
+  return new ReplicationVerificationError(
+    "record-unreadable",
+    `the registry's record of ${getAddress(node)}: ${problems.join("; ")}`,
+  );
+}
 
 /** Where to read: events from `fromBlock` (the registry's deployment block) to `toBlock`, state at `toBlock`. */
 export interface ReadRange {
@@ -114,18 +128,21 @@ export interface ReadRange {
   logRange?: number;
 }
 
-/** The events a filter finds in `range`, in chunks of `logRange` from the end when set; stops at the first chunk with any. */
+/**
+ * The events a reader finds in `range`, in chunks of `logRange` from the end when set; stops at the first chunk with
+ * any, taken in or refused.
+ */
 async function lastEvents<T>(
   range: ReadRange,
-  query: (fromBlock: number, toBlock: number | undefined) => Promise<T[]>,
-): Promise<T[]> {
+  query: (fromBlock: number, toBlock: number | undefined) => Promise<EventsRead<T>>,
+): Promise<EventsRead<T>> {
   const fromBlock = range.fromBlock ?? 0;
   if (range.logRange === undefined || range.toBlock === undefined) return query(fromBlock, range.toBlock);
   for (let to = range.toBlock; to >= fromBlock; to -= range.logRange) {
     const found = await query(Math.max(fromBlock, to - range.logRange + 1), to);
-    if (found.length > 0) return found;
+    if (found.records.length > 0 || found.refused.length > 0) return found;
   }
-  return [];
+  return { records: [], refused: [] };
 }
 
 /** The events a filter finds in `range`, in chunks of `logRange` from the start when set; stops at the first with any. */
@@ -152,8 +169,10 @@ export interface NodeEvidenceRecord {
 }
 
 /**
- * `node`'s latest evidence; undefined when it never registered. Throws when an event the registry's state refers to is
- * missing in the range (pass the registry's deployment block as `fromBlock`).
+ * `node`'s latest evidence; undefined when it never registered. Throws {@link MissingEventError} when an event the
+ * registry's state refers to is missing in the range (pass the registry's deployment block as `fromBlock`),
+ * {@link RefusedEventError} when that event is a log that is refused, and `record-unreadable` (see
+ * {@link readNodeRecordView}).
  */
 export async function readNodeEvidence(
   registry: Reader,
@@ -162,7 +181,8 @@ export async function readNodeEvidence(
 ): Promise<NodeEvidenceRecord | undefined> {
   const fromBlock = range.fromBlock ?? 0;
   const blockTag = range.toBlock;
-  const record = nodeRecordFromDecoded((await registry.getNode(node, { blockTag })) as unknown as DecodedNodeRecord);
+  const { record: values, problems } = await readNodeRecord(registry, node, blockTag);
+  const record = nodeRecordFromDecoded(values);
   if (record.status === "None") return undefined;
   const [registered] = await firstEvents(range, async (from, to) => {
     const found = await readRegistration(registry, node, from, to);
@@ -174,25 +194,41 @@ export async function readNodeEvidence(
   const evidence: NodeEvidence = { ...registered.evidence, bootInfo: record.bootInfo };
   let refresh: NodeEvidenceRecord["refresh"];
   if (quoteHash(registered.evidence.quote).toLowerCase() !== record.quoteHash.toLowerCase()) {
-    const events = await lastEvents(range, (from, to) =>
-      registry.queryFilter(registry.filters.AttestationRefreshed(node, record.quoteHash), from, to),
-    );
-    const last = events.at(-1);
+    const events = await lastEvents(range, (from, to) => readRefreshes(registry, from, to, node, record.quoteHash));
+    const last = latest(events);
+    if (last instanceof RefusedEventError) throw last;
     if (last === undefined) {
       throw new MissingEventError(
         `no AttestationRefreshed event of ${getAddress(node)} with quote hash ${record.quoteHash} since block ${fromBlock}`,
       );
     }
-    evidence.quote = last.args.attestation.quote;
-    evidence.eventLog = last.args.attestation.eventLog;
-    refresh = { blockNumber: last.blockNumber, transactionHash: last.transactionHash, nonce: last.args.nonce };
+    evidence.quote = last.quote;
+    evidence.eventLog = last.eventLog;
+    refresh = { blockNumber: last.blockNumber, transactionHash: last.transactionHash, nonce: last.nonce };
   }
+  // Its events decoded, so such a record is one its events do not explain; refused all the same.
+  if (problems.length > 0) throw recordUnreadable(node, problems);
   return {
     evidence,
     record,
     registration: { blockNumber: registered.blockNumber, transactionHash: registered.transactionHash },
     refresh,
   };
+}
+
+/** The last of the refreshes read, or the refusal of the last log when that log was refused. */
+function latest(read: EventsRead<RefreshRecord>): RefreshRecord | RefusedEventError | undefined {
+  const record = read.records.at(-1);
+  const refused = read.refused.at(-1);
+  if (
+    refused !== undefined &&
+    (record === undefined ||
+      refused.blockNumber > record.blockNumber ||
+      (refused.blockNumber === record.blockNumber && refused.logIndex > record.logIndex))
+  ) {
+    return new RefusedEventError(refused);
+  }
+  return record;
 }
 
 /** One link of a sponsor chain: a node and what its evidence showed. */
@@ -220,9 +256,8 @@ export async function verifySponsorChain(
   if (genesis === ZeroAddress) {
     throw new ReplicationVerificationError("sponsor-chain-invalid", "the registry has no genesis member");
   }
-  const start = nodeRecordFromDecoded(
-    (await registry.getNode(node, { blockTag: range.toBlock })) as unknown as DecodedNodeRecord,
-  );
+  // Only its sponsor's address is taken from the starting node's record: a lossy string there changes nothing.
+  const start = nodeRecordFromDecoded((await readNodeRecord(registry, node, range.toBlock)).record);
   const chain: VerifiedSponsor[] = [];
   const seen = new Set<string>([getAddress(node)]);
   let next = getAddress(node) === genesis ? undefined : start.sponsor;
@@ -238,16 +273,25 @@ export async function verifySponsorChain(
       throw new ReplicationVerificationError("sponsor-chain-invalid", `sponsor ${current} appears twice in the chain`);
     }
     seen.add(current);
-    const read = await readNodeEvidence(registry, current, range);
-    if (read === undefined) {
-      throw new ReplicationVerificationError("sponsor-chain-invalid", `sponsor ${current} never registered`);
-    }
+    const role = current === genesis ? "the genesis member" : "sponsor";
+    let read: NodeEvidenceRecord | undefined;
     let checked: CheckedEvidence;
     try {
+      read = await readNodeEvidence(registry, current, range);
+      if (read === undefined) {
+        throw new ReplicationVerificationError("sponsor-chain-invalid", `${role} ${current} never registered`);
+      }
       checked = await verifyNodeEvidence(read.evidence, { ...context, tcb: "report" });
     } catch (error) {
+      if (error instanceof RefusedEventError) {
+        throw new ReplicationVerificationError(
+          "sponsor-chain-invalid",
+          `${role} ${current}: ${describeRefusedEvent(error.refused)}`,
+          { cause: error },
+        );
+      }
       if (!(error instanceof ReplicationVerificationError)) throw error;
-      const role = current === genesis ? "the genesis member" : "sponsor";
+      if (error.code === "sponsor-chain-invalid") throw error;
       throw new ReplicationVerificationError(
         "sponsor-chain-invalid",
         `${role} ${current}: ${describeVerificationFailure(error)}`,

@@ -1,20 +1,31 @@
 /**
- * What a node's agent reads from and sends to a ReplicationRegistry: its EIP-712 domain and policy, node statuses,
- * the genesis member, the policy's verdict on a node, the `NodeRegistered` and `NodeOnboarded` events, and the two
- * calls a node or member makes (`register`, `onboard`).
+ * What a node's agent reads from and sends to a ReplicationRegistry: its EIP-712 domain, policy and KMS root, node
+ * records and statuses, the genesis member, the policy's verdict on a node, the `NodeRegistered`, `NodeOnboarded` and
+ * `AttestationRefreshed` events, and the three calls a node or member makes (`register`, `refreshAttestation`,
+ * `onboard`).
  *
  * Why not `registry.ts` alone: that module binds the whole contract through the TypeChain factories, which exist only
  * after `npx hardhat compile`, and the guest agent's image is built without Hardhat or a Solidity compiler. So the ABI
  * the agent needs is written out here, typed against the generated `ReplicationRegistry` (a type-only import, erased
  * when bundled), and `test/lib/registry-view.test.ts` proves that every fragment equals the compiled one. The checks
  * and readers below take either binding, so tasks (through `registry.ts`) and the agent share them.
+ *
+ * Registrations and refreshes are written by nodes, and the registry checks their signatures and key chain, not their
+ * contents: every byte of a boot info string, an event log, a key chain or a refresh's TCB claim is the node's choice
+ * (and the code behind a KMS-issued key may be a release the owner wrote for this purpose). So the readers of events
+ * and of `getNode` decode every log and result on its own through `lib/untrusted/decode.ts`, driven by the fragments
+ * below: a log that does not decode, or whose strings are not UTF-8, comes back as a {@link RefusedEvent} with its
+ * reason instead of throwing, and the logs after it are read as usual.
  */
-import { Contract, getAddress } from "ethers";
-import type { ContractRunner, Provider } from "ethers";
+import { Contract, Interface, getAddress } from "ethers";
+import type { BlockTag, ContractRunner, Log, Provider } from "ethers";
 
 import type { ReplicationRegistry } from "../../types/ethers-contracts/index.js";
 import { UserError } from "../errors.js";
+import { callView, decodeEventLog, describeRefusedLog, onlyValue, refusalReason } from "../untrusted/decode.js";
+import type { Decoded } from "../untrusted/decode.js";
 import { REGISTRY_EIP712_NAME, REGISTRY_EIP712_VERSION } from "./eip712.js";
+import type { AppBootInfo } from "./eip712.js";
 import type { SignedNodeRegistration, SignedRefresh } from "./files.js";
 import { nodeStatusOf } from "./enums.js";
 import type { NodeStatus } from "./enums.js";
@@ -152,12 +163,101 @@ export interface RegistrationRecord {
   transactionHash: string;
 }
 
-type EventReader = Pick<RegistryView, "filters" | "queryFilter">;
+/** A log a reader did not take in, and why: one line an operator can act on (see {@link describeRefusedEvent}). */
+export interface RefusedEvent {
+  event: string;
+  /** The node the log names, when its topic decodes. */
+  node: string | undefined;
+  blockNumber: number;
+  logIndex: number;
+  transactionHash: string;
+  reason: string;
+}
+
+/** `refused event NodeRegistered in block 12, log 0: bootInfo.advisoryIds[0] is not UTF-8`. */
+export function describeRefusedEvent(refused: RefusedEvent): string {
+  return describeRefusedLog(
+    refused.event,
+    { blockNumber: refused.blockNumber, index: refused.logIndex },
+    refused.reason,
+  );
+}
+
+/** Thrown by {@link readRegistration} when the node's one registration is a log that is refused. */
+export class RefusedEventError extends Error {
+  override readonly name = "RefusedEventError";
+
+  constructor(readonly refused: RefusedEvent) {
+    super(describeRefusedEvent(refused));
+  }
+}
+
+/** The logs of one event in a block range: those taken in, and those refused, each in chain order. */
+export interface EventsRead<T> {
+  records: T[];
+  refused: RefusedEvent[];
+}
+
+type EventReader = Pick<RegistryView, "getAddress" | "runner">;
+type RegistryEvent = "NodeRegistered" | "NodeOnboarded" | "GenesisSet" | "AttestationRefreshed";
+
+/** The agent's ABI as an interface: every event and view read below is decoded with these fragments. */
+export const registryAgentInterface = new Interface(REGISTRY_AGENT_ABI);
+
+/**
+ * The logs of `event` in `[fromBlock, toBlock]` whose indexed fields are `filter` (in order, from the first, which is
+ * the node in all four; undefined matches any), each decoded on its own: `take` builds a record from a clean decoding,
+ * anything else is refused with its reason.
+ */
+async function readEvents<T>(
+  registry: EventReader,
+  event: RegistryEvent,
+  fromBlock: number,
+  toBlock: number | undefined,
+  filter: readonly (string | undefined)[],
+  take: (decoded: Decoded, log: Log) => T,
+): Promise<EventsRead<T>> {
+  const fragment = registryAgentInterface.getEvent(event)!;
+  const logs = await requireProvider(registry.runner).getLogs({
+    address: await registry.getAddress(),
+    topics: registryAgentInterface.encodeFilterTopics(fragment, [...filter]),
+    fromBlock,
+    toBlock: toBlock ?? "latest",
+  });
+  logs.sort((a, b) => a.blockNumber - b.blockNumber || a.index - b.index);
+  const read: EventsRead<T> = { records: [], refused: [] };
+  for (const log of logs) {
+    const decoded = decodeEventLog(fragment, log);
+    if (decoded.problems.length === 0) {
+      read.records.push(take(decoded, log));
+      continue;
+    }
+    const named = decoded.values["node"];
+    read.refused.push({
+      event,
+      node: typeof named === "string" ? getAddress(named) : undefined,
+      blockNumber: log.blockNumber,
+      logIndex: log.index,
+      transactionHash: log.transactionHash,
+      reason: refusalReason(decoded),
+    });
+  }
+  return read;
+}
+
+function registrationOf(decoded: Decoded, log: Log): RegistrationRecord {
+  return {
+    evidence: evidenceFromNodeRegistered(decoded.values as unknown as NodeRegisteredArgs),
+    blockNumber: log.blockNumber,
+    transactionHash: log.transactionHash,
+  };
+}
 
 /**
  * The registration evidence of `node` (quote, event log, keys, boot info) from its `NodeRegistered` event; undefined
- * when there is none in `[fromBlock, toBlock]`. Public RPCs cap `eth_getLogs` ranges: pass the registry's deployment
- * block as `fromBlock`.
+ * when there is none in `[fromBlock, toBlock]`. A node registers once, so a refused log is its registration: that
+ * throws {@link RefusedEventError}, with the reason. Public RPCs cap `eth_getLogs` ranges: pass the registry's
+ * deployment block as `fromBlock`.
  */
 export async function readRegistration(
   registry: EventReader,
@@ -165,27 +265,22 @@ export async function readRegistration(
   fromBlock = 0,
   toBlock?: number,
 ): Promise<RegistrationRecord | undefined> {
-  const [event] = await registry.queryFilter(registry.filters.NodeRegistered(node), fromBlock, toBlock);
-  if (event === undefined) return undefined;
-  return {
-    evidence: evidenceFromNodeRegistered(event.args as unknown as NodeRegisteredArgs),
-    blockNumber: event.blockNumber,
-    transactionHash: event.transactionHash,
-  };
+  const { records, refused } = await readEvents(registry, "NodeRegistered", fromBlock, toBlock, [node], registrationOf);
+  const [record] = records;
+  const [refusal] = refused;
+  if (refusal !== undefined && (record === undefined || refusal.blockNumber <= record.blockNumber)) {
+    throw new RefusedEventError(refusal);
+  }
+  return record;
 }
 
-/** Every `NodeRegistered` event in `[fromBlock, toBlock]`, in chain order. */
+/** Every `NodeRegistered` event in `[fromBlock, toBlock]`, in chain order: the registrations, and the refused logs. */
 export async function readRegistrations(
   registry: EventReader,
   fromBlock: number,
   toBlock: number,
-): Promise<RegistrationRecord[]> {
-  const events = await registry.queryFilter(registry.filters.NodeRegistered(), fromBlock, toBlock);
-  return events.map((event) => ({
-    evidence: evidenceFromNodeRegistered(event.args as unknown as NodeRegisteredArgs),
-    blockNumber: event.blockNumber,
-    transactionHash: event.transactionHash,
-  }));
+): Promise<EventsRead<RegistrationRecord>> {
+  return readEvents(registry, "NodeRegistered", fromBlock, toBlock, [], registrationOf);
 }
 
 /** A member's onboarding of a node, as its `NodeOnboarded` event records it. */
@@ -198,22 +293,103 @@ export interface OnboardingRecord {
   transactionHash: string;
 }
 
-/** The `NodeOnboarded` events in `[fromBlock, toBlock]`, of `node` only when given. */
+/** The `NodeOnboarded` events in `[fromBlock, toBlock]`, of `node` only when given; and the refused logs. */
 export async function readOnboardings(
   registry: EventReader,
   fromBlock: number,
   toBlock: number,
   node?: string,
-): Promise<OnboardingRecord[]> {
-  const events = await registry.queryFilter(registry.filters.NodeOnboarded(node), fromBlock, toBlock);
-  return events.map((event) => ({
-    node: getAddress(event.args.node),
-    sponsor: getAddress(event.args.sponsor),
-    quoteHash: event.args.quoteHash,
-    ciphertext: event.args.ciphertext,
-    blockNumber: event.blockNumber,
-    transactionHash: event.transactionHash,
+): Promise<EventsRead<OnboardingRecord>> {
+  return readEvents(registry, "NodeOnboarded", fromBlock, toBlock, [node], ({ values }, log) => ({
+    node: getAddress(values["node"] as string),
+    sponsor: getAddress(values["sponsor"] as string),
+    quoteHash: values["quoteHash"] as string,
+    ciphertext: values["ciphertext"] as string,
+    blockNumber: log.blockNumber,
+    transactionHash: log.transactionHash,
   }));
+}
+
+/** A node's attestation refresh, as its `AttestationRefreshed` event records it. */
+export interface RefreshRecord {
+  node: string;
+  quoteHash: string;
+  nonce: bigint;
+  tcbStatus: string;
+  advisoryIds: string[];
+  quote: string;
+  eventLog: string;
+  /** The policy's verdict on the refreshed boot info, and its reason when it does not allow it. */
+  allowed: boolean;
+  reason: string;
+  blockNumber: number;
+  logIndex: number;
+  transactionHash: string;
+}
+
+/**
+ * The `AttestationRefreshed` events in `[fromBlock, toBlock]`, of `node` (and with `quoteHash`) only when given; and
+ * the refused logs. A refresh's strings are written by the node, so a log whose `tcbStatus`, advisories or reason are
+ * not UTF-8 is refused, not thrown.
+ */
+export async function readRefreshes(
+  registry: EventReader,
+  fromBlock: number,
+  toBlock: number | undefined,
+  node?: string,
+  quoteHash?: string,
+): Promise<EventsRead<RefreshRecord>> {
+  return readEvents(registry, "AttestationRefreshed", fromBlock, toBlock, [node, quoteHash], ({ values }, log) => {
+    const attestation = values["attestation"] as { quote: string; eventLog: string };
+    return {
+      node: getAddress(values["node"] as string),
+      quoteHash: values["quoteHash"] as string,
+      nonce: values["nonce"] as bigint,
+      tcbStatus: values["tcbStatus"] as string,
+      advisoryIds: values["advisoryIds"] as string[],
+      quote: attestation.quote,
+      eventLog: attestation.eventLog,
+      allowed: values["allowed"] as boolean,
+      reason: values["reason"] as string,
+      blockNumber: log.blockNumber,
+      logIndex: log.index,
+      transactionHash: log.transactionHash,
+    };
+  });
+}
+
+/** `IReplicationRegistry.NodeRecord` as plain values. */
+export interface NodeRecordValues {
+  status: bigint;
+  registeredAt: bigint;
+  sponsor: string;
+  joinedAt: bigint;
+  evictedAt: bigint;
+  attestedAt: bigint;
+  refreshes: bigint;
+  quoteHash: string;
+  encryptionPublicKey: string;
+  bootInfo: AppBootInfo;
+}
+
+/**
+ * `getNode(node)`, decoded field by field: its strings were written by the node (anyone), so a string that is not
+ * UTF-8 does not throw: it is in its lossy form (U+FFFD) and named in `problems`. A result whose layout does not
+ * decode throws ethers' BAD_DATA.
+ */
+export async function readNodeRecord(
+  registry: EventReader,
+  node: string,
+  blockTag?: BlockTag,
+): Promise<{ record: NodeRecordValues; problems: string[] }> {
+  const decoded = await callView(
+    requireProvider(registry.runner),
+    await registry.getAddress(),
+    registryAgentInterface.getFunction("getNode")!,
+    [node],
+    blockTag,
+  );
+  return { record: onlyValue(decoded) as unknown as NodeRecordValues, problems: decoded.problems };
 }
 
 /** The arguments of `register(node, encryptionPublicKey, bootInfo, attestation, keyChain, nodeSignature)`. */

@@ -3,18 +3,26 @@
  * members and pending registrations, and which ground (if any) allows an eviction. Free of Hardhat, so tasks,
  * scripts and the guest agent's replicator share it with any ethers provider or signer.
  */
-import { getAddress } from "ethers";
+import { getAddress, isError } from "ethers";
 import type { ContractRunner } from "ethers";
 
 import { ReplicationRegistry__factory } from "../../types/ethers-contracts/index.js";
 import type { ReplicationRegistry } from "../../types/ethers-contracts/index.js";
 import type { AppBootInfo } from "./eip712.js";
-import { checkRegistry, nodeStatusOf, requireProvider } from "./registry-view.js";
-import type { NodeStatus } from "./registry-view.js";
+import { checkRegistry, nodeStatusOf, readNodeRecord, readRegistrations, requireProvider } from "./registry-view.js";
+import type { NodeStatus, RefusedEvent } from "./registry-view.js";
 import { bootInfoFromDecoded } from "../bootInfo.js";
 
-export { EVICTION_CAUSES, NODE_STATUSES, evictionCauseOf, nodeStatusOf, readRegistration } from "./registry-view.js";
-export type { EvictionCause, NodeStatus, RegistrationRecord } from "./registry-view.js";
+export {
+  EVICTION_CAUSES,
+  NODE_STATUSES,
+  RefusedEventError,
+  describeRefusedEvent,
+  evictionCauseOf,
+  nodeStatusOf,
+  readRegistration,
+} from "./registry-view.js";
+export type { EvictionCause, NodeStatus, RefusedEvent, RegistrationRecord } from "./registry-view.js";
 
 /** The registry's full ABI, to decode its events and custom errors. */
 export const registryInterface = ReplicationRegistry__factory.createInterface();
@@ -56,6 +64,11 @@ export interface NodeView {
   /** Whether the app's policy allows its registered boot info now, and if not, its reason. */
   allowed: boolean;
   reason: string;
+  /**
+   * Why its record is not what its types say, e.g. `bootInfo.tcbStatus is not UTF-8` (anyone can register such a
+   * node); `bootInfo` then holds the lossy strings (U+FFFD in place of each bad sequence). Undefined: clean.
+   */
+  unreadable?: string;
 }
 
 export interface RegistryNodes {
@@ -66,6 +79,10 @@ export interface RegistryNodes {
   members: NodeView[];
   /** Registered and waiting to be onboarded (neither member nor evicted), oldest first. */
   pending: NodeView[];
+  /** Nodes whose `getNode` answer does not decode at all, with why: listed, not dropped. */
+  unreadable: Array<{ address: string; reason: string }>;
+  /** `NodeRegistered` logs that were refused (the node they name, when known, is still read through `getNode`). */
+  refused: RefusedEvent[];
 }
 
 const ZERO_ADDRESS = `0x${"0".repeat(40)}`;
@@ -89,20 +106,27 @@ export async function readRegistryNodes(
   for (let offset = 0n; offset < count; offset += BigInt(pageSize)) {
     members.push(...(await registry.getMembers(offset, pageSize, at)));
   }
-  const registered = await registry.queryFilter(
-    registry.filters.NodeRegistered(),
-    options.fromBlock ?? 0,
-    block.number,
-  );
+  const registered = await readRegistrations(registry, options.fromBlock ?? 0, block.number);
   const genesis = await registry.genesis(at);
 
-  const view = async (address: string): Promise<NodeView> => {
-    const [record, [allowed, reason], attestationExpiresAt] = await Promise.all([
-      registry.getNode(address, at),
+  const unreadable: RegistryNodes["unreadable"] = [];
+  const view = async (address: string): Promise<NodeView | undefined> => {
+    let read: Awaited<ReturnType<typeof readNodeRecord>>;
+    try {
+      read = await readNodeRecord(registry, address, block.number);
+    } catch (error) {
+      if (!isError(error, "BAD_DATA")) throw error;
+      unreadable.push({
+        address: getAddress(address),
+        reason: `its getNode answer does not decode (${error.shortMessage})`,
+      });
+      return undefined;
+    }
+    const { record, problems } = read;
+    const [[allowed, reason], attestationExpiresAt] = await Promise.all([
       registry.isNodeAllowed(address, at),
       registry.attestationExpiresAt(address, at),
     ]);
-    const b = record.bootInfo;
     return {
       address: getAddress(address),
       status: nodeStatusOf(record.status),
@@ -112,25 +136,32 @@ export async function readRegistryNodes(
       evictedAt: record.evictedAt,
       sponsor: record.sponsor === ZERO_ADDRESS ? undefined : record.sponsor,
       quoteHash: record.quoteHash,
-      bootInfo: bootInfoFromDecoded(b),
+      bootInfo: bootInfoFromDecoded(record.bootInfo),
       attestedAt: record.attestedAt,
       attestationExpiresAt,
       expired: BigInt(block.timestamp) >= attestationExpiresAt,
       refreshes: record.refreshes,
       allowed,
       reason,
+      ...(problems.length === 0 ? {} : { unreadable: problems.join("; ") }),
     };
   };
 
-  const memberViews = await Promise.all(members.map(view));
-  const candidates = [...new Set(registered.map((event) => getAddress(event.args.node)))];
-  const pending = (await Promise.all(candidates.map(view))).filter((node) => node.status === "Registered");
+  const memberViews = (await Promise.all(members.map(view))).filter((node) => node !== undefined);
+  const named = [
+    ...registered.records.map((r) => ({ node: r.evidence.node as string | undefined, block: r.blockNumber })),
+    ...registered.refused.map((r) => ({ node: r.node, block: r.blockNumber })),
+  ].sort((a, b) => a.block - b.block);
+  const candidates = [...new Set(named.flatMap(({ node }) => (node === undefined ? [] : [getAddress(node)])))];
+  const pending = (await Promise.all(candidates.map(view))).filter((node) => node?.status === "Registered");
   return {
     blockNumber: block.number,
     timestamp: BigInt(block.timestamp),
     genesis: genesis === ZERO_ADDRESS ? undefined : genesis,
     members: memberViews,
-    pending,
+    pending: pending as NodeView[],
+    unreadable,
+    refused: registered.refused,
   };
 }
 

@@ -29,7 +29,7 @@ import type {
   NodeEvidenceRecord,
   RegistryEvidenceContext,
 } from "../../lib/replication/index.js";
-import { nodeStatusOf, connectRegistry, registryInterface } from "../../lib/replication/registry.js";
+import { RefusedEventError, nodeStatusOf, connectRegistry, registryInterface } from "../../lib/replication/registry.js";
 import type { NodeStatus } from "../../lib/replication/registry.js";
 import { atMostOneOf, checkBlockNumber, checkUnixTime, parseAddress, requireOption } from "../../lib/validate.js";
 import type { ReplicationRegistry } from "../../types/ethers-contracts/index.js";
@@ -211,6 +211,12 @@ export async function verifyRegisteredNode(
       throw new UserError(
         `cannot ${what} ${node}: ${error.message}: pass --from-block <the registry's deployment block>`,
       );
+    }
+    // Its evidence is a log that does not decode, or a record whose strings are not UTF-8 (the node wrote them):
+    // nothing to verify.
+    if (error instanceof RefusedEventError) throw new UserError(`cannot ${what} ${node}: ${error.message}`);
+    if (error instanceof ReplicationVerificationError) {
+      throw new UserError(`cannot ${what} ${node}: ${describeVerificationFailure(error)}`);
     }
     const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
     throw new UserError(

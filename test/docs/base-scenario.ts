@@ -2,7 +2,8 @@
  * What the docs' commands about Base run against: the in-process Base stand-in (test/helpers/base-stand-in.ts: Base's
  * chain id and type, served over HTTP), with dstack's KMS played by `KmsStandIn` at the address config/kms.json names
  * for Base, and an app deployed there from the scratch copy's production build (so `compare-bytecode` finds it equal)
- * — v1 allowed and current, one device, a 7-day notice, v2 proposed, registered with the KMS. Its variables are what
+ * — v1 allowed and current, one device, a 7-day notice, v2 proposed, registered with the KMS, which publishes the
+ * stand-in KMS's keys (kmsInfo). Its variables are what
  * the docs' placeholders stand for (APP, KMS, …).
  */
 import { spawn } from "node:child_process";
@@ -14,6 +15,7 @@ import { ContractFactory, id, toBeHex, zeroPadValue, type Signer } from "ethers"
 import { composeHashOfFile } from "../../lib/composeHash.js";
 import { FUNDED_KEY, serveBaseStandIn } from "../helpers/base-stand-in.js";
 import { REPO_ROOT, cliEnvironment } from "../helpers/cli.js";
+import { STAND_IN_KMS } from "../helpers/kms-stand-in.js";
 
 const DEVICE = `0x${"a1".repeat(32)}`;
 const OS_IMAGE = id("stand-in OS image for the docs");
@@ -86,6 +88,15 @@ export async function startBaseScenario(sandbox: string): Promise<BaseScenario> 
     });
     const kms = new ContractFactory(kmsArtifact.abi as never, kmsArtifact.bytecode, owner).attach(kmsAddress);
     await send(kms.getFunction("addOsImageHash")(OS_IMAGE));
+    // It publishes the stand-in KMS's keys, whose CA key the example compose files pin (examples/README.md).
+    await send(
+      kms.getFunction("setKmsInfo")({
+        k256Pubkey: STAND_IN_KMS.root.compressedPublicKey,
+        caPubkey: STAND_IN_KMS.caPublicKey,
+        quote: "0x",
+        eventlog: "0x",
+      }),
+    );
 
     const v1 = await composeHashOfFile(path.join(REPO_ROOT, "examples/app-compose.v1.json"));
     const v2 = await composeHashOfFile(path.join(REPO_ROOT, "examples/app-compose.v2.json"));

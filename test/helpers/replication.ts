@@ -5,7 +5,7 @@
 import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
 import type { NetworkHelpers } from "@nomicfoundation/hardhat-network-helpers/types";
 import { Wallet, hexlify, id, toUtf8Bytes } from "ethers";
-import type { TypedDataDomain } from "ethers";
+import type { Signer, TypedDataDomain } from "ethers";
 
 import { appKeyMessage, dstackSign, kmsIssuedMessage } from "../../lib/dstack/index.js";
 import {
@@ -17,6 +17,7 @@ import {
   signRegistration,
 } from "../../lib/replication/index.js";
 import type { AppBootInfo, EncryptionKeyPair, NodeKeyChain, Registration } from "../../lib/replication/index.js";
+import { KmsStandIn__factory } from "../../types/ethers-contracts/index.js";
 import { STAND_IN_KMS, standInAppKey } from "./kms-stand-in.js";
 import type { StandInKms } from "./kms-stand-in.js";
 
@@ -126,7 +127,13 @@ export { registerArguments as registerArgs } from "../../lib/replication/index.j
 export async function deployKms(ethers: HardhatEthers, kms: StandInKms = STAND_IN_KMS) {
   const [owner] = await ethers.getSigners();
   if (owner === undefined) throw new Error("need a signer");
-  const contract = await ethers.deployContract("KmsStandIn", [owner.address]);
+  return deployKmsFrom(owner, kms);
+}
+
+/** {@link deployKms}, deployed and owned by `owner` (any signer, e.g. over JSON-RPC). */
+export async function deployKmsFrom(owner: Signer, kms: StandInKms = STAND_IN_KMS) {
+  const contract = await new KmsStandIn__factory(owner).deploy(await owner.getAddress());
+  await contract.waitForDeployment();
   await (
     await contract.setKmsInfo({
       k256Pubkey: kms.root.compressedPublicKey,

@@ -297,6 +297,38 @@ describe("lib/devproof-report", function () {
       expect(line(local, "compose.local-key-provider").level).to.equal("FAIL");
     });
 
+    it("fails a KMS-backed file that does not pin its KMS, and checks a pin against the CA key the KMS publishes", function () {
+      const ca = `0x3059301306072a8648ce3d020106082a8648ce3d030107034200${"04".padEnd(130, "7")}`;
+      const pinLine = (fields: Record<string, unknown>, kms?: DevProofSnapshot["kms"]) =>
+        line(
+          assessCompose(
+            { source: "app-compose.json", text: appCompose(clean, fields), sha256: HASH, allowedOnChain: undefined },
+            snapshot({ kms }),
+          ),
+          "compose.key-provider",
+        );
+      const kms = (caPubkey: string | undefined) => ({
+        address: "0x00000000000000000000000000000000000000c1",
+        registered: true,
+        caPubkey,
+      });
+      for (const unpinned of [{}, { key_provider_id: "" }, { key_provider_id: "  " }, { key_provider_id: null }]) {
+        const refused = pinLine(unpinned, kms(ca));
+        expect(refused.level, JSON.stringify(unpinned)).to.equal("FAIL");
+        expect(refused.evidence).to.contain("whatever KMS its host names");
+      }
+      expect(pinLine({ key_provider_id: ca.slice(2) }).level).to.equal("WARN"); // no --kms: nothing to compare with
+      expect(pinLine({ key_provider_id: ca.slice(2) }, kms(undefined)).level).to.equal("WARN"); // a KMS without kmsInfo
+      expect(pinLine({ key_provider_id: ca.slice(2) }, kms(ca)).level).to.equal("PASS");
+      expect(pinLine({ key_provider_id: ca.slice(2).toUpperCase() }, kms(ca)).level).to.equal("PASS");
+      const other = pinLine({ key_provider_id: `${ca.slice(2, -2)}00` }, kms(ca));
+      expect(other.level).to.equal("FAIL");
+      expect(other.title).to.equal("the KMS pinned is another one");
+      // Without the KMS at all there is no key provider to pin: that is the compose.kms FAIL, not this line.
+      const withoutKms = composeLines(appCompose(clean, { kms_enabled: false }));
+      expect(withoutKms.some((l) => l.id === "compose.key-provider")).to.equal(false);
+    });
+
     it("fails the Docker socket and debugger flags; warns about privileged, host namespaces, debug modes, env files", function () {
       const yaml =
         `services:\n  app:\n    image: ${PINNED}\n    command: node --inspect=0.0.0.0:9229 server.js\n` +

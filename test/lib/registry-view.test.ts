@@ -47,10 +47,14 @@ describe("lib/replication/registry-view", function () {
     await (await view.register(...registerArguments(await signedRegistration(domain, a, appId)))).wait();
     await registry.connect(owner).setGenesis(a.address);
     const to = await ethers.provider.getBlockNumber();
-    const [record] = await readRegistrations(view, from, to);
+    const {
+      records: [record],
+      refused,
+    } = await readRegistrations(view, from, to);
+    expect(refused).to.deep.equal([]);
     expect(record?.evidence).to.deep.include({ node: a.address });
     expect(record?.evidence.bootInfo.composeHash).to.equal(COMPOSE_A);
-    expect(await readOnboardings(view, from, to)).to.deep.equal([]);
+    expect(await readOnboardings(view, from, to)).to.deep.equal({ records: [], refused: [] });
 
     const other = connectRegistryView(await appAuth.getAddress(), relayer);
     let message = "";

@@ -1,6 +1,7 @@
 import { expect } from "chai";
 
 import { NegativeAnswer } from "../../lib/errors.js";
+import type { KmsInfoResult } from "../../tasks/kms-info.js";
 import type { RegistrationResult } from "../../tasks/shared/kms.js";
 import type { CheckBootResult } from "../../tasks/check-boot.js";
 import {
@@ -68,6 +69,31 @@ describe("register-app", function () {
     expect(
       await (await ethers.getContractAt("KmsStandIn", kmsAddress)).registeredApps(await legacy.getAddress()),
     ).to.equal(true);
+  });
+
+  describe("kms-info", function () {
+    it("prints the keys the KMS publishes and the key_provider_id that pins it", async function () {
+      const { kmsAddress } = await networkHelpers.loadFixture(deployAppAndKms);
+      const kms = await ethers.getContractAt("KmsStandIn", kmsAddress);
+      const ca = `0x3059301306072a8648ce3d020106082a8648ce3d030107034200${"04".padEnd(130, "c")}`;
+      const root = ethers.Wallet.createRandom().signingKey.compressedPublicKey;
+      await kms.setKmsInfo({ k256Pubkey: root, caPubkey: ca, quote: "0x", eventlog: "0x" });
+      const run = await runTask<KmsInfoResult>("kms-info", { kms: kmsAddress });
+      expect(run.errorMessage).to.equal("");
+      expect(run.stdout).to.contain(`"key_provider_id": "${ca.slice(2)}"`);
+      expect(run.stdout).to.contain(`root key:  ${root}`);
+      if (!run.result.success) throw new Error("failed");
+      expect(run.result.value.keyProviderId).to.equal(ca.slice(2));
+      expect(run.result.value.rootAddress).to.equal(ethers.computeAddress(root));
+    });
+
+    it("says so when the KMS publishes nothing yet, or is not a KMS", async function () {
+      const { kmsAddress, app } = await networkHelpers.loadFixture(deployAppAndKms);
+      expect((await runTask("kms-info", { kms: kmsAddress })).errorMessage).to.match(
+        /^the KMS at 0x[0-9a-fA-F]{40} on network "default" \(chain 31337\) publishes no keys yet/,
+      );
+      expect((await runTask("kms-info", { kms: app })).errorMessage).to.contain("it is not a dstack KMS");
+    });
   });
 
   it("refuses a --kms that is not a dstack KMS", async function () {

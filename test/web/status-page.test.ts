@@ -2,7 +2,9 @@
  * The status page end to end, in headless Chromium: a `hardhat node` on a free port, apps deployed to it, the page
  * served as `status-page` serves it. One app goes through a proposal, its countdown and its activation; a busy one
  * (a long history, five open proposals, a pending owner) is read on a 390 px phone and a 1280 px desktop, where
- * nothing may be wider than the screen. Screenshots go to test-results/. Without Chromium it skips with one line.
+ * nothing may be wider than the screen. Hostile logs (registrations that are not UTF-8, an owner's URI that is not)
+ * are listed as refused while the page goes on. Screenshots go to test-results/. Without Chromium it skips with one
+ * line.
  */
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
@@ -10,17 +12,21 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { expect } from "chai";
-import { id, JsonRpcProvider, type JsonRpcSigner } from "ethers";
+import { AbiCoder, id, JsonRpcProvider, type JsonRpcSigner } from "ethers";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 
+import { registerArguments, registryDomain } from "../../lib/replication/index.js";
 import {
   KmsStandIn__factory,
+  ReplicationRegistry__factory,
   TimelockedAppAuth__factory,
   type TimelockedAppAuth,
 } from "../../types/ethers-contracts/index.js";
 import { buildStatusPage } from "../../web/build.js";
 import { serveStatusPage, type LocalServer } from "../../web/server.js";
 import { startHardhatNode, type HardhatNode } from "../helpers/cli.js";
+import { NOT_UTF8, TERMINAL_ESCAPES, registerHostile } from "../helpers/poison.js";
+import { deployKmsFrom, signedRegistration, testNode } from "../helpers/replication.js";
 
 const CHROMIUM = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium";
 const RESULTS = path.resolve("test-results");
@@ -31,7 +37,11 @@ const DEVICE = `0x${"a1".repeat(32)}`;
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 1000 };
 /** An app with release V1 and one device, and `notice` seconds of notice (7 days: Stage 1). */
-async function deployApp(owner: JsonRpcSigner, notice = NOTICE): Promise<TimelockedAppAuth> {
+async function deployApp(
+  owner: JsonRpcSigner,
+  notice = NOTICE,
+  options: { requireTcbUpToDate?: boolean } = {},
+): Promise<TimelockedAppAuth> {
   const appAuth = await new TimelockedAppAuth__factory(owner).deploy(
     await owner.getAddress(),
     notice,
@@ -39,7 +49,7 @@ async function deployApp(owner: JsonRpcSigner, notice = NOTICE): Promise<Timeloc
     "https://example.org/releases/v1/app-compose.json",
     [DEVICE],
     false,
-    true,
+    options.requireTcbUpToDate ?? true,
   );
   await appAuth.waitForDeployment();
   return appAuth;
@@ -208,7 +218,11 @@ describe("status page (headless Chromium)", function () {
   });
 
   /** Opens the page for `app` in a new tab of `viewport`'s size and waits for its first read of the chain. */
-  async function openPage(app: string, viewport: { width: number; height: number }): Promise<Page> {
+  async function openPage(
+    app: string,
+    viewport: { width: number; height: number },
+    extra: Record<string, string> = {},
+  ): Promise<Page> {
     if (context === undefined || server === undefined || node === undefined) throw new Error("not set up");
     const page = await context.newPage();
     pages.push(page);
@@ -217,7 +231,7 @@ describe("status page (headless Chromium)", function () {
     page.on("console", (message) => {
       if (message.type() === "error") errors.push(message.text());
     });
-    await page.goto(`${server.url}/?${new URLSearchParams({ rpc: node.url, app }).toString()}`);
+    await page.goto(`${server.url}/?${new URLSearchParams({ rpc: node.url, app, ...extra }).toString()}`);
     await page.waitForSelector("#stage[data-stage]");
     return page;
   }
@@ -305,6 +319,74 @@ describe("status page (headless Chromium)", function () {
         expect(ratio, `"${element.text}": ${element.color} on ${element.background}`).to.be.at.least(4.5);
       }
     }
+  });
+
+  it("keeps following the chain past hostile logs: lists them as refused, and shows a hostile URI as text", async function () {
+    // A policy that accepts an out-of-date TCB (so a tcbStatus that is not "UpToDate" registers), and its registry.
+    const appAuth = await deployApp(owner, NOTICE, { requireTcbUpToDate: false });
+    const app = await appAuth.getAddress();
+    const kms = await deployKmsFrom(owner);
+    const registry = await new ReplicationRegistry__factory(owner).deploy(app, await kms.getAddress());
+    await registry.waitForDeployment();
+    const registryAddress = await registry.getAddress();
+    const page = await openPage(app, DESKTOP, { registry: registryAddress });
+    await page.waitForSelector("#no-proposals");
+
+    // Nodes with KMS-issued keys register with strings that are not UTF-8, or that hold terminal escapes; then an
+    // honest node registers.
+    const poisonBlock = await registerHostile(registryAddress, stranger, testNode("page poison"), {
+      appId: app,
+      composeHash: V1,
+      deviceId: DEVICE,
+      tcbStatus: NOT_UTF8,
+      advisoryIds: [NOT_UTF8],
+    });
+    await registerHostile(registryAddress, stranger, testNode("page escapes"), {
+      appId: app,
+      composeHash: V1,
+      deviceId: DEVICE,
+      tcbStatus: TERMINAL_ESCAPES,
+      advisoryIds: [],
+    });
+    const { chainId } = await provider.getNetwork();
+    const honest = await signedRegistration(registryDomain(chainId, registryAddress), testNode("page honest"), app, {
+      boot: { composeHash: V1, deviceId: DEVICE },
+    });
+    await (await registry.connect(stranger).register(...registerArguments(honest))).wait();
+    // The owner proposes a release whose URI is not UTF-8 and would clear a terminal.
+    const uri = Uint8Array.from([...new TextEncoder().encode("https://evil.example/\u202e\u001b[2J"), 0xff]);
+    const propose = appAuth.interface.getFunction("proposeComposeHash");
+    const data = propose.selector + AbiCoder.defaultAbiCoder().encode(["bytes32", "bytes"], [V2, uri]).slice(2);
+    await (await owner.sendTransaction({ to: app, data })).wait();
+
+    // The page goes on: the refused registration is listed with why, the proposal is shown with its URI as text.
+    const refused = page.locator(`#refused li[data-block="${poisonBlock}"]`);
+    await refused.waitFor({ timeout: 15_000 });
+    expect(await refused.textContent()).to.contain(
+      `refused event NodeRegistered in block ${poisonBlock}, log 0: bootInfo.tcbStatus is not UTF-8; ` +
+        "bootInfo.advisoryIds[0] is not UTF-8",
+    );
+    await page.locator('#refused li[data-event="ChangeProposed"]').waitFor({ timeout: 15_000 });
+    expect(
+      await page.locator("#refused li").allTextContents(),
+      "the two logs with a string that is not UTF-8, newest first; the escapes alone are not refused",
+    ).to.have.length(2);
+    expect(await page.textContent('#refused li[data-event="ChangeProposed"]')).to.contain(
+      "log 0: uri is not UTF-8; as far as it decodes: widening change proposed: add compose hash",
+    );
+    await page.locator(".proposal").waitFor({ timeout: 15_000 });
+    expect(await page.textContent(".proposal .what")).to.equal(`add compose hash ${V2}`);
+    expect(await page.textContent(".proposal code")).to.equal("https://evil.example/\\u{202e}\\x1b[2J\ufffd");
+    expect(await page.locator('.proposal a[href^="https://evil"]').count(), "a hostile URI is never a link").to.equal(
+      0,
+    );
+    await page.waitForSelector('#history tr[data-event="ChangeProposed"][data-refused]', { timeout: 15_000 });
+    expect(await page.textContent('#history tr[data-event="ChangeProposed"] .details')).to.match(
+      /^refused event ChangeProposed in block \d+, log 0: uri is not UTF-8; as far as it decodes: proposed: add compose hash/,
+    );
+    expect(await page.textContent("#report")).to.contain("the owner published compose URIs that are not UTF-8");
+    expect(await page.isHidden("#banner"), "no error banner: the watcher did not stop").to.equal(true);
+    await page.screenshot({ path: path.join(RESULTS, "status-page-hostile.png"), fullPage: true });
   });
 
   describe("a busy app (a long history, five open proposals)", function () {

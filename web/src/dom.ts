@@ -7,6 +7,8 @@
  * parts: on a narrow screen the middle is hidden ("0x1234…abcd") and a tap shows it, on a wide one all of it shows;
  * the `title` and the copy button at its end carry the full value at every width.
  */
+import { shown } from "../../lib/untrusted/text.js";
+
 type Child = Node | string | null | undefined | false;
 
 /** Creates an element with attributes and children. */
@@ -26,11 +28,16 @@ export function byId(id: string): HTMLElement {
   return element;
 }
 
-/** A URI as a link when it is http(s), else as text (a `javascript:` URI from the chain must never be clickable). */
+/**
+ * A URI as a link when it is http(s) and holds nothing to hide, else as text: a `javascript:` URI from the chain must
+ * never be clickable, nor one whose control or bidirectional characters (or U+FFFD, where the owner wrote bytes that
+ * are not UTF-8) would make it look like another. Shown escaped and capped (lib/untrusted/text.ts).
+ */
 export function uriNode(uri: string): Node {
-  return /^https?:\/\//i.test(uri)
+  const text = shown(uri);
+  return /^https?:\/\//i.test(uri) && text === uri && !uri.includes("\ufffd")
     ? h("a", { href: uri, rel: "noopener noreferrer", target: "_blank" }, uri)
-    : h("code", {}, uri);
+    : h("code", {}, text);
 }
 
 /**

@@ -10,7 +10,7 @@ import { describeChange, readHistory, type AppStatus, type HistoryEntry } from "
 import { buildReport, notAnAppAuth, type DevProofReport, type Level, type Stage } from "../../lib/devproof-report.js";
 import { readDevProofSnapshot } from "../../lib/devproof-snapshot.js";
 import { formatClock, formatCountdown, formatDate, formatDuration, formatNotice } from "../../lib/format.js";
-import { Watcher } from "../../lib/watch.js";
+import { Watcher, type WatchedEvent } from "../../lib/watch.js";
 import { TimelockedAppAuth__factory } from "../../types/ethers-contracts/index.js";
 import { byId, h, handleCopyAndExpand, hexNode, richText, uriNode } from "./dom.js";
 
@@ -200,19 +200,43 @@ function renderPolicy(status: AppStatus | undefined, owner: string | undefined):
 
 function renderHistory(history: HistoryEntry[]): void {
   byId("history").replaceChildren(
-    ...[...history]
-      .reverse()
-      .map((entry) =>
-        h(
-          "tr",
-          { class: entry.event === "ChangeProposed" ? "urgent" : "", "data-event": entry.event },
-          h("td", { class: "time" }, richText(formatDate(entry.timestamp))),
-          h("td", { class: "block" }, `#${entry.blockNumber}`),
-          h("td", { class: "event" }, entry.event),
-          h("td", { class: "details" }, richText(entry.description)),
-        ),
+    ...[...history].reverse().map((entry) =>
+      h(
+        "tr",
+        {
+          class: entry.event === "ChangeProposed" ? "urgent" : "",
+          "data-event": entry.event,
+          ...(entry.refused === undefined ? {} : { "data-refused": "" }),
+        },
+        h("td", { class: "time" }, richText(formatDate(entry.timestamp))),
+        h("td", { class: "block" }, `#${entry.blockNumber}`),
+        h("td", { class: "event" }, entry.event),
+        h("td", { class: "details" }, richText(entry.description)),
       ),
+    ),
   );
+}
+
+/** Refused events seen by the watcher since the page opened, newest first, at most this many. */
+const MAX_REFUSED_SHOWN = 20;
+
+/**
+ * Lists a log the watcher refused (anyone can register with the registry, with strings that are not UTF-8): one line
+ * with why, as text. The page goes on following the chain; nothing else is taken from the log.
+ */
+function noteRefused(event: WatchedEvent): void {
+  const list = byId("refused");
+  list.prepend(
+    h(
+      "li",
+      { "data-event": event.event, "data-block": String(event.blockNumber), "data-log": String(event.logIndex) },
+      h("span", { class: "time" }, richText(formatDate(event.blockTimestamp))),
+      " ",
+      richText(event.description),
+    ),
+  );
+  while (list.children.length > MAX_REFUSED_SHOWN) list.lastElementChild?.remove();
+  byId("refused-section").hidden = false;
 }
 
 /** The address is not an AppAuth at all: there is no stage to show, only why (lib/devproof-report.ts). */
@@ -297,7 +321,10 @@ async function main(): Promise<void> {
     registry,
     confirmations: 1,
     start: { after: { blockNumber: block, logIndex: null } },
-    onEvent: () => scheduleRefresh(),
+    onEvent: (event) => {
+      if (event.refused !== undefined) noteRefused(event);
+      scheduleRefresh();
+    },
   });
   await watcher.run({
     pollMs: 2000,
