@@ -17,6 +17,7 @@ import TimelockedAppAuthModule, { RECOMMENDED_NOTICE_SECONDS } from "../ignition
 import { composeHashOfFile } from "../lib/composeHash.js";
 import { demoReplication } from "./demo-replication.js";
 import { DstackGuestApiStandIn } from "../test/helpers/dstack-guest-api.js";
+import { FIXTURE_DEVICE_ID } from "../test/helpers/tee-stand-in.js";
 import {
   AgentProcess,
   cleanUp,
@@ -30,7 +31,8 @@ import {
 
 const V1 = path.resolve(process.env["DEVPROOF_DEMO_V1"] ?? "examples/app-compose.v1.json");
 const V2 = path.resolve(process.env["DEVPROOF_DEMO_V2"] ?? "examples/app-compose.v2.json");
-const DEVICE = "0x" + "a1".repeat(32);
+/** The one TDX platform allowed: the one the stand-in CVMs run on (sha256 of its PCK certificate's PPID). */
+const DEVICE = FIXTURE_DEVICE_ID;
 
 function step(title: string): void {
   console.log(`\n━━ ${title}`);

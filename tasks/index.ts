@@ -338,6 +338,21 @@ export const tasks = [
     )
     .setAction(lazyAction(() => import("./register-node.js")))
     .build(),
+  registryTask(
+    "refresh-node",
+    "Submit a node's signed attestation refresh: a fresh quote and its TCB now (anyone)",
+    true,
+  )
+    .addOption(fileOption("file", "Signed refresh file, JSON, as the node's agent writes it (required)"))
+    .addOption(
+      intOption(
+        "fromBlock",
+        "First block searched for the node's events (public RPCs may need the deployment block)",
+        0,
+      ),
+    )
+    .setAction(lazyAction(() => import("./refresh-node.js")))
+    .build(),
   verifyingNodeTask(
     "onboard-node",
     "Verify a registered node and hand it the secret, signed by a member (anyone submits)",

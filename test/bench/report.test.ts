@@ -41,6 +41,14 @@ function results(overrides: { oursUpgrade?: number; oursBoot?: number; agent?: A
       hardfork: "op / isthmus",
     },
     registry: {
+      operations: {
+        register: 600n,
+        setGenesis: 180n,
+        onboard: 180n,
+        refreshAttestation: 300n,
+        evict: 40n,
+        registrationCalldataBytes: 8000,
+      },
       points: [
         { members: 1, register: 100n, onboard: 50n },
         { members: 1000, register: 101n, onboard: 50n },
@@ -109,6 +117,20 @@ describe("bench report", function () {
     expect(text).to.include("With 1 endpoint, no quorum: median 1100 ms, max 1300 ms.");
     expect(text).to.include("4.5 ms as `eth_call` answers of one endpoint");
     expect(summary(results({ agent: withBaseline })).agentViewReadMs).to.deep.equal(withBaseline.viewReads);
+  });
+
+  it("reports one of each registry operation, and the registration's size, in the JSON and the table", function () {
+    expect(summary(results()).registry.operations).to.deep.equal({
+      register: 600,
+      setGenesis: 180,
+      onboard: 180,
+      refreshAttestation: 300,
+      evict: 40,
+      registrationCalldataBytes: 8000,
+    });
+    const text = markdown(results());
+    expect(text).to.include("the registration sends 8,000 bytes of calldata");
+    expect(text).to.include("| 600 | 180 | 180 | 300 | 40 |");
   });
 
   it("computes a spread as max / min", function () {
