@@ -259,6 +259,34 @@ export const tasks = [
     .addFlag({ name: "json", description: "Print one JSON object: stage, lines[{id, level, title, evidence}]" })
     .setAction(lazyAction(() => import("./devproof-report.js")))
     .build(),
+  task(
+    "verify-app",
+    "Check a live app end to end: served TLS key, attested quote, compose hash on-chain, DevProof report",
+  )
+    .addOption(stringOption("url", "The app's https:// URL (required)"))
+    .addOption(stringOption("app", "Address of the app's auth contract, its app id (required)"))
+    .addOption(stringOption("registry", "The app's ReplicationRegistry (optional; it publishes no TLS key yet)"))
+    .addOption(stringOption("tlsKey", "The TLS key the app must serve: sha256 of its SPKI, 0x + 64 hex (optional)"))
+    .addOption(
+      fileOption(
+        "collateral",
+        "DCAP collateral as a JSON file, as a PCCS returns it (default: fetched from the PCCS, see --pccs-url)",
+      ),
+    )
+    .addOption(
+      stringOption("pccsUrl", "PCCS to fetch the collateral from, without --collateral (default: Phala's public PCCS)"),
+    )
+    .addOption(intOption("at", `Verification time in unix seconds, for stored collateral; ${UNSET} is now`, UNSET))
+    .addOption(
+      stringWithDefault("attestationPath", "Path of the attestation document on the app's URL", "/attestation"),
+    )
+    .addOption(intOption("timeout", "Milliseconds to wait for the app and for the collateral", 10_000))
+    .addFlag({
+      name: "json",
+      description: "Print one JSON object: verdict, lines[{id, level, title, evidence}], report",
+    })
+    .setAction(lazyAction(() => import("./verify-app.js")))
+    .build(),
   task("watch", "Follow an app (and its registry) and report every change as it happens, with the time left")
     .addOption(stringOption("app", "Address of the app's auth contract (required)"))
     .addOption(stringOption("registry", "Address of the app's ReplicationRegistry, to follow too (optional)"))
