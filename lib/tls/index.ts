@@ -9,3 +9,4 @@ export * from "./report-data.js";
 export * from "./attestation.js";
 export * from "./served.js";
 export * from "./verify-app.js";
+export * from "./acme.js";
