@@ -310,6 +310,35 @@ export const tasks = [
     .addFlag({ name: "once", description: "Report up to the confirmed head, then exit (for cron and tests)" })
     .setAction(lazyAction(() => import("./watch.js")))
     .build(),
+  task("watch-certs", "Follow a CT log for the app's domain; URGENT for a certificate whose key is not the app's")
+    .addOption(
+      stringOption("domain", "The app's domain; certificates for it and its subdomains are checked (required)"),
+    )
+    .addOption(
+      stringOption("tlsKey", "The app's TLS key: sha256 of its SPKI, 0x + 64 hex, as verify-app prints (required)"),
+    )
+    .addOption(stringOption("registry", "The app's ReplicationRegistry (optional; it publishes no TLS key yet)"))
+    .addOption(stringOption("log", "Base URL of an RFC 6962 CT log, before /ct/v1/ (required)"))
+    .addOption(intOption("batch", "Entries per get-entries request (1-1000; halved when a response is too large)", 256))
+    .addOption(
+      intOption("maxResponseBytes", "Largest response read from the log; an entry beyond it is refused", 4_000_000),
+    )
+    .addOption(intOption("timeout", "Milliseconds to wait for one response of the log", 10_000))
+    .addOption(stringWithDefault("poll", 'How often to ask the log: "1m", "30s" or seconds', "1m"))
+    .addFlag({ name: "json", description: "One JSON object per certificate and line on stdout; messages on stderr" })
+    .addOption(
+      stringOption(
+        "webhook",
+        "POST each event as JSON to this URL, in order, retried with backoff; the cursor never passes an undelivered one (optional)",
+      ),
+    )
+    .addOption(fileOption("cursorFile", "Remember the next entry to read here, and resume there on restart (optional)"))
+    .addOption(
+      intOption("fromIndex", `Start at this entry when there is no cursor; ${UNSET} starts at the log's head`, UNSET),
+    )
+    .addFlag({ name: "once", description: "Read up to the log's signed tree size, then exit (for cron and tests)" })
+    .setAction(lazyAction(() => import("./watch-certs.js")))
+    .build(),
   task("status-page", "Serve the status page (it reads the chain from the browser) on 127.0.0.1 and print its URL")
     .addOption(stringOption("app", "Address of the app's auth contract (required)"))
     .addOption(intOption("port", "Port on 127.0.0.1; 0 picks a free one", 8080))

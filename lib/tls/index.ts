@@ -10,3 +10,5 @@ export * from "./attestation.js";
 export * from "./served.js";
 export * from "./verify-app.js";
 export * from "./acme.js";
+export * from "./ct.js";
+export * from "./ct-watch.js";
