@@ -22,6 +22,7 @@ import type { HealthCheck } from "./health.js";
 import {
   describeOptions,
   helpText,
+  loadAcmeCa,
   loadSubmitterKey,
   OptionsError,
   parseAgentOptions,
@@ -33,11 +34,16 @@ import { Reconciler } from "./reconciler.js";
 import { MAX_DECISIONS_PER_PASS, MAX_LOG_RANGES_PER_PASS, Replicator } from "./replicator.js";
 import { errorMessage, RepeatFilter, Service, type Loop } from "./service.js";
 import { Store } from "./store.js";
+import { appComposeFromInfo, secretFromFile, TlsLoop } from "./tls.js";
 import { VerifiedChain } from "./verifiedChain.js";
 
 export const AGENT_VERSION = "0.1.0";
 
-async function readOptions(): Promise<{ options: AgentOptions; submitter: Wallet | undefined }> {
+async function readOptions(): Promise<{
+  options: AgentOptions;
+  submitter: Wallet | undefined;
+  acmeCa: string | undefined;
+}> {
   try {
     const { help, options } = parseAgentOptions(process.argv.slice(2), process.env);
     if (help || options === undefined) {
@@ -46,7 +52,8 @@ async function readOptions(): Promise<{ options: AgentOptions; submitter: Wallet
     }
     const submitter =
       options.submitterKeyFile === undefined ? undefined : await loadSubmitterKey(options.submitterKeyFile);
-    return { options, submitter };
+    const acmeCa = options.acmeCaFile === undefined ? undefined : await loadAcmeCa(options.acmeCaFile);
+    return { options, submitter, acmeCa };
   } catch (error) {
     if (error instanceof OptionsError) {
       console.error(`devproof-agent: ${error.message}\nRun with --help for every option.`);
@@ -56,7 +63,7 @@ async function readOptions(): Promise<{ options: AgentOptions; submitter: Wallet
   }
 }
 
-const { options, submitter } = await readOptions();
+const { options, submitter, acmeCa } = await readOptions();
 // Synchronous writes: a daemon that logs a few lines a minute can afford them, and no line is lost when the process
 // exits or is killed right after a reload.
 const logger = pino(
@@ -216,6 +223,34 @@ if (options.registry !== undefined) {
   );
 }
 
+let tls: TlsLoop | undefined;
+if (options.tlsDomains !== undefined && options.tlsDomains.length > 0) {
+  // The app's TLS key, derived from the secret the replicator stores (once this node holds it); see docs/tls.md.
+  const guest = dstackGuestApi(options.dstackEndpoint);
+  tls = new TlsLoop(
+    {
+      dir: options.tlsDir,
+      domains: options.tlsDomains,
+      intervalMs: options.tlsInterval,
+      acme:
+        options.acmeDirectory === undefined
+          ? undefined
+          : {
+              directoryUrl: options.acmeDirectory,
+              domains: options.tlsDomains,
+              email: options.acmeEmail,
+              directoryCa: acmeCa,
+            },
+    },
+    {
+      secret: secretFromFile(options.secretPath),
+      guest: { getQuote: (reportData) => guest.getQuote(reportData), appCompose: appComposeFromInfo(guest) },
+      logger: logger.child({ loop: "tls" }),
+    },
+  );
+  loops.push(tls);
+}
+
 const service = new Service(
   loops,
   {
@@ -229,6 +264,7 @@ const service = new Service(
         rpcUrls: options.rpcUrls.map(redactUrl),
         headers: headers.description,
         confirmations: options.confirmations,
+        tls: tls === undefined ? null : { dir: options.tlsDir, domains: options.tlsDomains },
       },
       dstack: identity ?? null,
     }),

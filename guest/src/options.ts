@@ -47,7 +47,8 @@ export const OPTION_SPECS = {
     flag: "chain-id",
     env: "DEVPROOF_CHAIN_ID",
     optional: true,
-    description: "expected chain id; every RPC must report it (default: the one a quorum of the URLs reports; for the replicator, the first that answers)",
+    description:
+      "expected chain id; every RPC must report it (default: the one a quorum of the URLs reports; for the replicator, the first that answers)",
   },
   appAuth: { flag: "app-auth", env: "DEVPROOF_APP_AUTH", description: "address of the app's TimelockedAppAuth" },
   confirmations: {
@@ -208,6 +209,46 @@ export const OPTION_SPECS = {
     default: "2000",
     description: "most blocks one eth_getLogs request covers (public RPCs cap it)",
   },
+  tlsDomains: {
+    flag: "tls-domain",
+    env: "DEVPROOF_TLS_DOMAINS",
+    optional: true,
+    multiple: true,
+    description:
+      "names the app's certificate is for (comma-separated or repeated): turns the TLS loop on (needs --registry: the key is derived from the replicated secret), which writes key.pem and fullchain.pem to --tls-dir and serves the quote binding the key at /attestation",
+  },
+  tlsDir: {
+    flag: "tls-dir",
+    env: "DEVPROOF_TLS_DIR",
+    default: "<state-dir>/tls",
+    description:
+      "directory the TLS loop writes key.pem (0600), fullchain.pem and attestation.json to; put it on the CVM's encrypted volume and mount it read-only into the app's TLS server",
+  },
+  tlsInterval: {
+    flag: "tls-interval",
+    env: "DEVPROOF_TLS_INTERVAL",
+    default: "1m",
+    description: "time between two passes of the TLS loop (each checks whether the certificate needs renewing)",
+  },
+  acmeDirectory: {
+    flag: "acme-directory",
+    env: "DEVPROOF_ACME_DIRECTORY",
+    optional: true,
+    description:
+      "ACME directory URL (e.g. https://acme-v02.api.letsencrypt.org/directory): get a CA certificate for the derived key, CSR made in the CVM, HTTP-01 answered at /.well-known/acme-challenge/ on the status server; without it the certificate is self-signed",
+  },
+  acmeEmail: {
+    flag: "acme-email",
+    env: "DEVPROOF_ACME_EMAIL",
+    optional: true,
+    description: "contact address given to the ACME CA for its notices",
+  },
+  acmeCaFile: {
+    flag: "acme-ca-file",
+    env: "DEVPROOF_ACME_CA_FILE",
+    optional: true,
+    description: "PEM file of extra roots to trust for the ACME directory's own HTTPS (a test CA such as pebble's)",
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 type OptionName = keyof typeof OPTION_SPECS;
@@ -280,6 +321,23 @@ const schema = z
     pccsUrl: httpUrl,
     registryFromBlock: integer(0, Number.MAX_SAFE_INTEGER),
     logRange: integer(1, 1_000_000),
+    tlsDomains: z
+      .array(
+        z
+          .string()
+          .trim()
+          .toLowerCase()
+          .regex(
+            /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
+            "expected a DNS name",
+          ),
+      )
+      .optional(),
+    tlsDir: required("a directory"),
+    tlsInterval: ms("tls-interval"),
+    acmeDirectory: httpUrl.optional(),
+    acmeEmail: required("an email address").optional(),
+    acmeCaFile: required("a file path").optional(),
     confirmations: integer(0, 1_000),
     pollInterval: ms("poll-interval"),
     rpcTimeout: ms("rpc-timeout"),
@@ -310,7 +368,7 @@ const schema = z
         message: `give --${OPTION_SPECS.healthCheckCmd.flag} or --${OPTION_SPECS.healthCheckUrl.flag}, not both`,
       });
     }
-    const replicatorOnly = ["submitterKeyFile", "registrationOut", "onboardingOut"] as const;
+    const replicatorOnly = ["submitterKeyFile", "registrationOut", "onboardingOut", "tlsDomains"] as const;
     if (options.registry === undefined) {
       for (const name of replicatorOnly) {
         if (options[name] !== undefined) {
@@ -340,6 +398,17 @@ const schema = z
             `needs a way to submit the onboardings this node signs as a member: ${submitter} or ` +
             `--${OPTION_SPECS.onboardingOut.flag} (the host submits the files)`,
         });
+      }
+    }
+    if (options.tlsDomains === undefined || options.tlsDomains.length === 0) {
+      for (const name of ["acmeDirectory", "acmeEmail", "acmeCaFile"] as const) {
+        if (options[name] !== undefined) {
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            path: [name],
+            message: `goes with --${OPTION_SPECS.tlsDomains.flag} (the TLS loop)`,
+          });
+        }
       }
     }
     const quorum = options.rpcQuorum;
@@ -462,13 +531,16 @@ export function parseAgentOptions(argv: readonly string[], env: NodeJS.ProcessEn
   if (raw["secretPath"] === undefined && typeof raw["stateDir"] === "string") {
     raw["secretPath"] = path.join(raw["stateDir"], "replication", "secret");
   }
+  if (raw["tlsDir"] === undefined && typeof raw["stateDir"] === "string") {
+    raw["tlsDir"] = path.join(raw["stateDir"], "tls");
+  }
   const result = schema.safeParse(raw);
   if (!result.success) throw new OptionsError(formatIssues(result.error, raw));
   return { help: false, options: result.data };
 }
 
 function defaultOf(name: OptionName, spec: OptionSpec, env: NodeJS.ProcessEnv): string | undefined {
-  if (name === "secretPath") return undefined; // from the state directory, once that is known
+  if (name === "secretPath" || name === "tlsDir") return undefined; // from the state directory, once that is known
   if (name === "dstackEndpoint") {
     const simulator = env["DSTACK_SIMULATOR_ENDPOINT"];
     return simulator !== undefined && simulator.trim() !== "" ? simulator : DEFAULT_DSTACK_ENDPOINT;
@@ -511,6 +583,24 @@ export async function loadSubmitterKey(file: string): Promise<Wallet> {
   return new Wallet(text.startsWith("0x") ? text : `0x${text}`);
 }
 
+/** The extra roots of `--acme-ca-file` (PEM). Throws an {@link OptionsError} naming the option. */
+export async function loadAcmeCa(file: string): Promise<string> {
+  const spec = OPTION_SPECS.acmeCaFile;
+  const where = `--${spec.flag} / ${spec.env}`;
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    throw new OptionsError([
+      `${where}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+    ]);
+  }
+  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new OptionsError([`${where}: ${file} holds no PEM certificate`]);
+  }
+  return text;
+}
+
 /** The `--help` text: every option with its variable and default. */
 export function helpText(): string {
   const lines = [
@@ -533,6 +623,7 @@ export function describeOptions(options: AgentOptions): Record<string, unknown> 
     rpcUrls: options.rpcUrls.map(redactUrl),
     healthCheckUrl: options.healthCheckUrl === undefined ? undefined : redactUrl(options.healthCheckUrl),
     pccsUrl: redactUrl(options.pccsUrl),
+    acmeDirectory: options.acmeDirectory === undefined ? undefined : redactUrl(options.acmeDirectory),
   };
 }
 

@@ -17,15 +17,15 @@ import path from "node:path";
 import type { Logger } from "pino";
 
 import type { DstackGuestApi } from "../../lib/replication/dstack-node.js";
-import {
-  deriveTlsKey,
-  issueCertificate,
-  renewalReason,
-  selfSignedCertificate,
-  tlsAttestation,
-  tlsReportData,
-} from "../../lib/tls/index.js";
-import type { AcmeOptions, ChallengeAnswers, TlsAttestation, TlsKey } from "../../lib/tls/index.js";
+// Module by module, not lib/tls/index.js: the agent's bundle needs none of verify-app's or the CT reader's code.
+import { issueCertificate, renewalReason } from "../../lib/tls/acme.js";
+import type { AcmeOptions, ChallengeAnswers } from "../../lib/tls/acme.js";
+import { tlsAttestation } from "../../lib/tls/attestation.js";
+import type { TlsAttestation } from "../../lib/tls/attestation.js";
+import { selfSignedCertificate } from "../../lib/tls/certificate.js";
+import { deriveTlsKey } from "../../lib/tls/key.js";
+import type { TlsKey } from "../../lib/tls/key.js";
+import { tlsReportData } from "../../lib/tls/report-data.js";
 import type { Loop } from "./service.js";
 import { writeFileAtomic } from "./store.js";
 
@@ -42,6 +42,26 @@ export function secretFromFile(file: string): SecretSource {
       if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw error;
     }
+  };
+}
+
+/**
+ * The app-compose.json dstack measured, from `Info` (`tcb_info.app_compose`), to serve beside the quote; undefined
+ * when the guest API does not give it (a verifier then needs it from elsewhere).
+ */
+export function appComposeFromInfo(guest: Pick<DstackGuestApi, "info">): () => Promise<string | undefined> {
+  return async () => {
+    const info = await guest.info();
+    let tcb: unknown = info.tcb_info;
+    if (typeof tcb === "string") {
+      try {
+        tcb = JSON.parse(tcb) as unknown;
+      } catch {
+        return undefined;
+      }
+    }
+    const appCompose = (tcb as { app_compose?: unknown } | null | undefined)?.app_compose;
+    return typeof appCompose === "string" ? appCompose : undefined;
   };
 }
 

@@ -6,6 +6,7 @@ import { expect } from "chai";
 import { Wallet } from "ethers";
 
 import {
+  loadAcmeCa,
   loadSubmitterKey,
   OPTION_SPECS,
   OptionsError,
@@ -248,6 +249,74 @@ describe("guest agent options", function () {
         ]);
         expect(await problems(path.join(dir, "missing"))).to.deep.equal([
           `--submitter-key-file / DEVPROOF_SUBMITTER_KEY_FILE: cannot read ${path.join(dir, "missing")} (ENOENT)`,
+        ]);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
+  describe("the TLS loop's options", function () {
+    const REGISTRY = "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0";
+    const base = {
+      DEVPROOF_RPC_URLS: "http://a.example",
+      DEVPROOF_RPC_QUORUM: "none",
+      DEVPROOF_APP_AUTH: APP,
+      DEVPROOF_REPLICATION_REGISTRY: REGISTRY,
+      DEVPROOF_SUBMITTER_KEY_FILE: "/k",
+    };
+
+    it("turns on with --tls-domain, keeps its files under the state directory by default, and takes ACME", function () {
+      const { options } = parseAgentOptions(
+        ["--tls-domain", "App.example.com", "--tls-domain", "www.example.com", "--state-dir", "/data/agent"],
+        base,
+      );
+      expect(options).to.deep.include({
+        tlsDomains: ["app.example.com", "www.example.com"],
+        tlsDir: "/data/agent/tls",
+        tlsInterval: 60_000,
+        acmeDirectory: undefined,
+      });
+      const acme = parseAgentOptions([], {
+        ...base,
+        DEVPROOF_TLS_DOMAINS: "app.example.com",
+        DEVPROOF_TLS_DIR: "/tls",
+        DEVPROOF_ACME_DIRECTORY: "https://acme.example/directory",
+        DEVPROOF_ACME_EMAIL: "ops@example.com",
+      }).options;
+      expect(acme).to.deep.include({
+        tlsDir: "/tls",
+        acmeDirectory: "https://acme.example/directory",
+        acmeEmail: "ops@example.com",
+      });
+    });
+
+    it("needs --registry for the TLS loop, --tls-domain for ACME, and names that are DNS names", function () {
+      const { DEVPROOF_REPLICATION_REGISTRY: _registry, DEVPROOF_SUBMITTER_KEY_FILE: _key, ...noRegistry } = base;
+      expect(problemsOf(["--tls-domain", "app.example.com"], noRegistry)).to.deep.equal([
+        '--tls-domain / DEVPROOF_TLS_DOMAINS: goes with --registry (the replicator) (got ["app.example.com"])',
+      ]);
+      expect(problemsOf(["--acme-directory", "https://acme.example/directory"], base)).to.deep.equal([
+        '--acme-directory / DEVPROOF_ACME_DIRECTORY: goes with --tls-domain (the TLS loop) (got "https://acme.example/directory")',
+      ]);
+      expect(problemsOf(["--tls-domain", "app example"], base)).to.deep.equal([
+        '--tls-domain / DEVPROOF_TLS_DOMAINS: expected a DNS name (got "app example")',
+      ]);
+    });
+
+    it("reads the ACME directory's extra roots from their file, and names the option when the file is wrong", async function () {
+      const dir = await mkdtemp(path.join(tmpdir(), "acme-ca-"));
+      try {
+        const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        await writeFile(path.join(dir, "ca.pem"), pem);
+        expect(await loadAcmeCa(path.join(dir, "ca.pem"))).to.equal(pem);
+        await writeFile(path.join(dir, "bad"), "not a certificate");
+        const problems = await loadAcmeCa(path.join(dir, "bad")).then(
+          () => [],
+          (error: OptionsError) => error.problems,
+        );
+        expect(problems).to.deep.equal([
+          `--acme-ca-file / DEVPROOF_ACME_CA_FILE: ${path.join(dir, "bad")} holds no PEM certificate`,
         ]);
       } finally {
         await rm(dir, { recursive: true, force: true });
