@@ -100,6 +100,9 @@ contract ReplicationRegistry is IReplicationRegistry, EIP712 {
     bytes32 public constant ONBOARDING_TYPEHASH =
         keccak256("Onboarding(address node,bytes32 quoteHash,bytes ciphertext)");
 
+    /// @notice EIP-712 type the genesis member signs to publish the app's TLS key.
+    bytes32 public constant TLS_KEY_TYPEHASH = keccak256("TlsKey(bytes32 spkiSha256,uint64 nonce)");
+
     /// @notice The longest encryption public key accepted, in bytes (room for any elliptic-curve encoding).
     uint256 public constant MAX_ENCRYPTION_KEY_LENGTH = 128;
 
@@ -107,6 +110,8 @@ contract ReplicationRegistry is IReplicationRegistry, EIP712 {
     IDstackKmsInfo private immutable _kms;
     address private immutable _kmsRoot;
     address private _genesis;
+    uint64 private _tlsKeyNonce;
+    bytes32 private _tlsKey;
     mapping(address node => NodeRecord record) private _nodes;
     EnumerableSet.AddressSet private _members;
 
@@ -305,6 +310,36 @@ contract ReplicationRegistry is IReplicationRegistry, EIP712 {
         emit MemberEvicted(node, msg.sender, cause, reason);
     }
 
+    /// @notice Publish the app's TLS key: the SHA-256 of the SPKI of the key every member derives from the shared
+    /// secret, signed by the genesis member's in-TEE key. Anyone may submit it. The app's TLS identity is then
+    /// on-chain, and any change of it is a {TlsKeySet} event.
+    /// @dev Emits {TlsKeySet}. Only the genesis member: it created the secret, its evidence is the one every member
+    /// verified before joining, and it is held to it still (a member, attested, allowed). The nonce makes each
+    /// signature single-use, so an old key cannot be put back by replaying its publication. If the genesis member
+    /// is gone, the key stays as last published (it follows from the secret, which does not change).
+    ///
+    /// Requirements:
+    /// - `spkiSha256` is not zero;
+    /// - `genesisSignature` is the genesis member's signature of the `TlsKey` struct at the current nonce;
+    /// - the genesis member is a member, its last attestation is younger than {ATTESTATION_PERIOD}, and the policy
+    ///   allows its boot info now.
+    function setTlsKey(bytes32 spkiSha256, bytes calldata genesisSignature) external {
+        if (spkiSha256 == bytes32(0)) revert RegistryTlsKeyZero();
+        address genesis_ = _genesis;
+        uint64 nonce = _tlsKeyNonce;
+        address signer = ECDSA.recoverCalldata(_tlsKeyDigest(spkiSha256, nonce), genesisSignature);
+        if (signer != genesis_) revert RegistrySignerNotGenesis(signer, genesis_);
+        NodeRecord storage record = _nodes[genesis_];
+        if (record.status != NodeStatus.Member) revert RegistryNodeNotMember(genesis_, record.status);
+        _requireAttested(genesis_, record);
+        _requireAllowed(genesis_, record);
+
+        bytes32 previous = _tlsKey;
+        _tlsKey = spkiSha256;
+        _tlsKeyNonce = nonce + 1;
+        emit TlsKeySet(spkiSha256, genesis_, record.quoteHash, nonce, previous);
+    }
+
     // ---------------------------------------------------------------------------------------------------------
     // Views
     // ---------------------------------------------------------------------------------------------------------
@@ -327,6 +362,16 @@ contract ReplicationRegistry is IReplicationRegistry, EIP712 {
     /// @inheritdoc IReplicationRegistry
     function genesis() external view returns (address) {
         return _genesis;
+    }
+
+    /// @inheritdoc IReplicationRegistry
+    function tlsKey() external view returns (bytes32 spkiSha256, uint64 nonce) {
+        return (_tlsKey, _tlsKeyNonce);
+    }
+
+    /// @inheritdoc IReplicationRegistry
+    function tlsKeyDigest(bytes32 spkiSha256) external view returns (bytes32) {
+        return _tlsKeyDigest(spkiSha256, _tlsKeyNonce);
     }
 
     /// @inheritdoc IReplicationRegistry
@@ -553,6 +598,10 @@ contract ReplicationRegistry is IReplicationRegistry, EIP712 {
         returns (bytes32)
     {
         return _hashTypedDataV4(keccak256(abi.encode(ONBOARDING_TYPEHASH, node, quoteHash, keccak256(ciphertext))));
+    }
+
+    function _tlsKeyDigest(bytes32 spkiSha256, uint64 nonce) private view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(TLS_KEY_TYPEHASH, spkiSha256, nonce)));
     }
 
     /// @dev EIP-712 `hashStruct` of an `AppBootInfo`: strings are hashed, and `string[]` is the hash of the

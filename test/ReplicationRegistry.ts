@@ -19,8 +19,10 @@ import {
   ATTESTATION_REFRESH_TYPES,
   NODE_KEY_PURPOSE,
   ONBOARDING_TYPES,
+  TLS_KEY_TYPES,
   REGISTRATION_TYPES,
   onboardingDigest,
+  tlsKeyDigest,
   refreshArguments,
   refreshDigest,
   registrationDigest,
@@ -225,6 +227,15 @@ describe("ReplicationRegistry", function () {
       expect(await registry.onboardingDigest(message.node, message.quoteHash, message.ciphertext)).to.equal(
         onboardingDigest(domain, message),
       );
+    });
+
+    it("computes the TLS key digest ethers computes, with the type the off-chain library signs", async function () {
+      const { registry, domain } = await networkHelpers.loadFixture(baseFixture);
+      const tlsKeyType = TypedDataEncoder.from(TLS_KEY_TYPES).encodeType("TlsKey");
+      expect(tlsKeyType).to.equal("TlsKey(bytes32 spkiSha256,uint64 nonce)");
+      expect(await registry.TLS_KEY_TYPEHASH()).to.equal(id(tlsKeyType));
+      const spkiSha256 = id("SPKI");
+      expect(await registry.tlsKeyDigest(spkiSha256)).to.equal(tlsKeyDigest(domain, { spkiSha256, nonce: 0n }));
     });
   });
 

@@ -36,7 +36,7 @@ describe("ReplicationRegistry gas", function () {
     console.log(
       `      one each: register ${operations.register} (${operations.registrationCalldataBytes} bytes of calldata), ` +
         `setGenesis ${operations.setGenesis}, onboard ${operations.onboard}, refreshAttestation ` +
-        `${operations.refreshAttestation}, evict ${operations.evict}`,
+        `${operations.refreshAttestation}, setTlsKey ${operations.setTlsKey}, evict ${operations.evict}`,
     );
   });
 });

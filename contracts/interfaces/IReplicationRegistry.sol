@@ -159,6 +159,17 @@ interface IReplicationRegistry {
     /// @param ciphertext The shared secret encrypted to the node's encryption key.
     event NodeOnboarded(address indexed node, address indexed sponsor, bytes32 quoteHash, bytes ciphertext);
 
+    /// @notice The app's TLS identity: the genesis member published the SHA-256 of its TLS key's SPKI (the key every
+    /// member derives from the shared secret, whose quote binding each serves at `/attestation`; see docs/tls.md).
+    /// @param spkiSha256 The new key's SPKI hash.
+    /// @param node The genesis member, whose in-TEE key signed it.
+    /// @param quoteHash The genesis member's last quote hash when it was published: its evidence.
+    /// @param nonce The number of earlier publications (each signature works once).
+    /// @param previous The SPKI hash it replaces; zero for the first.
+    event TlsKeySet(
+        bytes32 indexed spkiSha256, address indexed node, bytes32 quoteHash, uint64 nonce, bytes32 previous
+    );
+
     /// @notice A member was removed.
     /// @param node The removed member.
     /// @param by Who sent the removal.
@@ -236,6 +247,12 @@ interface IReplicationRegistry {
     /// @notice The member is still allowed and attested, and the caller is neither the member nor the app's owner.
     error RegistryEvictionUnauthorized(address node, address caller);
 
+    /// @notice The TLS key was not signed by the genesis member's key (or no genesis is set).
+    error RegistrySignerNotGenesis(address signer, address genesis);
+
+    /// @notice A TLS key's SPKI hash cannot be zero.
+    error RegistryTlsKeyZero();
+
     // ---------------------------------------------------------------------------------------------------------
     // Operations
     // ---------------------------------------------------------------------------------------------------------
@@ -271,6 +288,11 @@ interface IReplicationRegistry {
     /// the app's owner.
     function evict(address node) external;
 
+    /// @notice Publish the app's TLS key (its SPKI's SHA-256), with the genesis member's EIP-712 signature of
+    /// `TlsKey(bytes32 spkiSha256,uint64 nonce)`; anyone may submit it. Requires the genesis member to be a member
+    /// whose attestation counts and whose boot info the policy allows now.
+    function setTlsKey(bytes32 spkiSha256, bytes calldata genesisSignature) external;
+
     // ---------------------------------------------------------------------------------------------------------
     // Views
     // ---------------------------------------------------------------------------------------------------------
@@ -296,6 +318,13 @@ interface IReplicationRegistry {
 
     /// @notice The genesis member; zero before it is set.
     function genesis() external view returns (address);
+
+    /// @notice The app's TLS key as the genesis member last published it (zero before), and how many times it was
+    /// published (the nonce of the next {setTlsKey} signature).
+    function tlsKey() external view returns (bytes32 spkiSha256, uint64 nonce);
+
+    /// @notice The EIP-712 digest the genesis member signs to publish `spkiSha256` (at the current nonce).
+    function tlsKeyDigest(bytes32 spkiSha256) external view returns (bytes32);
 
     /// @notice How many members there are.
     function memberCount() external view returns (uint256);

@@ -70,9 +70,11 @@ import {
   readNodeRecord,
   readNodeRecordView,
   readRegistrations,
+  readTlsKey,
   refreshArguments,
   registerArguments,
   registryDomain,
+  signTlsKey,
 } from "../../lib/replication/index.js";
 import type {
   DstackGuestApi,
@@ -84,6 +86,7 @@ import type {
   RegistryView,
 } from "../../lib/replication/index.js";
 import { APP_AUTH_ABI } from "../../lib/kms.js";
+import { deriveTlsKey } from "../../lib/tls/key.js";
 import { EvidenceChecks, refreshDue, REFRESH_AFTER_SECONDS } from "./attestation.js";
 import type { EvidenceVerdict } from "./attestation.js";
 import type { ConfirmedBlock, ConnectedEndpoint, RpcEndpoints } from "./chain.js";
@@ -168,7 +171,7 @@ interface Pending {
 
 /** A transaction signed once and broadcast until it is mined. */
 interface InflightTx {
-  purpose: "register" | "onboard" | "refresh";
+  purpose: "register" | "onboard" | "refresh" | "tls-key";
   node: string;
   hash: string;
   raw: string;
@@ -191,6 +194,8 @@ interface ReplicatorState {
   /** This node's last attestation refresh: its nonce, and how it went out (a transaction, or a file for the host). */
   refresh?: { nonce: string; at: string; txHash?: string; block?: number; file?: string } | null;
   secret: { at: string; source: "genesis" | "onboarding"; block: number; sponsor?: string } | null;
+  /** The genesis member's last publication of the app's TLS key: its nonce, and how it went out. */
+  tlsKey?: { spkiSha256: string; nonce: string; at: string; txHash?: string; block?: number; file?: string } | null;
   pending: Record<string, Pending>;
   decided: Record<string, Decision>;
   /** Keyed by "register", "refresh" or the onboarded node's address. */
@@ -217,6 +222,8 @@ export class Replicator implements Loop {
   private view: ConfirmedBlock | undefined;
   private status_: NodeStatus | undefined;
   private isGenesis = false;
+  /** The app's TLS key as the registry publishes it, and whether it is the one this node derives. */
+  private tlsKeyStatus: { published: string | null; derived: string | null; matches: boolean } | undefined;
   private deployedAtConfirmedBlock = false;
   /** What the verification of pending nodes found for their last quote (so the PCCS is asked once per attestation). */
   private readonly verified = new Map<string, { quoteHash: string; verdict: EvidenceVerdict }>();
@@ -415,6 +422,8 @@ export class Replicator implements Loop {
           checkpoint();
           await this.maybeRefresh(view);
           checkpoint();
+          await this.maybePublishTlsKey(view);
+          checkpoint();
           await this.serveAsMember(view, checkpoint);
           break;
         case "Evicted":
@@ -445,6 +454,7 @@ export class Replicator implements Loop {
       ownProblem: this.ownProblem ?? null,
       member: this.status_ === "Member",
       genesis: this.isGenesis,
+      tlsKey: this.tlsKeyStatus ?? null,
       secret: {
         stored: this.secret !== undefined,
         path: this.options.secretPath,
@@ -479,6 +489,9 @@ export class Replicator implements Loop {
     }
     if (urlPath === "/replication/refresh.json" && registrationOut !== undefined) {
       return readText(this.refreshFile).then((body) => (body === undefined ? undefined : json(body)));
+    }
+    if (urlPath === "/replication/tls-key.json" && registrationOut !== undefined) {
+      return readText(this.tlsKeyFile).then((body) => (body === undefined ? undefined : json(body)));
     }
     if (onboardingOut === undefined) return undefined;
     if (urlPath === "/replication/onboardings/") {
@@ -681,6 +694,87 @@ export class Replicator implements Loop {
           `--registry ${this.registry} --file refresh.json --network <network>`,
       );
     }
+  }
+
+  /**
+   * As the genesis member holding the secret, publishes the app's TLS key (the SPKI hash of the key every member
+   * derives from the secret, lib/tls/key.ts) in the registry when it does not publish that key yet: signed with this
+   * node's in-TEE key for the registry's nonce, then sent or written to `tls-key.json` for the host (`npx hardhat
+   * set-tls-key --file`). Any member compares the published key with the one it derives and says so in `/status`.
+   */
+  private async maybePublishTlsKey(view: ConfirmedBlock): Promise<void> {
+    if (this.secret === undefined) return;
+    const derived = deriveTlsKey(this.secret).spkiSha256;
+    const published = await this.registryCall((r) => readTlsKey(r, view.block));
+    const matches = published.spkiSha256 === derived;
+    this.tlsKeyStatus = { published: published.spkiSha256 ?? null, derived, matches };
+    if (matches || !this.isGenesis) {
+      if (!matches && published.spkiSha256 !== undefined) {
+        this.report(
+          "tls-key",
+          `other:${published.spkiSha256}`,
+          "error",
+          `the registry publishes TLS key ${published.spkiSha256}, but the key this node derives from the shared ` +
+            `secret is ${derived}: the secret it holds is not the genesis member's`,
+          { event: "tls-key-mismatch", published: published.spkiSha256, derived },
+        );
+      }
+      return;
+    }
+    const state = this.requireState();
+    if (state.inflight["tls-key"] !== undefined) return; // broadcast and watched by settleInflight
+    const nonce = published.nonce.toString();
+    const done = state.tlsKey?.nonce === nonce && state.tlsKey.spkiSha256 === derived ? state.tlsKey : undefined;
+    if (done?.block !== undefined && done.block > view.block) return; // mined, not confirmed yet
+    if (done?.file !== undefined && this.options.submitter === undefined && (await exists(done.file))) {
+      this.report(
+        "tls-key",
+        `waiting-host:${nonce}`,
+        "info",
+        `waiting for the host to publish the app's TLS key (${done.file}, served at /replication/tls-key.json): ` +
+          `npx hardhat set-tls-key --registry ${this.registry} --file tls-key.json --network <network>`,
+        { event: "waiting-host" },
+      );
+      return;
+    }
+
+    const signature = await signTlsKey(
+      this.requireKeys().ethereum,
+      registryDomain(this.requireChainId(), this.registry),
+      { spkiSha256: derived, nonce: published.nonce },
+    );
+    const next: NonNullable<ReplicatorState["tlsKey"]> = { spkiSha256: derived, nonce, at: now() };
+    if (this.options.registrationOut !== undefined) {
+      next.file = this.tlsKeyFile;
+      const file = { registry: this.registry, node: this.me, spkiSha256: derived, nonce, signature };
+      await writeFileAtomic(next.file, `${JSON.stringify(file, null, 2)}\n`);
+    }
+    await this.save({ tlsKey: next });
+    this.reported.delete("tls-key");
+    const what = `the app's TLS key ${derived} (derived from the shared secret${published.spkiSha256 === undefined ? "" : `; it replaces ${published.spkiSha256}`})`;
+    if (this.options.submitter !== undefined) {
+      const sent = await this.send(
+        "tls-key",
+        this.me,
+        registryInterface.encodeFunctionData("setTlsKey", [derived, signature]),
+      );
+      if (sent === undefined) return;
+      this.logger.info(
+        { event: "tls-key-publish", spkiSha256: derived, nonce, txHash: sent.hash },
+        `publishing ${what}, signed by the genesis member's in-TEE key: sent tx ${sent.hash} from ${sent.from}`,
+      );
+    } else {
+      this.logger.info(
+        { event: "tls-key-publish", spkiSha256: derived, nonce, file: next.file },
+        `signed ${what} with the genesis member's in-TEE key and wrote it to ${next.file} for the host to submit: ` +
+          `npx hardhat set-tls-key --registry ${this.registry} --file tls-key.json --network <network>`,
+      );
+    }
+  }
+
+  /** Where the TLS key publication is written for the host: next to the registration file. */
+  private get tlsKeyFile(): string {
+    return path.join(path.dirname(this.options.registrationOut ?? this.options.stateDir), "tls-key.json");
   }
 
   /** Where a refresh is written for the host: next to the registration file. */
@@ -1091,7 +1185,7 @@ export class Replicator implements Loop {
         `revert:${node}`,
         prepared.revert,
         "error",
-        `not sending ${purpose === "register" ? "this node's registration" : purpose === "refresh" ? "this node's attestation refresh" : `the onboarding of ${node}`}: the ` +
+        `not sending ${purposeText(purpose, node)}: the ` +
           `registry would revert it (${prepared.revert}); trying again every pass`,
         { event: "would-revert", purpose, node, revert: prepared.revert },
       );
@@ -1153,6 +1247,7 @@ export class Replicator implements Loop {
           // Our nonce went to another transaction of the submitter account, and ours can never be mined.
           await this.dropInflight(key);
           if (tx.purpose === "refresh") await this.save({ refresh: null });
+          if (tx.purpose === "tls-key") await this.save({ tlsKey: null });
           this.logger.warn(
             { event: "tx-replaced", txHash: tx.hash, nonce: tx.nonce },
             `tx ${tx.hash} (${tx.purpose} ${tx.node}) will never be mined: nonce ${tx.nonce} of ${tx.from} was used ` +
@@ -1165,6 +1260,7 @@ export class Replicator implements Loop {
       }
       await this.dropInflight(key);
       if (receipt.status !== 1 && tx.purpose === "refresh") await this.save({ refresh: null });
+      if (receipt.status !== 1 && tx.purpose === "tls-key") await this.save({ tlsKey: null });
       if (receipt.status !== 1) {
         this.noteError(new Error(`tx ${tx.hash} reverted in block ${receipt.blockNumber}`));
         this.logger.error(
@@ -1181,6 +1277,13 @@ export class Replicator implements Loop {
         this.logger.info(
           { event: "refreshed", node: tx.node, txHash: tx.hash, block: receipt.blockNumber },
           `node ${tx.node}'s attestation is refreshed (tx ${tx.hash} in block ${receipt.blockNumber})`,
+        );
+      } else if (tx.purpose === "tls-key") {
+        const tlsKey = this.requireState().tlsKey;
+        if (tlsKey != null) await this.save({ tlsKey: { ...tlsKey, txHash: tx.hash, block: receipt.blockNumber } });
+        this.logger.info(
+          { event: "tls-key-published", txHash: tx.hash, block: receipt.blockNumber, spkiSha256: tlsKey?.spkiSha256 },
+          `the app's TLS key ${tlsKey?.spkiSha256 ?? ""} is published in the registry (tx ${tx.hash} in block ${receipt.blockNumber})`,
         );
       } else if (tx.purpose === "register") {
         await this.save({
@@ -1301,6 +1404,19 @@ export class Replicator implements Loop {
   private requireChainId(): bigint {
     if (this.chainId === undefined) throw new Error("the replicator was not initialized");
     return this.chainId;
+  }
+}
+
+function purposeText(purpose: InflightTx["purpose"], node: string): string {
+  switch (purpose) {
+    case "register":
+      return "this node's registration";
+    case "refresh":
+      return "this node's attestation refresh";
+    case "tls-key":
+      return "the app's TLS key";
+    case "onboard":
+      return `the onboarding of ${node}`;
   }
 }
 

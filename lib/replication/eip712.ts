@@ -47,6 +47,14 @@ export interface Onboarding {
   ciphertext: BytesLike;
 }
 
+/** What the genesis member signs to publish the app's TLS key (the registry's `TlsKey` struct). */
+export interface TlsKeyPublication {
+  /** The SHA-256 of the TLS key's SPKI (lib/tls/key.ts). */
+  spkiSha256: string;
+  /** The registry's publication count (its `tlsKey().nonce`): each signature works once. */
+  nonce: bigint | number;
+}
+
 const APP_BOOT_INFO_FIELDS: TypedDataField[] = [
   { name: "appId", type: "address" },
   { name: "composeHash", type: "bytes32" },
@@ -92,6 +100,14 @@ export const ONBOARDING_TYPES: Record<string, TypedDataField[]> = {
   ],
 };
 
+/** EIP-712 types of a TLS key publication. */
+export const TLS_KEY_TYPES: Record<string, TypedDataField[]> = {
+  TlsKey: [
+    { name: "spkiSha256", type: "bytes32" },
+    { name: "nonce", type: "uint64" },
+  ],
+};
+
 /** The registry's EIP-712 domain on `chainId` at `registry`. */
 export function registryDomain(chainId: bigint | number, registry: string): TypedDataDomain {
   return { name: REGISTRY_EIP712_NAME, version: REGISTRY_EIP712_VERSION, chainId, verifyingContract: registry };
@@ -110,6 +126,20 @@ export function refreshDigest(domain: TypedDataDomain, refresh: AttestationRefre
 /** The digest a member signs to onboard (equals the contract's `onboardingDigest`). */
 export function onboardingDigest(domain: TypedDataDomain, onboarding: Onboarding): string {
   return TypedDataEncoder.hash(domain, ONBOARDING_TYPES, onboarding);
+}
+
+/** The digest the genesis member signs to publish the TLS key (equals the contract's `tlsKeyDigest` at that nonce). */
+export function tlsKeyDigest(domain: TypedDataDomain, publication: TlsKeyPublication): string {
+  return TypedDataEncoder.hash(domain, TLS_KEY_TYPES, publication);
+}
+
+/** Sign a TLS key publication with the genesis member's in-TEE Ethereum key. */
+export async function signTlsKey(
+  signer: Pick<Signer, "signTypedData">,
+  domain: TypedDataDomain,
+  publication: TlsKeyPublication,
+): Promise<string> {
+  return signer.signTypedData(domain, TLS_KEY_TYPES, publication);
 }
 
 /** Sign a registration with the node's in-TEE Ethereum key. */

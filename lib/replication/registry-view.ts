@@ -56,9 +56,12 @@ export const REGISTRY_AGENT_ABI = [
   "function onboard(address node, bytes ciphertext, bytes memberSignature)",
   `function refreshAttestation(address node, ${ATTESTATION_TUPLE} attestation, string tcbStatus, string[] advisoryIds, bytes nodeSignature)`,
   `function register(address node, bytes encryptionPublicKey, ${BOOT_INFO_TUPLE} bootInfo, ${ATTESTATION_TUPLE} attestation, ${KEY_CHAIN_TUPLE} keyChain, bytes nodeSignature)`,
+  "function setTlsKey(bytes32 spkiSha256, bytes genesisSignature)",
+  "function tlsKey() view returns (bytes32 spkiSha256, uint64 nonce)",
   `event AttestationRefreshed(address indexed node, bytes32 indexed quoteHash, uint64 nonce, string tcbStatus, string[] advisoryIds, ${ATTESTATION_TUPLE} attestation, bool allowed, string reason)`,
   "event GenesisSet(address indexed node, address indexed setBy)",
   "event NodeOnboarded(address indexed node, address indexed sponsor, bytes32 quoteHash, bytes ciphertext)",
+  "event TlsKeySet(bytes32 indexed spkiSha256, address indexed node, bytes32 quoteHash, uint64 nonce, bytes32 previous)",
   `event NodeRegistered(address indexed node, bytes32 indexed composeHash, bytes32 indexed quoteHash, bytes encryptionPublicKey, ${BOOT_INFO_TUPLE} bootInfo, ${ATTESTATION_TUPLE} attestation, ${KEY_CHAIN_TUPLE} keyChain)`,
   "error DstackSignatureChainAppKeyMismatch(address recovered, address appKey)",
   "error DstackSignatureChainInvalidPublicKey(bytes publicKey)",
@@ -76,12 +79,15 @@ export const REGISTRY_AGENT_ABI = [
   "error RegistryNodeAlreadyRegistered(address node, uint8 status)",
   "error RegistryNodeCannotRefresh(address node, uint8 status)",
   "error RegistryNodeKeyNotKmsIssued(address node, address derivedKey)",
+  "error RegistryNodeNotMember(address node, uint8 status)",
   "error RegistryNodeNotRegistered(address node, uint8 status)",
   "error RegistryQuoteEmpty(address node)",
   "error RegistrySignerMismatch(address node, address signer)",
+  "error RegistrySignerNotGenesis(address signer, address genesis)",
   "error RegistrySignerNotMember(address signer)",
   "error RegistrySponsorAttestationExpired(address sponsor, uint64 attestedAt, uint64 expiredAt)",
   "error RegistrySponsorNotAllowed(address sponsor, string reason)",
+  "error RegistryTlsKeyZero()",
 ] as const;
 
 /** The registry as an agent binds it: the functions and events of {@link REGISTRY_AGENT_ABI}. */
@@ -100,6 +106,8 @@ export type RegistryView = Pick<
   | "onboard"
   | "refreshAttestation"
   | "register"
+  | "setTlsKey"
+  | "tlsKey"
   | "filters"
   | "queryFilter"
   | "getAddress"
@@ -390,6 +398,33 @@ export async function readNodeRecord(
     blockTag,
   );
   return { record: onlyValue(decoded) as unknown as NodeRecordValues, problems: decoded.problems };
+}
+
+/** The app's TLS key as the registry publishes it ({@link readTlsKey}). */
+export interface PublishedTlsKey {
+  /** The SHA-256 of the key's SPKI (0x + 64 hex digits); undefined before the genesis member published one. */
+  spkiSha256: string | undefined;
+  /** How many times it was published: the nonce the next `setTlsKey` signature must carry. */
+  nonce: bigint;
+}
+
+/**
+ * `tlsKey()`, decoded field by field like every view a reader acts on (lib/untrusted/decode.ts): a result whose
+ * layout does not decode throws ethers' BAD_DATA; a registry too old to have the view reverts, as ethers throws it.
+ */
+export async function readTlsKey(registry: EventReader, blockTag?: BlockTag): Promise<PublishedTlsKey> {
+  const decoded = await callView(
+    requireProvider(registry.runner),
+    await registry.getAddress(),
+    registryAgentInterface.getFunction("tlsKey")!,
+    [],
+    blockTag,
+  );
+  const spkiSha256 = String(decoded.values["spkiSha256"]);
+  return {
+    spkiSha256: /^0x0{64}$/.test(spkiSha256) ? undefined : spkiSha256,
+    nonce: decoded.values["nonce"] as bigint,
+  };
 }
 
 /** The arguments of `register(node, encryptionPublicKey, bootInfo, attestation, keyChain, nodeSignature)`. */

@@ -10,6 +10,7 @@ import { expect } from "chai";
 import { Wallet, hexlify } from "ethers";
 
 import { quoteVerificationFrom, registerArguments } from "../../lib/replication/index.js";
+import { deriveTlsKey } from "../../lib/tls/key.js";
 import { cleanUp } from "../helpers/guestAgent.js";
 import { COMPOSE_A, COMPOSE_B, testNode } from "../helpers/replication.js";
 import type { TestNode } from "../helpers/replication.js";
@@ -136,6 +137,64 @@ describe("replicator (in process, TEE stand-ins, local chain over JSON-RPC)", fu
       const statusA = a.replicator.status();
       expect(statusA).to.deep.include({ genesis: true, member: true });
       expect((statusA["lastOnboarded"] as Array<{ node: string }>)[0]?.node).to.equal(b.address);
+    });
+
+    it("the genesis member publishes the app's TLS key, derived from the secret, once; a member it onboarded derives the same", async function () {
+      const a = await genesisA();
+      const derived = deriveTlsKey((await a.secret())!).spkiSha256;
+      const [publish] = a.events("tls-key-publish");
+      expect(publish?.msg).to.match(
+        new RegExp(
+          `^publishing the app's TLS key ${derived} \\(derived from the shared secret\\), signed by the genesis ` +
+            `member's in-TEE key: sent tx 0x[0-9a-f]{64} from ${a.submitter!.address}$`,
+        ),
+      );
+      await world.mine();
+      await a.pass();
+      expect(a.events("tls-key-published")).to.have.length(1);
+      const [published, nonce] = await world.deployed.registry.tlsKey();
+      expect([published, nonce]).to.deep.equal([derived, 1n]);
+      const events = await world.deployed.registry.queryFilter(world.deployed.registry.filters.TlsKeySet());
+      expect(events.map((event) => [event.args.spkiSha256, event.args.node])).to.deep.equal([[derived, a.address]]);
+
+      // Published: nothing more is signed or sent, pass after pass.
+      await world.mine();
+      await a.pass();
+      await a.pass();
+      expect(a.events("tls-key-publish")).to.have.length(1);
+      expect(a.replicator.status()["tlsKey"]).to.deep.equal({ published: derived, derived, matches: true });
+
+      const b = await registeredB();
+      await a.pass();
+      await world.mine();
+      await b.pass();
+      await b.pass();
+      expect(b.events("tls-key-publish")).to.have.length(0);
+      expect(b.replicator.status()["tlsKey"]).to.deep.equal({ published: derived, derived, matches: true });
+    });
+
+    it("a genesis member without a submitter writes its TLS key publication for the host, served at /replication/tls-key.json", async function () {
+      const a = await startNode("A", "files");
+      await a.pass();
+      await world.submitRegistrationFile(a.registrationFile);
+      await world.mine();
+      await a.pass();
+      await world.deployed.registry.connect(world.deployed.owner).setGenesis(a.address);
+      await world.mine();
+      await a.pass();
+      const derived = deriveTlsKey((await a.secret())!).spkiSha256;
+      const served = await a.replicator.serve("/replication/tls-key.json");
+      const file = JSON.parse(served!.body) as { spkiSha256: string; nonce: string; signature: string };
+      expect(file).to.deep.include({ spkiSha256: derived, nonce: "0" });
+      await a.pass();
+      expect(a.events("tls-key-publish")).to.have.length(1);
+
+      // The host submits it (anyone may): the registry accepts the genesis member's signature.
+      await (await world.deployed.registry.setTlsKey(file.spkiSha256, file.signature)).wait();
+      await world.mine();
+      await a.pass();
+      expect((await world.deployed.registry.tlsKey())[0]).to.equal(derived);
+      expect(a.replicator.status()["tlsKey"]).to.deep.include({ matches: true });
     });
 
     it("a member without a submitter writes the signed onboarding for the host, once", async function () {

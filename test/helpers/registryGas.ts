@@ -18,6 +18,7 @@ import {
   runtimeEvent,
   signOnboarding,
   signRefresh,
+  signTlsKey,
 } from "../../lib/replication/index.js";
 import { COMPOSE_A, deployRegistry, registerArgs, signedRegistration, testNode } from "./replication.js";
 import type { TestNode } from "./replication.js";
@@ -67,6 +68,8 @@ export interface RegistryOperationsGas {
   onboard: bigint;
   /** The genesis member's attestation refresh, with a quote and event log as large as its registration's. */
   refreshAttestation: bigint;
+  /** The genesis member's first publication of the app's TLS key (`setTlsKey`), submitted by anyone. */
+  setTlsKey: bigint;
   /** A stranger evicting a member whose attestation expired. */
   evict: bigint;
   /** Calldata bytes of the genesis node's `register` transaction. */
@@ -144,6 +147,10 @@ export async function measureRegistryGas(
   const refreshReceipt = await (
     await registry.refreshAttestation(...refreshArguments({ refresh, signature: refreshSignature }))
   ).wait();
+  const spkiSha256 = id("SPKI of the app's TLS key");
+  const tlsKeySignature = await signTlsKey(genesis.wallet, domain, { spkiSha256, nonce: 0n });
+  const tlsKeyReceipt = await (await registry.connect(stranger).setTlsKey(spkiSha256, tlsKeySignature)).wait();
+  if (tlsKeyReceipt === null) throw new Error("no receipt");
   await networkHelpers.time.increase(await registry.ATTESTATION_PERIOD());
   const [, expired] = await registry.getMembers(0, 2);
   if (expired === undefined) throw new Error("a second member is needed to measure an eviction");
@@ -155,6 +162,7 @@ export async function measureRegistryGas(
       setGenesis: genesisReceipt.gasUsed,
       onboard: firstOnboard,
       refreshAttestation: refreshReceipt.gasUsed,
+      setTlsKey: tlsKeyReceipt.gasUsed,
       evict: evictReceipt.gasUsed,
       registrationCalldataBytes: (registerTx.data.length - 2) / 2,
     },
