@@ -344,6 +344,19 @@ function registryMeaning(event: string, args: Record<string, unknown>): Meaning 
         },
       );
     }
+    case "TlsKeySet": {
+      const previous = String(args["previous"]);
+      const first = /^0x0{64}$/.test(previous);
+      return immediately(
+        first
+          ? `app's TLS key published: ${String(args["spkiSha256"])} (by the genesis member ${String(args["node"])})`
+          : `app's TLS key CHANGED: ${String(args["spkiSha256"])} replaces ${previous} (by the genesis member ` +
+              `${String(args["node"])}): every member derives one key from the shared secret, so a new key means a new ` +
+              "secret; check it with verify-app before trusting the app's certificate",
+        first ? "notice" : "urgent",
+        { spkiSha256: args["spkiSha256"], node: args["node"], quoteHash: args["quoteHash"], previous },
+      );
+    }
     case "MemberEvicted": {
       const cause = evictionCauseOf(args["cause"] as bigint);
       const reason = String(args["reason"]);

@@ -265,8 +265,18 @@ export const tasks = [
   )
     .addOption(stringOption("url", "The app's https:// URL (required)"))
     .addOption(stringOption("app", "Address of the app's auth contract, its app id (required)"))
-    .addOption(stringOption("registry", "The app's ReplicationRegistry (optional; it publishes no TLS key yet)"))
-    .addOption(stringOption("tlsKey", "The TLS key the app must serve: sha256 of its SPKI, 0x + 64 hex (optional)"))
+    .addOption(
+      stringOption(
+        "registry",
+        "The app's ReplicationRegistry: the TLS key it publishes is the one expected (optional)",
+      ),
+    )
+    .addOption(
+      stringOption(
+        "tlsKey",
+        "The TLS key the app must serve: sha256 of its SPKI, 0x + 64 hex (optional; without --registry)",
+      ),
+    )
     .addOption(
       fileOption(
         "collateral",
@@ -328,9 +338,14 @@ export const tasks = [
       stringOption("domain", "The app's domain; certificates for it and its subdomains are checked (required)"),
     )
     .addOption(
-      stringOption("tlsKey", "The app's TLS key: sha256 of its SPKI, 0x + 64 hex, as verify-app prints (required)"),
+      stringOption(
+        "tlsKey",
+        "The app's TLS key: sha256 of its SPKI, 0x + 64 hex, as verify-app prints (or --registry)",
+      ),
     )
-    .addOption(stringOption("registry", "The app's ReplicationRegistry (optional; it publishes no TLS key yet)"))
+    .addOption(
+      stringOption("registry", "The app's ReplicationRegistry: watch for the TLS key it publishes (or --tls-key)"),
+    )
     .addOption(stringOption("log", "Base URL of an RFC 6962 CT log, before /ct/v1/ (required)"))
     .addOption(intOption("batch", "Entries per get-entries request (1-1000; halved when a response is too large)", 256))
     .addOption(

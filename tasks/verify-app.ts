@@ -5,7 +5,7 @@ import { Contract } from "ethers";
 import { buildReport, notAnAppAuth, type DevProofReport, type Level } from "../lib/devproof-report.js";
 import { readDevProofSnapshot } from "../lib/devproof-snapshot.js";
 import { NegativeAnswer, UserError } from "../lib/errors.js";
-import { DEFAULT_PCCS_URL, quoteVerificationFrom } from "../lib/replication/index.js";
+import { DEFAULT_PCCS_URL, quoteVerificationFrom, readAppTlsKey } from "../lib/replication/index.js";
 import type { CollateralSource } from "../lib/replication/index.js";
 import {
   ServedAppError,
@@ -16,7 +16,7 @@ import {
   verdictOf,
   type AppLine,
 } from "../lib/tls/index.js";
-import { safeJson } from "../lib/untrusted/text.js";
+import { safeJson, shown } from "../lib/untrusted/text.js";
 import { atMostOneOf, checkUnixTime, parseAddress, parseBytes32, requireOption } from "../lib/validate.js";
 import { defineAction } from "./shared/action.js";
 import { givenInt } from "./shared/options.js";
@@ -99,6 +99,13 @@ export default defineAction(async (args: VerifyAppArgs, hre): Promise<VerifyAppR
   const session = await openNetwork(hre, undefined, false);
   const lines: AppLine[] = [];
   let report: DevProofReport | undefined;
+  // The key to expect: the one the registry publishes (read field by field, lib/untrusted/decode.ts), else --tls-key.
+  let expectedKey = tlsKey;
+  if (registry !== undefined) {
+    const line = await registryKeyLine(session.ethers.provider, registry, app, session.where, tlsKey);
+    lines.push(line.line);
+    expectedKey = line.expected ?? tlsKey;
+  }
   let served;
   try {
     served = await fetchServed(url, { attestationPath: args.attestationPath, timeoutMs: args.timeout });
@@ -114,7 +121,7 @@ export default defineAction(async (args: VerifyAppArgs, hre): Promise<VerifyAppR
   if (served !== undefined) {
     let evidence;
     try {
-      evidence = await checkServedApp(served, { app, verifyQuote, expectedSpkiSha256: tlsKey });
+      evidence = await checkServedApp(served, { app, verifyQuote, expectedSpkiSha256: expectedKey });
     } catch (error) {
       // The collateral cannot be had (PCCS down, unreadable file): a check that could not run is no pass.
       if (!(error instanceof UserError)) throw error;
@@ -159,15 +166,6 @@ export default defineAction(async (args: VerifyAppArgs, hre): Promise<VerifyAppR
       }
     }
   }
-  if (registry !== undefined) {
-    lines.push({
-      id: "registry.tls-key",
-      level: "INFO",
-      title: "the registry publishes no TLS key yet",
-      evidence: `ReplicationRegistry ${registry}: until it does, pin the key with --tls-key (docs/tls.md)`,
-    });
-  }
-
   const result: VerifyAppResult = { url, app, verdict: verdictOf(lines), lines, report };
   if (args.json === true) {
     console.log(safeJson(result));
@@ -194,6 +192,63 @@ export default defineAction(async (args: VerifyAppArgs, hre): Promise<VerifyAppR
   if (result.verdict !== "PASS") throw new AppNotVerified(result);
   return result;
 });
+
+/** The registry's line: the key it publishes (the one to expect), none yet, or why it cannot be read. */
+async function registryKeyLine(
+  provider: import("ethers").Provider,
+  registry: string,
+  app: string,
+  where: string,
+  pinned: string | undefined,
+): Promise<{ line: AppLine; expected: string | undefined }> {
+  const id = "registry.tls-key";
+  let published;
+  try {
+    published = await readAppTlsKey(registry, provider, app, where);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return {
+      line: { id, level: "FAIL", title: "the registry's TLS key cannot be read", evidence: shown(message, 400) },
+      expected: undefined,
+    };
+  }
+  const key = published.spkiSha256;
+  if (key === undefined) {
+    return {
+      line: {
+        id,
+        level: "WARN",
+        title: "the registry publishes no TLS key yet",
+        evidence:
+          `ReplicationRegistry ${registry}: its genesis member has not published one` +
+          (pinned === undefined ? "; pin the key with --tls-key meanwhile (docs/tls.md)" : "; checking --tls-key"),
+      },
+      expected: undefined,
+    };
+  }
+  if (pinned !== undefined && pinned.toLowerCase() !== key.toLowerCase()) {
+    return {
+      line: {
+        id,
+        level: "FAIL",
+        title: "--tls-key is not the key the registry publishes",
+        evidence: `--tls-key ${pinned.toLowerCase()}, registry ${key}: the app's TLS key changed since it was noted, or the note is wrong`,
+      },
+      expected: key,
+    };
+  }
+  return {
+    line: {
+      id,
+      level: "PASS",
+      title: "the registry publishes the app's TLS key",
+      evidence:
+        `ReplicationRegistry ${registry} (bound to ${app}): ${key}, published by its genesis member ` +
+        `(${published.nonce} publication(s); each is a TlsKeySet event)`,
+    },
+    expected: key,
+  };
+}
 
 async function allowedComposeHash(
   provider: import("ethers").Provider,

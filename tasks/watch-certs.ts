@@ -4,10 +4,12 @@ import { InvalidOptionError, UserError } from "../lib/errors.js";
 import { formatDuration } from "../lib/format.js";
 import { CtLog, CtWatcher, formatCertEvent, readCtCursor, writeCtCursor, type CertEvent } from "../lib/tls/index.js";
 import { safeJson, shown } from "../lib/untrusted/text.js";
-import { checkInteger, parseBytes32, parseDuration, requireOption } from "../lib/validate.js";
+import { connectRegistryView, readAppTlsKey } from "../lib/replication/index.js";
+import { checkInteger, parseAddress, parseBytes32, parseDuration, requireOption } from "../lib/validate.js";
 import { WebhookQueue, type WebhookStats } from "../lib/webhook.js";
 import { defineAction } from "./shared/action.js";
 import { givenInt } from "./shared/options.js";
+import { openNetwork } from "./shared/session.js";
 
 export interface WatchCertsArgs {
   domain?: string | undefined;
@@ -44,12 +46,17 @@ const WEBHOOK_DRAIN_MS = 10_000;
  * key is not the app's TLS key. Runs until Ctrl-C / SIGTERM, or with --once up to the log's signed tree size. The
  * logic is lib/tls/ct-watch.ts; this parses options, prints, posts to the webhook and keeps the cursor file.
  */
-export default defineAction(async (args: WatchCertsArgs): Promise<WatchCertsResult> => {
+export default defineAction(async (args: WatchCertsArgs, hre): Promise<WatchCertsResult> => {
   const domain = parseDomain(requireOption("domain", args.domain, "the app's domain name, e.g. app.example.com"));
-  const tlsKey = parseBytes32(
-    "tls-key",
-    requireOption("tls-key", args.tlsKey, "the app's TLS key (sha256 of its SPKI, as verify-app prints it)"),
-  );
+  const registry = args.registry === undefined ? undefined : parseAddress("registry", args.registry);
+  const pinned = args.tlsKey === undefined ? undefined : parseBytes32("tls-key", args.tlsKey);
+  if (registry === undefined && pinned === undefined) {
+    requireOption(
+      "tls-key",
+      undefined,
+      "the app's TLS key (sha256 of its SPKI, as verify-app prints it), or --registry",
+    );
+  }
   const logUrl = parseHttpUrl("log", requireOption("log", args.log, "the CT log's base URL (before /ct/v1/)"));
   const batch = checkInteger("batch", args.batch, "entries per get-entries request, 1-1000", { min: 1, max: 1000 });
   const maxBytes = checkInteger("max-response-bytes", args.maxResponseBytes, "bytes, 10 kB to 100 MB", {
@@ -63,6 +70,31 @@ export default defineAction(async (args: WatchCertsArgs): Promise<WatchCertsResu
   const once = args.once === true;
   const say = json ? (line: string) => console.error(line) : (line: string) => console.log(line);
 
+  let tlsKey = pinned!;
+  if (registry !== undefined) {
+    // The app's on-chain TLS identity, read once at start (a change is a TlsKeySet event, which `watch` reports).
+    const session = await openNetwork(hre, undefined, false);
+    const app = await connectRegistryView(registry, session.ethers.provider).appAuth();
+    const published = await readAppTlsKey(registry, session.ethers.provider, app, session.where);
+    if (published.spkiSha256 === undefined) {
+      if (pinned === undefined) {
+        throw new UserError(
+          `the ReplicationRegistry ${registry} on ${session.where} publishes no TLS key yet: give the key to watch for with --tls-key`,
+        );
+      }
+      say(`(--registry ${registry}: it publishes no TLS key yet; --tls-key is the key watched for)`);
+    } else {
+      if (pinned !== undefined && pinned.toLowerCase() !== published.spkiSha256.toLowerCase()) {
+        throw new UserError(
+          `--tls-key ${pinned} is not the TLS key the ReplicationRegistry ${registry} publishes (${published.spkiSha256}): ` +
+            "drop --tls-key to watch for the registry's",
+        );
+      }
+      tlsKey = published.spkiSha256;
+      say(`(the app's TLS key as ReplicationRegistry ${registry} on ${session.where} publishes it)`);
+    }
+  }
+
   const cursorKey = { log: logUrl, domain };
   const saved = args.cursorFile === undefined ? undefined : await readCtCursor(args.cursorFile, cursorKey);
   const start = saved ?? fromIndex ?? ("head" as const);
@@ -75,9 +107,6 @@ export default defineAction(async (args: WatchCertsArgs): Promise<WatchCertsResu
           ? "from the log's head"
           : `from entry ${start}`),
   );
-  if (args.registry !== undefined) {
-    say(`(--registry ${args.registry}: the registry publishes no TLS key yet; --tls-key is the key watched for)`);
-  }
 
   const events: CertEvent[] = [];
   const webhook =

@@ -427,6 +427,26 @@ export async function readTlsKey(registry: EventReader, blockTag?: BlockTag): Pr
   };
 }
 
+/**
+ * The app's TLS key as `registry` publishes it, for a user who checks `app`: the contract must be a
+ * ReplicationRegistry ({@link checkRegistry}) bound to `app`, else a {@link UserError} says so.
+ */
+export async function readAppTlsKey(
+  registryAddress: string,
+  provider: Provider,
+  app: string,
+  where: string,
+): Promise<PublishedTlsKey> {
+  const registry = connectRegistryView(registryAddress, provider);
+  const boundTo = await checkRegistry(registry, where);
+  if (boundTo !== getAddress(app)) {
+    throw new UserError(
+      `the ReplicationRegistry ${registryAddress} on ${where} is bound to app ${boundTo}, not to ${app}`,
+    );
+  }
+  return readTlsKey(registry);
+}
+
 /** The arguments of `register(node, encryptionPublicKey, bootInfo, attestation, keyChain, nodeSignature)`. */
 export function registerArguments({
   registration: r,

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { expect } from "chai";
+import { id } from "ethers";
 
 import type { WatchedEvent } from "../../lib/watch.js";
 import type { WatchResult } from "../../tasks/watch.js";
@@ -19,7 +20,8 @@ import {
   runTaskOk,
 } from "./helpers.js";
 import { startWebhookReceiver } from "../helpers/webhook.js";
-import { registryWithGenesis } from "./registry-helpers.js";
+import { A, registryWithGenesis } from "./registry-helpers.js";
+import { signTlsKey } from "../../lib/replication/index.js";
 
 const V2_URI = "https://example.org/v2.json";
 
@@ -167,6 +169,27 @@ describe("watch", function () {
       "instanceId",
       "tcbStatus",
     ]);
+  });
+
+  it("shows the app's TLS key published by the genesis member, and a change of it as URGENT", async function () {
+    const { appAuth, registry, domain } = await networkHelpers.loadFixture(registryWithGenesis);
+    const fromBlock = (await ethers.provider.getBlockNumber()) + 1;
+    const [first, second] = [id("SPKI one"), id("SPKI two")];
+    for (const [nonce, spkiSha256] of [first, second].entries()) {
+      await registry.setTlsKey(spkiSha256, await signTlsKey(A.wallet, domain, { spkiSha256, nonce }));
+    }
+    const run = await once({
+      app: await appAuth.getAddress(),
+      registry: await registry.getAddress(),
+      confirmations: 1,
+      fromBlock,
+    });
+    expect(run.value.events.map((e) => [e.event, e.severity])).to.deep.equal([
+      ["TlsKeySet", "notice"],
+      ["TlsKeySet", "urgent"],
+    ]);
+    expect(run.stdout).to.contain(`registry app's TLS key published: ${first} (by the genesis member ${A.address})`);
+    expect(run.stdout).to.contain(`registry app's TLS key CHANGED: ${second} replaces ${first}`);
   });
 
   it("marks a new hash on a stock AppAuth URGENT: it took effect without any notice", async function () {

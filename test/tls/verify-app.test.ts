@@ -20,6 +20,8 @@ import {
   runTask,
 } from "../tasks/helpers.js";
 import { FIXTURE_TIME, TDX_FIXTURE_DIR, standInVerifier } from "../helpers/tee-stand-in.js";
+import { COMPOSE_B, deployRegistry, registerArgs, signedRegistration, testNode } from "../helpers/replication.js";
+import { signTlsKey } from "../../lib/replication/index.js";
 import { startStandInMember, type StandInMember, type StandInMemberOptions } from "../helpers/tls-stand-in.js";
 
 const SECRET = new Uint8Array(32).fill(0x42);
@@ -192,6 +194,70 @@ describe("verify-app", function () {
         expect(run.levels["attestation.document"], JSON.stringify(bad)).to.equal("FAIL");
         expect(run.result.success).to.equal(false);
       }
+    });
+
+    describe("--registry: the TLS key the registry publishes is the one expected", function () {
+      /** A registry whose genesis member published the key of SECRET (when `publish`), bound to its app. */
+      async function registryFixture(publish: boolean) {
+        const deployed = await deployRegistry(ethers, networkHelpers);
+        const genesis = testNode("tls genesis");
+        const signed = await signedRegistration(deployed.domain, genesis, deployed.appId);
+        await (await deployed.registry.register(...registerArgs(signed))).wait();
+        await (await deployed.registry.connect(deployed.owner).setGenesis(genesis.address)).wait();
+        const spkiSha256 = deriveTlsKey(SECRET).spkiSha256;
+        if (publish) {
+          const signature = await signTlsKey(genesis.wallet, deployed.domain, { spkiSha256, nonce: 0n });
+          await (await deployed.registry.connect(deployed.stranger).setTlsKey(spkiSha256, signature)).wait();
+        }
+        return { app: deployed.appId, registry: await deployed.registry.getAddress(), spkiSha256 };
+      }
+      const published = () => registryFixture(true);
+      const unpublished = () => registryFixture(false);
+
+      it("passes a member serving the published key, and refuses one serving another", async function () {
+        const { app, registry, spkiSha256 } = await networkHelpers.loadFixture(published);
+        const honest = await verify((await member({ app, composeHash: COMPOSE_B })).url, app, { registry });
+        expect(honest.levels).to.include({
+          "registry.tls-key": "PASS",
+          "tls.expected-key": "PASS",
+          "attestation.binding": "PASS",
+          "chain.current": "PASS",
+        });
+        expect(honest.parsed.lines.find((l) => l.id === "registry.tls-key")?.evidence).to.contain(spkiSha256);
+
+        const rogue = await member({ app, composeHash: COMPOSE_B, secret: new Uint8Array(32).fill(0x99) });
+        const refused = await verify(rogue.url, app, { registry });
+        expect(refused.levels).to.include({ "registry.tls-key": "PASS", "tls.expected-key": "FAIL" });
+        expect(refused.result.success).to.equal(false);
+      });
+
+      it("fails a --tls-key that is not the published key, and warns while none is published", async function () {
+        const { app, registry } = await networkHelpers.loadFixture(published);
+        const url = (await member({ app, composeHash: COMPOSE_B })).url;
+        const other = deriveTlsKey(new Uint8Array(32).fill(0x99)).spkiSha256;
+        const pinnedWrong = await verify(url, app, { registry, tlsKey: other });
+        expect(pinnedWrong.levels).to.include({ "registry.tls-key": "FAIL", "tls.expected-key": "PASS" });
+        expect(pinnedWrong.result.success).to.equal(false);
+
+        const none = await networkHelpers.loadFixture(unpublished);
+        const waiting = await verify((await member({ app: none.app, composeHash: COMPOSE_B })).url, none.app, {
+          registry: none.registry,
+        });
+        expect(waiting.levels["registry.tls-key"]).to.equal("WARN");
+        expect(waiting.levels["tls.expected-key"]).to.equal(undefined);
+        expect(waiting.result.success).to.equal(false);
+      });
+
+      it("fails a registry bound to another app, and an address that is no registry", async function () {
+        const { registry } = await networkHelpers.loadFixture(published);
+        const { app } = await deployExampleApp(); // on the same chain: the registry is not bound to it
+        const url = (await member({ app, composeHash: EXAMPLE_HASH })).url;
+        const foreign = await verify(url, app, { registry });
+        expect(foreign.levels["registry.tls-key"]).to.equal("FAIL");
+        expect(foreign.parsed.lines.find((l) => l.id === "registry.tls-key")?.evidence).to.contain("is bound to app");
+        const notRegistry = await verify(url, app, { registry: app });
+        expect(notRegistry.levels["registry.tls-key"]).to.equal("FAIL");
+      });
     });
 
     it("fails on an unreachable URL with one line, not a crash", async function () {

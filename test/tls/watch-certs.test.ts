@@ -11,7 +11,9 @@ import { deriveTlsKey, selfSignedCertificate } from "../../lib/tls/index.js";
 import type { CertEvent } from "../../lib/tls/index.js";
 import { startCtStandIn, type CtStandIn } from "../helpers/ct-stand-in.js";
 import { startWebhookReceiver } from "../helpers/webhook.js";
-import { runTask } from "../tasks/helpers.js";
+import { ethers, networkHelpers, runTask } from "../tasks/helpers.js";
+import { deployRegistry, registerArgs, signedRegistration, testNode } from "../helpers/replication.js";
+import { signTlsKey } from "../../lib/replication/index.js";
 
 const APP_KEY = deriveTlsKey(new Uint8Array(32).fill(0x42));
 const FOREIGN_KEY = deriveTlsKey(new Uint8Array(32).fill(0x66));
@@ -97,6 +99,39 @@ describe("watch-certs", function () {
       [6, "urgent"],
     ]);
     expect(events[5]!.reason).to.contain("more than 50000");
+  });
+
+  it("with --registry, watches for the TLS key the registry publishes, and refuses a --tls-key that contradicts it", async function () {
+    const deployed = await deployRegistry(ethers, networkHelpers);
+    const registry = await deployed.registry.getAddress();
+    const genesis = testNode("watch-certs genesis");
+    await (
+      await deployed.registry.register(
+        ...registerArgs(await signedRegistration(deployed.domain, genesis, deployed.appId)),
+      )
+    ).wait();
+    await (await deployed.registry.connect(deployed.owner).setGenesis(genesis.address)).wait();
+    // Nothing published yet: the key must be given.
+    const none = await watch({ tlsKey: undefined, registry });
+    expect(none.result.success).to.equal(false);
+    expect(none.errorMessage).to.match(/publishes no TLS key yet: give the key to watch for with --tls-key/);
+
+    const signature = await signTlsKey(genesis.wallet, deployed.domain, { spkiSha256: APP_KEY.spkiSha256, nonce: 0 });
+    await (await deployed.registry.setTlsKey(APP_KEY.spkiSha256, signature)).wait();
+    log.addCertificate(await der(APP_KEY, [DOMAIN]));
+    log.addCertificate(await der(FOREIGN_KEY, [DOMAIN]));
+    const run = await watch({ tlsKey: undefined, registry, json: true });
+    expect(run.result.success, run.stderr).to.equal(true);
+    expect(run.stderr).to.contain(`the app's TLS key is ${APP_KEY.spkiSha256}`);
+    const events = run.stdout.split("\n").map((line) => JSON.parse(line) as CertEvent);
+    expect(events.map((e) => [e.index, e.severity])).to.deep.equal([
+      [0, "info"],
+      [1, "urgent"],
+    ]);
+
+    const contradicted = await watch({ tlsKey: FOREIGN_KEY.spkiSha256, registry });
+    expect(contradicted.result.success).to.equal(false);
+    expect(contradicted.errorMessage).to.contain("is not the TLS key the ReplicationRegistry");
   });
 
   it("posts each event to --webhook", async function () {
