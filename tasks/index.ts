@@ -425,6 +425,14 @@ export const tasks = [
     )
     .setAction(lazyAction(() => import("./refresh-node.js")))
     .build(),
+  registryTask(
+    "set-tls-key",
+    "Submit the app's TLS key as the genesis member's agent signed it (tls-key.json; anyone)",
+    true,
+  )
+    .addOption(fileOption("file", "Signed TLS key file, JSON, as the genesis member's agent writes it (required)"))
+    .setAction(lazyAction(() => import("./set-tls-key.js")))
+    .build(),
   verifyingNodeTask(
     "onboard-node",
     "Verify a registered node and hand it the secret, signed by a member (anyone submits)",

@@ -746,7 +746,14 @@ export class Replicator implements Loop {
     const next: NonNullable<ReplicatorState["tlsKey"]> = { spkiSha256: derived, nonce, at: now() };
     if (this.options.registrationOut !== undefined) {
       next.file = this.tlsKeyFile;
-      const file = { registry: this.registry, node: this.me, spkiSha256: derived, nonce, signature };
+      const file = {
+        chainId: this.requireChainId().toString(),
+        registry: this.registry,
+        node: this.me,
+        spkiSha256: derived,
+        nonce,
+        signature,
+      };
       await writeFileAtomic(next.file, `${JSON.stringify(file, null, 2)}\n`);
     }
     await this.save({ tlsKey: next });
