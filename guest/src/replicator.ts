@@ -422,7 +422,17 @@ export class Replicator implements Loop {
           checkpoint();
           await this.maybeRefresh(view);
           checkpoint();
-          await this.maybePublishTlsKey(view);
+          // Never in the way of onboarding: a registry that cannot answer `tlsKey()` (deployed before it had one, or
+          // an endpoint failing) is reported, and the member goes on serving.
+          await this.maybePublishTlsKey(view).catch((error: unknown) =>
+            this.report(
+              "tls-key",
+              `failed:${errorMessage(error)}`,
+              "warn",
+              `cannot check or publish the app's TLS key in the registry: ${errorMessage(error)}; trying again every pass`,
+              { event: "tls-key-failed", err: errorMessage(error) },
+            ),
+          );
           checkpoint();
           await this.serveAsMember(view, checkpoint);
           break;
