@@ -43,6 +43,9 @@ describe("./dev demo, as the README's quick start runs it", function () {
     const v2 = (await composeHashOfFile(EXAMPLE_V2)).bytesHash.slice(2);
     expect(run.stderr).to.match(/not ready yet: ready at .* \(in 7d 0h 0m\)/);
     expect(run.stdout).to.match(new RegExp(`agent: reloaded: now running 0x${v2}`));
+    expect(run.stdout).to.match(/Older releases: +1 still allowed \(oldest allowed 7d 0h \d+m ago\)/);
+    expect(run.stdout).to.match(/WARN .*1 older release\(s\) still allowed: the owner can downgrade/);
+    expect(run.stdout).to.match(/R6\. The owner retires v1[^\n]*\n[\s\S]*Done: stop allowing compose hash 0x[0-9a-f]{64}\./);
     expect(run.stdout).to.match(/^Stage 1: DevProof/m);
     expect(run.stdout).to.match(/^Stage 0: ruggable/m);
     expect(run.stdout).to.contain("the same secret: yes");
