@@ -84,6 +84,24 @@ export class RpcEndpoints {
     throw new RpcUnavailableError(`no RPC endpoint ${what}: ${errors.join("; ")}`);
   }
 
+  /**
+   * Runs `use` on every endpoint, at once: each one's answer or error. For reads whose answers cannot be proven
+   * (logs), where one endpoint's word must not be enough to act (e.g. "no onboarding happened").
+   */
+  async each<T>(
+    use: (endpoint: ConnectedEndpoint) => Promise<T>,
+  ): Promise<Array<{ endpoint: string; value: T } | { endpoint: string; error: string }>> {
+    return Promise.all(
+      this.endpoints.map(async (endpoint) => {
+        try {
+          return { endpoint: endpoint.shown, value: await use(await this.connect(endpoint)) };
+        } catch (error) {
+          return { endpoint: endpoint.shown, error: shortMessage(error) };
+        }
+      }),
+    );
+  }
+
   destroy(): void {
     for (const endpoint of this.endpoints) endpoint.connected?.provider.destroy();
   }

@@ -10,8 +10,9 @@
  * slot, `bytes` and `string` are one slot when short or a length slot with data from `keccak256(slot)` on, and a
  * dynamic array keeps its length in its slot and its elements from `keccak256(slot)` on.
  *
- * A record's strings, key and advisories are written by the node (anyone): a record whose strings are not UTF-8, or
- * whose values are longer than a reader should take in, is returned as unreadable, never thrown.
+ * A record's strings, key and advisories are written by the node (anyone): a string that is not UTF-8 is returned in
+ * its lossy form and named in the record's `problems` (as `getNode`'s poison-proof reader does), and a record whose
+ * values are longer than a reader should take in is returned as unreadable; neither throws.
  */
 import { getAddress, keccak256, toBeHex } from "ethers";
 
@@ -77,6 +78,8 @@ export const ATTESTATION_PERIOD_SECONDS = 30n * 24n * 3600n;
 
 /** The most advisories of one record read; more is a node flooding its record, which is refused, not read slowly. */
 export const MAX_PROVEN_ADVISORIES = 64;
+/** The longest key or string of a record read (1,024 slots); a longer one is refused, not read slowly. */
+export const MAX_RECORD_STRING_BYTES = 32 * 1024;
 
 /** A node's record, proven. Its shape is node-records.ts's `NodeRecordView`. */
 export interface ProvenNodeRecord {
@@ -92,10 +95,13 @@ export interface ProvenNodeRecord {
   quoteHash: string;
   /** Lower-case hex. */
   encryptionPublicKey: string;
+  /** Its strings as text; one that is not UTF-8 is in its lossy form (U+FFFD) and named in `problems`. */
   bootInfo: AppBootInfo;
+  /** The strings that are not UTF-8 (only the node that wrote them can have made them so); empty for most. */
+  problems: string[];
 }
 
-/** A record that is proven but that no reader takes in: the node wrote strings that are not UTF-8, or too much. */
+/** A record that is proven but that no reader takes in: the node wrote more than a reader reads. */
 export interface UnreadableRecord {
   status: NodeStatus;
   unreadable: string;
@@ -134,7 +140,7 @@ function fixedSlots(base: bigint): bigint[] {
 
 /** Where a `bytes`/`string` at `slot` holding `word` keeps its data (none when short); throws when too long. */
 function bytesLayout(slot: bigint, word: bigint) {
-  return stringLayout(slot, word);
+  return stringLayout(slot, word, MAX_RECORD_STRING_BYTES);
 }
 
 /**
@@ -251,11 +257,8 @@ export async function readProvenRegistry(
         text(entry.advisoryStart + BigInt(i), `bootInfo.advisoryIds[${i}]`),
       ),
     };
-    if (problems.length > 0) {
-      records.set(node, { status, unreadable: `the registry's record of ${node}: ${problems.join("; ")}` });
-      continue;
-    }
     records.set(node, {
+      problems,
       status,
       registeredAt: unpack(word0, R.registeredAt),
       sponsor: sponsor === 0n ? undefined : address(sponsor),
@@ -281,6 +284,6 @@ export function isReadable(record: ProvenNodeRecord | UnreadableRecord | undefin
 }
 
 function tooLong(error: unknown): string {
-  if (error instanceof StringTooLongError) return `its record holds ${error.message}`;
+  if (error instanceof StringTooLongError) return `the registry's record holds ${error.message}`;
   throw error;
 }

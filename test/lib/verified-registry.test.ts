@@ -159,6 +159,7 @@ describe("lib/verified: the replicator's proven reads", function () {
         const view = await readNodeRecordView(deployed.registry, node, block);
         expect(record).to.deep.equal({
           ...view,
+          problems: [],
           quoteHash: view.quoteHash.toLowerCase(),
           encryptionPublicKey: view.encryptionPublicKey.toLowerCase(),
           bootInfo: {
