@@ -826,8 +826,28 @@ export class Replicator implements Loop {
       return;
     }
     const from = state.registration?.block ?? this.options.registryFromBlock;
-    const { found, refused } = await this.scanOnboardings(view.block, this.me, from);
-    const [onboarding] = found;
+    // Its NodeOnboarded log is a hint, asked of every endpoint (one that hides it or invents one is not enough): each
+    // one found is tried until one carries a ciphertext its proven sponsor signed for this node.
+    const answers = await this.deps.endpoints.each(async (endpoint) => {
+      const r = await this.registryOn(endpoint);
+      const found: OnboardingRecord[] = [];
+      const refused: RefusedEvent[] = [];
+      for (let at = from; at <= view.block && found.length === 0; at += this.options.logRange) {
+        const read = await readOnboardings(r, at, Math.min(view.block, at + this.options.logRange - 1), this.me);
+        found.push(...read.records);
+        refused.push(...read.refused);
+      }
+      return { found, refused };
+    });
+    const candidates = new Map<string, OnboardingRecord>();
+    const refused: RefusedEvent[] = [];
+    for (const answer of answers) {
+      if (!("value" in answer)) continue;
+      for (const record of answer.value.found) candidates.set(`${record.transactionHash}:${record.ciphertext}`, record);
+      refused.push(...answer.value.refused);
+    }
+    const found = [...candidates.values()];
+    let onboarding = found[0];
     if (onboarding === undefined && refused[0] !== undefined) {
       throw new Error(
         `node ${this.me} is a member, but its onboarding cannot be read: ${describeRefusedEvent(refused[0])}`,
@@ -843,7 +863,29 @@ export class Replicator implements Loop {
     // verifies. A secret that came from elsewhere (a genesis member set on junk evidence) is never stored.
     // The ciphertext comes from a log (a hint): it is used only when the member the registry's proven record names
     // as this node's sponsor signed it for this node (the onboarding transaction carries that signature).
-    const ciphertext = await this.authenticatedCiphertext(onboarding);
+    let authentic: { onboarding: OnboardingRecord; ciphertext: string } | undefined;
+    const problems: string[] = [];
+    for (const candidate of found) {
+      try {
+        authentic = { onboarding: candidate, ciphertext: await this.authenticatedCiphertext(candidate) };
+        break;
+      } catch (error) {
+        problems.push(errorMessage(error));
+      }
+    }
+    if (authentic === undefined) {
+      throw new Error(
+        `node ${this.me} is a member, but no onboarding log read carries an authentic ciphertext: ${problems.join("; ")}`,
+      );
+    }
+    if (problems.length > 0) {
+      this.logger.warn(
+        { event: "onboarding-hint-refused", problems },
+        `refused ${problems.length} onboarding log(s) an RPC endpoint showed for node ${this.me}: ${problems.join("; ")}`,
+      );
+    }
+    const { ciphertext } = authentic;
+    onboarding = authentic.onboarding;
     const sponsors = await this.registryCall((r) =>
       this.checks.sponsorChain(r, this.me, this.options.registryFromBlock, view.block, this.recordSource()),
     );
@@ -1088,7 +1130,11 @@ export class Replicator implements Loop {
       return;
     }
     // Last check before sending: the node is still waiting, at the head (another member may have been quicker).
-    const latest = nodeStatusOf(await this.registryCall((r) => r.nodeStatus(node)));
+    // Proven at the head a quorum vouches for: an endpoint that claims otherwise can neither stop nor cause a send.
+    const head = await this.deps.reader.confirmedHeader(0);
+    const latest = (await readProvenRegistry(this.deps.reader, this.registry, head.header, [node])).records.get(
+      node,
+    )!.status;
     if (latest !== "Registered") {
       this.logger.info(
         { event: "already-decided", node, status: latest },
@@ -1195,43 +1241,50 @@ export class Replicator implements Loop {
         `node ${this.me} is a member whose proven record names no sponsor: not the genesis member either`,
       );
     }
-    const tx = await this.deps.endpoints.first(
-      (endpoint) => endpoint.provider.getTransaction(onboarding.transactionHash),
-      "gave the onboarding transaction",
+    // The transaction is asked of every endpoint: any one's copy will do, since only the sponsor's signature counts.
+    const copies = await this.deps.endpoints.each((endpoint) =>
+      endpoint.provider.getTransaction(onboarding.transactionHash),
     );
-    let args: { node: string; ciphertext: string; memberSignature: string } | undefined;
-    if (tx !== null && tx.to !== null && getAddress(tx.to) === this.registry) {
-      try {
-        const parsed = registryInterface.parseTransaction({ data: tx.data });
-        if (parsed?.name === "onboard") args = parsed.args as unknown as typeof args;
-      } catch {
-        // not a call of the registry's functions
+    const problems: string[] = [];
+    for (const copy of copies) {
+      const tx = "value" in copy ? copy.value : null;
+      let args: { node: string; ciphertext: string; memberSignature: string } | undefined;
+      if (tx !== null && tx.to !== null && getAddress(tx.to) === this.registry) {
+        try {
+          const parsed = registryInterface.parseTransaction({ data: tx.data });
+          if (parsed?.name === "onboard") args = parsed.args as unknown as typeof args;
+        } catch {
+          // not a call of the registry's functions
+        }
       }
+      if (args === undefined) {
+        problems.push(`${copy.endpoint}: not a direct onboard call to the registry`);
+        continue;
+      }
+      const digest = onboardingDigest(registryDomain(this.requireChainId(), this.registry), {
+        node: this.me,
+        quoteHash: onboarding.quoteHash,
+        ciphertext: args.ciphertext,
+      });
+      let signer: string;
+      try {
+        signer = recoverAddress(digest, args.memberSignature);
+      } catch {
+        signer = "none";
+      }
+      if (
+        getAddress(args.node) === this.me &&
+        hexlify(args.ciphertext) === hexlify(onboarding.ciphertext) &&
+        signer === own.sponsor
+      ) {
+        return args.ciphertext;
+      }
+      problems.push(`${copy.endpoint}: not signed by the sponsor for this node and this ciphertext (signer ${signer})`);
     }
-    if (args === undefined) {
-      throw new Error(
-        `the onboarding of ${this.me} (tx ${onboarding.transactionHash}) is not a direct onboard call to the registry ` +
-          "that this node can authenticate: the secret is not taken from it",
-      );
-    }
-    const digest = onboardingDigest(registryDomain(this.requireChainId(), this.registry), {
-      node: this.me,
-      quoteHash: onboarding.quoteHash,
-      ciphertext: args.ciphertext,
-    });
-    const signer = recoverAddress(digest, args.memberSignature);
-    if (
-      getAddress(args.node) !== this.me ||
-      hexlify(args.ciphertext) !== hexlify(onboarding.ciphertext) ||
-      signer !== own.sponsor
-    ) {
-      throw new Error(
-        `the onboarding of ${this.me} read from tx ${onboarding.transactionHash} is not signed by its sponsor ` +
-          `${own.sponsor} (the proven record's) for this node and this ciphertext (signer ${signer}): an endpoint's ` +
-          "invention, not taken",
-      );
-    }
-    return args.ciphertext;
+    throw new Error(
+      `the onboarding log of ${this.me} naming tx ${onboarding.transactionHash} is not authenticated by its sponsor ` +
+        `${own.sponsor} (the proven record's): ${problems.join("; ")}`,
+    );
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -1251,7 +1304,9 @@ export class Replicator implements Loop {
       };
     }
     if (next === undefined) return;
-    const key = `${next.state}|${next.reports.map((r) => `${r.endpoint}:${r.hash ?? r.problem ?? ""}`).join(",")}|${next.refusedProofs
+    // Which endpoints answered and which did not, not what they said (hashes, block numbers and socket errors change
+    // every pass): one line per change of state.
+    const key = `${next.state}|${next.reports.map((r) => `${r.endpoint}:${r.hash === undefined ? "no header" : "header"}`).join(",")}|${next.refusedProofs
       .map((p) => p.endpoint)
       .join(",")}`;
     if (this.verification?.key === key) return;
