@@ -7,7 +7,10 @@
  * files); this file decides what to do when, attestation.ts holds the evidence decisions.
  *
  * Each pass reads the registry at the confirmed block (`latest - confirmations`) and compares it with what this node
- * holds, like the reconciler (level-triggered: a missed event or a restart loses nothing):
+ * holds, like the reconciler (level-triggered: a missed event or a restart loses nothing). Like the reconciler, it
+ * believes no single RPC endpoint: the block's header is one a quorum vouches for, every status, record, genesis
+ * member and policy verdict it acts on is storage proven against it (lib/verified), and logs are hints used only where
+ * the proven state vouches for them (guest/README.md, "What the agent trusts"):
  *
  * - **not registered** → derive the node's keys through the dstack guest API (`GetKey`, with dstack's signature chain
  *   for the Ethereum key), quote them (`GetQuote`, `report_data` binds both), take the boot info from what the quote
