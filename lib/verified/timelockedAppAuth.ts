@@ -122,19 +122,26 @@ export const MAX_URI_BYTES = 4096;
 export class StringTooLongError extends Error {
   override name = "StringTooLongError";
 
-  constructor(readonly length: bigint) {
-    super(`a string of ${length} bytes, longer than the ${MAX_URI_BYTES} the agent reads`);
+  constructor(
+    readonly length: bigint,
+    max = MAX_URI_BYTES,
+  ) {
+    super(`a string of ${length} bytes, longer than the ${max} the agent reads`);
   }
 }
 
 /**
  * The length of a `string` whose slot holds `word`, and the slots of its data (none when short). Throws
- * {@link StringTooLongError} past {@link MAX_URI_BYTES}.
+ * {@link StringTooLongError} past `max` (default {@link MAX_URI_BYTES}).
  */
-export function stringLayout(slot: bigint, word: bigint): { length: number; dataSlots: bigint[]; short: boolean } {
+export function stringLayout(
+  slot: bigint,
+  word: bigint,
+  max = MAX_URI_BYTES,
+): { length: number; dataSlots: bigint[]; short: boolean } {
   if ((word & 1n) === 0n) return { length: Number((word & 0xffn) / 2n), dataSlots: [], short: true };
   const length = (word - 1n) / 2n;
-  if (length > BigInt(MAX_URI_BYTES)) throw new StringTooLongError(length);
+  if (length > BigInt(max)) throw new StringTooLongError(length, max);
   const start = BigInt(keccak256(toBeHex(slot, 32)));
   const count = Math.ceil(Number(length) / 32);
   return {
