@@ -15,7 +15,7 @@ import { toUtf8Bytes } from "ethers";
 import type { AppBootInfo } from "../bootInfo.js";
 import type { VerifiedHeader } from "./header.js";
 import type { VerifiedChainReader } from "./reader.js";
-import { APP_AUTH_STORAGE, setPositionSlot, unpack } from "./timelockedAppAuth.js";
+import { APP_AUTH_STORAGE, datedSetEntrySlot, setPositionSlot, unpack } from "./timelockedAppAuth.js";
 
 /** What `isAppAllowed` reads, proven at one header, for the compose hashes and devices asked about. */
 export interface ProvenPolicy {
@@ -47,7 +47,7 @@ export async function readProvenPolicy(
     appAuth,
     [
       S.allowAnyDevice.slot,
-      ...hashes.map((hash) => setPositionSlot(S.composeHashes.slot, hash)),
+      ...hashes.map((hash) => datedSetEntrySlot(S.composeHashes.slot, hash)),
       ...devices.map((device) => setPositionSlot(S.devices.slot, device)),
     ],
     header,
@@ -59,7 +59,7 @@ export async function readProvenPolicy(
     block: header.number,
     requireTcbUpToDate: unpack(flags, S.requireTcbUpToDate) !== 0n,
     allowAnyDevice: unpack(flags, S.allowAnyDevice) !== 0n,
-    composeHashes: new Map(hashes.map((hash) => [hash, at(setPositionSlot(S.composeHashes.slot, hash)) !== 0n])),
+    composeHashes: new Map(hashes.map((hash) => [hash, at(datedSetEntrySlot(S.composeHashes.slot, hash)) !== 0n])),
     devices: new Map(devices.map((device) => [device, at(setPositionSlot(S.devices.slot, device)) !== 0n])),
   };
 }
