@@ -110,10 +110,11 @@ contract ReplicationRegistry is IReplicationRegistry, EIP712 {
     IDstackKmsInfo private immutable _kms;
     address private immutable _kmsRoot;
     address private _genesis;
-    uint64 private _tlsKeyNonce;
-    bytes32 private _tlsKey;
     mapping(address node => NodeRecord record) private _nodes;
     EnumerableSet.AddressSet private _members;
+    // Appended after the variables above, whose slots the guest agent proves (lib/verified/replicationRegistry.ts).
+    uint64 private _tlsKeyNonce;
+    bytes32 private _tlsKey;
 
     /// @notice Binds the registry to one app's policy and to dstack's KMS for life, and reads the KMS root once.
     /// @dev Emits {KmsRootBound}.

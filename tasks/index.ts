@@ -344,11 +344,14 @@ export const tasks = [
     .addOption(
       stringOption(
         "tlsKey",
-        "The app's TLS key: sha256 of its SPKI, 0x + 64 hex, as verify-app prints (or --registry)",
+        "The app's TLS key: sha256 of its SPKI, 0x + 64 hex, as verify-app prints (required without --registry, which publishes it)",
       ),
     )
     .addOption(
-      stringOption("registry", "The app's ReplicationRegistry: watch for the TLS key it publishes (or --tls-key)"),
+      stringOption(
+        "registry",
+        "The app's ReplicationRegistry, which publishes the TLS key to watch for (optional with --tls-key)",
+      ),
     )
     .addOption(stringOption("log", "Base URL of an RFC 6962 CT log, before /ct/v1/ (required)"))
     .addOption(intOption("batch", "Entries per get-entries request (1-1000; halved when a response is too large)", 256))

@@ -42,6 +42,9 @@ export const REGISTRY_STORAGE = {
     type: "t_mapping(t_address,t_struct(NodeRecord)_storage)",
   },
   members: { label: "_members", slot: 4n, offset: 0, bytes: 64, type: "t_struct(AddressSet)_storage" },
+  // The app's published TLS key (not read through proofs yet: verify-app and watch-certs ask the `tlsKey()` view).
+  tlsKeyNonce: { label: "_tlsKeyNonce", slot: 6n, offset: 0, bytes: 8, type: "t_uint64" },
+  tlsKey: { label: "_tlsKey", slot: 7n, offset: 0, bytes: 32, type: "t_bytes32" },
 } as const satisfies Record<string, StorageVariable>;
 
 /** Members of the structs above: slot from the struct's start, offset and size (the compiler's layout). */

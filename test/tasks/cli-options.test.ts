@@ -74,6 +74,7 @@ const OPTION_KINDS: Record<string, "int" | "file" | "flag" | "string"> = {
   memberFromDstack: "flag",
   once: "flag",
   register: "flag",
+  retireOthers: "flag",
   verify: "flag",
   yes: "flag",
   // text: addresses, hashes, durations, URLs, names; checked by lib/validate.ts
