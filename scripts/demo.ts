@@ -3,7 +3,8 @@
 // the DevProof report, and the report of a stock AppAuth for comparison. Every step runs the same task a user runs
 // from the command line. Beside it runs the guest agent, as a separate process reading the chain over JSON-RPC (the
 // embedded chain served on a local port): it starts v1, and once v2 is activated and confirmed it runs v2. No
-// container engine runs here, so a fake `docker` prints what it would run.
+// container engine runs here, so a fake `docker` prints what it would run. Then the replication demo, and the oracle
+// example (examples/oracle/demo.ts): a market that refuses to settle while a new oracle release is proposed.
 // DEVPROOF_DEMO_V1 and DEVPROOF_DEMO_V2 name other compose files for the two releases (e.g. your own app's).
 // Any failure stops the demo with one line and exit code 1, after the agent, the RPC port and the stand-ins are closed.
 import path from "node:path";
@@ -15,6 +16,7 @@ import hre from "hardhat";
 import TimelockedAppAuthModule, { RECOMMENDED_NOTICE_SECONDS } from "../ignition/modules/TimelockedAppAuth.js";
 import { composeHashOfFile } from "../lib/composeHash.js";
 import { demoReplication } from "./demo-replication.js";
+import { demoOracle } from "../examples/oracle/demo.js";
 import { DstackGuestApiStandIn } from "../test/helpers/dstack-guest-api.js";
 import {
   AgentProcess,
@@ -150,6 +152,9 @@ async function demo(): Promise<void> {
   }
 
   await demoReplication(connection, app, V1);
+
+  // The oracle example (examples/oracle/): a market that settles only while its oracle app is Stage 1.
+  await demoOracle(connection, { step, runTask });
 }
 
 try {
