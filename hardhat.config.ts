@@ -12,6 +12,10 @@ import devproofPlugin from "./tasks/shared/plugin.js";
 const require = createRequire(import.meta.url);
 const SOLC_VERSION = "0.8.28";
 const solcPath = require.resolve("solc/soljson.js");
+/** The compiler settings of what is deployed (the `production` build profile). */
+const PRODUCTION = { optimizer: { enabled: true, runs: 200 }, evmVersion: "cancun" };
+/** Adds each contract's storage layout to the build output (Hardhat's own output selection is kept beside it). */
+const STORAGE_LAYOUT = { "*": { "*": ["storageLayout"] } };
 
 // How long a request to a remote RPC endpoint may take before the task says the endpoint did not answer. Hardhat's
 // default (300 s) makes a silent endpoint look like a hang; the calls these tasks make are small, and a working
@@ -30,12 +34,23 @@ export default defineConfig({
     // baseline behind it, the usual way to put a notice period in front of an instantly changeable contract.
     npmFilesToBuild: ["@openzeppelin/contracts/governance/TimelockController.sol"],
     profiles: {
-      default: { version: SOLC_VERSION, path: solcPath },
-      production: {
-        version: SOLC_VERSION,
-        path: solcPath,
-        settings: { optimizer: { enabled: true, runs: 200 }, evmVersion: "cancun" },
+      default: {
+        // The storage layout is in the default build's output: the guest agent reads TimelockedAppAuth's storage
+        // through proofs, and test/lib/verified-layout.test.ts checks its slot definitions against this layout.
+        compilers: [{ version: SOLC_VERSION, path: solcPath, settings: { outputSelection: STORAGE_LAYOUT } }],
+        // Unoptimized, ReplicationRegistry's bytecode (its signature-chain verifier and its ABI coders) is over the
+        // 24,576-byte limit of EIP-170 that the local chain enforces, while the production build is about 16 KB. So
+        // the tests deploy it as production builds it; Solidity tests that import it compile it unoptimized, which
+        // their runner accepts (the compiler warns about the size there).
+        overrides: {
+          "contracts/ReplicationRegistry.sol": {
+            version: SOLC_VERSION,
+            path: solcPath,
+            settings: { ...PRODUCTION, outputSelection: STORAGE_LAYOUT },
+          },
+        },
       },
+      production: { version: SOLC_VERSION, path: solcPath, settings: PRODUCTION },
     },
   },
   test: {

@@ -27,6 +27,9 @@ export async function buildAgent(outfile = path.join(ROOT, "guest/dist/agent.mjs
     banner: {
       js: "import { createRequire as __agentCreateRequire } from 'node:module'; const require = __agentCreateRequire(import.meta.url);",
     },
+    // debug (under @ethereumjs/mpt) tries require("supports-color") and carries on without it. The repository's
+    // node_modules has it (for the tools), the image's does not: left out of both, the bundle is the same bytes.
+    external: ["supports-color"],
     tsconfigRaw: { compilerOptions: { verbatimModuleSyntax: true, target: "es2023" } },
     legalComments: "eof",
     sourcemap: false,

@@ -719,7 +719,86 @@ export function assessCompose(compose: ComposeEvidence, snapshot: DevProofSnapsh
   lines.push(imageLine(services));
   lines.push(...variableLines(app, parsed.dockerCompose ?? {}));
   lines.push(...switchLines(services, snapshot.app));
+  lines.push(...agentRpcLines(services, snapshot.app));
   return lines;
+}
+
+/**
+ * How this app's guest agent believes the chain (guest/README.md, "What the agent trusts"): it acts on a block header
+ * only when `DEVPROOF_RPC_QUORUM` of its `DEVPROOF_RPC_URLS` report it. WARN when it opts out (`none`), lists one URL,
+ * or lists fewer independent providers (told apart by their domain) than the quorum: then one provider can lie about
+ * the chain and be believed. Does not change the stage: the agent is the one component that can be tricked this way.
+ */
+function agentRpcLines(services: Record<string, unknown>, app: string): ReportLine[] {
+  const lines: ReportLine[] = [];
+  for (const [name, service] of Object.entries(services)) {
+    if (!isRecord(service)) continue;
+    const env = new Map(environmentEntries(service["environment"]));
+    if (env.get("DEVPROOF_APP_AUTH")?.trim().toLowerCase() !== app.toLowerCase()) continue;
+    const urls = (env.get("DEVPROOF_RPC_URLS") ?? "")
+      .split(",")
+      .map((url) => url.trim())
+      .filter((url) => url !== "");
+    const quorumSetting = env.get("DEVPROOF_RPC_QUORUM")?.trim() ?? "majority";
+    const providers = new Set(urls.map(providerOf));
+    const quorum =
+      quorumSetting === "none"
+        ? 1
+        : /^\d+$/.test(quorumSetting)
+          ? Number(quorumSetting)
+          : Math.max(2, Math.floor(urls.length / 2) + 1);
+    const id = "compose.agent-rpc-quorum";
+    const where = `${name}: DEVPROOF_RPC_URLS=${urls.length === 0 ? "(not set here)" : urls.map(providerOf).join(",")}`;
+    if (quorumSetting === "none") {
+      lines.push({
+        id,
+        level: "WARN",
+        title: "the guest agent opts out of the RPC quorum",
+        evidence:
+          `${where}, DEVPROOF_RPC_QUORUM=none: it believes one endpoint's block header, so an RPC provider that lies ` +
+          "about the chain can make it run a release this policy never allowed; list three independent providers",
+      });
+    } else if (urls.length < 2) {
+      lines.push({
+        id,
+        level: "WARN",
+        title:
+          urls.length === 0
+            ? "the guest agent's RPC URLs are not in the measured file"
+            : "the guest agent lists one RPC provider",
+        evidence:
+          `${where}: the agent believes a block header only when a quorum of independent providers report it ` +
+          "(it refuses to start with one URL unless the quorum is opted out); list three, with DEVPROOF_RPC_QUORUM=2",
+      });
+    } else if (providers.size < quorum || providers.size < 2) {
+      lines.push({
+        id,
+        level: "WARN",
+        title: "the guest agent's RPC URLs are not independent providers",
+        evidence:
+          `${where}, quorum ${quorum}: ${urls.length} URLs of ${providers.size} provider(s) (${[...providers].join(", ")}); ` +
+          "one provider could answer for the whole quorum",
+      });
+    } else {
+      lines.push({
+        id,
+        level: "INFO",
+        title: `the guest agent needs ${quorum} of ${urls.length} RPC providers to agree`,
+        evidence: `${where}, quorum ${quorum}: it acts only on a block header they report alike, and on values proven against it`,
+      });
+    }
+  }
+  return lines;
+}
+
+/** An RPC URL's provider, told by its domain's last two labels (rpc.ankr.com and eth.ankr.com are one provider). */
+function providerOf(url: string): string {
+  try {
+    const host = new URL(url).hostname;
+    return /^[\d.]+$|^\[/.test(host) ? host : host.split(".").slice(-2).join(".");
+  } catch {
+    return url;
+  }
 }
 
 function composeHashLine(compose: ComposeEvidence, snapshot: DevProofSnapshot): ReportLine {

@@ -8,10 +8,12 @@
  * therefore written out here, typed against the generated `ITimelockedAppAuth` (a type-only import, erased when
  * bundled), and `test/lib/release.test.ts` proves that each fragment and the interface id equal the compiled ones.
  */
-import { Contract, type ContractRunner } from "ethers";
+import { Contract, Interface, type ContractRunner } from "ethers";
 
 import type { ITimelockedAppAuth } from "../types/ethers-contracts/index.js";
 import { UserError } from "./errors.js";
+import { callView } from "./untrusted/decode.js";
+import { quoted } from "./untrusted/text.js";
 
 /** The views of `ITimelockedAppAuth` the agent calls, as the compiler declares them. */
 export const RELEASE_READER_ABI = [
@@ -67,20 +69,59 @@ export async function checkReleaseReader(reader: ReleaseReader, blockTag: number
 export interface Release {
   /** `0x`-prefixed lower-case sha256 of the exact bytes of its app-compose.json. */
   composeHash: string;
-  /** Where its app-compose.json can be fetched. */
+  /** Where its app-compose.json can be fetched; when `uriProblem` is set, its lossy form, not to be fetched. */
   uri: string;
+  /**
+   * Why the URI is refused: its bytes are not UTF-8 (an owner can store any bytes), so no file can be fetched from
+   * it, or (read from proofs) it is longer than the agent reads. Absent for a URI that can be used.
+   */
+  uriProblem?: string;
   /** When it became the current release (chain time, seconds). */
   setAt: bigint;
   /** False once the owner removed the hash: then nothing may run it, although `currentRelease` still names it. */
   allowed: boolean;
 }
 
-/** Reads the current release at `blockTag`; undefined before the first release. Both reads see the same block. */
+/**
+ * A release's URI from its bytes as decoded (`decodeUtf8` of lib/untrusted/decode.ts): the text, or, for bytes
+ * that are not UTF-8, the lossy form with the reason it is refused. Every reader of a release (views, proven storage)
+ * builds it here, so the agent and the bench refuse it alike.
+ */
+export function releaseUri(
+  composeHash: string,
+  decoded: { text: string; valid: boolean },
+): Pick<Release, "uri" | "uriProblem"> {
+  if (decoded.valid) return { uri: decoded.text };
+  return {
+    uri: decoded.text,
+    uriProblem:
+      `the compose URI of release ${composeHash} is not UTF-8 (as far as it decodes: ${quoted(decoded.text)}): ` +
+      `no file can be fetched from it`,
+  };
+}
+
+const currentReleaseFragment = new Interface(RELEASE_READER_ABI).getFunction("currentRelease")!;
+
+/**
+ * Reads the current release at `blockTag`; undefined before the first release. Both reads see the same block. The
+ * result is decoded field by field: a URI that is not UTF-8 comes back refused (`uriProblem`), not as ethers' decoding
+ * error, so a hostile URI is named as such.
+ */
 export async function readReleaseAt(reader: ReleaseReader, blockTag: number): Promise<Release | undefined> {
-  const [composeHash, uri, setAt] = await reader.currentRelease({ blockTag });
+  const contract = reader as unknown as Contract;
+  const provider = contract.runner?.provider;
+  if (provider == null) throw new Error("the release reader is not connected to a provider");
+  const decoded = await callView(provider, await contract.getAddress(), currentReleaseFragment, [], blockTag);
+  const composeHash = (decoded.values["composeHash"] as string).toLowerCase();
   if (composeHash === ZERO_HASH) return undefined;
   const allowed = await reader.allowedComposeHashes(composeHash, { blockTag });
-  return { composeHash: composeHash.toLowerCase(), uri, setAt, allowed };
+  const uri = decoded.values["uri"] as string;
+  return {
+    composeHash,
+    ...releaseUri(composeHash, { text: uri, valid: decoded.problems.length === 0 }),
+    setAt: decoded.values["setAt"] as bigint,
+    allowed,
+  };
 }
 
 /** Whether `composeHash` is allowed at `blockTag` (for a release that runs but is no longer the current one). */

@@ -321,6 +321,29 @@ function registryMeaning(event: string, args: Record<string, unknown>): Meaning 
         "notice",
         { node: args["node"], sponsor: args["sponsor"], quoteHash: args["quoteHash"] },
       );
+    case "KmsRootBound":
+      return immediately(
+        `registry bound to dstack's KMS ${String(args["kms"])}: every node's key must chain to its root ${String(args["kmsRoot"])}`,
+        "info",
+        { kms: args["kms"], kmsRoot: args["kmsRoot"] },
+      );
+    case "AttestationRefreshed": {
+      const allowed = args["allowed"] === true;
+      const reason = String(args["reason"]);
+      return immediately(
+        `attestation refreshed: ${String(args["node"])} (TCB ${shown(String(args["tcbStatus"]), 64)}` +
+          (allowed ? ")" : `; the policy no longer allows it: ${shown(reason)}, so anyone may evict it)`),
+        allowed ? "info" : "notice",
+        {
+          node: args["node"],
+          quoteHash: args["quoteHash"],
+          tcbStatus: args["tcbStatus"],
+          advisoryIds: args["advisoryIds"],
+          allowed,
+          reason,
+        },
+      );
+    }
     case "MemberEvicted": {
       const cause = evictionCauseOf(args["cause"] as bigint);
       const reason = String(args["reason"]);
@@ -464,8 +487,8 @@ export class Watcher {
     once?: boolean | undefined;
     maxAttempts?: number | undefined;
     onError?: ((error: unknown, attempt: number, retryInMs: number) => void) | undefined;
-    /** Called after each pass that succeeded (e.g. to clear an error shown after a failed one). */
-    onPass?: ((result: PassResult) => void) | undefined;
+    /** Called after each pass that succeeded (e.g. to clear an error shown after a failed one, or to verify it). */
+    onPass?: ((result: PassResult) => void | Promise<void>) | undefined;
   }): Promise<PassResult | undefined> {
     let failures = 0;
     let last: PassResult | undefined;
@@ -473,7 +496,7 @@ export class Watcher {
       try {
         last = await this.pass();
         failures = 0;
-        options.onPass?.(last);
+        await options.onPass?.(last);
         if (options.once === true) return last;
       } catch (error) {
         failures += 1;

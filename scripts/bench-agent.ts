@@ -6,7 +6,16 @@
 import { DstackGuestApiStandIn } from "../test/helpers/dstack-guest-api.js";
 import { cleanUp } from "../test/helpers/guestAgent.js";
 import { formatTable } from "../lib/format.js";
-import { measureAgentReactions, median, reactionFloorMs, type AgentReactionSetting } from "./bench/agent.js";
+import {
+  describeReads,
+  measureAgentReactions,
+  measureViewReads,
+  median,
+  QUORUM_READS,
+  reactionFloorMs,
+  SINGLE_READS,
+  type AgentReactionSetting,
+} from "./bench/agent.js";
 
 const SETTINGS: AgentReactionSetting[] = [
   { pollInterval: "100ms", pollIntervalMs: 100, confirmations: 0, blockTimeMs: undefined },
@@ -16,21 +25,25 @@ const SETTINGS: AgentReactionSetting[] = [
 ];
 const RUNS = Number(process.env["BENCH_RUNS"] ?? 5);
 
+const views = await measureViewReads(20);
 const dstack = await DstackGuestApiStandIn.start();
 const rows: string[][] = [];
 try {
   for (const setting of SETTINGS) {
-    const reactions = await measureAgentReactions(setting, RUNS, dstack);
-    rows.push([
-      setting.pollInterval,
-      String(setting.confirmations),
-      setting.blockTimeMs === undefined ? "automine" : `${setting.blockTimeMs} ms`,
-      String(reactions.length),
-      `${Math.round(median(reactions))}`,
-      `${Math.max(...reactions)}`,
-      `${reactionFloorMs(setting)}`,
-      reactions.join(", "),
-    ]);
+    for (const reads of [SINGLE_READS, QUORUM_READS]) {
+      const reactions = await measureAgentReactions(setting, RUNS, dstack, reads);
+      rows.push([
+        describeReads(reads),
+        setting.pollInterval,
+        String(setting.confirmations),
+        setting.blockTimeMs === undefined ? "automine" : `${setting.blockTimeMs} ms`,
+        String(reactions.length),
+        `${Math.round(median(reactions))}`,
+        `${Math.max(...reactions)}`,
+        `${reactionFloorMs(setting)}`,
+        reactions.join(", "),
+      ]);
+    }
   }
 } finally {
   await dstack.close();
@@ -40,7 +53,22 @@ try {
 console.log("\nGuest agent reaction time: activation block mined -> docker compose up with the new compose file\n");
 console.log(
   formatTable(
-    ["poll interval", "confirmations", "block time", "runs", "median ms", "max ms", "floor ms", "each run (ms)"],
+    [
+      "reads",
+      "poll interval",
+      "confirmations",
+      "block time",
+      "runs",
+      "median ms",
+      "max ms",
+      "floor ms",
+      "each run (ms)",
+    ],
     rows,
   ),
+);
+console.log(
+  `\nOne view (head, confirmed header, release, allowances), median of ${views.samples}, in process: ` +
+    `eth_call reads ${views.ethCallMs} ms; proofs, one endpoint ${views.oneEndpointMs} ms; ` +
+    `proofs, quorum 2 of 3 ${views.quorumMs} ms`,
 );

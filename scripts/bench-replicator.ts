@@ -7,12 +7,11 @@
 //   npx hardhat run scripts/bench-replicator.ts          (BENCH_RUNS=5 by default)
 import { Interface, Transaction } from "ethers";
 
-import { REGISTRY_AGENT_ABI, registerArguments, signRegistration } from "../lib/replication/index.js";
-import type { Registration } from "../lib/replication/index.js";
+import { REGISTRY_AGENT_ABI, registerArguments } from "../lib/replication/index.js";
 import { cleanUp, sleep, waitFor } from "../test/helpers/guestAgent.js";
-import { COMPOSE_A, DEVICE_1, testNode } from "../test/helpers/replication.js";
+import { COMPOSE_A, testNode } from "../test/helpers/replication.js";
 import { ReplicationWorld, ReplicatorNode } from "../test/helpers/replicator.js";
-import { bootStandIn, loadTdxFixture } from "../test/helpers/tee-stand-in.js";
+import { bootStandIn, loadTdxFixture, signBooted } from "../test/helpers/tee-stand-in.js";
 
 interface Setting {
   pollIntervalMs: number;
@@ -52,7 +51,7 @@ async function measure(setting: Setting): Promise<number[]> {
   const member = await ReplicatorNode.start(world, {
     name: "member",
     mode: "submitter",
-    cvm: { composeHash: COMPOSE_A, deviceId: DEVICE_1 },
+    cvm: { composeHash: COMPOSE_A },
     confirmations: setting.confirmations,
     pollIntervalMs: setting.pollIntervalMs,
   });
@@ -73,15 +72,8 @@ async function measure(setting: Setting): Promise<number[]> {
       await sleep(Math.random() * (setting.pollIntervalMs + (setting.blockTimeMs ?? 0)));
       const node = testNode(`bench ${setting.pollIntervalMs} ${setting.confirmations} ${run}`);
       const booted = bootStandIn(TEMPLATE, node, appId, { composeHash: COMPOSE_A });
-      const registration: Registration = {
-        node: node.address,
-        encryptionPublicKey: booted.encryptionPublicKey,
-        bootInfo: booted.bootInfo,
-        quote: booted.quote,
-        eventLog: booted.eventLog,
-      };
-      const signature = await signRegistration(node.wallet, domain, registration);
-      const tx = await registry.connect(relayer).register(...registerArguments({ registration, signature }));
+      const signed = await signBooted(booted, domain);
+      const tx = await registry.connect(relayer).register(...registerArguments(signed));
       // The moment the registration's block exists, seen by polling every 5 ms (automine: already there).
       const minedAt = await waitFor(
         "the registration's block",

@@ -2,6 +2,9 @@
 // their guest agents do it: each node's replicator registers it, the genesis member's creates the secret, a member's
 // verifies and onboards the next node, and that node's decrypts the secret. People only run tasks: the owner picks the
 // genesis member once, a host submits a file, a stranger evicts a node the policy dropped.
+// Evidence, not a node's word: the registry is bound to a dstack KMS (here a stand-in KmsStandIn publishing a stand-in
+// KMS's keys through kmsInfo(), as dstack's DstackKms does) and takes only keys that KMS issued to the app; members
+// hold every node's boot info to what its quote and event log measure.
 // There is no TDX hardware here, so the nodes are TEE STAND-INS: each has a stand-in dstack guest API on a unix socket
 // (test/helpers/dstack-guest-api.ts) whose quotes are a real TDX quote with the node's keys patched in. Their Intel
 // signature therefore no longer holds, so both agents run in this process with a stand-in quote verification passed
@@ -19,9 +22,11 @@ import type { NetworkConnection } from "hardhat/types/network";
 import ReplicationRegistryModule from "../ignition/modules/ReplicationRegistry.js";
 import { composeHashOfFile } from "../lib/composeHash.js";
 import { substituteQuoteVerifier } from "../tasks/shared/quote-verifier.js";
-import { TimelockedAppAuth__factory } from "../types/ethers-contracts/index.js";
+import { ReplicationRegistry__factory, TimelockedAppAuth__factory } from "../types/ethers-contracts/index.js";
 import { RpcEndpoint, cleanUp, waitFor, type LogLine } from "../test/helpers/guestAgent.js";
 import { ReplicatorNode, type ReplicationChain } from "../test/helpers/replicator.js";
+import { STAND_IN_KMS } from "../test/helpers/kms-stand-in.js";
+import { deployKms } from "../test/helpers/replication.js";
 import { TDX_FIXTURE_DIR, standInVerifier } from "../test/helpers/tee-stand-in.js";
 
 const COLLATERAL = path.relative(process.cwd(), fileURLToPath(new URL("tdx_quote_collateral.json", TDX_FIXTURE_DIR)));
@@ -50,7 +55,16 @@ async function runTask(name: string, args: Record<string, string | boolean>): Pr
 const fingerprint = (secret: Uint8Array) => `sha256 ${createHash("sha256").update(secret).digest("hex").slice(0, 16)}…`;
 
 /** The agent lines worth reading in a demo: what each replicator decided, not its bookkeeping. */
-const SHOWN = new Set(["registration", "registered", "secret", "onboarding", "refusal", "evicted", "waiting"]);
+const SHOWN = new Set([
+  "registration",
+  "registered",
+  "secret",
+  "onboarding",
+  "refusal",
+  "sponsor-refused",
+  "evicted",
+  "waiting",
+]);
 
 /** @param v1 the compose file of the release the app allowed first, which node B boots. */
 export async function demoReplication(connection: NetworkConnection, appAddress: string, v1: string): Promise<void> {
@@ -79,13 +93,23 @@ export async function demoReplication(connection: NetworkConnection, appAddress:
         `DCAP and has no option to do otherwise. The agents read ${CONFIRMATIONS} block deep every ${POLL_MS} ms; a block comes every ${BLOCK_MS} ms.`,
     );
 
-    step("R1. Deploy the app's ReplicationRegistry, bound for life to its TimelockedAppAuth");
+    step("R1. Deploy the app's ReplicationRegistry, bound for life to its TimelockedAppAuth and to dstack's KMS");
+    const kms = await deployKms(ethers, STAND_IN_KMS);
+    const kmsAddress = await kms.getAddress();
+    console.log(
+      `dstack's KMS (a STAND-IN, KmsStandIn) at ${kmsAddress} publishes its root key in kmsInfo(): ` +
+        `${STAND_IN_KMS.root.compressedPublicKey}`,
+    );
     const deployed = await ignition.deploy(ReplicationRegistryModule, {
-      parameters: { ReplicationRegistry: { appAuth: appAddress } },
+      parameters: { ReplicationRegistry: { appAuth: appAddress, kms: kmsAddress } },
     });
     const registryAddress = await deployed.registry.getAddress();
     const deploymentBlock = await ethers.provider.getBlockNumber();
-    console.log(`ReplicationRegistry deployed at ${registryAddress} (block ${deploymentBlock})`);
+    const registry = ReplicationRegistry__factory.connect(registryAddress, ethers.provider);
+    console.log(
+      `ReplicationRegistry deployed at ${registryAddress} (block ${deploymentBlock}), bound to app ${appAddress} and ` +
+        `to the KMS root ${await registry.kmsRoot()} read from kmsInfo(): only keys that root issued to this app register`,
+    );
     await provider.request({ method: "evm_setIntervalMining", params: [BLOCK_MS] });
 
     const chain: ReplicationChain = {
@@ -122,7 +146,10 @@ export async function demoReplication(connection: NetworkConnection, appAddress:
     const a = await start("A", "submitter", currentRelease);
     await waitFor("A registered", () => a.replicator.status()["nodeStatus"] === "Registered", 15_000);
 
-    step("R3. The app's owner checks A's quote like a member would, and makes A the genesis member (once)");
+    step(
+      "R3. The app's owner checks A's evidence like a member would (quote, measured boot, key provider, key chain), " +
+        "and makes A the genesis member (once)",
+    );
     await runTask("set-genesis", { registry: registryAddress, node: a.address, collateral: COLLATERAL });
     await waitFor("A's secret", () => a.events("secret").length > 0, 15_000);
 
@@ -133,7 +160,10 @@ export async function demoReplication(connection: NetworkConnection, appAddress:
     await waitFor("B's registration file", () => b.events("registration").length > 0, 15_000);
     await runTask("register-node", { registry: registryAddress, file: b.registrationFile, from: hostB.address });
 
-    step("R5. A's agent verifies B and onboards it; B's agent decrypts the secret and stores it");
+    step(
+      "R5. A's agent verifies B's evidence and onboards it; B's agent checks its sponsors back to the genesis " +
+        "member, then decrypts the secret and stores it",
+    );
     await waitFor("B's secret", () => b.events("secret").length > 0, 15_000);
     const [secretOfA, secretOfB] = [await readFile(a.secretPath), await readFile(b.secretPath)];
     const same = secretOfA.equals(secretOfB);
@@ -149,8 +179,8 @@ export async function demoReplication(connection: NetworkConnection, appAddress:
     await runTask("evict-node", { registry: registryAddress, node: b.address, from: stranger.address });
     await waitFor("B's agent sees it", () => b.events("evicted").length > 0, 15_000);
 
-    step("R7. What an auditor reads from the chain: how the genesis member was admitted");
-    await runTask("verify-node", { registry: registryAddress, node: a.address, collateral: COLLATERAL });
+    step("R7. What an auditor reads from the chain: B's evidence, and its sponsors back to the genesis member");
+    await runTask("verify-node", { registry: registryAddress, node: b.address, collateral: COLLATERAL });
   } finally {
     for (const agent of agents) await agent.stop();
     for (const node of nodes) await node.close();

@@ -2,9 +2,10 @@
 // nobody can activate it before the notice ends, let the notice pass, activate it as a stranger, show the status and
 // the DevProof report, and the report of a stock AppAuth for comparison. Every step runs the same task a user runs
 // from the command line. Beside it runs the guest agent, as a separate process reading the chain over JSON-RPC (the
-// embedded chain served on a local port): it starts v1, and once v2 is activated and confirmed it runs v2. No
-// container engine runs here, so a fake `docker` prints what it would run. Then the replication demo, and the oracle
-// example (examples/oracle/demo.ts): a market that refuses to settle while a new oracle release is proposed.
+// embedded chain served on a local port, as three "providers"): it starts v1, and once v2 is activated and confirmed it
+// runs v2 — while one of the three providers lies about the chain and is outvoted by the two others. No container
+// engine runs here, so a fake `docker` prints what it would run. Then the replication demo, and the oracle example
+// (examples/oracle/demo.ts): a market that refuses to settle while a new oracle release is proposed.
 // DEVPROOF_DEMO_V1 and DEVPROOF_DEMO_V2 name other compose files for the two releases (e.g. your own app's).
 // Any failure stops the demo with one line and exit code 1, after the agent, the RPC port and the stand-ins are closed.
 import path from "node:path";
@@ -18,6 +19,7 @@ import { composeHashOfFile } from "../lib/composeHash.js";
 import { demoReplication } from "./demo-replication.js";
 import { demoOracle } from "../examples/oracle/demo.js";
 import { DstackGuestApiStandIn } from "../test/helpers/dstack-guest-api.js";
+import { FIXTURE_DEVICE_ID } from "../test/helpers/tee-stand-in.js";
 import {
   AgentProcess,
   cleanUp,
@@ -31,7 +33,8 @@ import {
 
 const V1 = path.resolve(process.env["DEVPROOF_DEMO_V1"] ?? "examples/app-compose.v1.json");
 const V2 = path.resolve(process.env["DEVPROOF_DEMO_V2"] ?? "examples/app-compose.v2.json");
-const DEVICE = "0x" + "a1".repeat(32);
+/** The one TDX platform allowed: the one the stand-in CVMs run on (sha256 of its PCK certificate's PPID). */
+const DEVICE = FIXTURE_DEVICE_ID;
 
 function step(title: string): void {
   console.log(`\n━━ ${title}`);
@@ -75,14 +78,22 @@ async function demo(): Promise<void> {
   const app = await appAuth.getAddress();
   console.log(`TimelockedAppAuth deployed at ${app}`);
 
-  step("1b. The guest agent starts in the CVM: it reads the contract one block behind the head and runs release v1");
-  const rpc = await new RpcEndpoint(connection).start();
-  started.push(() => rpc.down());
+  step(
+    "1b. The guest agent starts in the CVM: it reads the contract one block behind the head, through three RPC " +
+      "providers of which two must agree, and runs release v1",
+  );
+  const providers: RpcEndpoint[] = [];
+  for (let i = 0; i < 3; i++) {
+    const provider = await new RpcEndpoint(connection).start();
+    started.push(() => provider.down());
+    providers.push(provider);
+  }
+  const rpcUrls = providers.map((provider) => provider.url);
   const dstack = await DstackGuestApiStandIn.start({ appName: "devproof-demo" });
   started.push(() => dstack.close());
   const docker = await FakeDocker.create();
   const agent = await AgentProcess.start({
-    rpcUrls: [rpc.url],
+    rpcUrls,
     appAuth: app,
     stateDir: await tempDir("demo-state"),
     docker,
@@ -92,7 +103,10 @@ async function demo(): Promise<void> {
     flags: { project: "demo", "log-level": "info" },
   });
   started.push(() => agent.stop("SIGKILL"));
-  console.log(`$ node agent.mjs --rpc-url ${rpc.url} --app-auth ${app} --confirmations 1 --poll-interval 200ms …`);
+  console.log(
+    `$ node agent.mjs --rpc-url ${rpcUrls.join(",")} --app-auth ${app} --confirmations 1 --poll-interval 200ms …` +
+      "   (--rpc-quorum: a majority, 2 of 3)",
+  );
   const showAgent = (line: LogLine | undefined) => console.log(`agent: ${String(line?.msg)}`);
   const showDocker = (call: DockerCall) => {
     const image = /image: (\S+)/.exec(call.compose ?? "")?.[1] ?? "";
@@ -118,12 +132,27 @@ async function demo(): Promise<void> {
   await connection.networkHelpers.time.increase(RECOMMENDED_NOTICE_SECONDS);
   console.log(`Chain time is now ${new Date((await connection.networkHelpers.time.latest()) * 1000).toISOString()}`);
 
+  step("5b. One of the three RPC providers starts lying: it shows the agent another chain (another state root)");
+  const liar = providers[2]!;
+  liar.fault = { kind: "header", stateRoot: `0x${"5e".repeat(32)}` };
+  console.log(`${liar.url} now answers every block header with state root 0x5e5e…5e and the hash that goes with it`);
+
   step("6. Anyone — here a stranger, not the owner — activates v2");
   await mustRun("activate-hash", { app, file: V2, from: stranger!.address });
 
-  step("6b. One block later the activation is confirmed: the agent fetches v2, checks its hash and runs it");
+  step(
+    "6b. One block later the activation is confirmed: the two honest providers outvote the liar, and the agent " +
+      "fetches v2, checks its hash and runs it",
+  );
   const from = agent.lines.length;
   await connection.networkHelpers.mine(1);
+  showAgent(
+    await agent.waitForLog(
+      "the outvoted provider",
+      (line) => line.event === "verification" && line.state === "outvoted",
+      10_000,
+    ),
+  );
   showAgent(await agent.waitForLog("v2 running", (line) => line.event === "reload", 10_000, from));
   showDocker(await waitFor("the v2 up call", async () => (await docker.ups())[1]));
   const status = await agent.reconcilerStatus();
@@ -138,7 +167,7 @@ async function demo(): Promise<void> {
   const exit = await agent.stop("SIGTERM");
   console.log(`agent exited with code ${exit.code}`);
   if (exit.code !== 0) throw new Error(`the agent exited with code ${exit.code} on SIGTERM\n${agent.tail()}`);
-  await rpc.down();
+  for (const provider of providers) await provider.down();
   await dstack.close();
 
   step("9. The DevProof report: Stage 1 (7-day notice), with a WARN for the single-key owner");

@@ -1,4 +1,5 @@
 import { UserError } from "../lib/errors.js";
+import { formatDate } from "../lib/format.js";
 import { evictionCauseOf, evictionGround, registryInterface } from "../lib/replication/registry.js";
 import { defineAction } from "./shared/action.js";
 import {
@@ -26,7 +27,10 @@ export default defineAction(async (args: EvictNodeArgs, hre): Promise<SentTransa
   await requireNodeStatus(session, node, "Member", "evict it");
 
   const owner = await session.app.appAuth.owner();
-  const ground = await evictionGround(session.registry, node, sender, owner);
+  // The eviction is mined in a later block: judged at the latest block's time, the earliest it can be.
+  const latest = await session.ethers.provider.getBlock("latest");
+  const now = BigInt(latest?.timestamp ?? Math.floor(Date.now() / 1000));
+  const ground = await evictionGround(session.registry, node, sender, owner, now);
   let explanation: string;
   switch (ground.cause) {
     case "Left":
@@ -34,6 +38,11 @@ export default defineAction(async (args: EvictNodeArgs, hre): Promise<SentTransa
       break;
     case "NoLongerAllowed":
       explanation = `the app's policy no longer allows the node ("${ground.reason}"), so anyone may evict it`;
+      break;
+    case "AttestationExpired":
+      explanation =
+        `its last attestation expired at ${formatDate(ground.expiredAt)} (it did not refresh it within the ` +
+        "registry's period), so anyone may evict it";
       break;
     case "RemovedByOwner":
       explanation = "the sender is the app's owner, who may remove any member at once (the policy still allows it)";
@@ -46,7 +55,8 @@ export default defineAction(async (args: EvictNodeArgs, hre): Promise<SentTransa
         : "the owner can evict it, or narrow the policy (remove its compose hash or device) so that anyone can";
       throw new UserError(
         `none of the grounds to evict ${node} applies: the sender ${sender} is not the node itself, the app's ` +
-          `policy still allows the node, and the sender is not the app's owner ${owner}; ${hint}`,
+          `policy still allows the node, its attestation counts until ${formatDate(ground.expiresAt)}, and the ` +
+          `sender is not the app's owner ${owner}; ${hint}`,
       );
     }
   }

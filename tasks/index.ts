@@ -282,6 +282,34 @@ export const tasks = [
     .addFlag({ name: "json", description: "Print one JSON object: stage, lines[{id, level, title, evidence}]" })
     .setAction(lazyAction(() => import("./devproof-report.js")))
     .build(),
+  task(
+    "verify-app",
+    "Check a live app end to end: served TLS key, attested quote, compose hash on-chain, DevProof report",
+  )
+    .addOption(stringOption("url", "The app's https:// URL (required)"))
+    .addOption(stringOption("app", "Address of the app's auth contract, its app id (required)"))
+    .addOption(stringOption("registry", "The app's ReplicationRegistry (optional; it publishes no TLS key yet)"))
+    .addOption(stringOption("tlsKey", "The TLS key the app must serve: sha256 of its SPKI, 0x + 64 hex (optional)"))
+    .addOption(
+      fileOption(
+        "collateral",
+        "DCAP collateral as a JSON file, as a PCCS returns it (default: fetched from the PCCS, see --pccs-url)",
+      ),
+    )
+    .addOption(
+      stringOption("pccsUrl", "PCCS to fetch the collateral from, without --collateral (default: Phala's public PCCS)"),
+    )
+    .addOption(intOption("at", `Verification time in unix seconds, for stored collateral; ${UNSET} is now`, UNSET))
+    .addOption(
+      stringWithDefault("attestationPath", "Path of the attestation document on the app's URL", "/attestation"),
+    )
+    .addOption(intOption("timeout", "Milliseconds to wait for the app and for the collateral", 10_000))
+    .addFlag({
+      name: "json",
+      description: "Print one JSON object: verdict, lines[{id, level, title, evidence}], report",
+    })
+    .setAction(lazyAction(() => import("./verify-app.js")))
+    .build(),
   task("watch", "Follow an app (and its registry) and report every change as it happens, with the time left")
     .addOption(stringOption("app", "Address of the app's auth contract (required)"))
     .addOption(stringOption("registry", "Address of the app's ReplicationRegistry, to follow too (optional)"))
@@ -303,7 +331,49 @@ export const tasks = [
       ),
     )
     .addFlag({ name: "once", description: "Report up to the confirmed head, then exit (for cron and tests)" })
+    .addOption(
+      stringOption(
+        "verifyRpc",
+        "Comma-separated JSON-RPC URLs of independent providers: each pass, the open proposals and the current release are proven against a header a quorum of them report, and a proposal the network's provider did not report is URGENT (optional)",
+      ),
+    )
+    .addOption(
+      stringWithDefault(
+        "verifyQuorum",
+        'How many --verify-rpc URLs must report the same header: a number from 2, "majority", or "none" (one is believed)',
+        "majority",
+      ),
+    )
     .setAction(lazyAction(() => import("./watch.js")))
+    .build(),
+  task("watch-certs", "Follow a CT log for the app's domain; URGENT for a certificate whose key is not the app's")
+    .addOption(
+      stringOption("domain", "The app's domain; certificates for it and its subdomains are checked (required)"),
+    )
+    .addOption(
+      stringOption("tlsKey", "The app's TLS key: sha256 of its SPKI, 0x + 64 hex, as verify-app prints (required)"),
+    )
+    .addOption(stringOption("registry", "The app's ReplicationRegistry (optional; it publishes no TLS key yet)"))
+    .addOption(stringOption("log", "Base URL of an RFC 6962 CT log, before /ct/v1/ (required)"))
+    .addOption(intOption("batch", "Entries per get-entries request (1-1000; halved when a response is too large)", 256))
+    .addOption(
+      intOption("maxResponseBytes", "Largest response read from the log; an entry beyond it is refused", 4_000_000),
+    )
+    .addOption(intOption("timeout", "Milliseconds to wait for one response of the log", 10_000))
+    .addOption(stringWithDefault("poll", 'How often to ask the log: "1m", "30s" or seconds', "1m"))
+    .addFlag({ name: "json", description: "One JSON object per certificate and line on stdout; messages on stderr" })
+    .addOption(
+      stringOption(
+        "webhook",
+        "POST each event as JSON to this URL, in order, retried with backoff; the cursor never passes an undelivered one (optional)",
+      ),
+    )
+    .addOption(fileOption("cursorFile", "Remember the next entry to read here, and resume there on restart (optional)"))
+    .addOption(
+      intOption("fromIndex", `Start at this entry when there is no cursor; ${UNSET} starts at the log's head`, UNSET),
+    )
+    .addFlag({ name: "once", description: "Read up to the log's signed tree size, then exit (for cron and tests)" })
+    .setAction(lazyAction(() => import("./watch-certs.js")))
     .build(),
   task("status-page", "Serve the status page (it reads the chain from the browser) on 127.0.0.1 and print its URL")
     .addOption(stringOption("app", "Address of the app's auth contract (required)"))
@@ -347,6 +417,21 @@ export const tasks = [
       stringOption("pccsUrl", "With --from-dstack: PCCS to fetch the collateral from (default: Phala's public PCCS)"),
     )
     .setAction(lazyAction(() => import("./register-node.js")))
+    .build(),
+  registryTask(
+    "refresh-node",
+    "Submit a node's signed attestation refresh: a fresh quote and its TCB now (anyone)",
+    true,
+  )
+    .addOption(fileOption("file", "Signed refresh file, JSON, as the node's agent writes it (required)"))
+    .addOption(
+      intOption(
+        "fromBlock",
+        "First block searched for the node's events (public RPCs may need the deployment block)",
+        0,
+      ),
+    )
+    .setAction(lazyAction(() => import("./refresh-node.js")))
     .build(),
   verifyingNodeTask(
     "onboard-node",

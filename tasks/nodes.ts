@@ -32,8 +32,13 @@ export default defineAction(async (args: NodesArgs, hre): Promise<RegistryNodes>
 });
 
 const allowedNow = (node: NodeView): string => (node.allowed ? "yes" : `no: ${node.reason}`);
+const attestedUntil = (node: NodeView): string =>
+  `${node.expired ? "EXPIRED " : ""}${formatDate(node.attestationExpiresAt)}`;
 
-/** Members and pending registrations as two tables, with whether the app's policy allows each now. */
+/**
+ * Members and pending registrations as two tables, with each one's TCB (as of its last attestation), until when that
+ * attestation counts, and whether the app's policy allows it now.
+ */
 export function renderNodes(nodes: RegistryNodes, registry: string): string {
   const lines = [
     `At block ${nodes.blockNumber} (${formatDate(nodes.timestamp)}; times below are the chain's clock)`,
@@ -44,7 +49,18 @@ export function renderNodes(nodes: RegistryNodes, registry: string): string {
   if (nodes.members.length > 0) {
     lines.push(
       formatTable(
-        ["node", "status", "compose hash", "device", "registered", "joined", "onboarded by", "allowed now"],
+        [
+          "node",
+          "status",
+          "compose hash",
+          "device",
+          "registered",
+          "joined",
+          "onboarded by",
+          "TCB",
+          "attested until",
+          "allowed now",
+        ],
         nodes.members.map((node) => [
           node.address,
           node.isGenesis ? "Member (genesis)" : node.status,
@@ -53,6 +69,8 @@ export function renderNodes(nodes: RegistryNodes, registry: string): string {
           formatDate(node.registeredAt),
           formatDate(node.joinedAt),
           node.sponsor === undefined ? "(owner: genesis)" : shortHex(node.sponsor),
+          node.bootInfo.tcbStatus,
+          attestedUntil(node),
           allowedNow(node),
         ]),
       ),
@@ -62,7 +80,7 @@ export function renderNodes(nodes: RegistryNodes, registry: string): string {
   if (nodes.pending.length > 0) {
     lines.push(
       formatTable(
-        ["node", "status", "compose hash", "device", "registered", "TCB", "allowed now"],
+        ["node", "status", "compose hash", "device", "registered", "TCB", "attested until", "allowed now"],
         nodes.pending.map((node) => [
           node.address,
           node.status,
@@ -70,6 +88,7 @@ export function renderNodes(nodes: RegistryNodes, registry: string): string {
           shortHex(node.bootInfo.deviceId),
           formatDate(node.registeredAt),
           shown(node.bootInfo.tcbStatus, 24),
+          attestedUntil(node),
           allowedNow(node),
         ]),
       ),

@@ -1,6 +1,7 @@
 import { Wallet, getAddress, recoverAddress } from "ethers";
 
 import { ConflictingOptionsError, MissingOptionError, UserError } from "../lib/errors.js";
+import { formatDate } from "../lib/format.js";
 import {
   bootFactsFromInfo,
   deriveNodeKeys,
@@ -67,7 +68,7 @@ export default defineAction(async (args: OnboardNodeArgs, hre): Promise<OnboardN
   }
   await requireActiveMember(session, member);
 
-  const { record } = await verifyRegisteredNode(session, node, verification, "onboard");
+  const { read } = await verifyRegisteredNode(session, node, verification, "onboard");
 
   let signed: SignedOnboarding;
   if (signing.mode === "submit") {
@@ -83,8 +84,8 @@ export default defineAction(async (args: OnboardNodeArgs, hre): Promise<OnboardN
       member: wallet,
       domain: registryDomain(session.chainId, session.address),
       node,
-      quote: record.evidence.quote,
-      encryptionPublicKey: record.evidence.encryptionPublicKey,
+      quote: read.evidence.quote,
+      encryptionPublicKey: read.evidence.encryptionPublicKey,
       secret: signing.secret,
     });
     signed = {
@@ -185,12 +186,23 @@ async function memberWallet(
   return keys.ethereum;
 }
 
-/** Only a member whose own boot info the policy still allows can onboard (the registry checks both). */
+/**
+ * Only a member whose last attestation still counts and whose own boot info the policy still allows can onboard (the
+ * registry checks all three).
+ */
 async function requireActiveMember(session: RegistrySession, member: string): Promise<void> {
   if (!(await session.registry.isMember(member))) {
     throw new UserError(
       `${member} is not a member of this registry: only a member's signature onboards a node ` +
         `(${await session.registry.memberCount()} member(s); list them with npx hardhat nodes --registry ${session.address})`,
+    );
+  }
+  const block = await session.ethers.provider.getBlock("latest");
+  const expiresAt = await session.registry.attestationExpiresAt(member);
+  if (BigInt(block?.timestamp ?? 0) >= expiresAt) {
+    throw new UserError(
+      `member ${member}'s last attestation expired at ${formatDate(expiresAt)}, so the registry refuses its ` +
+        "onboardings until it refreshes it (and anyone may evict it)",
     );
   }
   const [allowed, reason] = await session.registry.isNodeAllowed(member);

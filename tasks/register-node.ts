@@ -4,7 +4,8 @@ import { ConflictingOptionsError, MissingOptionError, UserError } from "../lib/e
 import {
   ReplicationVerificationError,
   buildNodeRegistration,
-  checkRegistrationConsistency,
+  checkNodeEvidenceConsistency,
+  describeCheckedEvidence,
   describeCollateralSource,
   describeVerificationFailure,
   dstackGuestApi,
@@ -15,11 +16,12 @@ import {
   registrationDigest,
   registryDomain,
 } from "../lib/replication/index.js";
-import type { CollateralSource, SignedNodeRegistration } from "../lib/replication/index.js";
+import type { CollateralSource, RegistryEvidenceContext, SignedNodeRegistration } from "../lib/replication/index.js";
 import { defineAction } from "./shared/action.js";
 import { readFileOption, writeFileOption } from "./shared/files.js";
 import { quoteVerifier } from "./shared/quote-verifier.js";
 import {
+  evidenceContextOf,
   openRegistry,
   parseVerificationOptions,
   parseRegistryOptions,
@@ -75,12 +77,13 @@ export default defineAction(async (args: RegisterNodeArgs, hre): Promise<Registe
 
   // Writing a file sends nothing, so it needs no account: a CVM has none.
   const session = await openRegistry(hre, parsed, args.out === undefined);
+  const context = await evidenceContextOf(session);
   if (verification !== undefined) {
     source = "this CVM's dstack guest API";
-    signed = await buildFromDstack(session, args.dstackEndpoint, verification.source);
+    signed = await buildFromDstack(session, context, args.dstackEndpoint, verification.source);
   }
   if (signed === undefined) throw new Error("no registration was read or built");
-  await checkRegistration(session, signed, source);
+  await checkRegistration(session, context, signed, source);
 
   const r = signed.registration;
   if (args.out !== undefined) {
@@ -115,6 +118,7 @@ export default defineAction(async (args: RegisterNodeArgs, hre): Promise<Registe
 /** Builds and signs this node's registration inside the CVM (see lib/replication/dstack-node.ts). */
 async function buildFromDstack(
   session: RegistrySession,
+  context: RegistryEvidenceContext,
   endpoint: string | undefined,
   collateralSource: CollateralSource,
 ): Promise<SignedNodeRegistration> {
@@ -127,6 +131,7 @@ async function buildFromDstack(
       chainId: session.chainId,
       registry: session.address,
       verifyQuote: quoteVerificationFrom(collateralSource, { verifier }),
+      context: { appId: context.appId, kms: context.kms },
     });
   } catch (error) {
     if (!(error instanceof ReplicationVerificationError)) throw error;
@@ -146,12 +151,19 @@ async function buildFromDstack(
         ? `accepted by a STAND-IN verifier: ${description}`
         : `verified by ${description} with collateral from ${describeCollateralSource(collateralSource)}`),
   );
-  console.log(`  compose hash   ${built.verified.measuredComposeHash} measured into RTMR3, as Info reports`);
+  for (const [label, text] of describeCheckedEvidence(built.checked, context.appId)) {
+    console.log(`  ${label.padEnd(15)}${text}`);
+  }
   return built.signed;
 }
 
 /** Everything the registry would check, and what members will check without collateral, before anything is sent. */
-async function checkRegistration(session: RegistrySession, signed: SignedNodeRegistration, source: string) {
+async function checkRegistration(
+  session: RegistrySession,
+  context: RegistryEvidenceContext,
+  signed: SignedNodeRegistration,
+  source: string,
+) {
   const r = signed.registration;
   if (signed.chainId !== session.chainId) {
     throw new UserError(
@@ -186,7 +198,7 @@ async function checkRegistration(session: RegistrySession, signed: SignedNodeReg
   }
 
   try {
-    checkRegistrationConsistency(r);
+    checkNodeEvidenceConsistency({ ...r, keyChain: signed.keyChain }, { appId: context.appId, kms: context.kms });
   } catch (error) {
     if (!(error instanceof ReplicationVerificationError)) throw error;
     throw new UserError(`members would refuse this registration: ${describeVerificationFailure(error)}`);

@@ -35,13 +35,14 @@ export default defineAction(async (args: SetGenesisArgs, hre): Promise<SentTrans
     throw new UserError(`the genesis member is already set (to ${genesis}); it can be set only once`);
   }
   await requireNodeStatus(session, node, "Registered", "make it the genesis member");
-  // The one member nobody else verifies: check its quote exactly as a member checks a new node.
+  // The one member nobody else verifies: check its evidence exactly as a member checks a new node. (The registry
+  // itself checked its key chain when it registered: nothing without a KMS-issued key can be picked.)
   await verifyRegisteredNode(session, node, verification, "make genesis");
 
   printRegistryHeader(session);
   console.log(
     `Making node ${node} the genesis member, once and for good: it makes the app's shared secret and onboards the ` +
-      "next nodes. Its quote and event log stay in its NodeRegistered event for auditors.",
+      "next nodes. Its quote, event log and key chain stay in its NodeRegistered event for auditors.",
   );
   const sent = await sendRegistryCall(session, { method: "setGenesis", args: [node] });
   console.log(

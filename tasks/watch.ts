@@ -11,8 +11,12 @@ import { InvalidOptionError, UserError } from "../lib/errors.js";
 import { formatCountdown, formatDuration } from "../lib/format.js";
 import { connectRegistry } from "../lib/replication/registry.js";
 import { checkBlockNumber, checkInteger, parseAddress, parseDuration, requireOption } from "../lib/validate.js";
-import { formatWatchedEvent, Watcher, type WatchedEvent, type WatchPosition } from "../lib/watch.js";
 import { safeJson } from "../lib/untrusted/text.js";
+import { QuorumHeaderSource } from "../lib/verified/headers.js";
+import { VerifiedChainReader } from "../lib/verified/reader.js";
+import { httpRpcClient, redactRpcUrl } from "../lib/verified/rpc.js";
+import { formatWatchedEvent, Watcher, type PassResult, type WatchedEvent, type WatchPosition } from "../lib/watch.js";
+import { describeUnannounced, WatchVerifier } from "../lib/watchVerify.js";
 import { CursorKeeper, readCursor } from "../lib/watchCursor.js";
 import { WebhookQueue, type WebhookStats } from "../lib/webhook.js";
 import { TimelockedAppAuth__factory } from "../types/ethers-contracts/index.js";
@@ -31,6 +35,8 @@ export interface WatchArgs {
   /** UNSET (the default): from the confirmed head. */
   fromBlock: number;
   once?: boolean | undefined;
+  verifyRpc?: string | undefined;
+  verifyQuorum?: string | undefined;
 }
 
 export interface WatchResult {
@@ -64,6 +70,10 @@ export default defineAction(async (args: WatchArgs, hre): Promise<WatchResult> =
   const json = args.json === true;
   // In --json mode stdout carries only events, one JSON object per line; everything else goes to stderr.
   const say = json ? (line: string) => console.error(line) : (line: string) => console.log(line);
+
+  const verifyUrls = args.verifyRpc === undefined ? undefined : parseVerifyUrls(args.verifyRpc);
+  const verifyQuorum =
+    verifyUrls === undefined ? undefined : parseVerifyQuorum(args.verifyQuorum ?? "majority", verifyUrls.length);
 
   const session = await openNetwork(hre, undefined, false);
   const provider = session.ethers.provider;
@@ -106,6 +116,59 @@ export default defineAction(async (args: WatchArgs, hre): Promise<WatchResult> =
     }
   }
 
+  const verifier =
+    verifyUrls === undefined || verifyQuorum === undefined
+      ? undefined
+      : (() => {
+          if (!timelocked)
+            throw new UserError("--verify-rpc reads a TimelockedAppAuth's storage: this AppAuth is not one");
+          const clients = verifyUrls.map((url) => httpRpcClient(url, { timeoutMs: 30_000 }));
+          const headers = new QuorumHeaderSource(clients, { quorum: verifyQuorum, chainId: BigInt(session.chainId) });
+          say(
+            `Verifying each pass against ${headers.description} (${verifyUrls.map(redactRpcUrl).join(", ")}): ` +
+              "open proposals and the current release, proven against the header they report",
+          );
+          return new WatchVerifier(new VerifiedChainReader(headers, clients), app);
+        })();
+  let verifiedState: string | undefined;
+  let firstCheck = true;
+  const verifyPass = async (result: PassResult) => {
+    if (verifier === undefined) return;
+    try {
+      const check = await verifier.check(result.confirmedHead);
+      const state = `${check.currentRelease ?? "none"}|${check.proposals.map((p) => p.id).join(",")}`;
+      if (!firstCheck) {
+        const now = Math.floor(Date.now() / 1000);
+        for (const proposal of check.unannounced) {
+          if (json) {
+            console.log(
+              safeJson({
+                source: "verified",
+                event: "ProposalNotReported",
+                block: check.block,
+                ...proposal,
+                readyAt: Number(proposal.readyAt),
+              }),
+            );
+          } else {
+            console.log(styleText(["red", "bold"], describeUnannounced(proposal, now, session.where)));
+          }
+        }
+      }
+      if (state !== verifiedState) {
+        say(
+          `verified at block ${check.block} (${check.how}): current release ${check.currentRelease ?? "none"}, ` +
+            `${check.proposals.length} open proposal(s)${check.proposals.length === 0 ? "" : `: ${check.proposals.map((p) => p.id).join(", ")}`}`,
+        );
+        verifiedState = state;
+      }
+      firstCheck = false;
+    } catch (error) {
+      const line = verifier.problemLine(error);
+      if (line !== undefined) console.error(styleText("yellow", line));
+    }
+  };
+
   const once = args.once === true;
   const webhook =
     webhookUrl === undefined
@@ -140,6 +203,8 @@ export default defineAction(async (args: WatchArgs, hre): Promise<WatchResult> =
     confirmations,
     start,
     onEvent: async (event) => {
+      if (event.event === "ChangeProposed" && typeof event.args["id"] === "string")
+        verifier?.announce(event.args["id"]);
       if (json) console.log(safeJson(event));
       else {
         const line = formatWatchedEvent(event);
@@ -160,6 +225,7 @@ export default defineAction(async (args: WatchArgs, hre): Promise<WatchResult> =
       pollMs,
       once,
       signal: stop.signal,
+      onPass: verifyPass,
       onError: (error, attempt, retryInMs) =>
         console.error(
           `watch: pass failed (attempt ${attempt}): ${messageOf(error)}; retrying in ${formatDuration(retryInMs / 1000)}`,
@@ -208,6 +274,43 @@ function parseWebhook(value: string): string {
     throw new InvalidOptionError("webhook", value, "an http:// or https:// URL");
   }
   return url.href;
+}
+
+function parseVerifyUrls(value: string): string[] {
+  const urls = value
+    .split(",")
+    .map((url) => url.trim())
+    .filter((url) => url !== "");
+  for (const url of urls) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed === undefined || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+      throw new InvalidOptionError("verify-rpc", url, "comma-separated http:// or https:// URLs");
+    }
+  }
+  if (urls.length === 0) throw new InvalidOptionError("verify-rpc", value, "comma-separated http:// or https:// URLs");
+  return urls;
+}
+
+/** `majority` (of the URLs, at least 2), a number from 2 to the number of URLs, or `none` (one is believed). */
+function parseVerifyQuorum(value: string, count: number): number {
+  if (value === "none") return 1;
+  const quorum =
+    value === "majority" ? Math.max(2, Math.floor(count / 2) + 1) : /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(quorum) || quorum < 2 || quorum > count) {
+    throw new InvalidOptionError(
+      "verify-quorum",
+      value,
+      count < 2 && value === "majority"
+        ? `a quorum of several providers: --verify-rpc lists ${count}; list two or more, or say "none"`
+        : `"majority", "none" or a number from 2 to ${count} (the number of --verify-rpc URLs)`,
+    );
+  }
+  return quorum;
 }
 
 function messageOf(error: unknown): string {

@@ -5,81 +5,65 @@ import { network } from "hardhat";
 import {
   ReplicationVerificationError,
   decryptSecret,
-  evidenceFromNodeRegistered,
   prepareOnboarding,
-  signRegistration,
-  verifyRegistration,
+  readEvidenceContext,
+  readNodeEvidence,
+  registerArguments,
+  verifyNodeEvidence,
 } from "../lib/replication/index.js";
-import type { NodeRegisteredArgs, Registration } from "../lib/replication/index.js";
-import { COMPOSE_A, COMPOSE_B, DEVICE_1, DEVICE_2, deployRegistry, testNode } from "./helpers/replication.js";
+import { COMPOSE_A, COMPOSE_B, deployRegistry, testNode } from "./helpers/replication.js";
 import type { TestNode } from "./helpers/replication.js";
-import { FIXTURE_TIME, bootStandIn, loadTdxFixture, standInVerifier } from "./helpers/tee-stand-in.js";
+import { FIXTURE_DEVICE_ID, bootStandIn, loadTdxFixture, signBooted, standInVerified } from "./helpers/tee-stand-in.js";
 import type { BootedNode } from "./helpers/tee-stand-in.js";
 
 const { ethers, networkHelpers } = await network.create();
-const { quote: template, collateral } = await loadTdxFixture();
+const { quote: template } = await loadTdxFixture();
+/** The stand-in quote verification: accepts any parseable quote as if Intel DCAP passed, up to date. */
+const verifyQuote = async (quote: string | Uint8Array) => standInVerified(quote);
 
 describe("Replication end to end", function () {
+  async function world() {
+    const deployed = await deployRegistry(ethers, networkHelpers, { devices: [FIXTURE_DEVICE_ID] });
+    return { ...deployed, hosted: deployed.registry.connect(deployed.relayer) };
+  }
+
+  /** A member's agent: read a node's latest evidence from the chain and verify it as every member does. */
+  async function verifyFromChain(registry: Awaited<ReturnType<typeof world>>["registry"], node: string) {
+    const read = await readNodeEvidence(registry, node);
+    if (read === undefined) throw new Error(`no registration for ${node}`);
+    const context = await readEvidenceContext(registry);
+    const checked = await verifyNodeEvidence(read.evidence, { appId: context.appId, kms: context.kms, verifyQuote });
+    const [allowed, reason] = await registry.isNodeAllowed(node);
+    return { evidence: read.evidence, checked, allowed, reason };
+  }
+
   it("genesis A → B registers → A verifies and onboards → B holds A's secret → policy drops B → anyone evicts B", async function () {
-    const { registry, appAuth, domain, appId, owner, relayer, stranger } = await deployRegistry(ethers, networkHelpers);
-    // Hosts pay the gas: every transaction below is sent by `relayer` unless the policy's owner must act.
-    const hosted = registry.connect(relayer);
+    const { registry, appAuth, domain, appId, owner, stranger, hosted } = await world();
 
     /** A node, inside its TEE: boot, quote its keys, sign its registration; its host submits it. */
-    async function bootAndRegister(node: TestNode, composeHash: string, deviceId: string) {
-      const booted: BootedNode & { encryptionPublicKey: string } = bootStandIn(template, node, appId, {
-        composeHash,
-        deviceId,
-      });
-      const registration: Registration = {
-        node: node.address,
-        encryptionPublicKey: booted.encryptionPublicKey,
-        bootInfo: booted.bootInfo,
-        quote: booted.quote,
-        eventLog: booted.eventLog,
-      };
-      const signature = await signRegistration(node.wallet, domain, registration);
-      await hosted.register(
-        node.address,
-        registration.encryptionPublicKey,
-        registration.bootInfo,
-        { quote: registration.quote, eventLog: registration.eventLog },
-        signature,
-      );
+    async function bootAndRegister(node: TestNode, composeHash: string) {
+      const booted: BootedNode & { encryptionPublicKey: string } = bootStandIn(template, node, appId, { composeHash });
+      await hosted.register(...registerArguments(await signBooted(booted, domain)));
       return booted;
-    }
-
-    /** A member's agent: read a registration from the chain, verify it off-chain, check the policy. */
-    async function verifyFromChain(node: string) {
-      const [event] = await registry.queryFilter(registry.filters.NodeRegistered(node));
-      if (event === undefined) throw new Error(`no registration for ${node}`);
-      const evidence = evidenceFromNodeRegistered(event.args as unknown as NodeRegisteredArgs);
-      const verified = verifyRegistration(evidence, {
-        collateral,
-        nowSeconds: FIXTURE_TIME,
-        verifier: standInVerifier,
-      });
-      const [allowed, reason] = await registry.isNodeAllowed(node);
-      return { evidence, verified, allowed, reason };
     }
 
     // 1. Genesis: A boots, registers, and the app's owner makes it the first member. A makes the secret.
     const A = testNode("e2e A");
-    await bootAndRegister(A, COMPOSE_A, DEVICE_1);
-    const genesisCheck = await verifyFromChain(A.address); // what an auditor does with the genesis quote
-    expect(genesisCheck.verified.measuredComposeHash).to.equal(COMPOSE_A);
+    await bootAndRegister(A, COMPOSE_A);
+    const genesisCheck = await verifyFromChain(registry, A.address); // what an auditor does with the genesis evidence
+    expect(genesisCheck.checked.measured.composeHash).to.equal(COMPOSE_A);
     await expect(registry.connect(owner).setGenesis(A.address))
       .to.emit(registry, "GenesisSet")
       .withArgs(A.address, owner.address);
     const secretOfA = randomBytes(32);
 
-    // 2. B boots on another device with the other allowed release and registers.
+    // 2. B boots with the other allowed release and registers.
     const B = testNode("e2e B");
-    await bootAndRegister(B, COMPOSE_B, DEVICE_2);
+    await bootAndRegister(B, COMPOSE_B);
 
     // 3. A's agent verifies B and onboards it; the host submits.
-    const check = await verifyFromChain(B.address);
-    expect(check.verified.measuredComposeHash).to.equal(COMPOSE_B);
+    const check = await verifyFromChain(registry, B.address);
+    expect(check.checked.measured.composeHash).to.equal(COMPOSE_B);
     expect(check.allowed, check.reason).to.equal(true);
     const onboarding = await prepareOnboarding({
       member: A.wallet,
@@ -111,32 +95,11 @@ describe("Replication end to end", function () {
   });
 
   it("a member's agent refuses a node whose quote binds other keys or that lies about its compose hash", async function () {
-    const { registry, domain, appId, owner, relayer } = await deployRegistry(ethers, networkHelpers);
-    const hosted = registry.connect(relayer);
-
-    async function register(booted: BootedNode & { encryptionPublicKey: string }, encryptionPublicKey: string) {
-      const registration: Registration = {
-        node: booted.node.address,
-        encryptionPublicKey,
-        bootInfo: booted.bootInfo,
-        quote: booted.quote,
-        eventLog: booted.eventLog,
-      };
-      const signature = await signRegistration(booted.node.wallet, domain, registration);
-      await hosted.register(
-        registration.node,
-        encryptionPublicKey,
-        registration.bootInfo,
-        { quote: registration.quote, eventLog: registration.eventLog },
-        signature,
-      );
-    }
+    const { registry, domain, appId, owner, hosted } = await world();
 
     async function rejection(node: string): Promise<string> {
-      const [event] = await registry.queryFilter(registry.filters.NodeRegistered(node));
-      const evidence = evidenceFromNodeRegistered(event?.args as unknown as NodeRegisteredArgs);
       try {
-        verifyRegistration(evidence, { collateral, nowSeconds: FIXTURE_TIME, verifier: standInVerifier });
+        await verifyFromChain(registry, node);
       } catch (error) {
         if (error instanceof ReplicationVerificationError) return error.code;
         throw error;
@@ -145,26 +108,34 @@ describe("Replication end to end", function () {
     }
 
     const A = testNode("e2e genesis");
-    const bootedA = bootStandIn(template, A, appId, { composeHash: COMPOSE_A });
-    await register(bootedA, bootedA.encryptionPublicKey);
+    await hosted.register(
+      ...registerArguments(await signBooted(bootStandIn(template, A, appId, { composeHash: COMPOSE_A }), domain)),
+    );
     await registry.connect(owner).setGenesis(A.address);
 
     // A host swaps in a key it controls: the contract cannot tell, the quote's report_data can.
     const M = testNode("e2e key swap");
-    const bootedM = bootStandIn(template, M, appId, { composeHash: COMPOSE_A });
-    await register(bootedM, hexlify(testNode("host").encryption.publicKey));
+    const swapped = bootStandIn(
+      template,
+      M,
+      appId,
+      { composeHash: COMPOSE_A },
+      { encryptionPublicKey: hexlify(testNode("host").encryption.publicKey) },
+    );
+    await hosted.register(...registerArguments(await signBooted(swapped, domain)));
     expect(await rejection(M.address)).to.equal("report-data-mismatch");
 
     // A node that runs compose B but claims compose A (allowed) is caught by the measured event log.
     const L = testNode("e2e liar");
-    const bootedL = bootStandIn(template, L, appId, { composeHash: COMPOSE_B }, { composeHash: COMPOSE_A });
-    await register(bootedL, bootedL.encryptionPublicKey);
+    const liar = bootStandIn(template, L, appId, { composeHash: COMPOSE_B }, { composeHash: COMPOSE_A });
+    await hosted.register(...registerArguments(await signBooted(liar, domain)));
     expect(await rejection(L.address)).to.equal("compose-hash-mismatch");
 
     // An honest node passes.
     const H = testNode("e2e honest");
-    const bootedH = bootStandIn(template, H, appId, { composeHash: COMPOSE_A });
-    await register(bootedH, bootedH.encryptionPublicKey);
+    await hosted.register(
+      ...registerArguments(await signBooted(bootStandIn(template, H, appId, { composeHash: COMPOSE_A }), domain)),
+    );
     expect(await rejection(H.address)).to.equal("accepted");
   });
 });

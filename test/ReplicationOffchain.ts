@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { AbiCoder, ZeroAddress, hexlify, id, keccak256, randomBytes } from "ethers";
+import { AbiCoder, computeAddress, hexlify, id, keccak256, randomBytes } from "ethers";
 
 import {
   REPORT_DATA_TAG,
@@ -20,15 +20,25 @@ import {
   reportDataFromQuote,
   runtimeEvent,
   runtimeEventDigest,
-  verifyRegistration,
+  NODE_KEY_PURPOSE,
+  checkKmsRoot,
+  checkNodeEvidence,
+  checkNodeEvidenceConsistency,
+  describeCheckedEvidence,
+  describeVerificationFailure,
+  verifyNodeEvidence,
   verifyTdxQuote,
 } from "../lib/replication/index.js";
+import { kmsKeyProviderPayload } from "../lib/dstack/index.js";
 import type { ReplicationErrorCode } from "../lib/replication/index.js";
 import { COMPOSE_A, COMPOSE_B, testNode } from "./helpers/replication.js";
+import { ROGUE_KMS, STAND_IN_KMS } from "./helpers/kms-stand-in.js";
 import {
+  FIXTURE_DEVICE_ID,
   FIXTURE_TIME,
   TDX_V4_RTMR3_OFFSET,
   bootStandIn,
+  customOs,
   loadTdxFixture,
   standInQuote,
   standInVerifier,
@@ -38,6 +48,7 @@ const { quote: fixtureQuote, collateral } = await loadTdxFixture();
 const A = testNode("A");
 const B = testNode("B");
 const APP_ID = "0x000000000000000000000000000000000000a11d";
+const FOREIGN_APP_ID = "0x000000000000000000000000000000000000f0e1";
 
 /** Asserts that `fn` throws a ReplicationVerificationError with `code` (and a message matching `message`). */
 function expectRejected(fn: () => unknown, code: ReplicationErrorCode, message?: RegExp): void {
@@ -279,70 +290,198 @@ describe("Replication off-chain library", function () {
     });
   });
 
-  describe("verifyRegistration", function () {
-    const booted = bootStandIn(fixtureQuote, A, APP_ID, { composeHash: COMPOSE_A });
-    const evidence = {
-      node: A.address,
+  describe("checkNodeEvidence: measured, never claimed", function () {
+    const context = {
+      appId: APP_ID,
+      kms: { k256Pubkey: STAND_IN_KMS.root.compressedPublicKey, caPubkey: STAND_IN_KMS.caPublicKey },
+    };
+    const evidenceOf = (booted: ReturnType<typeof bootStandIn>) => ({
+      node: booted.node.address,
       encryptionPublicKey: booted.encryptionPublicKey,
       bootInfo: booted.bootInfo,
       quote: booted.quote,
       eventLog: booted.eventLog,
+      keyChain: booted.keyChain,
+    });
+    const booted = bootStandIn(fixtureQuote, A, APP_ID, { composeHash: COMPOSE_A });
+    const evidence = evidenceOf(booted);
+    const check = (e: typeof evidence, c: Parameters<typeof checkNodeEvidence>[2] = context) =>
+      checkNodeEvidence(e, standInVerifier(e.quote, collateral, FIXTURE_TIME), c);
+    const line = (fn: () => unknown): string => {
+      try {
+        fn();
+      } catch (error) {
+        if (error instanceof ReplicationVerificationError) return describeVerificationFailure(error);
+        throw error;
+      }
+      return "accepted";
     };
-    const options = { collateral, nowSeconds: FIXTURE_TIME, verifier: standInVerifier };
 
-    it("accepts a node whose quote binds its keys and whose log measures its claimed compose hash", function () {
-      const result = verifyRegistration(evidence, options);
-      expect(result.measuredComposeHash).to.equal(COMPOSE_A);
-      expect(result.quote.tcbStatus).to.equal("UpToDate");
+    it("accepts a node whose claim is its measurement, whose key provider and key chain lead to the KMS", function () {
+      const checked = check(evidence);
+      expect(checked.measured.composeHash).to.equal(COMPOSE_A);
+      expect(checked.measured.deviceId).to.equal(FIXTURE_DEVICE_ID);
+      expect(checked.keyChain.derivedAddress).to.equal(A.address);
+      expect(checked.kmsRoot.address).to.equal(computeAddress(STAND_IN_KMS.root.publicKey));
+      // The registry stores what dstack's KMS saw at boot: no key provider in mrSystem, RTMR3 up to boot-mr-done.
+      expect(evidence.bootInfo.mrSystem).to.equal(checked.measured.boot.mrSystem);
+      expect(evidence.bootInfo.mrAggregated).to.equal(checked.measured.boot.mrAggregated);
+      expect(describeCheckedEvidence(checked, APP_ID).map(([label]) => label)).to.deep.equal([
+        "report_data",
+        "measured",
+        "OS",
+        "key provider",
+        "key chain",
+        "TCB",
+      ]);
     });
 
-    it("verifies with dcap-qvl by default, which refuses a stand-in quote", function () {
-      expectRejected(() => verifyRegistration(evidence, { collateral, nowSeconds: FIXTURE_TIME }), "quote-invalid");
+    it("verifies with Intel DCAP through verifyNodeEvidence, which refuses a stand-in quote", async function () {
+      let code: string | undefined;
+      await verifyNodeEvidence(evidence, {
+        ...context,
+        verifyQuote: async (quote) => verifyTdxQuote(quote, collateral, FIXTURE_TIME),
+      }).catch((error: ReplicationVerificationError) => (code = error.code));
+      expect(code).to.equal("quote-invalid");
+    });
+
+    it("refuses a key the quote does not bind, naming report_data", function () {
+      expect(line(() => check({ ...evidence, encryptionPublicKey: hexlify(B.encryption.publicKey) }))).to.match(
+        /^its quote's report_data does not bind its address and registered encryption key: report_data 0x/,
+      );
+    });
+
+    it("refuses an event log of another boot, and none at all", function () {
+      const other = bootStandIn(fixtureQuote, B, APP_ID, { composeHash: COMPOSE_A });
+      expect(line(() => check({ ...evidence, eventLog: other.eventLog }))).to.match(
+        /^its event log does not replay to its quote's RTMR3: the event log replays RTMR3 to 0x/,
+      );
+      expect(line(() => check({ ...evidence, eventLog: "0x" }))).to.equal(
+        "its registration carries no event log, so its compose hash cannot be checked: the attestation carries no event log",
+      );
+    });
+
+    it("custom OS: a node on other MRTD/RTMR0-2 that claims the genuine mrSystem is refused on mrSystem", function () {
+      const custom = bootStandIn(
+        fixtureQuote,
+        A,
+        APP_ID,
+        { composeHash: COMPOSE_A, os: customOs("backdoored") },
+        { mrSystem: booted.bootInfo.mrSystem, mrAggregated: booted.bootInfo.mrAggregated },
+      );
+      expect(line(() => check(evidenceOf(custom)))).to.equal(
+        "the boot info it claims is not what its quote and event log measure: " +
+          `mrAggregated claimed ${booted.bootInfo.mrAggregated} but the quote measures ${custom.measurement.boot.mrAggregated}; ` +
+          `mrSystem claimed ${booted.bootInfo.mrSystem} but the quote measures ${custom.measurement.boot.mrSystem}`,
+      );
+    });
+
+    it("rogue KMS: a node whose key-provider event names another CA, and whose key chain ends in another root", function () {
+      const rogue = bootStandIn(fixtureQuote, A, APP_ID, { composeHash: COMPOSE_A, kms: ROGUE_KMS });
+      expect(line(() => check(evidenceOf(rogue)))).to.equal(
+        "its key-provider event does not name the KMS's CA key (kmsInfo().caPubkey): the key provider is the KMS with " +
+          `CA key ${ROGUE_KMS.caPublicKey}, not the KMS root CA key ${STAND_IN_KMS.caPublicKey}`,
+      );
+      // Even with the genuine CA named, the keys it holds lead to the rogue root.
+      const namesGenuine = bootStandIn(fixtureQuote, A, APP_ID, {
+        composeHash: COMPOSE_A,
+        kms: ROGUE_KMS,
+        keyProviderPayload: kmsKeyProviderPayload(STAND_IN_KMS.caPublicKey),
+      });
+      expect(line(() => check(evidenceOf(namesGenuine)))).to.match(
+        new RegExp(
+          "^its key is not one dstack's KMS issued to this app \\(signature chain to kmsInfo\\(\\).k256Pubkey\\): the " +
+            `signature chain of 0x[0-9a-f]{66} for app ${APP_ID} and purpose "${NODE_KEY_PURPOSE}" leads to ` +
+            `${hexlify(ROGUE_KMS.root.compressedPublicKey)}, not to the KMS root ${hexlify(STAND_IN_KMS.root.compressedPublicKey)}$`,
+        ),
+      );
+    });
+
+    it("a local key provider is refused as not dstack's KMS", function () {
+      const local = bootStandIn(fixtureQuote, A, APP_ID, {
+        composeHash: COMPOSE_A,
+        keyProviderPayload: new TextEncoder().encode('{"name":"local-sgx","id":"abcd"}'),
+      });
+      expect(line(() => check(evidenceOf(local)))).to.match(/the key provider is "local-sgx", not dstack's KMS$/);
+    });
+
+    it("foreign app: a node measured as another app that claims this one is refused on appId", function () {
+      const foreign = bootStandIn(fixtureQuote, A, APP_ID, { composeHash: COMPOSE_A, appId: FOREIGN_APP_ID });
+      expect(line(() => check(evidenceOf(foreign)))).to.equal(
+        "the boot info it claims is not what its quote and event log measure: " +
+          `appId claimed ${APP_ID} but the quote measures ${FOREIGN_APP_ID.toLowerCase()}`,
+      );
+      // Its genuine chain is for its own app: held to this app's id, it leads nowhere.
+      const honestForeign = { ...evidenceOf(foreign), bootInfo: { ...foreign.bootInfo, appId: FOREIGN_APP_ID } };
+      expect(line(() => check(honestForeign))).to.equal(
+        "the boot info it claims is not what its quote and event log measure: " +
+          `appId claimed ${FOREIGN_APP_ID} but this registry serves app ${APP_ID}`,
+      );
+    });
+
+    it("claimed identity: an instance or device other than measured is refused, naming the field", function () {
+      const instance = { ...evidence, bootInfo: { ...evidence.bootInfo, instanceId: B.address } };
+      expect(line(() => check(instance))).to.equal(
+        "the boot info it claims is not what its quote and event log measure: " +
+          `instanceId claimed ${B.address} but the quote measures ${booted.measurement.instanceId}`,
+      );
+      const device = { ...evidence, bootInfo: { ...evidence.bootInfo, deviceId: id("device 1") } };
+      expect(line(() => check(device))).to.equal(
+        "the boot info it claims is not what its quote and event log measure: " +
+          `deviceId claimed ${id("device 1")} but the quote measures ${FIXTURE_DEVICE_ID}`,
+      );
+    });
+
+    it("a node that claims another compose hash than it measured is refused on the compose hash", function () {
+      expect(line(() => check({ ...evidence, bootInfo: { ...evidence.bootInfo, composeHash: COMPOSE_B } }))).to.equal(
+        "the compose hash measured into its RTMR3 is not the one it claims: " +
+          `composeHash claimed ${COMPOSE_B} but the quote measures ${COMPOSE_A}`,
+      );
+    });
+
+    it("a key chain for another node's key is refused, as the registry refuses it", function () {
+      const chainOfB = bootStandIn(fixtureQuote, B, APP_ID, { composeHash: COMPOSE_A }).keyChain;
+      expect(line(() => check({ ...evidence, keyChain: chainOfB }))).to.equal(
+        "its key is not one dstack's KMS issued to this app (signature chain to kmsInfo().k256Pubkey): " +
+          `the chain is for the key of ${B.address}, not for node ${A.address}`,
+      );
+    });
+
+    it("TCB: a claimed status or advisories other than the quote's are refused; reported instead for ancestors", function () {
+      const outdated = { ...evidence, bootInfo: { ...evidence.bootInfo, tcbStatus: "OutOfDate" } };
+      expect(line(() => check(outdated))).to.equal(
+        'the TCB status it claims is not the one its quote verifies with: tcbStatus claimed "OutOfDate" but the quote measures "UpToDate"',
+      );
+      const advisories = { ...evidence, bootInfo: { ...evidence.bootInfo, advisoryIds: ["INTEL-SA-00837"] } };
+      expect(line(() => check(advisories))).to.equal(
+        "the Intel advisories it claims are not those of its quote: advisoryIds claimed [INTEL-SA-00837] but the quote measures []",
+      );
+      expect(check(outdated, { ...context, tcb: "report" }).tcbNote).to.equal(
+        'tcbStatus claimed "OutOfDate" but the quote measures "UpToDate"',
+      );
     });
 
     it("runs DCAP, TCB and advisory checks on the real quote, then refuses its foreign report_data", function () {
       const real = { ...evidence, quote: hexlify(fixtureQuote) };
-      const dcap = { collateral, nowSeconds: FIXTURE_TIME };
-      expectRejected(
-        () => verifyRegistration({ ...real, bootInfo: { ...real.bootInfo, tcbStatus: "OutOfDate" } }, dcap),
-        "tcb-status-mismatch",
-      );
-      expectRejected(
-        () => verifyRegistration({ ...real, bootInfo: { ...real.bootInfo, advisoryIds: ["INTEL-SA-00837"] } }, dcap),
-        "advisory-ids-mismatch",
-      );
-      expectRejected(() => verifyRegistration(real, dcap), "report-data-mismatch");
+      expect(
+        line(() => checkNodeEvidence(real, verifyTdxQuote(real.quote, collateral, FIXTURE_TIME), context)),
+      ).to.match(/^its quote's report_data does not bind its address/);
     });
 
-    it("rejects a registration whose key is not the one its quote binds", function () {
-      expectRejected(
-        () => verifyRegistration({ ...evidence, encryptionPublicKey: hexlify(B.encryption.publicKey) }, options),
-        "report-data-mismatch",
+    it("refuses a registry whose KMS no longer publishes the root it is bound to", function () {
+      expect(checkKmsRoot(computeAddress(STAND_IN_KMS.root.publicKey), context.kms).address).to.equal(
+        computeAddress(STAND_IN_KMS.root.publicKey),
       );
-      expectRejected(() => verifyRegistration({ ...evidence, node: B.address }, options), "report-data-mismatch");
-    });
-
-    it("rejects a node that claims another compose hash than it measured", function () {
-      expectRejected(
-        () => verifyRegistration({ ...evidence, bootInfo: { ...evidence.bootInfo, composeHash: COMPOSE_B } }, options),
-        "compose-hash-mismatch",
+      expect(line(() => checkKmsRoot(computeAddress(ROGUE_KMS.root.publicKey), context.kms))).to.match(
+        /^the KMS no longer publishes the root this registry is bound to: the registry is bound to the KMS root 0x/,
       );
     });
 
-    it("rejects a registration without an event log unless told the log is checked elsewhere", function () {
-      expectRejected(() => verifyRegistration({ ...evidence, eventLog: "0x" }, options), "event-log-missing");
-      const result = verifyRegistration({ ...evidence, eventLog: "0x" }, { ...options, requireEventLog: false });
-      expect(result.measuredComposeHash).to.equal(undefined);
-    });
-
-    it("rejects an event log from another boot (it does not replay to this quote's RTMR3)", function () {
-      const other = bootStandIn(fixtureQuote, B, APP_ID, { composeHash: COMPOSE_A });
-      expectRejected(() => verifyRegistration({ ...evidence, eventLog: other.eventLog }, options), "rtmr-mismatch");
-    });
-
-    it("does not check the app id, which the registry enforces on-chain against its policy", function () {
-      const otherApp = { ...evidence, bootInfo: { ...evidence.bootInfo, appId: ZeroAddress } };
-      expect(verifyRegistration(otherApp, options).measuredComposeHash).to.equal(COMPOSE_A);
+    it("checks consistency without DCAP for hosts, taking the TCB as claimed", function () {
+      expect(checkNodeEvidenceConsistency(evidence, context).measured.composeHash).to.equal(COMPOSE_A);
+      expect(line(() => checkNodeEvidenceConsistency({ ...evidence, node: B.address }, context))).to.match(
+        /^its quote's report_data does not bind/,
+      );
     });
   });
 });

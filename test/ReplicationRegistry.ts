@@ -1,36 +1,55 @@
 import { expect } from "chai";
 import { anyValue } from "@nomicfoundation/hardhat-ethers-chai-matchers/withArgs";
-import { TypedDataEncoder, ZeroAddress, ZeroHash, hexlify, id, keccak256, randomBytes, recoverAddress } from "ethers";
+import {
+  TypedDataEncoder,
+  ZeroAddress,
+  ZeroHash,
+  computeAddress,
+  hexlify,
+  id,
+  keccak256,
+  randomBytes,
+  recoverAddress,
+} from "ethers";
 import type { Result } from "ethers";
 import { network } from "hardhat";
 
 import ReplicationRegistryModule from "../ignition/modules/ReplicationRegistry.js";
 import {
+  ATTESTATION_REFRESH_TYPES,
+  NODE_KEY_PURPOSE,
   ONBOARDING_TYPES,
   REGISTRATION_TYPES,
   onboardingDigest,
+  refreshArguments,
+  refreshDigest,
   registrationDigest,
   registryDomain,
   signOnboarding,
+  signRefresh,
 } from "../lib/replication/index.js";
+import type { AttestationRefresh } from "../lib/replication/index.js";
 import {
   COMPOSE_A,
   COMPOSE_B,
   DEVICE_1,
   DEVICE_2,
   deployRegistry,
+  keyChainOf,
   registerArgs,
   signedRegistration,
   testNode,
 } from "./helpers/replication.js";
 import type { TestNode } from "./helpers/replication.js";
+import { ROGUE_KMS, STAND_IN_KMS } from "./helpers/kms-stand-in.js";
 import { loadTdxFixture } from "./helpers/tee-stand-in.js";
 
 const { ethers, networkHelpers, ignition } = await network.create();
 
 // NodeStatus and EvictionCause, as the contract numbers them.
 const Status = { None: 0n, Registered: 1n, Member: 2n, Evicted: 3n } as const;
-const Cause = { Left: 0n, NoLongerAllowed: 1n, RemovedByOwner: 2n } as const;
+const Cause = { Left: 0n, NoLongerAllowed: 1n, RemovedByOwner: 2n, AttestationExpired: 3n } as const;
+const PERIOD = 30n * 24n * 3600n;
 
 /** A node's in-TEE key as a transaction sender (nodes hold no gas money; tests fund them for self-calls). */
 async function funded(node: TestNode) {
@@ -67,7 +86,12 @@ async function genesisFixture() {
 
 type Fixture = Awaited<ReturnType<typeof genesisFixture>>;
 
-async function onboardingBy(f: Fixture, member: TestNode, node: TestNode, ciphertext = hexlify(randomBytes(97))) {
+async function onboardingBy(
+  f: Pick<Fixture, "registry" | "domain">,
+  member: TestNode,
+  node: TestNode,
+  ciphertext = hexlify(randomBytes(97)),
+) {
   const { quoteHash } = await f.registry.getNode(node.address);
   const signature = await signOnboarding(member.wallet, f.domain, { node: node.address, quoteHash, ciphertext });
   return { ciphertext, signature, quoteHash };
@@ -79,6 +103,25 @@ async function twoMembersFixture() {
   const { ciphertext, signature } = await onboardingBy(f, A, B);
   await f.registry.onboard(B.address, ciphertext, signature);
   return f;
+}
+
+/** `node`'s next refresh, signed by `signer` (the node itself unless a test says otherwise). */
+async function signedRefresh(
+  f: { registry: Fixture["registry"]; domain: Fixture["domain"] },
+  node: TestNode,
+  overrides: Partial<AttestationRefresh> & { signer?: TestNode } = {},
+) {
+  const { signer, ...fields } = overrides;
+  const refresh: AttestationRefresh = {
+    node: node.address,
+    nonce: (await f.registry.getNode(node.address)).refreshes,
+    quote: hexlify(randomBytes(128)),
+    eventLog: "0x7b7d",
+    tcbStatus: "UpToDate",
+    advisoryIds: [],
+    ...fields,
+  };
+  return { refresh, signature: await signRefresh((signer ?? node).wallet, f.domain, refresh) };
 }
 
 describe("ReplicationRegistry", function () {
@@ -95,29 +138,29 @@ describe("ReplicationRegistry", function () {
       const { registry, chainId } = await networkHelpers.loadFixture(baseFixture);
       const domain = await registry.eip712Domain();
       expect(domain.name).to.equal("ReplicationRegistry");
-      expect(domain.version).to.equal("1");
+      expect(domain.version).to.equal("2");
       expect(domain.chainId).to.equal(chainId);
       expect(domain.verifyingContract).to.equal(await registry.getAddress());
     });
 
     it("reverts with RegistryAppAuthInvalid for an address without code", async function () {
-      const { registry, stranger } = await networkHelpers.loadFixture(baseFixture);
+      const { registry, stranger, kms } = await networkHelpers.loadFixture(baseFixture);
       const factory = await ethers.getContractFactory("ReplicationRegistry");
-      await expect(factory.deploy(stranger.address))
+      await expect(factory.deploy(stranger.address, await kms.getAddress()))
         .to.be.revertedWithCustomError(registry, "RegistryAppAuthInvalid")
         .withArgs(stranger.address);
     });
 
     it("reverts with RegistryAppAuthInvalid for a contract that is not an IAppAuth", async function () {
-      const { registry } = await networkHelpers.loadFixture(baseFixture);
+      const { registry, kms } = await networkHelpers.loadFixture(baseFixture);
       const factory = await ethers.getContractFactory("ReplicationRegistry");
       const notAppAuth = await registry.getAddress();
-      await expect(factory.deploy(notAppAuth))
+      await expect(factory.deploy(notAppAuth, await kms.getAddress()))
         .to.be.revertedWithCustomError(registry, "RegistryAppAuthInvalid")
         .withArgs(notAppAuth);
     });
     it("reverts with RegistryAppAuthInvalid for an IAppAuth without a timelock (a stock, instantly changeable one)", async function () {
-      const { registry, stranger } = await networkHelpers.loadFixture(baseFixture);
+      const { registry, stranger, kms } = await networkHelpers.loadFixture(baseFixture);
       const stock = await ethers.deployContract("StockAppAuth", [
         stranger.address,
         true,
@@ -125,21 +168,24 @@ describe("ReplicationRegistry", function () {
         ethers.ZeroHash,
       ]);
       const factory = await ethers.getContractFactory("ReplicationRegistry");
-      await expect(factory.deploy(await stock.getAddress()))
+      await expect(factory.deploy(await stock.getAddress(), await kms.getAddress()))
         .to.be.revertedWithCustomError(registry, "RegistryAppAuthInvalid")
         .withArgs(await stock.getAddress());
     });
   });
 
   describe("Ignition module", function () {
-    it("deploys a registry bound to the AppAuth given as a parameter", async function () {
-      const { appAuth } = await networkHelpers.loadFixture(baseFixture);
+    it("deploys a registry bound to the AppAuth and the KMS given as parameters", async function () {
+      const { appAuth, kms } = await networkHelpers.loadFixture(baseFixture);
       const appAuthAddress = await appAuth.getAddress();
+      const kmsAddress = await kms.getAddress();
       const deployed = await ignition.deploy(ReplicationRegistryModule, {
-        parameters: { ReplicationRegistry: { appAuth: appAuthAddress } },
+        parameters: { ReplicationRegistry: { appAuth: appAuthAddress, kms: kmsAddress } },
       });
       const registry = await ethers.getContractAt("ReplicationRegistry", await deployed.registry.getAddress());
       expect(await registry.appAuth()).to.equal(appAuthAddress);
+      expect(await registry.kms()).to.equal(kmsAddress);
+      expect(await registry.kmsRoot()).to.equal(computeAddress(STAND_IN_KMS.root.publicKey));
       expect(await registry.memberCount()).to.equal(0n);
     });
   });
@@ -192,7 +238,7 @@ describe("ReplicationRegistry", function () {
       const tx = registry.connect(relayer).register(...registerArgs(signed));
       await expect(tx)
         .to.emit(registry, "NodeRegistered")
-        .withArgs(A.address, COMPOSE_A, quoteHash, r.encryptionPublicKey, anyValue, anyValue);
+        .withArgs(A.address, COMPOSE_A, quoteHash, r.encryptionPublicKey, anyValue, anyValue, anyValue);
 
       const receipt = await (await tx).wait();
       const log = receipt?.logs.map((l) => registry.interface.parseLog(l)).find((l) => l?.name === "NodeRegistered");
@@ -253,13 +299,28 @@ describe("ReplicationRegistry", function () {
     });
 
     const tampered: Array<[string, (args: ReturnType<typeof registerArgs>) => ReturnType<typeof registerArgs>]> = [
-      ["the node address", ([, key, info, att, sig]) => [B.address, key, info, att, sig]],
-      ["the encryption key", ([node, , info, att, sig]) => [node, hexlify(randomBytes(33)), info, att, sig]],
-      ["the compose hash", ([node, key, info, att, sig]) => [node, key, { ...info, composeHash: COMPOSE_B }, att, sig]],
-      ["the device id", ([node, key, info, att, sig]) => [node, key, { ...info, deviceId: DEVICE_2 }, att, sig]],
-      ["the advisory ids", ([node, key, info, att, sig]) => [node, key, { ...info, advisoryIds: [] }, att, sig]],
-      ["the quote", ([node, key, info, att, sig]) => [node, key, info, { ...att, quote: "0x1234" }, sig]],
-      ["the event log", ([node, key, info, att, sig]) => [node, key, info, { ...att, eventLog: "0x" }, sig]],
+      ["the node address", ([, key, info, att, chain, sig]) => [B.address, key, info, att, chain, sig]],
+      [
+        "the encryption key",
+        ([node, , info, att, chain, sig]) => [node, hexlify(randomBytes(33)), info, att, chain, sig],
+      ],
+      [
+        "the compose hash",
+        ([node, key, info, att, chain, sig]) => [node, key, { ...info, composeHash: COMPOSE_B }, att, chain, sig],
+      ],
+      [
+        "the device id",
+        ([node, key, info, att, chain, sig]) => [node, key, { ...info, deviceId: DEVICE_2 }, att, chain, sig],
+      ],
+      [
+        "the advisory ids",
+        ([node, key, info, att, chain, sig]) => [node, key, { ...info, advisoryIds: [] }, att, chain, sig],
+      ],
+      ["the quote", ([node, key, info, att, chain, sig]) => [node, key, info, { ...att, quote: "0x1234" }, chain, sig]],
+      [
+        "the event log",
+        ([node, key, info, att, chain, sig]) => [node, key, info, { ...att, eventLog: "0x" }, chain, sig],
+      ],
     ];
     for (const [field, tamper] of tampered) {
       it(`reverts with RegistrySignerMismatch when ${field} differs from what the node signed`, async function () {
@@ -285,8 +346,8 @@ describe("ReplicationRegistry", function () {
 
     it("reverts with ECDSAInvalidSignatureLength for a malformed signature", async function () {
       const { registry, domain, appId } = await networkHelpers.loadFixture(baseFixture);
-      const [node, key, info, att] = registerArgs(await signedRegistration(domain, A, appId));
-      await expect(registry.register(node, key, info, att, "0x1234"))
+      const [node, key, info, att, chain] = registerArgs(await signedRegistration(domain, A, appId));
+      await expect(registry.register(node, key, info, att, chain, "0x1234"))
         .to.be.revertedWithCustomError(registry, "ECDSAInvalidSignatureLength")
         .withArgs(2);
     });
@@ -635,6 +696,319 @@ describe("ReplicationRegistry", function () {
       await expect(f.registry.connect(f.owner).evict(B.address))
         .to.be.revertedWithCustomError(f.registry, "RegistryNodeNotMember")
         .withArgs(B.address, Status.Evicted);
+    });
+  });
+
+  describe("the KMS root", function () {
+    it("reads the root from kmsInfo() at deployment and says so in KmsRootBound", async function () {
+      const { registry, kms, appAuth } = await networkHelpers.loadFixture(baseFixture);
+      const root = computeAddress(STAND_IN_KMS.root.publicKey);
+      expect(await registry.kms()).to.equal(await kms.getAddress());
+      expect(await registry.kmsRoot()).to.equal(root);
+      const again = await ethers.deployContract("ReplicationRegistry", [
+        await appAuth.getAddress(),
+        await kms.getAddress(),
+      ]);
+      await expect(again.deploymentTransaction())
+        .to.emit(again, "KmsRootBound")
+        .withArgs(await kms.getAddress(), root, STAND_IN_KMS.root.compressedPublicKey);
+      expect(await registry.ATTESTATION_PERIOD()).to.equal(PERIOD);
+      expect(await registry.NODE_KEY_PURPOSE()).to.equal(NODE_KEY_PURPOSE);
+    });
+
+    it("reverts with RegistryKmsInvalid for an address without code, a contract without kmsInfo(), and no root", async function () {
+      const { registry, appAuth, stranger } = await networkHelpers.loadFixture(baseFixture);
+      const factory = await ethers.getContractFactory("ReplicationRegistry");
+      const app = await appAuth.getAddress();
+      await expect(factory.deploy(app, stranger.address))
+        .to.be.revertedWithCustomError(registry, "RegistryKmsInvalid")
+        .withArgs(stranger.address);
+      await expect(factory.deploy(app, app))
+        .to.be.revertedWithCustomError(registry, "RegistryKmsInvalid")
+        .withArgs(app);
+      const unset = await ethers.deployContract("KmsStandIn", [stranger.address]);
+      await expect(factory.deploy(app, await unset.getAddress()))
+        .to.be.revertedWithCustomError(registry, "RegistryKmsInvalid")
+        .withArgs(await unset.getAddress());
+    });
+
+    it("reverts with DstackSignatureChainInvalidPublicKey when kmsInfo() publishes no secp256k1 key", async function () {
+      const { registry, appAuth, stranger } = await networkHelpers.loadFixture(baseFixture);
+      const bad = await ethers.deployContract("KmsStandIn", [stranger.address]);
+      const notAKey = `0x05${"11".repeat(32)}`;
+      await bad.connect(stranger).setKmsInfo({ k256Pubkey: notAKey, caPubkey: "0x", quote: "0x", eventlog: "0x" });
+      const factory = await ethers.getContractFactory("ReplicationRegistry");
+      await expect(factory.deploy(await appAuth.getAddress(), await bad.getAddress()))
+        .to.be.revertedWithCustomError(registry, "DstackSignatureChainInvalidPublicKey")
+        .withArgs(notAKey);
+    });
+
+    it("keeps the root it was bound to when the KMS's owner publishes another: chains to the new one cannot register", async function () {
+      const { registry, kms, domain, appId, owner } = await networkHelpers.loadFixture(baseFixture);
+      await kms.connect(owner).setKmsInfo({
+        k256Pubkey: ROGUE_KMS.root.compressedPublicKey,
+        caPubkey: ROGUE_KMS.caPublicKey,
+        quote: "0x",
+        eventlog: "0x",
+      });
+      expect(await registry.kmsRoot()).to.equal(computeAddress(STAND_IN_KMS.root.publicKey));
+      const signed = await signedRegistration(domain, A, appId, { keyChain: keyChainOf(A, appId, { kms: ROGUE_KMS }) });
+      await expect(registry.register(...registerArgs(signed)))
+        .to.be.revertedWithCustomError(registry, "DstackSignatureChainKmsRootMismatch")
+        .withArgs(computeAddress(ROGUE_KMS.root.publicKey), computeAddress(STAND_IN_KMS.root.publicKey));
+    });
+  });
+
+  describe("register: the node's key was issued by the KMS to this app", function () {
+    it("emits the key chain it verified, and records the registration as the node's first attestation", async function () {
+      const { registry, domain, appId } = await networkHelpers.loadFixture(baseFixture);
+      const signed = await signedRegistration(domain, A, appId);
+      const receipt = await (await registry.register(...registerArgs(signed))).wait();
+      const log = receipt?.logs.map((l) => registry.interface.parseLog(l)).find((l) => l?.name === "NodeRegistered");
+      expect(plain(log?.args.keyChain)).to.deep.equal(signed.keyChain);
+      const record = await registry.getNode(A.address);
+      expect(record.attestedAt).to.equal(await networkHelpers.time.latest());
+      expect(record.refreshes).to.equal(0n);
+      expect(await registry.attestationExpiresAt(A.address)).to.equal(record.attestedAt + PERIOD);
+    });
+
+    it("reverts with DstackSignatureChainKmsRootMismatch for a chain from a rogue KMS", async function () {
+      const { registry, domain, appId } = await networkHelpers.loadFixture(baseFixture);
+      const signed = await signedRegistration(domain, A, appId, { keyChain: keyChainOf(A, appId, { kms: ROGUE_KMS }) });
+      await expect(registry.register(...registerArgs(signed)))
+        .to.be.revertedWithCustomError(registry, "DstackSignatureChainKmsRootMismatch")
+        .withArgs(computeAddress(ROGUE_KMS.root.publicKey), computeAddress(STAND_IN_KMS.root.publicKey));
+    });
+
+    it("reverts with DstackSignatureChainKmsRootMismatch for a chain the KMS issued to another app", async function () {
+      const { registry, domain, appId } = await networkHelpers.loadFixture(baseFixture);
+      const foreign = keyChainOf(A, appId, { chainAppId: await registry.getAddress() });
+      const signed = await signedRegistration(domain, A, appId, { keyChain: foreign });
+      await expect(registry.register(...registerArgs(signed))).to.be.revertedWithCustomError(
+        registry,
+        "DstackSignatureChainKmsRootMismatch",
+      );
+    });
+
+    it("reverts with RegistryNodeKeyNotKmsIssued for a genuine chain of another node's key", async function () {
+      const { registry, domain, appId } = await networkHelpers.loadFixture(baseFixture);
+      const signed = await signedRegistration(domain, A, appId, { keyChain: keyChainOf(B, appId) });
+      await expect(registry.register(...registerArgs(signed)))
+        .to.be.revertedWithCustomError(registry, "RegistryNodeKeyNotKmsIssued")
+        .withArgs(A.address, B.address);
+    });
+
+    it("reverts with DstackSignatureChainAppKeyMismatch for a chain made for another purpose", async function () {
+      const { registry, domain, appId } = await networkHelpers.loadFixture(baseFixture);
+      const signed = await signedRegistration(domain, A, appId, {
+        keyChain: keyChainOf(A, appId, { purpose: "ethereum" }),
+      });
+      await expect(registry.register(...registerArgs(signed))).to.be.revertedWithCustomError(
+        registry,
+        "DstackSignatureChainAppKeyMismatch",
+      );
+    });
+
+    it("reverts with the chain library's errors for a malformed key or signature", async function () {
+      const { registry, domain, appId } = await networkHelpers.loadFixture(baseFixture);
+      const chain = keyChainOf(A, appId);
+      const badKey = await signedRegistration(domain, A, appId, { keyChain: { ...chain, appPublicKey: "0x02" } });
+      await expect(registry.register(...registerArgs(badKey)))
+        .to.be.revertedWithCustomError(registry, "DstackSignatureChainInvalidPublicKey")
+        .withArgs("0x02");
+      const badSig = await signedRegistration(domain, A, appId, { keyChain: { ...chain, kmsSignature: "0x1234" } });
+      await expect(registry.register(...registerArgs(badSig)))
+        .to.be.revertedWithCustomError(registry, "DstackSignatureChainInvalidSignature")
+        .withArgs(1n, "0x1234");
+    });
+  });
+
+  describe("refreshAttestation", function () {
+    it("records a member's new quote and TCB, re-judged by the policy, from any submitter", async function () {
+      const f = await networkHelpers.loadFixture(twoMembersFixture);
+      await networkHelpers.time.increase(7n * 24n * 3600n);
+      const { refresh, signature } = await signedRefresh(f, B, {
+        tcbStatus: "OutOfDate",
+        advisoryIds: ["INTEL-SA-01"],
+      });
+      const quoteHash = keccak256(refresh.quote);
+      await expect(f.registry.connect(f.stranger).refreshAttestation(...refreshArguments({ refresh, signature })))
+        .to.emit(f.registry, "AttestationRefreshed")
+        .withArgs(
+          B.address,
+          quoteHash,
+          0n,
+          "OutOfDate",
+          ["INTEL-SA-01"],
+          [refresh.quote, refresh.eventLog],
+          false,
+          "TCB status is not up to date",
+        );
+      const record = await f.registry.getNode(B.address);
+      expect(record.attestedAt).to.equal(await networkHelpers.time.latest());
+      expect(record.refreshes).to.equal(1n);
+      expect(record.quoteHash).to.equal(quoteHash);
+      expect(record.bootInfo.tcbStatus).to.equal("OutOfDate");
+      expect([...record.bootInfo.advisoryIds]).to.deep.equal(["INTEL-SA-01"]);
+      expect(record.bootInfo.composeHash).to.equal(COMPOSE_B);
+      expect(await f.registry.isNodeAllowed(B.address)).to.deep.equal([false, "TCB status is not up to date"]);
+      // Now anyone may evict it.
+      await expect(f.registry.connect(f.stranger).evict(B.address))
+        .to.emit(f.registry, "MemberEvicted")
+        .withArgs(B.address, f.stranger.address, Cause.NoLongerAllowed, "TCB status is not up to date");
+    });
+
+    it("lets a registered node refresh, and an up-to-date refresh makes it allowed again", async function () {
+      const f = await networkHelpers.loadFixture(genesisFixture);
+      const outdated = await signedRefresh(f, C, { tcbStatus: "OutOfDate" });
+      await f.registry.refreshAttestation(...refreshArguments(outdated));
+      const fresh = await signedRefresh(f, C, { advisoryIds: ["A", "B"] });
+      expect(fresh.refresh.nonce).to.equal(1n);
+      await expect(f.registry.refreshAttestation(...refreshArguments(fresh)))
+        .to.emit(f.registry, "AttestationRefreshed")
+        .withArgs(C.address, keccak256(fresh.refresh.quote), 1n, "UpToDate", ["A", "B"], anyValue, true, "");
+      expect([...(await f.registry.getNode(C.address)).bootInfo.advisoryIds]).to.deep.equal(["A", "B"]);
+    });
+
+    it("reverts with RegistrySignerMismatch when a refresh is replayed, or signed by another key", async function () {
+      const f = await networkHelpers.loadFixture(genesisFixture);
+      const signed = await signedRefresh(f, A);
+      await f.registry.refreshAttestation(...refreshArguments(signed));
+      const replayedSigner = recoverAddress(
+        refreshDigest(f.domain, { ...signed.refresh, nonce: 1n }),
+        signed.signature,
+      );
+      await expect(f.registry.refreshAttestation(...refreshArguments(signed)))
+        .to.be.revertedWithCustomError(f.registry, "RegistrySignerMismatch")
+        .withArgs(A.address, replayedSigner);
+      const forged = await signedRefresh(f, A, { signer: B });
+      await expect(f.registry.refreshAttestation(...refreshArguments(forged)))
+        .to.be.revertedWithCustomError(f.registry, "RegistrySignerMismatch")
+        .withArgs(A.address, B.address);
+    });
+
+    it("reverts with RegistryNodeCannotRefresh for an unknown or evicted node, RegistryQuoteEmpty without a quote", async function () {
+      const f = await networkHelpers.loadFixture(twoMembersFixture);
+      const unknown = testNode("unknown");
+      const forUnknown = await signedRefresh(f, unknown);
+      await expect(f.registry.refreshAttestation(...refreshArguments(forUnknown)))
+        .to.be.revertedWithCustomError(f.registry, "RegistryNodeCannotRefresh")
+        .withArgs(unknown.address, Status.None);
+      await f.registry.connect(f.owner).evict(B.address);
+      const forEvicted = await signedRefresh(f, B);
+      await expect(f.registry.refreshAttestation(...refreshArguments(forEvicted)))
+        .to.be.revertedWithCustomError(f.registry, "RegistryNodeCannotRefresh")
+        .withArgs(B.address, Status.Evicted);
+      const empty = await signedRefresh(f, A, { quote: "0x" });
+      await expect(f.registry.refreshAttestation(...refreshArguments(empty)))
+        .to.be.revertedWithCustomError(f.registry, "RegistryQuoteEmpty")
+        .withArgs(A.address);
+    });
+
+    it("computes the refresh digest ethers computes, at the node's current nonce", async function () {
+      const f = await networkHelpers.loadFixture(genesisFixture);
+      const refreshType = TypedDataEncoder.from(ATTESTATION_REFRESH_TYPES).encodeType("AttestationRefresh");
+      expect(await f.registry.ATTESTATION_REFRESH_TYPEHASH()).to.equal(id(refreshType));
+      const { refresh } = await signedRefresh(f, A, { advisoryIds: ["X", ""] });
+      const onChain = await f.registry.refreshDigest(
+        A.address,
+        { quote: refresh.quote, eventLog: refresh.eventLog },
+        refresh.tcbStatus,
+        refresh.advisoryIds,
+      );
+      expect(onChain).to.equal(refreshDigest(f.domain, refresh));
+    });
+  });
+
+  describe("the attestation period", function () {
+    it("a member whose last attestation is older than the period onboards nobody, and a stranger may evict it", async function () {
+      const f = await networkHelpers.loadFixture(genesisFixture);
+      const attestedAt = (await f.registry.getNode(A.address)).attestedAt;
+      await networkHelpers.time.increaseTo(attestedAt + PERIOD - 1n);
+      // B refreshes, so only the sponsor's attestation is out of date.
+      const refreshedB = await signedRefresh(f, B);
+      await f.registry.refreshAttestation(...refreshArguments(refreshedB));
+      const { ciphertext, signature } = await onboardingBy(f, A, B);
+      await expect(f.registry.onboard(B.address, ciphertext, signature))
+        .to.be.revertedWithCustomError(f.registry, "RegistrySponsorAttestationExpired")
+        .withArgs(A.address, attestedAt, attestedAt + PERIOD);
+      await expect(f.registry.connect(f.stranger).evict(A.address))
+        .to.emit(f.registry, "MemberEvicted")
+        .withArgs(A.address, f.stranger.address, Cause.AttestationExpired, "");
+    });
+
+    it("a stranger cannot evict a member one second before its attestation expires; a refresh restarts the period", async function () {
+      const f = await networkHelpers.loadFixture(twoMembersFixture);
+      const attestedAt = (await f.registry.getNode(B.address)).attestedAt;
+      await networkHelpers.time.increaseTo(attestedAt + PERIOD - 2n); // the eviction is mined at PERIOD - 1
+      await expect(f.registry.connect(f.stranger).evict(B.address))
+        .to.be.revertedWithCustomError(f.registry, "RegistryEvictionUnauthorized")
+        .withArgs(B.address, f.stranger.address);
+      await f.registry.refreshAttestation(...refreshArguments(await signedRefresh(f, B)));
+      // The next transaction is mined one second later: at the refresh's time + PERIOD - 1.
+      await networkHelpers.time.increase(PERIOD - 2n);
+      await expect(f.registry.connect(f.stranger).evict(B.address)).to.be.revertedWithCustomError(
+        f.registry,
+        "RegistryEvictionUnauthorized",
+      );
+    });
+
+    it("a registration older than the period can neither be onboarded nor made genesis until the node refreshes", async function () {
+      const f = await networkHelpers.loadFixture(baseFixture);
+      await f.registry.register(...registerArgs(await signedRegistration(f.domain, A, f.appId)));
+      const attestedAt = (await f.registry.getNode(A.address)).attestedAt;
+      await networkHelpers.time.increaseTo(attestedAt + PERIOD);
+      await expect(f.registry.connect(f.owner).setGenesis(A.address))
+        .to.be.revertedWithCustomError(f.registry, "RegistryAttestationExpired")
+        .withArgs(A.address, attestedAt, attestedAt + PERIOD);
+      await f.registry.refreshAttestation(...refreshArguments(await signedRefresh(f, A)));
+      await expect(f.registry.connect(f.owner).setGenesis(A.address)).to.emit(f.registry, "GenesisSet");
+
+      await f.registry.register(...registerArgs(await signedRegistration(f.domain, C, f.appId)));
+      const cAttestedAt = (await f.registry.getNode(C.address)).attestedAt;
+      await networkHelpers.time.increaseTo(cAttestedAt + PERIOD);
+      await f.registry.refreshAttestation(...refreshArguments(await signedRefresh(f, A)));
+      const { ciphertext, signature } = await onboardingBy(f, A, C);
+      await expect(f.registry.onboard(C.address, ciphertext, signature))
+        .to.be.revertedWithCustomError(f.registry, "RegistryAttestationExpired")
+        .withArgs(C.address, cAttestedAt, cAttestedAt + PERIOD);
+    });
+
+    it("the owner's eviction of an expired member is recorded as AttestationExpired, a denied one as NoLongerAllowed", async function () {
+      const f = await networkHelpers.loadFixture(twoMembersFixture);
+      await networkHelpers.time.increase(PERIOD);
+      await expect(f.registry.connect(f.owner).evict(B.address))
+        .to.emit(f.registry, "MemberEvicted")
+        .withArgs(B.address, f.owner.address, Cause.AttestationExpired, "");
+      await f.appAuth.connect(f.owner).removeDevice(DEVICE_1);
+      await expect(f.registry.connect(f.stranger).evict(A.address))
+        .to.emit(f.registry, "MemberEvicted")
+        .withArgs(A.address, f.stranger.address, Cause.NoLongerAllowed, "Device not allowed");
+    });
+
+    it("answers zero for a node that never registered", async function () {
+      const { registry } = await networkHelpers.loadFixture(baseFixture);
+      expect(await registry.attestationExpiresAt(A.address)).to.equal(0n);
+    });
+  });
+
+  describe("genesis: held to the same evidence", function () {
+    it("the owner cannot make its own key, nor a node whose key chain leads elsewhere, the genesis member", async function () {
+      const f = await networkHelpers.loadFixture(baseFixture);
+      await expect(f.registry.connect(f.owner).setGenesis(f.owner.address))
+        .to.be.revertedWithCustomError(f.registry, "RegistryNodeNotRegistered")
+        .withArgs(f.owner.address, Status.None);
+      const rogue = await signedRegistration(f.domain, A, f.appId, {
+        keyChain: keyChainOf(A, f.appId, { kms: ROGUE_KMS }),
+      });
+      await expect(f.registry.register(...registerArgs(rogue))).to.be.revertedWithCustomError(
+        f.registry,
+        "DstackSignatureChainKmsRootMismatch",
+      );
+      await expect(f.registry.connect(f.owner).setGenesis(A.address))
+        .to.be.revertedWithCustomError(f.registry, "RegistryNodeNotRegistered")
+        .withArgs(A.address, Status.None);
+      expect(await f.registry.genesis()).to.equal(ZeroAddress);
     });
   });
 

@@ -1,38 +1,16 @@
 /**
- * Reading the chain through one or more RPC endpoints, always at a confirmed block.
+ * The replicator's RPC endpoints, read at a confirmed block: every read starts with the first URL and falls back to
+ * the next one on any error, so a preferred node is used again as soon as it is back ({@link RpcEndpoints}). All
+ * values of one view come from one endpoint and one block number (`latest - confirmations`), passed as blockTag to
+ * every call. Each endpoint is checked once, before its first use: it must report the expected chain id.
  *
- * Every read starts with the first URL and falls back to the next one on any error, so a preferred node is used
- * again as soon as it is back ({@link RpcEndpoints}, shared by the reconciler and the replicator). All values of one
- * view come from one endpoint and one block number (`latest - confirmations`), passed as blockTag to every call: a
- * view is consistent even when two endpoints disagree about the head. Each endpoint is checked once, before its first
- * use: it must report the expected chain id, and (for the reconciler) find a TimelockedAppAuth at the address.
+ * The reconciler no longer reads through here: it believes no single endpoint (./verifiedChain.ts, lib/verified).
+ * The replicator is to move to the same verified reader (lib/verified/reader.ts); until then its reads are one
+ * endpoint's answers.
  */
 import { FetchRequest, JsonRpcProvider, Network, toQuantity } from "ethers";
 
-import {
-  checkReleaseReader,
-  connectReleaseReader,
-  isComposeHashAllowedAt,
-  readReleaseAt,
-  type Release,
-  type ReleaseReader,
-} from "../../lib/release.js";
 import { redactUrl } from "./options.js";
-
-export interface ChainView {
-  /** Which endpoint answered (redacted). */
-  endpoint: string;
-  head: number;
-  /** The confirmed block every value below was read at: `head - confirmations`. */
-  block: number;
-  blockHash: string;
-  /** Chain time of that block (seconds). */
-  timestamp: number;
-  /** The current release at that block; undefined before the first release. */
-  release: Release | undefined;
-  /** For each hash asked about, whether it is allowed at that block. */
-  allowed: Map<string, boolean>;
-}
 
 /** No endpoint could give a view; the message lists each one's error. */
 export class RpcUnavailableError extends Error {
@@ -160,48 +138,6 @@ export async function readConfirmedBlock(endpoint: ConnectedEndpoint, confirmati
   } | null;
   if (header?.hash == null || header.timestamp == null) throw new Error(`the node has no block ${block}`);
   return { endpoint: endpoint.shown, head, block, blockHash: header.hash, timestamp: Number(header.timestamp) };
-}
-
-export interface ChainOptions {
-  appAuth: string;
-  confirmations: number;
-}
-
-/** The reconciler's view of the app's TimelockedAppAuth, always at a confirmed block, from one endpoint. */
-export class Chain {
-  constructor(
-    private readonly endpoints: RpcEndpoints,
-    private readonly options: ChainOptions,
-  ) {}
-
-  /** The confirmed view of the contract, from the first endpoint that can give one. */
-  async readView(hashesToCheck: readonly string[]): Promise<ChainView> {
-    return this.endpoints.first((endpoint) => this.readFrom(endpoint, hashesToCheck), "gave a view");
-  }
-
-  private async readFrom(endpoint: ConnectedEndpoint, hashesToCheck: readonly string[]): Promise<ChainView> {
-    const reader = await this.reader(endpoint);
-    const confirmed = await readConfirmedBlock(endpoint, this.options.confirmations);
-    const release = await readReleaseAt(reader, confirmed.block);
-    const allowed = new Map<string, boolean>();
-    if (release !== undefined) allowed.set(release.composeHash, release.allowed);
-    for (const hash of hashesToCheck) {
-      if (!allowed.has(hash)) allowed.set(hash, await isComposeHashAllowedAt(reader, hash, confirmed.block));
-    }
-    return { ...confirmed, release, allowed };
-  }
-
-  /** The release reader on this endpoint, after checking once that the address holds a TimelockedAppAuth. */
-  private async reader(endpoint: ConnectedEndpoint): Promise<ReleaseReader> {
-    const key = `release-reader:${this.options.appAuth}`;
-    const known = endpoint.memo.get(key) as ReleaseReader | undefined;
-    if (known !== undefined) return known;
-    const reader = connectReleaseReader(this.options.appAuth, endpoint.provider);
-    const head = Number(await endpoint.provider.send("eth_blockNumber", []));
-    await checkReleaseReader(reader, Math.max(0, head - this.options.confirmations));
-    endpoint.memo.set(key, reader);
-    return reader;
-  }
 }
 
 /** ethers errors carry a long JSON dump; keep the part a person reads. */

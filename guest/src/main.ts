@@ -2,7 +2,8 @@
  * devproof-agent: runs, inside the CVM, the release that the app's TimelockedAppAuth names, and nothing else; with
  * `--registry`, also replicates the app's shared secret through its ReplicationRegistry.
  *
- *   node agent.mjs --rpc-url https://… --app-auth 0x… [--confirmations 3] [--poll-interval 5s] …   (or DEVPROOF_* variables)
+ *   node agent.mjs --rpc-url https://a…,https://b…,https://c… [--rpc-quorum majority] --app-auth 0x… [--confirmations 3] …
+ *                                                                                         (or DEVPROOF_* variables)
  *   node agent.mjs … --registry 0x… (--submitter-key-file key | --registration-out f --onboarding-out dir) [--pccs-url …]
  *
  * Exit codes: 0 after SIGTERM/SIGINT (the current step finished), 2 for invalid options, 1 for anything unexpected.
@@ -11,7 +12,10 @@ import type { Wallet } from "ethers";
 import { pino } from "pino";
 
 import { dstackGuestApi, quoteVerificationFrom } from "../../lib/replication/index.js";
-import { Chain, RpcEndpoints } from "./chain.js";
+import { QuorumHeaderSource } from "../../lib/verified/headers.js";
+import { VerifiedChainReader } from "../../lib/verified/reader.js";
+import { httpRpcClient } from "../../lib/verified/rpc.js";
+import { RpcEndpoints } from "./chain.js";
 import { Compose } from "./docker.js";
 import { readDstackIdentity, type DstackIdentity } from "./dstack.js";
 import type { HealthCheck } from "./health.js";
@@ -21,6 +25,7 @@ import {
   loadSubmitterKey,
   OptionsError,
   parseAgentOptions,
+  quorumOf,
   redactUrl,
   type AgentOptions,
 } from "./options.js";
@@ -28,6 +33,7 @@ import { Reconciler } from "./reconciler.js";
 import { MAX_DECISIONS_PER_PASS, MAX_LOG_RANGES_PER_PASS, Replicator } from "./replicator.js";
 import { errorMessage, RepeatFilter, Service, type Loop } from "./service.js";
 import { Store } from "./store.js";
+import { VerifiedChain } from "./verifiedChain.js";
 
 export const AGENT_VERSION = "0.1.0";
 
@@ -116,7 +122,34 @@ const endpoints = new RpcEndpoints(
     );
   },
 );
-const chain = new Chain(endpoints, { appAuth: options.appAuth, confirmations: options.confirmations });
+// The reconciler's reads: headers vouched for by a quorum of the URLs, values proven against them. The replicator
+// does not use it yet (it reads through `endpoints`); lib/verified/reader.ts is the API it is to adopt.
+const quorum = quorumOf(options);
+const rpcClients = options.rpcUrls.map((url) => httpRpcClient(url, { timeoutMs: options.rpcTimeout }));
+const headers = new QuorumHeaderSource(rpcClients, {
+  quorum,
+  chainId: options.chainId === undefined ? undefined : BigInt(options.chainId),
+});
+const proofRepeats = new Map<string, RepeatFilter>();
+const reader = new VerifiedChainReader(headers, rpcClients, {
+  onRefusedProof: (endpoint, problem) => {
+    chain.noteRefusedProof(endpoint, problem);
+    const filter = proofRepeats.get(endpoint) ?? new RepeatFilter();
+    proofRepeats.set(endpoint, filter);
+    logger[filter.isRepeat(problem.replace(/\d+|0x[0-9a-fA-F]+/g, "…")) ? "debug" : "warn"](
+      { event: "proof-refused", endpoint, err: problem },
+      `RPC ${endpoint}: ${problem}; asking the next endpoint`,
+    );
+  },
+});
+const chain = new VerifiedChain(reader, { appAuth: options.appAuth, confirmations: options.confirmations });
+if (quorum === 1) {
+  logger.warn(
+    { event: "no-quorum", rpcUrls: options.rpcUrls.map(redactUrl) },
+    `--rpc-quorum none: a block header is believed from ${options.rpcUrls.length === 1 ? "a single endpoint" : "any endpoint when all that answer agree"}; ` +
+      "values are still proven against it, but an endpoint that lies about the header itself is not caught",
+  );
+}
 
 const health: HealthCheck =
   options.healthCheckCmd !== undefined
@@ -135,8 +168,10 @@ const reconciler = new Reconciler(
     retryMaxMs: options.retryMax,
     fetchLimits: { timeoutMs: options.fetchTimeout, maxBytes: options.maxComposeBytes },
     health,
+    // A pass's reads: the chain ids, the heads and the headers (each a parallel round), then up to three proofs and
+    // the code, each possibly tried on every URL.
     maxPassMs:
-      options.rpcTimeout * 4 * options.rpcUrls.length +
+      options.rpcTimeout * (3 + 4 * options.rpcUrls.length) +
       options.fetchTimeout +
       3 * options.dockerTimeout +
       options.healthTimeout +
@@ -192,6 +227,7 @@ const service = new Service(
         appAuth: options.appAuth,
         registry: options.registry ?? null,
         rpcUrls: options.rpcUrls.map(redactUrl),
+        headers: headers.description,
         confirmations: options.confirmations,
       },
       dstack: identity ?? null,

@@ -34,13 +34,20 @@ export const OPTION_SPECS = {
     env: "DEVPROOF_RPC_URLS",
     multiple: true,
     description:
-      "JSON-RPC URL(s) of the chain, tried in order on every read (http or https; comma-separated or repeated)",
+      "JSON-RPC URLs of the chain, of independent providers (3 recommended): a block header is believed when --rpc-quorum of them report it, a value only with a proof against such a header (http or https; comma-separated or repeated)",
+  },
+  rpcQuorum: {
+    flag: "rpc-quorum",
+    env: "DEVPROOF_RPC_QUORUM",
+    default: "majority",
+    description:
+      "how many RPC URLs must report the same block header: a number from 2, `majority` (more than half, at least 2), or `none` to believe one endpoint's header (an opt-out the DevProof report warns about)",
   },
   chainId: {
     flag: "chain-id",
     env: "DEVPROOF_CHAIN_ID",
     optional: true,
-    description: "expected chain id; every RPC must report it (default: learned from the first RPC that answers)",
+    description: "expected chain id; every RPC must report it (default: the one a quorum of the URLs reports; for the replicator, the first that answers)",
   },
   appAuth: { flag: "app-auth", env: "DEVPROOF_APP_AUTH", description: "address of the app's TimelockedAppAuth" },
   confirmations: {
@@ -259,6 +266,10 @@ const schema = z
     rpcUrls: z
       .array(httpUrl, { required_error: "required: the chain's JSON-RPC URL(s)" })
       .min(1, "required: the chain's JSON-RPC URL(s)"),
+    rpcQuorum: required("a quorum").regex(
+      /^(\d+|majority|none)$/,
+      "expected a number of endpoints, `majority` or `none`",
+    ),
     chainId: integer(1, Number.MAX_SAFE_INTEGER).optional(),
     appAuth: address("app-auth"),
     registry: address("registry").optional(),
@@ -331,6 +342,26 @@ const schema = z
         });
       }
     }
+    const quorum = options.rpcQuorum;
+    const urls = options.rpcUrls.length;
+    if (quorum === "majority" && urls < 2) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["rpcUrls"],
+        message:
+          `one URL cannot make a quorum: list two or more independent providers (three recommended), ` +
+          `or opt out of the quorum with --${OPTION_SPECS.rpcQuorum.flag} none`,
+      });
+    } else if (/^\d+$/.test(quorum) && (Number(quorum) < 2 || Number(quorum) > urls)) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["rpcQuorum"],
+        message:
+          Number(quorum) < 2
+            ? "a quorum is at least 2 endpoints; `none` opts out of it"
+            : `a quorum of ${quorum} cannot be reached with ${urls} URL(s)`,
+      });
+    }
     if (options.retryMax < options.retryInitial) {
       ctx.addIssue({
         code: z.ZodIssueCode.custom,
@@ -341,6 +372,13 @@ const schema = z
   });
 
 export type AgentOptions = z.output<typeof schema>;
+
+/** How many endpoints must agree on a header, from `--rpc-quorum` (validated) and the number of URLs. */
+export function quorumOf(options: Pick<AgentOptions, "rpcQuorum" | "rpcUrls">): number {
+  if (options.rpcQuorum === "none") return 1;
+  if (options.rpcQuorum === "majority") return Math.max(2, Math.floor(options.rpcUrls.length / 2) + 1);
+  return Number(options.rpcQuorum);
+}
 
 /** Splits a health-check command: a JSON array of strings, or words separated by spaces. Never run by a shell. */
 export function parseCommand(value: string): string[] {

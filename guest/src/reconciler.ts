@@ -7,9 +7,16 @@
  * - the running release is no longer allowed (its hash was removed) → `docker compose down`, logged as an error;
  * - the current release is allowed and differs from what runs → fetch its app-compose.json, refuse it unless its
  *   sha256 is the on-chain hash, write it, `docker compose up`, health-check, then record it as running;
+ * - the current release's URI cannot be read (its bytes are not UTF-8, or it is longer than the agent reads) → refused
+ *   with one line naming it; what runs keeps running;
  * - a reload that fails → roll back to the last good release and retry the new one with capped exponential
  *   backoff; the failed release is never recorded as running;
- * - a view older than a block already acted on (a lagging or reorged endpoint) → logged, not acted on.
+ * - a view older than a block already acted on (a lagging or reorged endpoint) → logged, not acted on;
+ * - no verified view (too few endpoints answer, they disagree, no proof verifies) → nothing is done, what runs keeps
+ *   running, one loud line per change of that state names what each endpoint said, and the next pass tries again.
+ *
+ * Every value a pass decides on is proven (./verifiedChain.ts): the header by a quorum of endpoints, the contract's
+ * storage by proofs against that header's state root.
  *
  * What runs is recorded only after it was started and found healthy, and every file is written atomically, so an
  * agent killed at any moment compares state.json with the chain after restart and does whatever is still missing.
@@ -17,6 +24,8 @@
 import type { Logger } from "pino";
 
 import type { Release } from "../../lib/release.js";
+import { describeReports, HeaderUnverifiedError, type EndpointReport } from "../../lib/verified/headers.js";
+import { ProofUnavailableError } from "../../lib/verified/reader.js";
 import {
   dockerComposeOf,
   fetchComposeBytes,
@@ -24,11 +33,11 @@ import {
   verifyComposeBytes,
   type FetchLimits,
 } from "./appCompose.js";
-import type { Chain, ChainView } from "./chain.js";
 import type { Compose } from "./docker.js";
 import { waitHealthy, type HealthCheck } from "./health.js";
 import { errorMessage, RepeatFilter, StopRequested, type Loop } from "./service.js";
 import type { AgentState, ReleaseRecord, Store } from "./store.js";
+import type { ChainReader, ChainView } from "./verifiedChain.js";
 
 export interface ReconcilerOptions {
   pollIntervalMs: number;
@@ -38,6 +47,20 @@ export interface ReconcilerOptions {
   health: HealthCheck;
   /** Longest a healthy pass can take, for `/healthz`. */
   maxPassMs: number;
+}
+
+/**
+ * Whether the last pass could verify the chain, and who disagreed: `verified` (every endpoint agreed), `outvoted`
+ * (a quorum agreed; the others are named), `too-few`, `disagree` or `proof-refused` (nothing was decided).
+ */
+interface Verification {
+  state: "verified" | "outvoted" | "too-few" | "disagree" | "proof-refused";
+  /** The state and who dissented how, without the numbers that change every block: a new key is a new log line. */
+  key: string;
+  since: string;
+  message: string;
+  reports: EndpointReport[];
+  refusedProofs: Array<{ endpoint: string; problem: string }>;
 }
 
 interface Retry {
@@ -64,9 +87,10 @@ export class Reconciler implements Loop {
   /** The last idle situation logged ("no release", "release X not allowed"), so it is logged once, not every pass. */
   private idleReported: string | undefined;
   private readonly backwardsRepeats = new RepeatFilter();
+  private verification: Verification | undefined;
 
   constructor(
-    private readonly chain: Chain,
+    private readonly chain: ChainReader,
     private readonly store: Store,
     private readonly compose: Compose,
     private readonly options: ReconcilerOptions,
@@ -111,8 +135,10 @@ export class Reconciler implements Loop {
       view = await this.chain.readView([...new Set(known)]);
     } catch (error) {
       this.noteError(error);
+      this.noteUnverified(error, state);
       throw new Error(`${errorMessage(error)}; keeping ${describeRunning(state)}`);
     }
+    this.noteVerified(view);
 
     if (view.block < this.cursor) {
       const message =
@@ -156,9 +182,20 @@ export class Reconciler implements Loop {
         { event: "refusal", composeHash: release.composeHash },
       );
     }
+    const current = this.requireState().running;
+    if (release.uriProblem !== undefined && current?.composeHash !== release.composeHash) {
+      // Nothing can be fetched from it: refused once, like a removed hash, until the owner sets another release.
+      this.retry = undefined;
+      return this.idle(
+        `unreadable-uri:${release.composeHash}`,
+        "error",
+        `refused: ${release.uriProblem} (current release at block ${view.block}); nothing was started, ` +
+          `${describeRunning(this.requireState())} keeps running until a release with a readable URI is set`,
+        { event: "refusal", composeHash: release.composeHash },
+      );
+    }
     this.idleReported = undefined;
 
-    const current = this.requireState().running;
     if (current?.composeHash === release.composeHash) {
       if (this.ensurePending) await this.ensure(current, view, checkpoint);
       else this.retry = undefined;
@@ -198,7 +235,78 @@ export class Reconciler implements Loop {
           : { ...this.retry, nextAttemptAt: new Date(this.retry.nextAttemptAt).toISOString() },
       lastReload: this.lastReload ?? null,
       lastError: this.lastError ?? null,
+      verification: this.verification ?? null,
     };
+  }
+
+  /** A quorum outvoted some endpoint (or refused its proof): the loop works, and says so on `/healthz`. */
+  degraded(): string | undefined {
+    return this.verification?.state === "outvoted" ? this.verification.message : undefined;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Verification
+  // -------------------------------------------------------------------------------------------------------------
+
+  /** No verified view: one error line when this state (or who caused it) changes; nothing else happens. */
+  private noteUnverified(error: unknown, state: AgentState): void {
+    let next: Pick<Verification, "state" | "reports" | "refusedProofs"> | undefined;
+    if (error instanceof HeaderUnverifiedError) {
+      next = { state: error.kind === "disagree" ? "disagree" : "too-few", reports: error.reports, refusedProofs: [] };
+    } else if (error instanceof ProofUnavailableError) {
+      next = {
+        state: "proof-refused",
+        reports: [],
+        refusedProofs: error.problems.map(({ endpoint, problem }) => ({ endpoint, problem })),
+      };
+    }
+    if (next === undefined) return;
+    const key = `${next.state}|${dissentKey(next.reports, undefined, undefined)}|${next.refusedProofs
+      .map((p) => `${p.endpoint}:${shape(p.problem)}`)
+      .join(",")}`;
+    if (this.verification?.key === key) return;
+    const message =
+      `UNVERIFIED CHAIN STATE: ${errorMessage(error)}. Nothing is reloaded or stopped on it: ` +
+      `${describeRunning(state)} keeps running; trying again every pass`;
+    this.verification = { ...next, key, since: new Date().toISOString(), message };
+    this.logger.error(
+      { event: "verification", state: next.state, reports: next.reports, refusedProofs: next.refusedProofs },
+      message,
+    );
+  }
+
+  /** A verified view: a line when it follows an unverified one, or when who is outvoted changes. */
+  private noteVerified(view: ChainView): void {
+    const dissent = dissentOf(view.reports, view.blockHash, view.block);
+    const state = dissent.length === 0 && view.refusedProofs.length === 0 ? "verified" : "outvoted";
+    const key = `${state}|${dissentKey(view.reports, view.blockHash, view.block)}|${view.refusedProofs
+      .map((p) => `${p.endpoint}:${shape(p.problem)}`)
+      .join(",")}`;
+    if (this.verification?.key === key) return;
+    const before = this.verification?.state;
+    const refused = view.refusedProofs.map((p) => `${p.endpoint}: ${p.problem}`).join("; ");
+    const message =
+      state === "verified"
+        ? `chain state verified at block ${view.block} (${view.blockHash}): ${view.endpoint}`
+        : `RPC endpoint(s) outvoted or refused at block ${view.block}: ${view.endpoint} (${view.blockHash}); ` +
+          `${[describeReports(dissent), refused].filter((part) => part !== "").join("; ")}. ` +
+          `Acting on the verified state only`;
+    this.verification = {
+      state,
+      key,
+      since: new Date().toISOString(),
+      message,
+      reports: view.reports,
+      refusedProofs: view.refusedProofs,
+    };
+    const level = state === "outvoted" ? "warn" : "info";
+    if (state === "verified" && before === "verified") return;
+    this.logger[level](
+      { event: "verification", state, block: view.block, reports: view.reports, refusedProofs: view.refusedProofs },
+      before !== undefined && before !== "verified" && before !== "outvoted"
+        ? `${message} (again, after ${before})`
+        : message,
+    );
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -422,6 +530,36 @@ export class Reconciler implements Loop {
     if (this.state === undefined) throw new Error("the reconciler was not initialized");
     return this.state;
   }
+}
+
+/** The endpoints that did not vouch for the verified header: another hash, a problem, or a head below it. */
+function dissentOf(reports: readonly EndpointReport[], hash: string, block: number): EndpointReport[] {
+  return reports.filter(
+    (report) =>
+      report.problem !== undefined || report.hash !== hash || (report.head !== undefined && report.head < block),
+  );
+}
+
+function dissentKey(reports: readonly EndpointReport[], hash: string | undefined, block: number | undefined): string {
+  const dissent = hash === undefined || block === undefined ? reports : dissentOf(reports, hash, block);
+  return dissent
+    .map((report) => {
+      const how =
+        report.problem !== undefined
+          ? shape(report.problem)
+          : hash !== undefined && report.hash !== undefined && report.hash !== hash
+            ? "other-hash"
+            : report.head !== undefined && block !== undefined && report.head < block
+              ? "lagging"
+              : "answered";
+      return `${report.endpoint}:${how}`;
+    })
+    .join(",");
+}
+
+/** A message without its numbers and hashes, so the same kind of failure is the same key from block to block. */
+function shape(message: string): string {
+  return message.replace(/0x[0-9a-fA-F]+/g, "0x…").replace(/\d+/g, "N");
 }
 
 function describeRunning(state: AgentState): string {

@@ -2,29 +2,38 @@
  * The replicator: the node side of the app's ReplicationRegistry, a second {@link Loop} beside the reconciler.
  *
  * As a new node it registers, waits to be onboarded and stores the app's shared secret; as a member it verifies the
- * nodes that register after it and hands each one the secret. Every step reuses `lib/replication` (registration
- * building, verification, ECIES, the registry's ABI and files); this file only decides what to do when.
+ * nodes that register after it and hands each one the secret, and it keeps its own attestation fresh. Every step
+ * reuses `lib/replication` (registration building, the one evidence verification, ECIES, the registry's ABI and
+ * files); this file decides what to do when, attestation.ts holds the evidence decisions.
  *
  * Each pass reads the registry at the confirmed block (`latest - confirmations`) and compares it with what this node
  * holds, like the reconciler (level-triggered: a missed event or a restart loses nothing):
  *
- * - **not registered** → derive the node's keys through the dstack guest API (`GetKey`), quote them (`GetQuote`,
- *   `report_data` binds both), sign the registration with the in-TEE key, then submit it through the submitter
- *   account (`--submitter-key-file`), or write it for the host (`--registration-out`, the `register-node --file`
- *   format), or both;
+ * - **not registered** → derive the node's keys through the dstack guest API (`GetKey`, with dstack's signature chain
+ *   for the Ethereum key), quote them (`GetQuote`, `report_data` binds both), take the boot info from what the quote
+ *   and event log measure, run the members' checks on it, sign the registration with the in-TEE key, then submit it
+ *   through the submitter account (`--submitter-key-file`), or write it for the host (`--registration-out`, the
+ *   `register-node --file` format), or both;
  * - **registered** → wait for a member (or the app's owner, for the genesis member);
  * - **member without the secret** → the genesis member (set by the owner with `set-genesis`) creates it: 32 random
  *   bytes from the TEE's CSPRNG, only while the registry records no onboarding at all (once the secret was handed on,
- *   a new one would split the app); any other member decrypts the ciphertext of its `NodeOnboarded` event with its
- *   in-TEE encryption key. The secret is written atomically, mode 0600, at `--secret-path`. It never comes from the
- *   developer, nor from any file or option.
+ *   a new one would split the app); any other member first checks its sponsor, and the sponsors before it back to the
+ *   genesis member, each showing evidence that verifies, then decrypts the ciphertext of its `NodeOnboarded` event
+ *   with its in-TEE encryption key. The secret is written atomically, mode 0600, at `--secret-path`. It never comes
+ *   from the developer, nor from any file or option.
+ * - **registered or member, attestation older than 7 days** → refresh it: a fresh quote verified with fresh collateral,
+ *   the same measured boot, the TCB status and advisories Intel gives it now, signed and submitted (or written to
+ *   `refresh.json` for the host). If the app's policy would not accept the refreshed boot info, the member onboards
+ *   nobody from then on (and the registry, recording it, lets anyone evict it).
  * - **member with the secret** → read the `NodeRegistered` events of new confirmed blocks (a cursor in the state file,
- *   advanced only after a block range is fully taken in), and decide on each pending node: its quote verifies (DCAP
- *   with collateral from the PCCS), `report_data` binds its keys, its event log measures its claimed compose hash,
- *   and the registry says the app's policy allows it; then encrypt the secret to its key, sign the onboarding with
- *   this member's in-TEE key, and submit it or write it for the host (the `onboard-node --onboarding` format).
- *   A failed check of the evidence refuses the node for good (its registration cannot change); a policy that does not
- *   allow it now, or a PCCS that does not answer, leaves it pending and it is checked again every pass.
+ *   advanced only after a block range is fully taken in), and decide on each pending node: its latest evidence
+ *   verifies (lib/replication/node-evidence.ts: DCAP with collateral from the PCCS, `report_data`, measured boot,
+ *   key provider, key chain to the registry's KMS root for this app, TCB), and the registry says the app's policy
+ *   allows it; then encrypt the secret to its key, sign the onboarding with this member's in-TEE key, and submit it or
+ *   write it for the host (the `onboard-node --onboarding` format). A failed check of the evidence refuses the node
+ *   for good; a policy that does not allow it now, or a PCCS that does not answer, leaves it pending and it is checked
+ *   again every pass. A member whose own attestation expired, or whose platform the policy no longer accepts,
+ *   onboards nobody.
  *
  * Never twice: a node's status is checked before anything is signed for it and again before anything is sent; every
  * decision and every transaction is written to `replicator.json` (atomically) before the next step; a transaction is
@@ -41,11 +50,10 @@ import type { Logger } from "pino";
 
 import {
   REGISTRY_AGENT_ABI,
-  RefusedEventError,
   ReplicationVerificationError,
   bootFactsFromInfo,
   buildNodeRegistration,
-  checkEvidenceAgainstQuote,
+  buildRefresh,
   checkRegistry,
   connectRegistryView,
   decryptSecret,
@@ -53,13 +61,16 @@ import {
   describeRefusedEvent,
   describeVerificationFailure,
   encodeOnboardingFile,
+  encodeRefreshFile,
   encodeRegistrationFile,
   nodeStatusOf,
   prepareOnboarding,
   quoteHash,
   readOnboardings,
-  readRegistration,
+  readNodeRecord,
+  readNodeRecordView,
   readRegistrations,
+  refreshArguments,
   registerArguments,
   registryDomain,
 } from "../../lib/replication/index.js";
@@ -70,10 +81,11 @@ import type {
   OnboardingRecord,
   QuoteVerification,
   RefusedEvent,
-  RegistrationEvidence,
   RegistryView,
-  VerifiedRegistration,
 } from "../../lib/replication/index.js";
+import { APP_AUTH_ABI } from "../../lib/kms.js";
+import { EvidenceChecks, refreshDue, REFRESH_AFTER_SECONDS } from "./attestation.js";
+import type { EvidenceVerdict } from "./attestation.js";
 import type { ConfirmedBlock, ConnectedEndpoint, RpcEndpoints } from "./chain.js";
 import { readConfirmedBlock, shortMessage } from "./chain.js";
 import { errorMessage, RepeatFilter, StopRequested, type Loop } from "./service.js";
@@ -156,7 +168,7 @@ interface Pending {
 
 /** A transaction signed once and broadcast until it is mined. */
 interface InflightTx {
-  purpose: "register" | "onboard";
+  purpose: "register" | "onboard" | "refresh";
   node: string;
   hash: string;
   raw: string;
@@ -176,14 +188,17 @@ interface ReplicatorState {
   /** The newest confirmed block seen when the state was last written; a view older than it is not acted on. */
   lastBlock: number;
   registration: RegistrationRecordState | null;
+  /** This node's last attestation refresh: its nonce, and how it went out (a transaction, or a file for the host). */
+  refresh?: { nonce: string; at: string; txHash?: string; block?: number; file?: string } | null;
   secret: { at: string; source: "genesis" | "onboarding"; block: number; sponsor?: string } | null;
   pending: Record<string, Pending>;
   decided: Record<string, Decision>;
-  /** Keyed by "register" or the onboarded node's address. */
+  /** Keyed by "register", "refresh" or the onboarded node's address. */
   inflight: Record<string, InflightTx>;
 }
 
 const registryInterface = new Interface(REGISTRY_AGENT_ABI);
+const appAuthInterface = new Interface(APP_AUTH_ABI);
 /** The name of an onboarding file: nothing else in `--onboarding-out` is served. */
 const ONBOARDING_FILE = /^onboarding-0x[0-9a-fA-F]{40}\.json$/;
 const ZERO_ADDRESS = `0x${"0".repeat(40)}`;
@@ -203,9 +218,11 @@ export class Replicator implements Loop {
   private status_: NodeStatus | undefined;
   private isGenesis = false;
   private deployedAtConfirmedBlock = false;
-  /** The registration evidence of pending nodes, and what their verification found (so the PCCS is asked once). */
-  private readonly evidence = new Map<string, RegistrationEvidence>();
-  private readonly verified = new Map<string, VerifiedRegistration>();
+  /** What the verification of pending nodes found for their last quote (so the PCCS is asked once per attestation). */
+  private readonly verified = new Map<string, { quoteHash: string; verdict: EvidenceVerdict }>();
+  private readonly checks: EvidenceChecks;
+  /** Why this node's own evidence or TCB keeps it from onboarding anyone, found at its last refresh; undefined: none. */
+  private ownProblem: string | undefined;
   private readonly lastChecked = new Map<string, number>();
   private readonly lastBroadcast = new Map<string, number>();
   private readonly reported = new Map<string, string>();
@@ -222,6 +239,7 @@ export class Replicator implements Loop {
     this.maxPassMs = options.maxPassMs;
     this.stateFile = path.join(options.stateDir, "replicator.json");
     this.logger = deps.logger;
+    this.checks = new EvidenceChecks(deps.verifyQuote, options.logRange);
   }
 
   /** This node's address (its in-TEE Ethereum key), once initialized. */
@@ -382,6 +400,7 @@ export class Replicator implements Loop {
           await this.register(view);
           break;
         case "Registered":
+          await this.maybeRefresh(view);
           this.report(
             "self",
             "registered",
@@ -393,6 +412,8 @@ export class Replicator implements Loop {
           break;
         case "Member":
           await this.ensureSecret(view);
+          checkpoint();
+          await this.maybeRefresh(view);
           checkpoint();
           await this.serveAsMember(view, checkpoint);
           break;
@@ -420,6 +441,8 @@ export class Replicator implements Loop {
       nodeStatus: this.status_ ?? null,
       registered: this.status_ === undefined ? null : this.status_ !== "None",
       registration: state?.registration ?? null,
+      refresh: state?.refresh ?? null,
+      ownProblem: this.ownProblem ?? null,
       member: this.status_ === "Member",
       genesis: this.isGenesis,
       secret: {
@@ -444,6 +467,7 @@ export class Replicator implements Loop {
    * them (they are signed and hold nothing secret: the ciphertext is public on-chain once submitted).
    *
    *   GET /replication/registration.json             this node's signed registration (`register-node --file`)
+   *   GET /replication/refresh.json                  its last signed attestation refresh (`refresh-node --file`)
    *   GET /replication/onboardings/                  the onboarding files written so far (a JSON list of names)
    *   GET /replication/onboardings/onboarding-0x….json   one signed onboarding (`onboard-node --onboarding`)
    */
@@ -452,6 +476,9 @@ export class Replicator implements Loop {
     const { registrationOut, onboardingOut } = this.options;
     if (urlPath === "/replication/registration.json" && registrationOut !== undefined) {
       return readText(registrationOut).then((body) => (body === undefined ? undefined : json(body)));
+    }
+    if (urlPath === "/replication/refresh.json" && registrationOut !== undefined) {
+      return readText(this.refreshFile).then((body) => (body === undefined ? undefined : json(body)));
     }
     if (onboardingOut === undefined) return undefined;
     if (urlPath === "/replication/onboardings/") {
@@ -494,11 +521,13 @@ export class Replicator implements Loop {
       }
     }
 
+    const context = await this.registryCall((r) => this.checks.contextAt(r, view.block));
     const built = await buildNodeRegistration({
       guest: this.deps.guest,
       chainId: this.requireChainId(),
       registry: this.registry,
       verifyQuote: this.deps.verifyQuote,
+      context: { appId: context.appId, kms: context.kms },
     }).catch((error: unknown) => {
       throw new Error(
         error instanceof ReplicationVerificationError
@@ -511,7 +540,9 @@ export class Replicator implements Loop {
     if (getAddress(r.node) !== this.me) {
       throw new Error(`the dstack guest API derived another key (${r.node}) than at start (${this.me})`);
     }
-    const facts = `compose hash ${r.bootInfo.composeHash}, device ${r.bootInfo.deviceId}, TCB ${r.bootInfo.tcbStatus}`;
+    const facts =
+      `measured compose hash ${r.bootInfo.composeHash}, device ${r.bootInfo.deviceId}, TCB ${r.bootInfo.tcbStatus}; ` +
+      `key issued by KMS root ${context.kmsRoot.address} to app ${context.appId}`;
     const next: RegistrationRecordState = { at: new Date().toISOString() };
     let file: string | undefined;
     if (this.options.registrationOut !== undefined) {
@@ -540,6 +571,121 @@ export class Replicator implements Loop {
           `register-node --registry ${this.registry} --file registration.json --network <network>`,
       );
     }
+  }
+
+  /**
+   * Refreshes this node's attestation once it is {@link REFRESH_AFTER_SECONDS} old in chain time: a fresh quote over
+   * the same keys, verified with fresh collateral, whose measured boot must be the one the registry stores, and the TCB
+   * status and advisories Intel's collateral gives it now. When the app's policy would not accept the refreshed boot
+   * info, or this node's own evidence no longer verifies, it stops onboarding; a refresh is sent all the same (the
+   * registry records the truth, and anyone may then evict it).
+   */
+  private async maybeRefresh(view: ConfirmedBlock): Promise<void> {
+    const state = this.requireState();
+    if (state.inflight["refresh"] !== undefined) return; // broadcast and watched by settleInflight
+    const record = await this.registryCall((r) => readNodeRecordView(r, this.me, view.block));
+    if (!refreshDue(record.attestedAt, view.timestamp)) return;
+    const nonce = record.refreshes.toString();
+    const done = state.refresh?.nonce === nonce ? state.refresh : undefined;
+    if (done?.block !== undefined && done.block > view.block) return; // mined, not confirmed yet
+    // Mined at or below the confirmed block and still due with the same nonce: a reorg dropped it; refreshed anew.
+    if (done?.file !== undefined && this.options.submitter === undefined && (await exists(done.file))) {
+      this.report(
+        "refresh",
+        `waiting-host:${nonce}`,
+        "info",
+        `waiting for the host to submit this node's attestation refresh (${done.file}, served at ` +
+          `/replication/refresh.json): npx hardhat refresh-node --registry ${this.registry} --file refresh.json ` +
+          "--network <network>",
+        { event: "waiting-host" },
+      );
+      return;
+    }
+
+    let built;
+    try {
+      const context = await this.registryCall((r) => this.checks.contextAt(r, view.block));
+      built = await buildRefresh({
+        guest: this.deps.guest,
+        chainId: this.requireChainId(),
+        registry: this.registry,
+        keys: this.requireKeys(),
+        stored: record.bootInfo,
+        nonce: record.refreshes,
+        verifyQuote: this.deps.verifyQuote,
+        context: { appId: context.appId, kms: context.kms },
+      });
+    } catch (error) {
+      if (error instanceof ReplicationVerificationError) {
+        const reason = describeVerificationFailure(error);
+        this.ownProblem = `its own fresh attestation does not verify: ${reason}`;
+        this.report(
+          "refresh",
+          `refused:${reason}`,
+          "error",
+          `cannot refresh node ${this.me}'s attestation: ${reason}; it onboards nobody until it can`,
+          { event: "refresh-refused", check: error.code, reason },
+        );
+        return;
+      }
+      this.report(
+        "refresh",
+        `failed:${errorMessage(error)}`,
+        "warn",
+        `cannot refresh node ${this.me}'s attestation yet: ${errorMessage(error)}; trying again every pass`,
+        { event: "refresh-failed", err: errorMessage(error) },
+      );
+      return;
+    }
+    const { bootInfo } = built;
+    const [allowed, reason] = await this.registryCall(async (r, endpoint) => {
+      const data = appAuthInterface.encodeFunctionData("isAppAllowed", [bootInfo]);
+      const answer = await endpoint.provider.call({ to: this.options.appAuth, data, blockTag: view.block });
+      return appAuthInterface.decodeFunctionResult("isAppAllowed", answer) as unknown as [boolean, string];
+    });
+    const tcb = `TCB ${bootInfo.tcbStatus}${bootInfo.advisoryIds.length === 0 ? "" : `, advisories ${bootInfo.advisoryIds.join(", ")}`}`;
+    this.ownProblem = allowed
+      ? undefined
+      : `the app's policy no longer accepts its platform as Intel's collateral judges it now (${tcb}): ${reason}`;
+    if (!allowed) {
+      this.logger.error(
+        { event: "own-tcb", reason, tcbStatus: bootInfo.tcbStatus, advisoryIds: bootInfo.advisoryIds },
+        `node ${this.me} onboards nobody from now on: ${this.ownProblem}; its refresh records this on-chain`,
+      );
+    }
+
+    const next: NonNullable<ReplicatorState["refresh"]> = { nonce, at: now() };
+    if (this.options.registrationOut !== undefined) {
+      next.file = this.refreshFile;
+      await writeFileAtomic(next.file, encodeRefreshFile(built.signed));
+    }
+    await this.save({ refresh: next });
+    this.reported.delete("refresh");
+    if (this.options.submitter !== undefined) {
+      const sent = await this.send(
+        "refresh",
+        this.me,
+        registryInterface.encodeFunctionData("refreshAttestation", [...refreshArguments(built.signed)]),
+      );
+      if (sent === undefined) return;
+      this.logger.info(
+        { event: "refresh", node: this.me, nonce, txHash: sent.hash, tcbStatus: bootInfo.tcbStatus, allowed },
+        `refreshing node ${this.me}'s attestation (refresh #${record.refreshes + 1n}): fresh quote verified, same ` +
+          `measured boot, ${tcb}; sent tx ${sent.hash} from ${sent.from}`,
+      );
+    } else {
+      this.logger.info(
+        { event: "refresh", node: this.me, nonce, file: next.file, tcbStatus: bootInfo.tcbStatus, allowed },
+        `signed node ${this.me}'s attestation refresh (refresh #${record.refreshes + 1n}: fresh quote verified, same ` +
+          `measured boot, ${tcb}) and wrote it to ${next.file} for the host to submit: npx hardhat refresh-node ` +
+          `--registry ${this.registry} --file refresh.json --network <network>`,
+      );
+    }
+  }
+
+  /** Where a refresh is written for the host: next to the registration file. */
+  private get refreshFile(): string {
+    return path.join(path.dirname(this.options.registrationOut ?? this.options.stateDir), "refresh.json");
   }
 
   /** A member holds the secret: the genesis member creates it once; any other decrypts its onboarding. */
@@ -583,6 +729,23 @@ export class Replicator implements Loop {
           `${from}: is --registry-from-block after the registry's deployment?`,
       );
     }
+    // Before storing anything: the sponsor, and its sponsors back to the genesis member, each showed evidence that
+    // verifies. A secret that came from elsewhere (a genesis member set on junk evidence) is never stored.
+    const sponsors = await this.registryCall((r) =>
+      this.checks.sponsorChain(r, this.me, this.options.registryFromBlock, view.block),
+    );
+    if (sponsors.kind === "refused") {
+      this.report(
+        "sponsors",
+        sponsors.reason,
+        "error",
+        `not storing the secret member ${onboarding.sponsor} sent in block ${onboarding.blockNumber}: ` +
+          `${sponsors.reason}; checked again every pass`,
+        { event: "sponsor-refused", sponsor: onboarding.sponsor, check: sponsors.code, reason: sponsors.reason },
+      );
+      return;
+    }
+    this.reported.delete("sponsors");
     let secret: Uint8Array;
     try {
       secret = decryptSecret(this.requireKeys().encryption.privateKey, onboarding.ciphertext);
@@ -610,7 +773,9 @@ export class Replicator implements Loop {
         txHash: onboarding.transactionHash,
         path: this.options.secretPath,
       },
-      `node ${this.me} joined: decrypted the app's shared secret, onboarded by member ${onboarding.sponsor} in block ` +
+      `node ${this.me} joined: its sponsors back to the genesis member (${sponsors.chain.map((sponsor) => sponsor.node).join(" ← ")}) ` +
+        "each showed evidence that verifies; " +
+        `decrypted the app's shared secret, onboarded by member ${onboarding.sponsor} in block ` +
         `${onboarding.blockNumber} (tx ${onboarding.transactionHash}), and stored it at ${this.options.secretPath} (mode 0600)`,
     );
   }
@@ -648,6 +813,25 @@ export class Replicator implements Loop {
       );
       return;
     }
+    const expiresAt = await this.registryCall((r) => r.attestationExpiresAt(this.me, { blockTag: view.block }));
+    if (BigInt(view.timestamp) >= expiresAt) {
+      this.report(
+        "self",
+        `expired:${expiresAt}`,
+        "error",
+        `node ${this.me}'s last attestation expired at ${new Date(Number(expiresAt) * 1000).toISOString()}: the ` +
+          "registry refuses its onboardings, so it onboards nobody (and anyone may evict it) until a refresh lands",
+        { event: "member-attestation-expired", expiresAt: Number(expiresAt) },
+      );
+      return;
+    }
+    if (this.ownProblem !== undefined) {
+      this.report("self", `own:${this.ownProblem}`, "error", `node ${this.me} onboards nobody: ${this.ownProblem}`, {
+        event: "member-not-acceptable",
+        reason: this.ownProblem,
+      });
+      return;
+    }
     this.reported.delete("self");
 
     // 1. Take in the registrations of new confirmed blocks; the cursor moves only past a fully handled range.
@@ -663,7 +847,6 @@ export class Replicator implements Loop {
         const node = getAddress(record.evidence.node);
         if (node === this.me || decided[node] !== undefined || pending[node] !== undefined) continue;
         pending[node] = { registeredAt: record.blockNumber, transactionHash: record.transactionHash };
-        this.evidence.set(node, record.evidence);
         this.logger.debug(
           { event: "registration-seen", node, block: record.blockNumber, txHash: record.transactionHash },
           `node ${node} registered in block ${record.blockNumber} (tx ${record.transactionHash}): verifying it`,
@@ -711,51 +894,35 @@ export class Replicator implements Loop {
     }
     if (status !== "Registered") return; // its registration is not confirmed at this block: a reorg; seen again later
 
-    let evidence = this.evidence.get(node);
-    if (evidence === undefined) {
-      const read = await this.registryCall(async (r) => {
-        try {
-          return { record: await readRegistration(r, node, entry.registeredAt, entry.registeredAt) };
-        } catch (error) {
-          if (error instanceof RefusedEventError) return { refused: error.refused };
-          throw error;
-        }
-      });
-      if (read.refused !== undefined) {
-        await this.decided(node, {
-          outcome: "refused",
-          at: now(),
-          block: view.block,
-          reason: describeRefusedEvent(read.refused),
-        });
-        this.noteRefusedEvent(read.refused);
-        return;
-      }
-      if (read.record === undefined)
-        throw new Error(`no NodeRegistered event of ${node} in block ${entry.registeredAt}`);
-      evidence = read.record.evidence;
-      this.evidence.set(node, evidence);
+    // The evidence: its last attestation (registration, or refresh), verified as every member, task and auditor does.
+    const { quoteHash: storedQuote } = (await this.registryCall((r) => readNodeRecord(r, node, view.block))).record;
+    const cached = this.verified.get(node);
+    let verdict = cached?.quoteHash === storedQuote ? cached.verdict : undefined;
+    if (verdict === undefined) {
+      verdict = await this.registryCall((r) => this.checks.verifyPending(r, node, entry.registeredAt, view.block));
+      if (verdict.kind !== "retry") this.verified.set(node, { quoteHash: storedQuote, verdict });
     }
-
-    // The evidence: quote (DCAP, with collateral), TCB claims, report_data binding, measured compose hash.
-    let checked = this.verified.get(node);
-    try {
-      checked ??= checkEvidenceAgainstQuote(evidence, await this.deps.verifyQuote(evidence.quote));
-      this.verified.set(node, checked);
-    } catch (error) {
-      if (error instanceof ReplicationVerificationError) {
-        const reason = describeVerificationFailure(error);
-        await this.decided(node, { outcome: "refused", at: now(), block: view.block, reason });
-        this.remember(this.recentRefusals, { node, reason, final: true, at: now(), block: view.block });
-        this.logger.error(
-          { event: "refusal", node, check: error.code, reason, final: true },
-          `refused node ${node}: ${reason}; it is never onboarded`,
-        );
-        return;
-      }
-      await this.pendingReason(node, `cannot verify it yet: ${errorMessage(error)}`, "warn", "verify-failed");
+    if (verdict.kind === "retry") {
+      await this.pendingReason(node, verdict.reason, "warn", "verify-failed");
       return;
     }
+    if (verdict.kind === "refused") {
+      const reason = verdict.reason;
+      await this.decided(node, { outcome: "refused", at: now(), block: view.block, reason });
+      if (verdict.event !== undefined) {
+        // A log of its evidence that does not decode (its refresh, since a refused registration is decided when its
+        // range is read): the node wrote it, and is refused on it like on any failed check.
+        this.noteRefusedEvent(verdict.event);
+        return;
+      }
+      this.remember(this.recentRefusals, { node, reason, final: true, at: now(), block: view.block });
+      this.logger.error(
+        { event: "refusal", node, check: verdict.code, reason, final: true },
+        `refused node ${node}: ${reason}; it is never onboarded`,
+      );
+      return;
+    }
+    const evidence = verdict.read.evidence;
     // The policy, as the registry will check it: the node's boot info, now.
     const [allowed, policyReason] = await this.registryCall((r) => r.isNodeAllowed(node, { blockTag: view.block }));
     if (!allowed) {
@@ -773,9 +940,7 @@ export class Replicator implements Loop {
       encryptionPublicKey: evidence.encryptionPublicKey,
       secret: this.secret!,
     });
-    const summary =
-      `quote verified (TCB ${checked.quote.tcbStatus}), report_data binds its keys, compose hash ` +
-      `${checked.measuredComposeHash} measured, the policy allows it`;
+    const summary = `${verdict.summary}, the policy allows it`;
     let file: string | undefined;
     if (this.options.onboardingOut !== undefined) {
       file = path.join(this.options.onboardingOut, `onboarding-${node}.json`);
@@ -872,7 +1037,6 @@ export class Replicator implements Loop {
     const pending = { ...state.pending };
     delete pending[node];
     this.reported.delete(node);
-    this.evidence.delete(node);
     this.verified.delete(node);
     this.lastChecked.delete(node);
     await this.save({ pending, decided: { ...state.decided, [node]: decision } });
@@ -927,7 +1091,7 @@ export class Replicator implements Loop {
         `revert:${node}`,
         prepared.revert,
         "error",
-        `not sending ${purpose === "register" ? "this node's registration" : `the onboarding of ${node}`}: the ` +
+        `not sending ${purpose === "register" ? "this node's registration" : purpose === "refresh" ? "this node's attestation refresh" : `the onboarding of ${node}`}: the ` +
           `registry would revert it (${prepared.revert}); trying again every pass`,
         { event: "would-revert", purpose, node, revert: prepared.revert },
       );
@@ -943,7 +1107,7 @@ export class Replicator implements Loop {
       from: submitter.address,
       signedAt: now(),
     };
-    const key = purpose === "register" ? "register" : node;
+    const key = purpose === "onboard" ? node : purpose;
     await this.save({ inflight: { ...this.requireState().inflight, [key]: tx } });
     await this.broadcast(tx);
     return { hash: tx.hash, from: tx.from };
@@ -988,6 +1152,7 @@ export class Replicator implements Loop {
         if (nonce > tx.nonce) {
           // Our nonce went to another transaction of the submitter account, and ours can never be mined.
           await this.dropInflight(key);
+          if (tx.purpose === "refresh") await this.save({ refresh: null });
           this.logger.warn(
             { event: "tx-replaced", txHash: tx.hash, nonce: tx.nonce },
             `tx ${tx.hash} (${tx.purpose} ${tx.node}) will never be mined: nonce ${tx.nonce} of ${tx.from} was used ` +
@@ -999,6 +1164,7 @@ export class Replicator implements Loop {
         continue;
       }
       await this.dropInflight(key);
+      if (receipt.status !== 1 && tx.purpose === "refresh") await this.save({ refresh: null });
       if (receipt.status !== 1) {
         this.noteError(new Error(`tx ${tx.hash} reverted in block ${receipt.blockNumber}`));
         this.logger.error(
@@ -1007,7 +1173,16 @@ export class Replicator implements Loop {
         );
         continue;
       }
-      if (tx.purpose === "register") {
+      if (tx.purpose === "refresh") {
+        const refresh = this.requireState().refresh;
+        await this.save({
+          refresh: { ...(refresh ?? { nonce: "", at: now() }), txHash: tx.hash, block: receipt.blockNumber },
+        });
+        this.logger.info(
+          { event: "refreshed", node: tx.node, txHash: tx.hash, block: receipt.blockNumber },
+          `node ${tx.node}'s attestation is refreshed (tx ${tx.hash} in block ${receipt.blockNumber})`,
+        );
+      } else if (tx.purpose === "register") {
         await this.save({
           registration: {
             ...(this.requireState().registration ?? { at: now() }),

@@ -24,6 +24,11 @@ export interface Loop {
    * returns (or throws {@link StopRequested}) instead of starting the next one.
    */
   pass(stopping: AbortSignal): Promise<void>;
+  /**
+   * Why the loop works but not as it should (e.g. an RPC endpoint was outvoted); undefined when all is well. Shown as
+   * `degraded` on `/healthz`, like a failed pass.
+   */
+  degraded?(): string | undefined;
   /** What `/status` shows about this loop (JSON-serializable; bigint is written as a string). */
   status(): Record<string, unknown>;
   /**
@@ -173,7 +178,7 @@ export class Service {
       let state = "ok";
       if (!run.initialized) state = "initializing";
       else if (run.passStartedAt !== undefined && now - run.passStartedAt > run.loop.maxPassMs) state = "stuck";
-      else if (run.lastPassError !== undefined) state = "degraded";
+      else if (run.lastPassError !== undefined || run.loop.degraded?.() !== undefined) state = "degraded";
       if (state === "initializing" || state === "stuck") ok = false;
       loops[run.loop.name] = state;
     }

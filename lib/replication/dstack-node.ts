@@ -1,7 +1,8 @@
 /**
  * A node's side of registration, inside its TEE, through the dstack guest API (`@phala/dstack-sdk`): derive its
- * keys, quote them, describe its boot, check and sign. `register-node --from-dstack` and the guest agent's
- * replicator both build registrations here.
+ * keys (with dstack's signature chain for the Ethereum key), quote them, take its boot info from what the quote and
+ * event log measure, check it as members will, and sign. `register-node --from-dstack` and the guest agent's
+ * replicator both build registrations, and attestation refreshes, here.
  *
  * Keys. dstack's `GetKey` derives a key from the app's key, which every instance of the app shares, and a path. So
  * the path names the registry, the instance and the release, which makes the node's address
@@ -14,18 +15,21 @@
  * are trusted with the shared secret anyway (a member onboards allowed code on request).
  */
 import { DstackClient } from "@phala/dstack-sdk";
-import { Wallet, getAddress, getBytes, hexlify } from "ethers";
+import { SigningKey, Wallet, getAddress, getBytes, hexlify } from "ethers";
 
+import { DstackEvidenceError } from "../dstack/errors.js";
 import { UserError } from "../errors.js";
-import { encodeEventLogBytes, registryDomain, signRegistration } from "./eip712.js";
-import type { AppBootInfo, Registration } from "./eip712.js";
+import { encodeEventLogBytes, registryDomain, signRefresh, signRegistration } from "./eip712.js";
+import type { AppBootInfo, AttestationRefresh, Registration } from "./eip712.js";
 import { COMPOSE_HASH_EVENT, parseEventLog, runtimeEntries } from "./event-log.js";
-import { BOOT_EVENTS, bootEventPayload, mrSystemOf } from "./measured-boot.js";
+import { ENCRYPTION_KEY_PURPOSE, NODE_KEY_PURPOSE, nodeKeyChainFromGetKey } from "./key-chain.js";
+import type { NodeKeyChain } from "./key-chain.js";
+import { BOOT_EVENTS, bootEventPayload, measureBoot, mrSystemOf } from "./measured-boot.js";
 import type { DstackEventLogEntry } from "./event-log.js";
-import type { SignedNodeRegistration } from "./files.js";
+import type { SignedNodeRegistration, SignedRefresh } from "./files.js";
+import { checkNodeEvidence, measuredBootInfo } from "./node-evidence.js";
+import type { CheckedEvidence, EvidenceContext } from "./node-evidence.js";
 import type { VerifiedTdxQuote } from "./quote.js";
-import { checkEvidenceAgainstQuote } from "./registration.js";
-import type { VerifiedRegistration } from "./registration.js";
 import { replicationReportData } from "./report-data.js";
 import { encryptionKeyPairFromPrivateKey } from "./secret.js";
 import type { EncryptionKeyPair } from "./secret.js";
@@ -50,7 +54,8 @@ export interface DstackInfo {
 /** The part of the dstack guest API a node uses; `DstackClient` of `@phala/dstack-sdk` is one. */
 export interface DstackGuestApi {
   info(): Promise<DstackInfo>;
-  getKey(path: string, purpose: string): Promise<{ key: Uint8Array }>;
+  /** The derived key and dstack's `[sig0, kmsSig]` for it. */
+  getKey(path: string, purpose: string): Promise<{ key: Uint8Array; signature_chain: Uint8Array[] }>;
   getQuote(reportData: Uint8Array): Promise<{ quote: string; event_log: string }>;
 }
 
@@ -70,6 +75,8 @@ export interface NodeKeys {
   ethereum: Wallet;
   encryption: EncryptionKeyPair;
   paths: Record<NodeKeyRole, string>;
+  /** dstack's chain for the Ethereum key, as the registry takes it. */
+  keyChain: NodeKeyChain;
 }
 
 /**
@@ -136,15 +143,18 @@ export function bootFactsFromInfo(info: DstackInfo): NodeBootFacts {
   };
 }
 
-/** Derives the node's Ethereum and encryption keys with `GetKey` (see the top of this file for the paths). */
+/**
+ * Derives the node's Ethereum and encryption keys with `GetKey` (see the top of this file for the paths), the
+ * Ethereum key with the purpose {@link NODE_KEY_PURPOSE}, whose signature chain the registry verifies.
+ */
 export async function deriveNodeKeys(guest: DstackGuestApi, registry: string, boot: NodeBootFacts): Promise<NodeKeys> {
   const paths: Record<NodeKeyRole, string> = {
     ethereum: nodeKeyPath(registry, boot, "ethereum"),
     encryption: nodeKeyPath(registry, boot, "encryption"),
   };
   const [ethereumKey, encryptionKey] = await Promise.all([
-    guest.getKey(paths.ethereum, "ethereum"),
-    guest.getKey(paths.encryption, "encryption"),
+    guest.getKey(paths.ethereum, NODE_KEY_PURPOSE),
+    guest.getKey(paths.encryption, ENCRYPTION_KEY_PURPOSE),
   ]);
   for (const [role, { key }] of [
     ["ethereum", ethereumKey],
@@ -153,7 +163,27 @@ export async function deriveNodeKeys(guest: DstackGuestApi, registry: string, bo
     if (key.length !== 32) throw new UserError(`GetKey gave a ${key.length}-byte ${role} key; expected 32 bytes`);
   }
   const ethereum = new Wallet(hexlify(ethereumKey.key));
-  return { address: ethereum.address, ethereum, encryption: encryptionKeyPairFromPrivateKey(encryptionKey.key), paths };
+  let keyChain: NodeKeyChain;
+  try {
+    keyChain = nodeKeyChainFromGetKey(
+      boot.appId,
+      new SigningKey(ethereum.privateKey).compressedPublicKey,
+      ethereumKey.signature_chain ?? [],
+    );
+  } catch (error) {
+    if (!(error instanceof DstackEvidenceError)) throw error;
+    throw new UserError(
+      `GetKey gave the node key without a usable signature chain (${error.message}): this dstack guest agent ` +
+        "does not prove its keys came from the KMS, so no registry would accept them",
+    );
+  }
+  return {
+    address: ethereum.address,
+    ethereum,
+    encryption: encryptionKeyPairFromPrivateKey(encryptionKey.key),
+    paths,
+    keyChain,
+  };
 }
 
 /**
@@ -173,6 +203,8 @@ export interface BuildNodeRegistrationOptions {
    * info, as the KMS and every member will see them.
    */
   verifyQuote: (quote: Uint8Array) => Promise<VerifiedTdxQuote>;
+  /** The registry's app and its KMS's `kmsInfo()`: what members will hold the registration to. */
+  context: EvidenceContext;
 }
 
 export interface BuiltNodeRegistration {
@@ -180,21 +212,15 @@ export interface BuiltNodeRegistration {
   /** For the node's agent (decrypting the secret; signing onboardings as a member). Never written to a file. */
   keys: NodeKeys;
   /** The node's own check of what members will check: they will find the same. */
-  verified: VerifiedRegistration;
+  checked: CheckedEvidence;
 }
 
-/**
- * Builds and signs this node's registration: keys from `GetKey`, a quote with the `report_data` that binds them,
- * the RTMR3 entries of the event log, boot info from `Info` and the quote's own verification. Before signing, it
- * runs every check a member will run on the result ({@link checkEvidenceAgainstQuote}), so a node never spends its
- * one registration on one that would be refused; such a failure throws {@link ReplicationVerificationError}.
- */
-export async function buildNodeRegistration(options: BuildNodeRegistrationOptions): Promise<BuiltNodeRegistration> {
-  const { guest, chainId, verifyQuote } = options;
-  const registry = getAddress(options.registry);
-  const boot = bootFactsFromInfo(await guest.info());
-  const keys = await deriveNodeKeys(guest, registry, boot);
-
+/** This node's quote over its keys, with its RTMR3 entries, verified and measured. */
+async function quoteOwnKeys(
+  guest: DstackGuestApi,
+  keys: NodeKeys,
+  verifyQuote: (quote: Uint8Array) => Promise<VerifiedTdxQuote>,
+) {
   const response = await guest.getQuote(replicationReportData(keys.address, keys.encryption.publicKey));
   const quote = getBytes(infoHex("quote", response.quote));
   const runtime = runtimeEntries(parseEventLog(response.event_log));
@@ -202,18 +228,38 @@ export async function buildNodeRegistration(options: BuildNodeRegistrationOption
     throw new UserError("the event log from GetQuote has no compose-hash event in RTMR3: is this a dstack CVM?");
   }
   const verified = await verifyQuote(quote);
+  const measured = measureBoot(verified, runtime);
+  return { quote, runtime, verified, measured };
+}
 
-  const bootInfo: AppBootInfo = {
-    appId: boot.appId,
-    composeHash: boot.composeHash,
-    instanceId: boot.instanceId,
-    deviceId: boot.deviceId,
-    mrAggregated: boot.mrAggregated,
-    mrSystem: dstackMrSystem(verified, runtime),
-    osImageHash: boot.osImageHash,
-    tcbStatus: verified.tcbStatus,
-    advisoryIds: [...verified.advisoryIds],
-  };
+/**
+ * Builds and signs this node's registration: keys and the Ethereum key's chain from `GetKey`, a quote with the
+ * `report_data` that binds them, the RTMR3 entries of the event log, and the boot info the quote and log measure (in
+ * the view dstack's KMS saw at boot: what the registry stores), with the TCB of the quote's own verification. Before
+ * signing, it runs every check a member will run on the result ({@link checkNodeEvidence}), so a node never spends
+ * its one registration on one that would be refused; such a failure throws `ReplicationVerificationError`.
+ */
+export async function buildNodeRegistration(options: BuildNodeRegistrationOptions): Promise<BuiltNodeRegistration> {
+  const { guest, chainId, verifyQuote, context } = options;
+  const registry = getAddress(options.registry);
+  const boot = bootFactsFromInfo(await guest.info());
+  if (getAddress(boot.appId) !== getAddress(context.appId)) {
+    throw new UserError(
+      `the node runs app ${boot.appId}, but this registry serves app ${getAddress(context.appId)}: check --registry`,
+    );
+  }
+  const keys = await deriveNodeKeys(guest, registry, boot);
+  const { quote, runtime, verified, measured } = await quoteOwnKeys(guest, keys, verifyQuote);
+
+  const bootInfo: AppBootInfo = measuredBootInfo(measured);
+  for (const field of ["instanceId", "composeHash"] as const) {
+    if (bootInfo[field].toLowerCase() !== boot[field].toLowerCase()) {
+      throw new UserError(
+        `Info reports ${field} ${boot[field]}, but this CVM's quote measures ${bootInfo[field]}: the keys are derived ` +
+          "for what Info reports, so nothing is registered",
+      );
+    }
+  }
   const registration: Registration = {
     node: keys.address,
     encryptionPublicKey: hexlify(keys.encryption.publicKey),
@@ -221,9 +267,68 @@ export async function buildNodeRegistration(options: BuildNodeRegistrationOption
     quote: hexlify(quote),
     eventLog: hexlify(encodeEventLogBytes(JSON.stringify(runtime))),
   };
-  const checked = checkEvidenceAgainstQuote(registration, verified);
+  const checked = checkNodeEvidence({ ...registration, keyChain: keys.keyChain }, verified, context);
   const signature = await signRegistration(keys.ethereum, registryDomain(chainId, registry), registration);
-  return { signed: { chainId, registry, registration, signature }, keys, verified: checked };
+  return { signed: { chainId, registry, registration, keyChain: keys.keyChain, signature }, keys, checked };
+}
+
+export interface BuildRefreshOptions {
+  guest: DstackGuestApi;
+  chainId: bigint;
+  registry: string;
+  keys: NodeKeys;
+  /** The boot info the registry stores for this node: a refresh changes its TCB status and advisories only. */
+  stored: AppBootInfo;
+  /** The node's refresh count, as the registry stores it (`refreshes`). */
+  nonce: bigint;
+  verifyQuote: (quote: Uint8Array) => Promise<VerifiedTdxQuote>;
+  context: EvidenceContext;
+}
+
+export interface BuiltRefresh {
+  signed: SignedRefresh;
+  /** The boot info the registry will store: the stored one with the new TCB. */
+  bootInfo: AppBootInfo;
+  checked: CheckedEvidence;
+}
+
+/**
+ * Builds and signs this node's attestation refresh: a fresh quote over the same keys, verified with fresh collateral,
+ * whose measured boot must be the one the registry stores (a refresh reports a new TCB, never a new boot). The same
+ * checks as members run ({@link checkNodeEvidence}) come first; a failure throws `ReplicationVerificationError`.
+ */
+export async function buildRefresh(options: BuildRefreshOptions): Promise<BuiltRefresh> {
+  const { guest, chainId, keys, verifyQuote, context } = options;
+  const registry = getAddress(options.registry);
+  const { quote, runtime, verified } = await quoteOwnKeys(guest, keys, verifyQuote);
+  const bootInfo: AppBootInfo = {
+    ...options.stored,
+    tcbStatus: verified.tcbStatus,
+    advisoryIds: [...verified.advisoryIds],
+  };
+  const eventLog = hexlify(encodeEventLogBytes(JSON.stringify(runtime)));
+  const checked = checkNodeEvidence(
+    {
+      node: keys.address,
+      encryptionPublicKey: keys.encryption.publicKey,
+      bootInfo,
+      quote,
+      eventLog,
+      keyChain: keys.keyChain,
+    },
+    verified,
+    context,
+  );
+  const refresh: AttestationRefresh = {
+    node: keys.address,
+    nonce: options.nonce,
+    quote: hexlify(quote),
+    eventLog,
+    tcbStatus: bootInfo.tcbStatus,
+    advisoryIds: bootInfo.advisoryIds,
+  };
+  const signature = await signRefresh(keys.ethereum, registryDomain(chainId, registry), refresh);
+  return { signed: { chainId, registry, refresh, signature }, bootInfo, checked };
 }
 
 function tcbInfoObject(value: unknown): Record<string, string | undefined> {

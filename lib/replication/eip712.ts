@@ -11,7 +11,7 @@ export type { AppBootInfo };
 /** EIP-712 domain name of the registry. */
 export const REGISTRY_EIP712_NAME = "ReplicationRegistry";
 /** EIP-712 domain version of the registry. */
-export const REGISTRY_EIP712_VERSION = "1";
+export const REGISTRY_EIP712_VERSION = "2";
 
 /** What a node signs to register (the registry's `Registration` struct). */
 export interface Registration {
@@ -22,6 +22,20 @@ export interface Registration {
   quote: BytesLike;
   /** dstack's event log as UTF-8 JSON bytes (see {@link encodeEventLogBytes}); empty when not published. */
   eventLog: BytesLike;
+}
+
+/** What a node signs to refresh its attestation (the registry's `AttestationRefresh` struct). */
+export interface AttestationRefresh {
+  node: string;
+  /** The node's refresh count before this one (the registry's `refreshes`): each refresh signature works once. */
+  nonce: bigint | number;
+  /** The new TDX quote; its `report_data` binds the node's keys as at registration. */
+  quote: BytesLike;
+  /** Its event log, as UTF-8 JSON bytes. */
+  eventLog: BytesLike;
+  /** What Intel's collateral gives the new quote now. */
+  tcbStatus: string;
+  advisoryIds: string[];
 }
 
 /** What a member signs to onboard a node (the registry's `Onboarding` struct). */
@@ -57,6 +71,18 @@ export const REGISTRATION_TYPES: Record<string, TypedDataField[]> = {
   AppBootInfo: APP_BOOT_INFO_FIELDS,
 };
 
+/** EIP-712 types of an attestation refresh. */
+export const ATTESTATION_REFRESH_TYPES: Record<string, TypedDataField[]> = {
+  AttestationRefresh: [
+    { name: "node", type: "address" },
+    { name: "nonce", type: "uint64" },
+    { name: "quote", type: "bytes" },
+    { name: "eventLog", type: "bytes" },
+    { name: "tcbStatus", type: "string" },
+    { name: "advisoryIds", type: "string[]" },
+  ],
+};
+
 /** EIP-712 types of an onboarding. */
 export const ONBOARDING_TYPES: Record<string, TypedDataField[]> = {
   Onboarding: [
@@ -76,6 +102,11 @@ export function registrationDigest(domain: TypedDataDomain, registration: Regist
   return TypedDataEncoder.hash(domain, REGISTRATION_TYPES, registration);
 }
 
+/** The digest a node signs to refresh its attestation (equals the contract's `refreshDigest` at that nonce). */
+export function refreshDigest(domain: TypedDataDomain, refresh: AttestationRefresh): string {
+  return TypedDataEncoder.hash(domain, ATTESTATION_REFRESH_TYPES, refresh);
+}
+
 /** The digest a member signs to onboard (equals the contract's `onboardingDigest`). */
 export function onboardingDigest(domain: TypedDataDomain, onboarding: Onboarding): string {
   return TypedDataEncoder.hash(domain, ONBOARDING_TYPES, onboarding);
@@ -88,6 +119,15 @@ export async function signRegistration(
   registration: Registration,
 ): Promise<string> {
   return signer.signTypedData(domain, REGISTRATION_TYPES, registration);
+}
+
+/** Sign an attestation refresh with the node's in-TEE Ethereum key. */
+export async function signRefresh(
+  signer: Pick<Signer, "signTypedData">,
+  domain: TypedDataDomain,
+  refresh: AttestationRefresh,
+): Promise<string> {
+  return signer.signTypedData(domain, ATTESTATION_REFRESH_TYPES, refresh);
 }
 
 /** Sign an onboarding with a member's in-TEE Ethereum key. */

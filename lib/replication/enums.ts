@@ -9,7 +9,7 @@ export const NODE_STATUSES = ["None", "Registered", "Member", "Evicted"] as cons
 export type NodeStatus = (typeof NODE_STATUSES)[number];
 
 /** `IReplicationRegistry.EvictionCause`, in its Solidity order. */
-export const EVICTION_CAUSES = ["Left", "NoLongerAllowed", "RemovedByOwner"] as const;
+export const EVICTION_CAUSES = ["Left", "NoLongerAllowed", "RemovedByOwner", "AttestationExpired"] as const;
 export type EvictionCause = (typeof EVICTION_CAUSES)[number];
 
 function enumName<const Names extends readonly string[]>(names: Names, value: bigint | number): Names[number] {

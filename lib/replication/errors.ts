@@ -11,7 +11,13 @@ export type ReplicationErrorCode =
   | "event-log-invalid"
   | "rtmr-mismatch"
   | "compose-hash-missing"
-  | "compose-hash-mismatch";
+  | "compose-hash-mismatch"
+  | "boot-info-mismatch"
+  | "key-provider-mismatch"
+  | "key-chain-invalid"
+  | "kms-root-changed"
+  | "record-unreadable"
+  | "sponsor-chain-invalid";
 
 /** A check of the replication protocol failed; `code` says which one. */
 export class ReplicationVerificationError extends Error {
@@ -38,6 +44,12 @@ export const VERIFICATION_FAILURES: Record<ReplicationErrorCode, string> = {
   "rtmr-mismatch": "its event log does not replay to its quote's RTMR3",
   "compose-hash-missing": "no compose hash was measured into its RTMR3",
   "compose-hash-mismatch": "the compose hash measured into its RTMR3 is not the one it claims",
+  "boot-info-mismatch": "the boot info it claims is not what its quote and event log measure",
+  "key-provider-mismatch": "its key-provider event does not name the KMS's CA key (kmsInfo().caPubkey)",
+  "key-chain-invalid": "its key is not one dstack's KMS issued to this app (signature chain to kmsInfo().k256Pubkey)",
+  "kms-root-changed": "the KMS no longer publishes the root this registry is bound to",
+  "record-unreadable": "its record in the registry holds strings that are not UTF-8",
+  "sponsor-chain-invalid": "its chain of sponsors does not reach a genesis member whose evidence verifies",
 };
 
 /**

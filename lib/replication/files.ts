@@ -1,25 +1,38 @@
 /**
  * The files a node or a member hands to the host that submits for it (TEE nodes hold no gas money): a signed
- * registration (`register-node --file`) and a signed onboarding (`onboard-node --onboarding`). JSON; byte strings
- * are `0x`-hex, the chain id is a decimal string, and the event log is the exact JSON text whose UTF-8 bytes were
- * signed. Each file names the chain and registry its signature is for (the EIP-712 domain), so a tool can refuse it
- * on the wrong network before anything is sent.
+ * registration with its key chain (`register-node --file`), a signed attestation refresh (`refresh-node --file`) and
+ * a signed onboarding (`onboard-node --onboarding`). JSON; byte strings are `0x`-hex, the chain id is a decimal
+ * string, and an event log is the exact JSON text whose UTF-8 bytes were signed. Each file names the chain and
+ * registry its signature is for (the EIP-712 domain), so a tool can refuse it on the wrong network before anything
+ * is sent. Version 2 goes with the registry's EIP-712 version 2.
  */
 import { getAddress, getBytes, hexlify, isAddress, isHexString } from "ethers";
 
 import { UserError } from "../errors.js";
 import { decodeEventLogBytes, encodeEventLogBytes } from "./eip712.js";
-import type { AppBootInfo, Onboarding, Registration } from "./eip712.js";
+import type { AppBootInfo, AttestationRefresh, Onboarding, Registration } from "./eip712.js";
+import type { NodeKeyChain } from "./key-chain.js";
 
 export const REGISTRATION_FILE_TYPE = "dstack-devproof/node-registration";
+export const REFRESH_FILE_TYPE = "dstack-devproof/node-attestation-refresh";
 export const ONBOARDING_FILE_TYPE = "dstack-devproof/node-onboarding";
-export const REPLICATION_FILE_VERSION = 1;
+export const REPLICATION_FILE_VERSION = 2;
 
-/** A node's registration with its signature, and the chain and registry the signature is for. */
+/** A node's registration with its signature and its key chain, and the chain and registry the signature is for. */
 export interface SignedNodeRegistration {
   chainId: bigint;
   registry: string;
   registration: Registration;
+  /** dstack's chain for the node's key, which the registry verifies (not part of what the node signs). */
+  keyChain: NodeKeyChain;
+  signature: string;
+}
+
+/** A node's attestation refresh with its signature, and the chain and registry the signature is for. */
+export interface SignedRefresh {
+  chainId: bigint;
+  registry: string;
+  refresh: AttestationRefresh;
   signature: string;
 }
 
@@ -47,6 +60,34 @@ export function encodeRegistrationFile(signed: SignedNodeRegistration): string {
       bootInfo: { ...r.bootInfo, advisoryIds: [...r.bootInfo.advisoryIds] },
       quote: hexlify(r.quote),
       eventLog: decodeEventLogBytes(r.eventLog),
+      keyChain: {
+        derivedPublicKey: hexlify(signed.keyChain.derivedPublicKey),
+        appPublicKey: hexlify(signed.keyChain.appPublicKey),
+        appSignature: hexlify(signed.keyChain.appSignature),
+        kmsSignature: hexlify(signed.keyChain.kmsSignature),
+      },
+      signature: hexlify(signed.signature),
+    },
+    null,
+    2,
+  )}\n`;
+}
+
+/** The refresh file of a signed attestation refresh (pretty JSON, ending with a newline). */
+export function encodeRefreshFile(signed: SignedRefresh): string {
+  const r = signed.refresh;
+  return `${JSON.stringify(
+    {
+      type: REFRESH_FILE_TYPE,
+      version: REPLICATION_FILE_VERSION,
+      chainId: signed.chainId.toString(),
+      registry: getAddress(signed.registry),
+      node: getAddress(r.node),
+      nonce: r.nonce.toString(),
+      quote: hexlify(r.quote),
+      eventLog: decodeEventLogBytes(r.eventLog),
+      tcbStatus: r.tcbStatus,
+      advisoryIds: [...r.advisoryIds],
       signature: hexlify(signed.signature),
     },
     null,
@@ -77,6 +118,7 @@ export function encodeOnboardingFile(signed: SignedOnboarding): string {
 export function parseRegistrationFile(text: string, source: string): SignedNodeRegistration {
   const file = new FileReader(source, text, REGISTRATION_FILE_TYPE);
   const boot = file.object("bootInfo");
+  const chain = file.object("keyChain");
   const bootInfo: AppBootInfo = {
     appId: boot.address("appId"),
     composeHash: boot.hex("composeHash", 32),
@@ -97,6 +139,34 @@ export function parseRegistrationFile(text: string, source: string): SignedNodeR
       bootInfo,
       quote: file.hex("quote"),
       eventLog: hexlify(encodeEventLogBytes(file.string("eventLog"))),
+    },
+    keyChain: {
+      derivedPublicKey: chain.hex("derivedPublicKey", 33),
+      appPublicKey: chain.hex("appPublicKey", 33),
+      appSignature: chain.hex("appSignature", 65),
+      kmsSignature: chain.hex("kmsSignature", 65),
+    },
+    signature: file.hex("signature", 65),
+  };
+}
+
+/** Parses a refresh file; `source` names it in errors. */
+export function parseRefreshFile(text: string, source: string): SignedRefresh {
+  const file = new FileReader(source, text, REFRESH_FILE_TYPE);
+  const nonce = file.string("nonce");
+  if (!/^(0|[1-9]\d*)$/.test(nonce) || BigInt(nonce) >= 2n ** 64n) {
+    throw new UserError(`${source}: field "nonce" must be a refresh count as a decimal string`);
+  }
+  return {
+    chainId: file.chainId(),
+    registry: file.address("registry"),
+    refresh: {
+      node: file.address("node"),
+      nonce: BigInt(nonce),
+      quote: file.hex("quote"),
+      eventLog: hexlify(encodeEventLogBytes(file.string("eventLog"))),
+      tcbStatus: file.string("tcbStatus"),
+      advisoryIds: file.strings("advisoryIds"),
     },
     signature: file.hex("signature", 65),
   };

@@ -26,6 +26,7 @@ import { DstackEvidenceError } from "../dstack/errors.js";
 import { keyProviderRefusal, parseKeyProviderPayload } from "../dstack/key-provider.js";
 import type { KeyProviderInfo } from "../dstack/key-provider.js";
 import type { AppBootInfo } from "../bootInfo.js";
+import { quoted, shownList } from "../untrusted/text.js";
 import { ReplicationVerificationError } from "./errors.js";
 import { DSTACK_RUNTIME_EVENT_TYPE, RUNTIME_EVENT_IMR, parseEventLog, replayRtmr } from "./event-log.js";
 import type { DstackEventLogEntry } from "./event-log.js";
@@ -241,13 +242,14 @@ export function compareBootInfo(
   if (!same(claimed.osImageHash, measured.osImageHash)) {
     refuse("osImageHash", claimed.osImageHash, measured.osImageHash, BOOT_EVENTS.osImageHash);
   }
+  // The claimed strings are the node's (any bytes it chose): each is escaped and cut before it is put in a line.
   if (claimed.tcbStatus !== measured.tcbStatus) {
-    refuse("tcbStatus", JSON.stringify(claimed.tcbStatus), JSON.stringify(measured.tcbStatus));
+    refuse("tcbStatus", quoted(claimed.tcbStatus, 64), quoted(measured.tcbStatus, 64));
   }
-  const claimedAdvisories = [...new Set(claimed.advisoryIds)].sort().join(",");
-  const measuredAdvisories = [...new Set(measured.advisoryIds)].sort().join(",");
-  if (claimedAdvisories !== measuredAdvisories) {
-    refuse("advisoryIds", `[${claimedAdvisories}]`, `[${measuredAdvisories}]`);
+  const claimedAdvisories = [...new Set(claimed.advisoryIds)].sort();
+  const measuredAdvisories = [...new Set(measured.advisoryIds)].sort();
+  if (claimedAdvisories.join(",") !== measuredAdvisories.join(",")) {
+    refuse("advisoryIds", `[${shownList(claimedAdvisories)}]`, `[${shownList(measuredAdvisories)}]`);
   }
   if (options.kmsCaPublicKey !== undefined) {
     const expected = hexlify(getBytes(options.kmsCaPublicKey));

@@ -1,7 +1,8 @@
 /**
- * What a node's agent reads from and sends to a ReplicationRegistry: its EIP-712 domain and policy, node statuses,
- * the genesis member, the policy's verdict on a node, the `NodeRegistered` and `NodeOnboarded` events, and the two
- * calls a node or member makes (`register`, `onboard`).
+ * What a node's agent reads from and sends to a ReplicationRegistry: its EIP-712 domain, policy and KMS root, node
+ * records and statuses, the genesis member, the policy's verdict on a node, the `NodeRegistered`, `NodeOnboarded` and
+ * `AttestationRefreshed` events, and the three calls a node or member makes (`register`, `refreshAttestation`,
+ * `onboard`).
  *
  * Why not `registry.ts` alone: that module binds the whole contract through the TypeChain factories, which exist only
  * after `npx hardhat compile`, and the guest agent's image is built without Hardhat or a Solidity compiler. So the ABI
@@ -9,7 +10,9 @@
  * when bundled), and `test/lib/registry-view.test.ts` proves that every fragment equals the compiled one. The checks
  * and readers below take either binding, so tasks (through `registry.ts`) and the agent share them.
  *
- * Registrations are written by anyone (a node signs its own, with a key anyone can make up), so the readers of events
+ * Registrations and refreshes are written by nodes, and the registry checks their signatures and key chain, not their
+ * contents: every byte of a boot info string, an event log, a key chain or a refresh's TCB claim is the node's choice
+ * (and the code behind a KMS-issued key may be a release the owner wrote for this purpose). So the readers of events
  * and of `getNode` decode every log and result on its own through `lib/untrusted/decode.ts`, driven by the fragments
  * below: a log that does not decode, or whose strings are not UTF-8, comes back as a {@link RefusedEvent} with its
  * reason instead of throwing, and the logs after it are read as usual.
@@ -23,7 +26,7 @@ import { callView, decodeEventLog, describeRefusedLog, onlyValue, refusalReason 
 import type { Decoded } from "../untrusted/decode.js";
 import { REGISTRY_EIP712_NAME, REGISTRY_EIP712_VERSION } from "./eip712.js";
 import type { AppBootInfo } from "./eip712.js";
-import type { SignedNodeRegistration } from "./files.js";
+import type { SignedNodeRegistration, SignedRefresh } from "./files.js";
 import { nodeStatusOf } from "./enums.js";
 import type { NodeStatus } from "./enums.js";
 import { evidenceFromNodeRegistered } from "./registration.js";
@@ -32,46 +35,70 @@ import type { NodeRegisteredArgs, RegistrationEvidence } from "./registration.js
 const BOOT_INFO_TUPLE =
   "(address appId, bytes32 composeHash, address instanceId, bytes32 deviceId, bytes32 mrAggregated, " +
   "bytes32 mrSystem, bytes32 osImageHash, string tcbStatus, string[] advisoryIds)";
+const ATTESTATION_TUPLE = "(bytes quote, bytes eventLog)";
+const KEY_CHAIN_TUPLE = "(bytes derivedPublicKey, bytes appPublicKey, bytes appSignature, bytes kmsSignature)";
+const NODE_RECORD_TUPLE =
+  "(uint8 status, uint64 registeredAt, address sponsor, uint64 joinedAt, uint64 evictedAt, uint64 attestedAt, " +
+  `uint64 refreshes, bytes32 quoteHash, bytes encryptionPublicKey, ${BOOT_INFO_TUPLE} bootInfo)`;
 
 /** The part of `IReplicationRegistry` (and the errors it reverts with) that an agent uses, as the compiler declares it. */
 export const REGISTRY_AGENT_ABI = [
+  "function ATTESTATION_PERIOD() view returns (uint64)",
   "function appAuth() view returns (address)",
+  "function attestationExpiresAt(address node) view returns (uint64)",
   "function eip712Domain() view returns (bytes1 fields, string name, string version, uint256 chainId, address verifyingContract, bytes32 salt, uint256[] extensions)",
   "function genesis() view returns (address)",
-  `function getNode(address node) view returns ((uint8 status, uint64 registeredAt, address sponsor, uint64 joinedAt, uint64 evictedAt, bytes32 quoteHash, bytes encryptionPublicKey, ${BOOT_INFO_TUPLE} bootInfo))`,
+  `function getNode(address node) view returns (${NODE_RECORD_TUPLE})`,
   "function isNodeAllowed(address node) view returns (bool isAllowed, string reason)",
+  "function kms() view returns (address)",
+  "function kmsRoot() view returns (address)",
   "function nodeStatus(address node) view returns (uint8)",
   "function onboard(address node, bytes ciphertext, bytes memberSignature)",
-  `function register(address node, bytes encryptionPublicKey, ${BOOT_INFO_TUPLE} bootInfo, (bytes quote, bytes eventLog) attestation, bytes nodeSignature)`,
+  `function refreshAttestation(address node, ${ATTESTATION_TUPLE} attestation, string tcbStatus, string[] advisoryIds, bytes nodeSignature)`,
+  `function register(address node, bytes encryptionPublicKey, ${BOOT_INFO_TUPLE} bootInfo, ${ATTESTATION_TUPLE} attestation, ${KEY_CHAIN_TUPLE} keyChain, bytes nodeSignature)`,
+  `event AttestationRefreshed(address indexed node, bytes32 indexed quoteHash, uint64 nonce, string tcbStatus, string[] advisoryIds, ${ATTESTATION_TUPLE} attestation, bool allowed, string reason)`,
   "event GenesisSet(address indexed node, address indexed setBy)",
   "event NodeOnboarded(address indexed node, address indexed sponsor, bytes32 quoteHash, bytes ciphertext)",
-  `event NodeRegistered(address indexed node, bytes32 indexed composeHash, bytes32 indexed quoteHash, bytes encryptionPublicKey, ${BOOT_INFO_TUPLE} bootInfo, (bytes quote, bytes eventLog) attestation)`,
+  `event NodeRegistered(address indexed node, bytes32 indexed composeHash, bytes32 indexed quoteHash, bytes encryptionPublicKey, ${BOOT_INFO_TUPLE} bootInfo, ${ATTESTATION_TUPLE} attestation, ${KEY_CHAIN_TUPLE} keyChain)`,
+  "error DstackSignatureChainAppKeyMismatch(address recovered, address appKey)",
+  "error DstackSignatureChainInvalidPublicKey(bytes publicKey)",
+  "error DstackSignatureChainInvalidSignature(uint256 index, bytes signature)",
+  "error DstackSignatureChainKmsRootMismatch(address recovered, address kmsRoot)",
   "error ECDSAInvalidSignature()",
   "error ECDSAInvalidSignatureLength(uint256 length)",
   "error ECDSAInvalidSignatureS(bytes32 s)",
   "error RegistryAppIdMismatch(address appId, address expected)",
+  "error RegistryAttestationExpired(address node, uint64 attestedAt, uint64 expiredAt)",
   "error RegistryBootInfoNotAllowed(address node, string reason)",
   "error RegistryCiphertextEmpty(address node)",
   "error RegistryEncryptionKeyLengthInvalid(uint256 length, uint256 maxLength)",
   "error RegistryNodeAlreadyMember(address node)",
   "error RegistryNodeAlreadyRegistered(address node, uint8 status)",
+  "error RegistryNodeCannotRefresh(address node, uint8 status)",
+  "error RegistryNodeKeyNotKmsIssued(address node, address derivedKey)",
   "error RegistryNodeNotRegistered(address node, uint8 status)",
   "error RegistryQuoteEmpty(address node)",
   "error RegistrySignerMismatch(address node, address signer)",
   "error RegistrySignerNotMember(address signer)",
+  "error RegistrySponsorAttestationExpired(address sponsor, uint64 attestedAt, uint64 expiredAt)",
   "error RegistrySponsorNotAllowed(address sponsor, string reason)",
 ] as const;
 
 /** The registry as an agent binds it: the functions and events of {@link REGISTRY_AGENT_ABI}. */
 export type RegistryView = Pick<
   ReplicationRegistry,
+  | "ATTESTATION_PERIOD"
   | "appAuth"
+  | "attestationExpiresAt"
   | "eip712Domain"
   | "genesis"
   | "getNode"
   | "isNodeAllowed"
+  | "kms"
+  | "kmsRoot"
   | "nodeStatus"
   | "onboard"
+  | "refreshAttestation"
   | "register"
   | "filters"
   | "queryFilter"
@@ -172,27 +199,28 @@ export interface EventsRead<T> {
 }
 
 type EventReader = Pick<RegistryView, "getAddress" | "runner">;
-type RegistryEvent = "NodeRegistered" | "NodeOnboarded" | "GenesisSet";
+type RegistryEvent = "NodeRegistered" | "NodeOnboarded" | "GenesisSet" | "AttestationRefreshed";
 
 /** The agent's ABI as an interface: every event and view read below is decoded with these fragments. */
 export const registryAgentInterface = new Interface(REGISTRY_AGENT_ABI);
 
 /**
- * The logs of `event` in `[fromBlock, toBlock]` (of `node` only when given: the first indexed field of all three),
- * each decoded on its own: `take` builds a record from a clean decoding, anything else is refused with its reason.
+ * The logs of `event` in `[fromBlock, toBlock]` whose indexed fields are `filter` (in order, from the first, which is
+ * the node in all four; undefined matches any), each decoded on its own: `take` builds a record from a clean decoding,
+ * anything else is refused with its reason.
  */
 async function readEvents<T>(
   registry: EventReader,
   event: RegistryEvent,
   fromBlock: number,
   toBlock: number | undefined,
-  node: string | undefined,
+  filter: readonly (string | undefined)[],
   take: (decoded: Decoded, log: Log) => T,
 ): Promise<EventsRead<T>> {
   const fragment = registryAgentInterface.getEvent(event)!;
   const logs = await requireProvider(registry.runner).getLogs({
     address: await registry.getAddress(),
-    topics: registryAgentInterface.encodeFilterTopics(fragment, node === undefined ? [] : [node]),
+    topics: registryAgentInterface.encodeFilterTopics(fragment, [...filter]),
     fromBlock,
     toBlock: toBlock ?? "latest",
   });
@@ -237,7 +265,7 @@ export async function readRegistration(
   fromBlock = 0,
   toBlock?: number,
 ): Promise<RegistrationRecord | undefined> {
-  const { records, refused } = await readEvents(registry, "NodeRegistered", fromBlock, toBlock, node, registrationOf);
+  const { records, refused } = await readEvents(registry, "NodeRegistered", fromBlock, toBlock, [node], registrationOf);
   const [record] = records;
   const [refusal] = refused;
   if (refusal !== undefined && (record === undefined || refusal.blockNumber <= record.blockNumber)) {
@@ -252,7 +280,7 @@ export async function readRegistrations(
   fromBlock: number,
   toBlock: number,
 ): Promise<EventsRead<RegistrationRecord>> {
-  return readEvents(registry, "NodeRegistered", fromBlock, toBlock, undefined, registrationOf);
+  return readEvents(registry, "NodeRegistered", fromBlock, toBlock, [], registrationOf);
 }
 
 /** A member's onboarding of a node, as its `NodeOnboarded` event records it. */
@@ -272,7 +300,7 @@ export async function readOnboardings(
   toBlock: number,
   node?: string,
 ): Promise<EventsRead<OnboardingRecord>> {
-  return readEvents(registry, "NodeOnboarded", fromBlock, toBlock, node, ({ values }, log) => ({
+  return readEvents(registry, "NodeOnboarded", fromBlock, toBlock, [node], ({ values }, log) => ({
     node: getAddress(values["node"] as string),
     sponsor: getAddress(values["sponsor"] as string),
     quoteHash: values["quoteHash"] as string,
@@ -282,6 +310,54 @@ export async function readOnboardings(
   }));
 }
 
+/** A node's attestation refresh, as its `AttestationRefreshed` event records it. */
+export interface RefreshRecord {
+  node: string;
+  quoteHash: string;
+  nonce: bigint;
+  tcbStatus: string;
+  advisoryIds: string[];
+  quote: string;
+  eventLog: string;
+  /** The policy's verdict on the refreshed boot info, and its reason when it does not allow it. */
+  allowed: boolean;
+  reason: string;
+  blockNumber: number;
+  logIndex: number;
+  transactionHash: string;
+}
+
+/**
+ * The `AttestationRefreshed` events in `[fromBlock, toBlock]`, of `node` (and with `quoteHash`) only when given; and
+ * the refused logs. A refresh's strings are written by the node, so a log whose `tcbStatus`, advisories or reason are
+ * not UTF-8 is refused, not thrown.
+ */
+export async function readRefreshes(
+  registry: EventReader,
+  fromBlock: number,
+  toBlock: number | undefined,
+  node?: string,
+  quoteHash?: string,
+): Promise<EventsRead<RefreshRecord>> {
+  return readEvents(registry, "AttestationRefreshed", fromBlock, toBlock, [node, quoteHash], ({ values }, log) => {
+    const attestation = values["attestation"] as { quote: string; eventLog: string };
+    return {
+      node: getAddress(values["node"] as string),
+      quoteHash: values["quoteHash"] as string,
+      nonce: values["nonce"] as bigint,
+      tcbStatus: values["tcbStatus"] as string,
+      advisoryIds: values["advisoryIds"] as string[],
+      quote: attestation.quote,
+      eventLog: attestation.eventLog,
+      allowed: values["allowed"] as boolean,
+      reason: values["reason"] as string,
+      blockNumber: log.blockNumber,
+      logIndex: log.index,
+      transactionHash: log.transactionHash,
+    };
+  });
+}
+
 /** `IReplicationRegistry.NodeRecord` as plain values. */
 export interface NodeRecordValues {
   status: bigint;
@@ -289,6 +365,8 @@ export interface NodeRecordValues {
   sponsor: string;
   joinedAt: bigint;
   evictedAt: bigint;
+  attestedAt: bigint;
+  refreshes: bigint;
   quoteHash: string;
   encryptionPublicKey: string;
   bootInfo: AppBootInfo;
@@ -314,12 +392,25 @@ export async function readNodeRecord(
   return { record: onlyValue(decoded) as unknown as NodeRecordValues, problems: decoded.problems };
 }
 
-/** The arguments of `register(node, encryptionPublicKey, bootInfo, attestation, nodeSignature)`. */
+/** The arguments of `register(node, encryptionPublicKey, bootInfo, attestation, keyChain, nodeSignature)`. */
 export function registerArguments({
   registration: r,
+  keyChain,
   signature,
-}: Pick<SignedNodeRegistration, "registration" | "signature">) {
-  return [r.node, r.encryptionPublicKey, r.bootInfo, { quote: r.quote, eventLog: r.eventLog }, signature] as const;
+}: Pick<SignedNodeRegistration, "registration" | "keyChain" | "signature">) {
+  return [
+    r.node,
+    r.encryptionPublicKey,
+    r.bootInfo,
+    { quote: r.quote, eventLog: r.eventLog },
+    keyChain,
+    signature,
+  ] as const;
+}
+
+/** The arguments of `refreshAttestation(node, attestation, tcbStatus, advisoryIds, nodeSignature)`. */
+export function refreshArguments({ refresh: r, signature }: Pick<SignedRefresh, "refresh" | "signature">) {
+  return [r.node, { quote: r.quote, eventLog: r.eventLog }, r.tcbStatus, r.advisoryIds, signature] as const;
 }
 
 export function requireProvider(runner: ContractRunner | null): Provider {

@@ -54,6 +54,13 @@ export interface NodeView {
   sponsor: string | undefined;
   quoteHash: string;
   bootInfo: AppBootInfo;
+  /** When its last attestation (registration or refresh) was submitted, and when it stops counting. */
+  attestedAt: bigint;
+  attestationExpiresAt: bigint;
+  /** Whether its last attestation is older than the registry's period at the block read. */
+  expired: boolean;
+  /** How many times it refreshed its attestation. */
+  refreshes: bigint;
   /** Whether the app's policy allows its registered boot info now, and if not, its reason. */
   allowed: boolean;
   reason: string;
@@ -116,7 +123,10 @@ export async function readRegistryNodes(
       return undefined;
     }
     const { record, problems } = read;
-    const [allowed, reason] = await registry.isNodeAllowed(address, at);
+    const [[allowed, reason], attestationExpiresAt] = await Promise.all([
+      registry.isNodeAllowed(address, at),
+      registry.attestationExpiresAt(address, at),
+    ]);
     return {
       address: getAddress(address),
       status: nodeStatusOf(record.status),
@@ -127,6 +137,10 @@ export async function readRegistryNodes(
       sponsor: record.sponsor === ZERO_ADDRESS ? undefined : record.sponsor,
       quoteHash: record.quoteHash,
       bootInfo: bootInfoFromDecoded(record.bootInfo),
+      attestedAt: record.attestedAt,
+      attestationExpiresAt,
+      expired: BigInt(block.timestamp) >= attestationExpiresAt,
+      refreshes: record.refreshes,
       allowed,
       reason,
       ...(problems.length === 0 ? {} : { unreadable: problems.join("; ") }),
@@ -155,19 +169,26 @@ export async function readRegistryNodes(
 export type EvictionGround =
   | { cause: "Left" }
   | { cause: "NoLongerAllowed"; reason: string }
+  | { cause: "AttestationExpired"; expiredAt: bigint }
   | { cause: "RemovedByOwner"; owner: string }
-  | { cause: undefined; owner: string };
+  | { cause: undefined; owner: string; expiresAt: bigint };
 
-/** The ground `evict(node)` sent by `sender` would use; `cause` undefined when none applies (it would revert). */
+/**
+ * The ground `evict(node)` sent by `sender` would use at `now` (the chain's time of the next block); `cause` undefined
+ * when none applies (it would revert).
+ */
 export async function evictionGround(
   registry: ReplicationRegistry,
   node: string,
   sender: string,
   owner: string,
+  now: bigint,
 ): Promise<EvictionGround> {
   if (getAddress(sender) === getAddress(node)) return { cause: "Left" };
   const [allowed, reason] = await registry.isNodeAllowed(node);
   if (!allowed) return { cause: "NoLongerAllowed", reason };
+  const expiresAt = await registry.attestationExpiresAt(node);
+  if (now >= expiresAt) return { cause: "AttestationExpired", expiredAt: expiresAt };
   if (getAddress(sender) === getAddress(owner)) return { cause: "RemovedByOwner", owner };
-  return { cause: undefined, owner };
+  return { cause: undefined, owner, expiresAt };
 }

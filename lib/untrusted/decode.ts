@@ -41,6 +41,18 @@ const coder = AbiCoder.defaultAbiCoder();
 const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const lossy = new TextDecoder("utf-8", { ignoreBOM: true });
 
+/**
+ * `bytes` as text: `valid` when they are UTF-8; otherwise the lossy form, U+FFFD in place of each bad sequence. The
+ * one place a string someone else wrote is checked as UTF-8 (log and call fields here, proven storage in lib/verified).
+ */
+export function decodeUtf8(bytes: Uint8Array): { text: string; valid: boolean } {
+  try {
+    return { text: strict.decode(bytes), valid: true };
+  } catch {
+    return { text: lossy.decode(bytes), valid: false };
+  }
+}
+
 class Problems {
   readonly list: string[] = [];
   /** Whether some field could not be read at all (not merely a string that is not UTF-8). */
@@ -106,13 +118,9 @@ function convert(param: ParamType, read: () => unknown, path: string, problems: 
     return out;
   }
   if (param.type === "string") {
-    const bytes = getBytes(raw as string);
-    try {
-      return strict.decode(bytes);
-    } catch {
-      problems.add(`${path || "the result"} is not UTF-8`);
-      return lossy.decode(bytes);
-    }
+    const { text, valid } = decodeUtf8(getBytes(raw as string));
+    if (!valid) problems.add(`${path || "the result"} is not UTF-8`);
+    return text;
   }
   return raw as Value;
 }

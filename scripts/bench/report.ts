@@ -175,6 +175,9 @@ export function summary(results: BenchResults) {
     deploymentGasRatio: round(ratio(ours.deployment.total, baselineWithTimelock.deployment.total)),
     isAppAllowedGasRatio: round(ratio(ours.isAppAllowed, baseline.isAppAllowed)),
     registry: {
+      operations: Object.fromEntries(
+        Object.entries(results.registry.operations).map(([name, value]) => [name, Number(value)]),
+      ),
       members: results.registry.points.map((p) => p.members),
       register: results.registry.points.map((p) => Number(p.register)),
       onboard: results.registry.points.map((p) => Number(p.onboard)),
@@ -193,6 +196,18 @@ export function summary(results: BenchResults) {
             settle: Number(results.signatures.settle),
             teeOracleVerify: Number(results.signatures.tutorial.sameInputs),
           },
+    ...("measured" in results.agent && results.agent.baseline !== undefined
+      ? {
+          agentReactionOneEndpointMs: {
+            median: results.agent.baseline.medianMs,
+            max: results.agent.baseline.maxMs,
+            floor: results.agent.baseline.floorMs,
+          },
+        }
+      : {}),
+    ...("measured" in results.agent && results.agent.viewReads !== undefined
+      ? { agentViewReadMs: results.agent.viewReads }
+      : {}),
     testSuiteSeconds: "seconds" in results.suite ? round(results.suite.seconds, 1) : null,
     targets: targets(results).map(({ name, status, value }) => ({ name, status, value })),
   };
@@ -360,11 +375,22 @@ export function markdown(results: BenchResults): string {
     out.push(...breakdownTable(subject, call, breakdown));
 
   if (results.signatures !== undefined) out.push(...signatureTable(results.signatures));
+  const ops = registry.operations;
   out.push(
+    "## ReplicationRegistry: each operation once (gas)",
+    "",
+    "A node as a real one registers: a 5,006-byte TDX quote, an RTMR3 event log, two advisory ids and dstack's key",
+    `signature chain (verified on-chain against the KMS root); the registration sends ${gas(ops.registrationCalldataBytes)} bytes of calldata.`,
+    "The refresh carries a quote and log as large; the eviction is a stranger's, of a member whose attestation expired.",
+    "",
+    "| register | setGenesis | onboard | refreshAttestation | evict |",
+    "| ---: | ---: | ---: | ---: | ---: |",
+    `| ${gas(ops.register)} | ${gas(ops.setGenesis)} | ${gas(ops.onboard)} | ${gas(ops.refreshAttestation)} | ${gas(ops.evict)} |`,
+    "",
     "## ReplicationRegistry: register and onboard as the membership grows (gas)",
     "",
-    "Each measured node carries what a real one does: a 5,006-byte TDX quote, an RTMR3 event log and a 129-byte",
-    "ciphertext; the members before it joined with small filler registrations (the set's size is what matters).",
+    "Each measured node carries what a real one does: a 5,006-byte TDX quote, an RTMR3 event log, its key chain and a",
+    "129-byte ciphertext; the members before it joined with small filler registrations (the set's size is what matters).",
     "",
     "| members before the node joins | register | onboard |",
     "| ---: | ---: | ---: |",
@@ -376,10 +402,21 @@ export function markdown(results: BenchResults): string {
     "measured" in agent
       ? `From the activation block being mined to the agent's \`docker compose up\` with the new compose file (the agent ` +
           `runs as a separate process against a local JSON-RPC chain; a fake \`docker\` records the call): median ` +
-          `${agent.measured.medianMs} ms, max ${agent.measured.maxMs} ms over ${agent.measured.samples} activations, with a ` +
+          `${agent.measured.medianMs} ms, max ${agent.measured.maxMs} ms over ${agent.measured.samples} activations` +
+          `${agent.measured.reads === undefined ? "" : ` reading through a ${agent.measured.reads} (headers from each, values proven)`}, with a ` +
           `poll interval of ${agent.measured.pollIntervalMs} ms, ${agent.measured.confirmations} confirmations and ` +
           `${agent.measured.blockTimeMs} ms blocks. The floor, one poll interval plus confirmations × block time, is ` +
-          `${agent.measured.floorMs} ms. \`npm run bench:agent\` measures other settings.`
+          `${agent.measured.floorMs} ms. \`npm run bench:agent\` measures other settings.` +
+          (agent.baseline === undefined
+            ? ""
+            : ` With ${agent.baseline.reads ?? "one endpoint"}: median ${agent.baseline.medianMs} ms, max ` +
+              `${agent.baseline.maxMs} ms.`) +
+          (agent.viewReads === undefined
+            ? ""
+            : ` One view of the chain (head, confirmed header, current release and allowances; median of ` +
+              `${agent.viewReads.samples}, in process): ${agent.viewReads.ethCallMs} ms as \`eth_call\` answers of one ` +
+              `endpoint (what the agent read before it verified), ${agent.viewReads.oneEndpointMs} ms proven against ` +
+              `one endpoint's header, ${agent.viewReads.quorumMs} ms with the header from a quorum of 2 of 3.`)
       : `${agent.skipped[0]!.toUpperCase()}${agent.skipped.slice(1)} (the hook is \`scripts/bench/agent.ts\`).`,
     "",
     "## Test-suite wall time",

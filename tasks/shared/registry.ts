@@ -1,31 +1,36 @@
 /**
- * What every ReplicationRegistry task shares: `--registry` and `--node` checks, a session on the registry and its
- * AppAuth, sending with the registry's errors decoded, and the member's verification of a registered node (quote,
- * TCB, report_data binding, measured compose hash, policy) with one line per check and one line when it refuses.
+ * What every ReplicationRegistry task shares: `--registry` and `--node` checks, a session on the registry, its AppAuth
+ * and its KMS, sending with the registry's errors decoded, and the member's verification of a node's evidence
+ * (lib/replication/node-evidence.ts: quote, report_data binding, measured boot, key provider, key chain, TCB; then
+ * its attestation's age and the policy) with one line per check and one line when it refuses.
  */
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 
 import type { ContractCall } from "../../lib/appAuth.js";
 import { connectAppAuth } from "../../lib/appAuth.js";
 import { UserError } from "../../lib/errors.js";
-import { formatDate } from "../../lib/format.js";
+import { DstackEvidenceError } from "../../lib/dstack/index.js";
+import { formatDate, formatDateWithRelative } from "../../lib/format.js";
 import {
   DEFAULT_PCCS_URL,
+  MissingEventError,
   ReplicationVerificationError,
+  checkNodeEvidence,
+  describeCheckedEvidence,
   describeCollateralSource,
   describeVerificationFailure,
   loadCollateral,
-  verifyRegistration,
+  readEvidenceContext,
+  readNodeEvidence,
 } from "../../lib/replication/index.js";
-import type { CollateralSource, VerifiedRegistration } from "../../lib/replication/index.js";
-import {
-  RefusedEventError,
-  nodeStatusOf,
-  connectRegistry,
-  readRegistration,
-  registryInterface,
-} from "../../lib/replication/registry.js";
-import type { NodeStatus, RegistrationRecord } from "../../lib/replication/registry.js";
+import type {
+  CheckedEvidence,
+  CollateralSource,
+  NodeEvidenceRecord,
+  RegistryEvidenceContext,
+} from "../../lib/replication/index.js";
+import { RefusedEventError, nodeStatusOf, connectRegistry, registryInterface } from "../../lib/replication/registry.js";
+import type { NodeStatus } from "../../lib/replication/registry.js";
 import { atMostOneOf, checkBlockNumber, checkUnixTime, parseAddress, requireOption } from "../../lib/validate.js";
 import type { ReplicationRegistry } from "../../types/ethers-contracts/index.js";
 import { givenInt } from "./options.js";
@@ -155,16 +160,40 @@ export function parseVerificationOptions(options: VerificationOptions): ParsedVe
   };
 }
 
+/**
+ * The registry's app and its KMS's keys, which every node is held to; refuses when the KMS no longer publishes the
+ * root the registry is bound to. Printed once: which KMS, which root, which app.
+ */
+export async function evidenceContextOf(session: RegistrySession): Promise<RegistryEvidenceContext> {
+  let context: RegistryEvidenceContext;
+  try {
+    context = await readEvidenceContext(session.registry);
+  } catch (error) {
+    if (error instanceof ReplicationVerificationError) throw new UserError(describeVerificationFailure(error));
+    if (error instanceof DstackEvidenceError) {
+      throw new UserError(`the registry's KMS publishes no usable root: ${error.message}`);
+    }
+    throw error;
+  }
+  console.log(
+    `Evidence is checked against dstack's KMS ${context.kmsAddress}: root ${context.kmsRoot.publicKey} ` +
+      `(${context.kmsRoot.address}, the root this registry is bound to), for app ${context.appId}`,
+  );
+  return context;
+}
+
 export interface VerifiedNode {
-  record: RegistrationRecord;
-  verified: VerifiedRegistration;
+  read: NodeEvidenceRecord;
+  checked: CheckedEvidence;
+  context: RegistryEvidenceContext;
 }
 
 /**
- * A member's checks of a registered node, printed one per line: its `NodeRegistered` evidence verifies (DCAP quote
- * and collateral, claimed TCB and advisories, `report_data` binding, event log replayed to RTMR3 and the measured
- * compose hash), and the app's policy allows its boot info now. Refuses with one line naming the check that failed
- * ("cannot <what> <node>: …").
+ * A member's checks of a node, printed one per line: its latest evidence (registration, with its last attestation's
+ * quote) verifies — Intel DCAP with collateral, `report_data` binding, the boot info its quote and event log measure,
+ * the key provider naming the registry's KMS, its key chain to that KMS's root for this app, the TCB status and
+ * advisories — then its last attestation is younger than the registry's period, and the app's policy allows its boot
+ * info now. Refuses with one line naming the check that failed ("cannot <what> <node>: …").
  */
 export async function verifyRegisteredNode(
   session: RegistrySession,
@@ -172,32 +201,50 @@ export async function verifyRegisteredNode(
   verification: ParsedVerificationOptions,
   what: string,
   options: { requireAllowed: boolean } = { requireAllowed: true },
-): Promise<VerifiedNode & { allowed: boolean; reason: string }> {
-  let record: RegistrationRecord | undefined;
+): Promise<VerifiedNode & { allowed: boolean; reason: string; expired: boolean }> {
+  const context = await evidenceContextOf(session);
+  let read: NodeEvidenceRecord | undefined;
   try {
-    record = await readRegistration(session.registry, node, verification.fromBlock);
+    read = await readNodeEvidence(session.registry, node, { fromBlock: verification.fromBlock });
   } catch (error) {
-    // Its one registration is a log that does not decode (anyone can register such a node): nothing to verify.
+    if (error instanceof MissingEventError) {
+      throw new UserError(
+        `cannot ${what} ${node}: ${error.message}: pass --from-block <the registry's deployment block>`,
+      );
+    }
+    // Its evidence is a log that does not decode, or a record whose strings are not UTF-8 (the node wrote them):
+    // nothing to verify.
     if (error instanceof RefusedEventError) throw new UserError(`cannot ${what} ${node}: ${error.message}`);
+    if (error instanceof ReplicationVerificationError) {
+      throw new UserError(`cannot ${what} ${node}: ${describeVerificationFailure(error)}`);
+    }
     const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
     throw new UserError(
       `the node refused the registry's event logs since block ${verification.fromBlock} (${reason}): ` +
         "pass --from-block <the registry's deployment block>",
     );
   }
-  if (record === undefined) {
+  if (read === undefined) {
     throw new UserError(`cannot ${what} ${node}: no NodeRegistered event for it since block ${verification.fromBlock}`);
   }
-  const { evidence } = record;
+  const { evidence } = read;
+  const attestation =
+    read.refresh === undefined
+      ? "its registration's quote"
+      : `its refresh #${read.refresh.nonce + 1n}'s quote (block ${read.refresh.blockNumber})`;
   console.log(
-    `Verifying node ${node} (registered in block ${record.blockNumber}, transaction ${record.transactionHash}):`,
+    `Verifying node ${node} (registered in block ${read.registration.blockNumber}, transaction ` +
+      `${read.registration.transactionHash}; last attestation: ${attestation}):`,
   );
   const collateral = await loadCollateral(verification.source, evidence.quote);
   const nowSeconds = verification.at ?? Math.floor(Date.now() / 1000);
   const { verifier, description, substitute } = quoteVerifier();
-  let verified: VerifiedRegistration;
+  let checked: CheckedEvidence;
   try {
-    verified = verifyRegistration(evidence, { collateral, nowSeconds, verifier });
+    checked = checkNodeEvidence(evidence, verifier(evidence.quote, collateral, nowSeconds), {
+      appId: context.appId,
+      kms: context.kms,
+    });
   } catch (error) {
     if (!(error instanceof ReplicationVerificationError)) throw error;
     throw new UserError(`cannot ${what} ${node}: ${describeVerificationFailure(error)}`);
@@ -209,15 +256,21 @@ export async function verifyRegisteredNode(
       ? `accepted by a STAND-IN verifier: ${description}`
       : `verified by ${description}, at ${formatDate(nowSeconds)} with collateral from ${describeCollateralSource(verification.source)}`,
   );
-  const advisories = verified.quote.advisoryIds;
+  for (const [label, text] of describeCheckedEvidence(checked, context.appId)) row(label, text);
+
+  const block = await session.ethers.provider.getBlock("latest");
+  const chainNow = BigInt(block?.timestamp ?? Math.floor(Date.now() / 1000));
+  const expiresAt = await session.registry.attestationExpiresAt(node);
+  const expired = chainNow >= expiresAt;
+  if (expired && options.requireAllowed) {
+    throw new UserError(
+      `cannot ${what} ${node}: its last attestation expired at ${formatDate(expiresAt)} (the registry counts one for ` +
+        `${(await session.registry.ATTESTATION_PERIOD()) / 86_400n} days): the node must refresh it first`,
+    );
+  }
   row(
-    "TCB",
-    `${verified.quote.tcbStatus}, ${advisories.length === 0 ? "no advisories" : `advisories ${advisories.join(", ")}`}: as the node claims`,
-  );
-  row("report_data", "binds the node's address and its registered encryption key");
-  row(
-    "compose hash",
-    `${verified.measuredComposeHash} measured into RTMR3 (the event log replays to the quote's RTMR3): as claimed`,
+    "attestation",
+    `${expired ? "EXPIRED at" : "counts until"} ${formatDateWithRelative(expiresAt, chainNow)}, in chain time`,
   );
   const [allowed, reason] = await session.registry.isNodeAllowed(node);
   if (!allowed && options.requireAllowed) {
@@ -229,5 +282,5 @@ export async function verifyRegisteredNode(
       ? `the app's TimelockedAppAuth ${session.app.address} allows its boot info now`
       : `the app's TimelockedAppAuth ${session.app.address} does NOT allow its boot info now: ${reason}`,
   );
-  return { record, verified, allowed, reason };
+  return { read, checked, context, allowed, reason, expired };
 }

@@ -4,7 +4,7 @@
  */
 import { expect } from "chai";
 
-import type { AgentSection } from "../../scripts/bench/agent.js";
+import type { AgentReaction, AgentSection } from "../../scripts/bench/agent.js";
 import type { GasBreakdown } from "../../scripts/bench/breakdown.js";
 import type { Operation, SubjectGas } from "../../scripts/bench/gas.js";
 import { spread } from "../../scripts/bench/registry.js";
@@ -41,6 +41,14 @@ function results(overrides: { oursUpgrade?: number; oursBoot?: number; agent?: A
       hardfork: "op / isthmus",
     },
     registry: {
+      operations: {
+        register: 600n,
+        setGenesis: 180n,
+        onboard: 180n,
+        refreshAttestation: 300n,
+        evict: 40n,
+        registrationCalldataBytes: 8000,
+      },
       points: [
         { members: 1, register: 100n, onboard: 50n },
         { members: 1000, register: 101n, onboard: 50n },
@@ -118,6 +126,31 @@ describe("bench report", function () {
       max: 1500,
       floor: 1000,
     });
+
+    const withBaseline: AgentSection = {
+      measured: { ...(measured(1400) as { measured: AgentReaction }).measured, reads: "quorum 2 of 3 endpoints" },
+      baseline: { ...(measured(1300) as { measured: AgentReaction }).measured, reads: "1 endpoint, no quorum" },
+      viewReads: { ethCallMs: 4.5, oneEndpointMs: 9.1, quorumMs: 12.3, samples: 20 },
+    };
+    const text = markdown(results({ agent: withBaseline }));
+    expect(text).to.include("reading through a quorum 2 of 3 endpoints (headers from each, values proven)");
+    expect(text).to.include("With 1 endpoint, no quorum: median 1100 ms, max 1300 ms.");
+    expect(text).to.include("4.5 ms as `eth_call` answers of one endpoint");
+    expect(summary(results({ agent: withBaseline })).agentViewReadMs).to.deep.equal(withBaseline.viewReads);
+  });
+
+  it("reports one of each registry operation, and the registration's size, in the JSON and the table", function () {
+    expect(summary(results()).registry.operations).to.deep.equal({
+      register: 600,
+      setGenesis: 180,
+      onboard: 180,
+      refreshAttestation: 300,
+      evict: 40,
+      registrationCalldataBytes: 8000,
+    });
+    const text = markdown(results());
+    expect(text).to.include("the registration sends 8,000 bytes of calldata");
+    expect(text).to.include("| 600 | 180 | 180 | 300 | 40 |");
   });
 
   it("computes a spread as max / min", function () {

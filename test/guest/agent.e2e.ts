@@ -187,16 +187,16 @@ describe("guest agent (separate process, local chain, fake docker)", function ()
       expect(lastError?.message).to.match(/lagging or reorged/);
     });
 
-    it("falls back to the next RPC URL, keeps what runs while every URL is down, and recovers", async function () {
-      const { chain, docker, agent, settings } = await setUp({ endpoints: 2 });
+    it("without a quorum, leaves out a URL that fails, keeps what runs while every URL is down, and recovers", async function () {
+      const { chain, docker, agent, settings } = await setUp({ endpoints: 2, rpcQuorum: "none" });
       const [primary, secondary] = chain.endpoints as [(typeof chain.endpoints)[0], (typeof chain.endpoints)[0]];
 
-      // The first URL answers JSON-RPC errors: the second one is used.
+      // The first URL answers JSON-RPC errors: the second one's header and proofs are used, and the first is named.
       primary.fault = { kind: "error" };
       await chain.release(await served(v2), 1);
       await agent.waitForLog("v2 reload", (line) => line.event === "reload" && line.composeHash === v2.hash);
-      const fallback = agent.find((line) => line.event === "rpc-fallback");
-      expect(fallback?.endpoint).to.equal(primary.url);
+      const named = agent.find((line) => line.event === "verification" && line.state === "outvoted");
+      expect(named?.msg).to.contain(`${primary.url}: eth_blockNumber: internal error (injected)`);
       expect(secondary.requests).to.be.greaterThan(0);
 
       // Every URL down (refused, HTTP 500) while v3 is activated: nothing changes, nothing is stopped.
@@ -210,7 +210,7 @@ describe("guest agent (separate process, local chain, fake docker)", function ()
       expect((await docker.calls()).length).to.equal(callsBefore);
       expect((await readState(settings.stateDir)).running?.composeHash).to.equal(v2.hash);
       const status = await agent.reconcilerStatus();
-      expect((status["lastError"] as { message: string }).message).to.match(/no RPC endpoint gave a view/);
+      expect((status["lastError"] as { message: string }).message).to.match(/only 0 of 2 RPC endpoints answered/);
       expect((await agent.get("/healthz")).status).to.equal(200);
 
       // The first URL comes back: v3 runs.
@@ -262,6 +262,51 @@ describe("guest agent (separate process, local chain, fake docker)", function ()
       const composes = (await docker.ups()).map((call) => call.compose);
       expect(composes).to.deep.equal([v1.dockerCompose, v3.dockerCompose]);
       expect((await readState(settings.stateDir)).running?.composeHash).to.equal(v3.hash);
+    });
+
+    it("refuses a current release whose URI is not UTF-8, once, keeps v1, still stops a removed hash, then runs the next release", async function () {
+      const { chain, docker, agent, settings } = await setUp();
+      const hostile = await makeRelease("hostile-uri");
+      // What the owner stored: a file: URI with a terminal escape and two bytes that are not UTF-8 at its end.
+      const uri = Uint8Array.from([...new TextEncoder().encode(`${hostile.fileUri}\u001b[2J`), 0xff, 0xfe]);
+      const from = agent.lines.length;
+      await chain.release({ hash: hostile.hash, uri }, 1);
+      const refusal = await agent.waitForLog("the refusal", (line) => line.event === "refusal", 10_000, from);
+      expect(refusal.level).to.equal("error");
+      expect(refusal.composeHash).to.equal(hostile.hash);
+      // The URI is named escaped and in its lossy form; the line holds no control character.
+      expect(refusal.msg).to.contain(
+        `refused: the compose URI of release ${hostile.hash} is not UTF-8 (as far as it decodes: ` +
+          `"${hostile.fileUri}\\x1b[2J\ufffd\ufffd"): no file can be fetched from it (current release at block `,
+      );
+      expect(refusal.msg).to.match(
+        new RegExp(
+          `block \\d+\\); nothing was started, running ${v1.hash} keeps running until a release with a readable URI is set$`,
+        ),
+      );
+      expect(String(refusal.msg)).to.not.match(/\p{Cc}/u);
+      const release = (await agent.reconcilerStatus())["release"] as { composeHash: string; uriProblem?: string };
+      expect(release.composeHash).to.equal(hostile.hash);
+      expect(release.uriProblem).to.match(/is not UTF-8/);
+      await sleep(500); // several passes: the refusal is not repeated, nothing is started
+      expect(agent.lines.slice(from).filter((line) => line.event === "refusal")).to.have.length(1);
+      expect((await docker.ups()).map((call) => call.compose)).to.deep.equal([v1.dockerCompose]);
+      expect((await readState(settings.stateDir)).running?.composeHash).to.equal(v1.hash);
+
+      // The unreadable release does not block the rest of the pass: removing v1 still stops it.
+      await (await chain.appAuth.removeComposeHash(v1.hash)).wait();
+      await chain.mine(1);
+      await agent.waitForLog("the revocation", (line) => line.event === "release-revoked", 10_000, from);
+      await waitFor(
+        "the down call",
+        async () => (await docker.downs())[0],
+        5_000,
+        () => agent.tail(),
+      );
+
+      await chain.release(await served(v2), 1);
+      await agent.waitForLog("v2 reload", (line) => line.event === "reload" && line.composeHash === v2.hash);
+      expect((await docker.ups()).map((call) => call.compose)).to.deep.equal([v1.dockerCompose, v2.dockerCompose]);
     });
 
     it("rolls back to v1 when docker compose up fails for v2, retries v2 with growing backoff, then runs it", async function () {

@@ -11,6 +11,7 @@ import {
   OptionsError,
   parseAgentOptions,
   parseCommand,
+  quorumOf,
   redactUrl,
 } from "../../guest/src/options.js";
 
@@ -75,9 +76,37 @@ describe("guest agent options", function () {
     expect(options?.pollInterval).to.equal(250);
   });
 
+  it("asks a majority of the RPC URLs (at least 2) to agree by default; takes a number, or `none` to opt out", function () {
+    const three = { DEVPROOF_RPC_URLS: "http://a.example,http://b.example,http://c.example", DEVPROOF_APP_AUTH: APP };
+    const quorum = (env: NodeJS.ProcessEnv, argv: string[] = []) => quorumOf(parseAgentOptions(argv, env).options!);
+    expect(parseAgentOptions([], three).options?.rpcQuorum).to.equal("majority");
+    expect(quorum(three)).to.equal(2);
+    expect(quorum({ ...three, DEVPROOF_RPC_URLS: "http://a.example,http://b.example" })).to.equal(2);
+    expect(quorum({ ...three, DEVPROOF_RPC_URLS: "http://a,http://b,http://c,http://d,http://e" })).to.equal(3);
+    expect(quorum(three, ["--rpc-quorum", "3"])).to.equal(3);
+    expect(quorum({ ...three, DEVPROOF_RPC_QUORUM: "none" })).to.equal(1);
+    expect(
+      quorum({ DEVPROOF_RPC_URLS: "http://a.example", DEVPROOF_RPC_QUORUM: "none", DEVPROOF_APP_AUTH: APP }),
+    ).to.equal(1);
+
+    expect(problemsOf([], { DEVPROOF_RPC_URLS: "http://a.example", DEVPROOF_APP_AUTH: APP })).to.deep.equal([
+      '--rpc-url / DEVPROOF_RPC_URLS: one URL cannot make a quorum: list two or more independent providers (three recommended), or opt out of the quorum with --rpc-quorum none (got ["http://a.example"])',
+    ]);
+    expect(problemsOf(["--rpc-quorum", "1"], three)).to.deep.equal([
+      '--rpc-quorum / DEVPROOF_RPC_QUORUM: a quorum is at least 2 endpoints; `none` opts out of it (got "1")',
+    ]);
+    expect(problemsOf(["--rpc-quorum", "4"], three)).to.deep.equal([
+      '--rpc-quorum / DEVPROOF_RPC_QUORUM: a quorum of 4 cannot be reached with 3 URL(s) (got "4")',
+    ]);
+    expect(problemsOf(["--rpc-quorum", "most"], three)).to.deep.equal([
+      '--rpc-quorum / DEVPROOF_RPC_QUORUM: expected a number of endpoints, `majority` or `none` (got "most")',
+    ]);
+  });
+
   it("uses DSTACK_SIMULATOR_ENDPOINT as the dstack endpoint when none is given, as the SDK does", function () {
     const env = {
       DEVPROOF_RPC_URLS: "http://a.example",
+      DEVPROOF_RPC_QUORUM: "none",
       DEVPROOF_APP_AUTH: APP,
       DSTACK_SIMULATOR_ENDPOINT: "http://127.0.0.1:8090",
     };
@@ -118,7 +147,7 @@ describe("guest agent options", function () {
   });
 
   it("refuses a mistyped checksum, two health checks, and a backoff cap below its start", function () {
-    const env = { DEVPROOF_RPC_URLS: "http://a.example" };
+    const env = { DEVPROOF_RPC_URLS: "http://a.example", DEVPROOF_RPC_QUORUM: "none" };
     expect(problemsOf(["--app-auth", APP.replace("F", "f")], env)[0]).to.match(/checksum holds; this one fails it/);
     expect(
       problemsOf(["--app-auth", APP, "--health-check-cmd", "true", "--health-check-url", "http://app/health"], env),
@@ -154,7 +183,7 @@ describe("guest agent options", function () {
 
   describe("the replicator's options", function () {
     const REGISTRY = "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0";
-    const base = { DEVPROOF_RPC_URLS: "http://a.example", DEVPROOF_APP_AUTH: APP };
+    const base = { DEVPROOF_RPC_URLS: "http://a.example", DEVPROOF_RPC_QUORUM: "none", DEVPROOF_APP_AUTH: APP };
 
     it("turns on with --registry and a way to submit, with the documented defaults", function () {
       const { options } = parseAgentOptions(

@@ -1,7 +1,9 @@
 /**
- * Anyone can register, so anyone can post a registration whose strings are not UTF-8, hold terminal escapes or are
- * huge (20 kB in a stored string, 100 kB in the event log). A member's replicator (in process, TEE stand-ins, local chain over JSON-RPC) must refuse each of them on its own
- * and, in the same pass, still verify and onboard the honest node registered after them, with its cursor past them.
+ * Any node with a key dstack's KMS issued to the app (which may run a release its owner wrote for this) can post a
+ * registration or a refresh whose strings are not UTF-8, hold terminal escapes or are huge (20 kB in a stored string,
+ * 100 kB in the event log), with a key chain the registry accepts. A member's replicator (in process, TEE stand-ins,
+ * local chain over JSON-RPC) must refuse each of them on its own and, in the same pass, still verify and onboard the
+ * honest node registered after them, with its cursor past them.
  */
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -9,14 +11,13 @@ import path from "node:path";
 import { expect } from "chai";
 import { toUtf8Bytes } from "ethers";
 
-import { registerArguments, signRegistration } from "../../lib/replication/index.js";
-import type { Registration } from "../../lib/replication/index.js";
+import { registerArguments } from "../../lib/replication/index.js";
 import { cleanUp } from "../helpers/guestAgent.js";
-import { NOT_UTF8, TERMINAL_ESCAPES, registerHostile } from "../helpers/poison.js";
-import { COMPOSE_A, DEVICE_1, NOTICE, testNode } from "../helpers/replication.js";
+import { NOT_UTF8, TERMINAL_ESCAPES, refreshHostile, registerHostile } from "../helpers/poison.js";
+import { COMPOSE_A, DEVICE_2, NOTICE, testNode } from "../helpers/replication.js";
 import type { TestNode } from "../helpers/replication.js";
 import { ReplicationWorld, ReplicatorNode } from "../helpers/replicator.js";
-import { bootStandIn, loadTdxFixture } from "../helpers/tee-stand-in.js";
+import { bootStandIn, loadTdxFixture, signBooted } from "../helpers/tee-stand-in.js";
 
 const { quote: TEMPLATE } = await loadTdxFixture();
 const REGISTERED = 1n;
@@ -46,7 +47,7 @@ describe("replicator: hostile registrations (in process, TEE stand-ins, local ch
     const a = await ReplicatorNode.start(world, {
       name: "A",
       mode: "submitter",
-      cvm: { composeHash: COMPOSE_A, deviceId: DEVICE_1 },
+      cvm: { composeHash: COMPOSE_A },
     });
     nodes.push(a);
     await a.pass();
@@ -78,53 +79,46 @@ describe("replicator: hostile registrations (in process, TEE stand-ins, local ch
     const at = {
       advisories: await registerHostile(world.registryAddress, relayer, poisonAdvisories, {
         appId: world.appId,
+        deviceId: DEVICE_2,
         tcbStatus: "UpToDate",
         advisoryIds: [NOT_UTF8],
       }),
       tcb: await registerHostile(world.registryAddress, relayer, poisonTcb, {
         appId: world.appId,
+        deviceId: DEVICE_2,
         tcbStatus: NOT_UTF8,
         advisoryIds: [],
       }),
     };
-    // Valid UTF-8 but hostile to a terminal or a log, with genuine-looking evidence: refused by the evidence check.
+    // Valid UTF-8 but hostile to a terminal or a log, with genuine evidence otherwise: refused by the evidence check.
+    const escapesBoot = standIn(escapes);
     await registerHostile(
       world.registryAddress,
       relayer,
       escapes,
-      { appId: world.appId, tcbStatus: TERMINAL_ESCAPES, advisoryIds: [] },
-      standIn(escapes),
+      { ...escapesBoot.bootInfo, tcbStatus: TERMINAL_ESCAPES },
+      escapesBoot,
     );
+    const hugeBoot = standIn(huge);
     await registerHostile(
       world.registryAddress,
       relayer,
       huge,
-      { appId: world.appId, tcbStatus: "UpToDate", advisoryIds: [`\u001b[2J${"A".repeat(20_000)}`] },
-      standIn(huge),
+      { ...hugeBoot.bootInfo, tcbStatus: "UpToDate", advisoryIds: [`\u001b[2J${"A".repeat(20_000)}`] },
+      hugeBoot,
     );
     // 100 kB of hostile text: too big for a stored string (a transaction's gas cannot pay for it), not for the event
     // log, which lives in the event only and which a member parses.
     const hugeLog = testNode("replicator 100 kB event log");
     const hugeLogEvidence = standIn(hugeLog);
-    await registerHostile(
-      world.registryAddress,
-      relayer,
-      hugeLog,
-      { appId: world.appId, tcbStatus: "UpToDate", advisoryIds: [] },
-      { quote: hugeLogEvidence.quote, eventLog: toUtf8Bytes(`\u001b]0;pwned\u0007${"A".repeat(100_000)}`) },
-    );
-    const booted = standIn(honest);
-    const registration: Registration = {
-      node: honest.address,
-      encryptionPublicKey: booted.encryptionPublicKey,
-      bootInfo: booted.bootInfo,
-      quote: booted.quote,
-      eventLog: booted.eventLog,
-    };
-    const signature = await signRegistration(honest.wallet, domain, registration);
-    const honestBlock = (await (
-      await registry.connect(relayer).register(...registerArguments({ registration, signature }))
-    ).wait())!.blockNumber;
+    await registerHostile(world.registryAddress, relayer, hugeLog, hugeLogEvidence.bootInfo, {
+      quote: hugeLogEvidence.quote,
+      eventLog: toUtf8Bytes(`\u001b]0;pwned\u0007${"A".repeat(100_000)}`),
+      keyChain: hugeLogEvidence.keyChain,
+    });
+    const signed = await signBooted(standIn(honest), domain);
+    const honestBlock = (await (await registry.connect(relayer).register(...registerArguments(signed))).wait())!
+      .blockNumber;
     await world.mine();
 
     await a.pass();
@@ -137,13 +131,13 @@ describe("replicator: hostile registrations (in process, TEE stand-ins, local ch
     ]);
     const refusal = (node: TestNode) => a.events("refusal").find((line) => line.node === node.address)?.msg;
     expect(refusal(escapes)).to.equal(
-      `refused node ${escapes.address}: the TCB status it claims is not the one its quote verifies with: the node ` +
-        `claims TCB status "\\x1b[2J\\x1b[H\\x1b[31mUpToDate\\x9b0m\\u{202e}etadpUoT", its quote verifies as ` +
+      `refused node ${escapes.address}: the TCB status it claims is not the one its quote verifies with: tcbStatus ` +
+        `claimed "\\x1b[2J\\x1b[H\\x1b[31mUpToDate\\x9b0m\\u{202e}etadpUoT" but the quote measures ` +
         `"UpToDate"; it is never onboarded`,
     );
     expect(refusal(huge)).to.equal(
-      `refused node ${huge.address}: the Intel advisories it claims are not those of its quote: the node claims ` +
-        `advisories [\\x1b[2J${"A".repeat(60)}… (+19940 more characters)], its quote has []; it is never onboarded`,
+      `refused node ${huge.address}: the Intel advisories it claims are not those of its quote: advisoryIds ` +
+        `claimed [\\x1b[2J${"A".repeat(60)}… (+19940 more characters)] but the quote measures []; it is never onboarded`,
     );
     expect(refusal(hugeLog)).to.equal(
       `refused node ${hugeLog.address}: its event log is malformed: the event log is not JSON; it is never onboarded`,
@@ -179,11 +173,52 @@ describe("replicator: hostile registrations (in process, TEE stand-ins, local ch
     expect(a.events("onboarding")).to.have.length(1);
   });
 
+  it("refuses a node whose attestation refresh is hostile and onboards the honest one in the same pass", async function () {
+    const a = await genesisA();
+    const { relayer, domain, registry } = world.deployed;
+    const poison = testNode("replicator poison refresh");
+    const honest = testNode("replicator honest after a poison refresh");
+    // A node registers with genuine evidence, then its key signs a refresh whose TCB status is not UTF-8: the
+    // registry records it (it checks the signature, not the strings), in its event and in the node's record.
+    await (
+      await registry.connect(relayer).register(...registerArguments(await signBooted(standIn(poison), domain)))
+    ).wait();
+    const refreshed = await refreshHostile(world.registryAddress, relayer, poison, {
+      tcbStatus: NOT_UTF8,
+      advisoryIds: [NOT_UTF8],
+    });
+    await (
+      await registry.connect(relayer).register(...registerArguments(await signBooted(standIn(honest), domain)))
+    ).wait();
+    await world.mine();
+
+    await a.pass();
+    expect(await world.statusOf(honest.address), "the honest node is onboarded in the same pass").to.equal(MEMBER);
+    const line =
+      `refused event AttestationRefreshed in block ${refreshed}, log 0: tcbStatus is not UTF-8; ` +
+      "advisoryIds[0] is not UTF-8";
+    expect(a.events("refused-event").map((entry) => entry.msg)).to.deep.equal([
+      `${line}; node ${poison.address} is never onboarded`,
+    ]);
+    expect(a.events("refusal")).to.deep.equal([]);
+    const state = JSON.parse(await readFile(path.join(a.stateDir, "replicator.json"), "utf8")) as {
+      decided: Record<string, { outcome: string; reason?: string }>;
+    };
+    expect(state.decided[poison.address]).to.include({ outcome: "refused", reason: line });
+    expect(await world.statusOf(poison.address)).to.equal(REGISTERED);
+
+    // Decided for good: a later pass reads nothing of it again.
+    await world.mine();
+    await a.pass();
+    expect(a.events("refused-event")).to.have.length(1);
+  });
+
   it("refuses a pending node whose log turns out hostile when it is read again after a restart", async function () {
     const a = await genesisA();
     const poison = testNode("replicator pending poison");
     const block = await registerHostile(world.registryAddress, world.deployed.relayer, poison, {
       appId: world.appId,
+      deviceId: DEVICE_2,
       tcbStatus: "UpToDate",
       advisoryIds: ["INTEL-SA-00837", NOT_UTF8, NOT_UTF8],
     });

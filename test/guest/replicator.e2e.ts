@@ -25,6 +25,7 @@ import {
   waitFor,
 } from "../helpers/guestAgent.js";
 import { PccsStandIn } from "../helpers/pccs-stand-in.js";
+import { deployKms } from "../helpers/replication.js";
 import { FIXTURE_TIME, loadTdxFixture } from "../helpers/tee-stand-in.js";
 
 describe("replicator in the agent process (bundle, dstack SDK, PCCS, Intel DCAP)", function () {
@@ -60,7 +61,8 @@ describe("replicator in the agent process (bundle, dstack SDK, PCCS, Intel DCAP)
     });
     try {
       const { ethers } = chain.connection;
-      const registry = await ethers.deployContract("ReplicationRegistry", [chain.address]);
+      const kms = await deployKms(ethers);
+      const registry = await ethers.deployContract("ReplicationRegistry", [chain.address, await kms.getAddress()]);
       const registryAddress = await registry.getAddress();
       await chain.mine(3);
       const out = await tempDir("replicator-out");

@@ -9,13 +9,19 @@ import { readdir, readFile, rm } from "node:fs/promises";
 import { expect } from "chai";
 import { Wallet, hexlify } from "ethers";
 
-import { quoteVerificationFrom, registerArguments, signRegistration } from "../../lib/replication/index.js";
-import type { Registration } from "../../lib/replication/index.js";
+import { quoteVerificationFrom, registerArguments } from "../../lib/replication/index.js";
 import { cleanUp } from "../helpers/guestAgent.js";
-import { COMPOSE_A, COMPOSE_B, DEVICE_1, DEVICE_2, testNode } from "../helpers/replication.js";
+import { COMPOSE_A, COMPOSE_B, testNode } from "../helpers/replication.js";
 import type { TestNode } from "../helpers/replication.js";
 import { ReplicationWorld, ReplicatorNode } from "../helpers/replicator.js";
-import { FIXTURE_TIME, TDX_FIXTURE_DIR, bootStandIn, loadTdxFixture } from "../helpers/tee-stand-in.js";
+import {
+  FIXTURE_DEVICE_ID,
+  FIXTURE_TIME,
+  TDX_FIXTURE_DIR,
+  bootStandIn,
+  loadTdxFixture,
+  signBooted,
+} from "../helpers/tee-stand-in.js";
 
 const { quote: TEMPLATE } = await loadTdxFixture();
 const REGISTERED = 1n;
@@ -38,16 +44,8 @@ describe("replicator (in process, TEE stand-ins, local chain over JSON-RPC)", fu
 
   after(cleanUp);
 
-  async function startNode(
-    name: string,
-    mode: "submitter" | "files" | "both",
-    cvm: { composeHash?: string; deviceId?: string } = {},
-  ) {
-    const node = await ReplicatorNode.start(world, {
-      name,
-      mode,
-      cvm: { composeHash: cvm.composeHash ?? COMPOSE_A, deviceId: cvm.deviceId ?? DEVICE_1 },
-    });
+  async function startNode(name: string, mode: "submitter" | "files" | "both", cvm: { composeHash?: string } = {}) {
+    const node = await ReplicatorNode.start(world, { name, mode, cvm: { composeHash: cvm.composeHash ?? COMPOSE_A } });
     nodes.push(node);
     return node;
   }
@@ -70,7 +68,7 @@ describe("replicator (in process, TEE stand-ins, local chain over JSON-RPC)", fu
 
   /** B: writes its registration for the host, who submits it. */
   async function registeredB(name = "B", mode: "files" | "both" = "files"): Promise<ReplicatorNode> {
-    const b = await startNode(name, mode, { composeHash: COMPOSE_B, deviceId: DEVICE_2 });
+    const b = await startNode(name, mode, { composeHash: COMPOSE_B });
     await b.pass();
     await world.submitRegistrationFile(b.registrationFile);
     await world.mine();
@@ -82,20 +80,12 @@ describe("replicator (in process, TEE stand-ins, local chain over JSON-RPC)", fu
   /** A stand-in node registered by a test, honest or not, signed by its own key. */
   async function registerStandIn(
     node: TestNode,
-    measured: { composeHash: string; deviceId?: string },
+    measured: Parameters<typeof bootStandIn>[3],
     claim: Parameters<typeof bootStandIn>[4] = {},
   ): Promise<void> {
     const { registry, relayer, domain, appId } = world.deployed;
     const booted = bootStandIn(TEMPLATE, node, appId, measured, claim);
-    const registration: Registration = {
-      node: node.address,
-      encryptionPublicKey: booted.encryptionPublicKey,
-      bootInfo: booted.bootInfo,
-      quote: booted.quote,
-      eventLog: booted.eventLog,
-    };
-    const signature = await signRegistration(node.wallet, domain, registration);
-    await (await registry.connect(relayer).register(...registerArguments({ registration, signature }))).wait();
+    await (await registry.connect(relayer).register(...registerArguments(await signBooted(booted, domain)))).wait();
   }
 
   describe("genesis, registration, onboarding, join", function () {
@@ -115,10 +105,15 @@ describe("replicator (in process, TEE stand-ins, local chain over JSON-RPC)", fu
 
       await a.pass(); // sees B's registration, verifies it, onboards it
       const [onboarding] = a.events("onboarding");
-      expect(onboarding?.msg).to.equal(
-        `onboarding node ${b.address}: quote verified (TCB UpToDate), report_data binds its keys, compose hash ` +
-          `${COMPOSE_B} measured, the policy allows it; encrypted the secret to its key, signed as member ` +
-          `${a.address}, sent tx ${String(onboarding?.["txHash"])} from ${a.submitter!.address}`,
+      const kmsRoot = await world.deployed.registry.kmsRoot();
+      expect(onboarding?.msg).to.match(
+        new RegExp(
+          `^onboarding node ${b.address}: quote verified \\(TCB UpToDate\\), report_data binds its keys, measured ` +
+            `compose hash ${COMPOSE_B}, mrSystem 0x[0-9a-f]{64}, device ${FIXTURE_DEVICE_ID}, key provider the KMS's ` +
+            `CA, key issued by KMS root ${kmsRoot} to app ${world.appId}, the policy allows it; encrypted the secret ` +
+            `to its key, signed as member ${a.address}, sent tx ${String(onboarding?.["txHash"])} from ` +
+            `${a.submitter!.address}$`,
+        ),
       );
       expect(await world.statusOf(b.address)).to.equal(MEMBER);
       await world.mine();
@@ -127,7 +122,10 @@ describe("replicator (in process, TEE stand-ins, local chain over JSON-RPC)", fu
 
       await b.pass(); // a member now: finds its ciphertext and decrypts it
       expect(b.events("secret")[0]?.msg).to.match(
-        new RegExp(`joined: decrypted the app's shared secret, onboarded by member ${a.address} in block \\d+`),
+        new RegExp(
+          `joined: its sponsors back to the genesis member \\(${a.address}\\) each showed evidence that verifies; ` +
+            `decrypted the app's shared secret, onboarded by member ${a.address} in block \\d+`,
+        ),
       );
       expect(hexlify((await b.secret())!)).to.equal(hexlify(secretOfA!));
       expect(await b.secretMode()).to.equal(0o600);
@@ -214,8 +212,8 @@ describe("replicator (in process, TEE stand-ins, local chain over JSON-RPC)", fu
         ),
       );
       expect(line(lying)?.msg).to.equal(
-        `refused node ${lying.address}: the compose hash measured into its RTMR3 is not the one it claims: the ` +
-          `measured compose hash ${COMPOSE_A} is not the claimed ${COMPOSE_B}; it is never onboarded`,
+        `refused node ${lying.address}: the compose hash measured into its RTMR3 is not the one it claims: ` +
+          `composeHash claimed ${COMPOSE_B} but the quote measures ${COMPOSE_A}; it is never onboarded`,
       );
       expect(line(denied)?.msg).to.equal(
         `not onboarding node ${denied.address}: the app's policy does not allow it now: Compose hash not allowed; ` +

@@ -21,9 +21,14 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { network } from "hardhat";
 import type { NetworkConnection } from "hardhat/types/network";
 
+import { AbiCoder, concat, Interface, type Signer } from "ethers";
+
 import { buildAgent } from "../../guest/build.mjs";
 import { sha256Hex } from "../../lib/composeHash.js";
 import { serveJsonRpc, type Interception, type JsonRpcRequest, type JsonRpcServer } from "../../lib/jsonRpcServer.js";
+import { RELEASE_READER_ABI } from "../../lib/release.js";
+import { computeHeaderHash } from "../../lib/verified/header.js";
+import { APP_AUTH_STORAGE } from "../../lib/verified/timelockedAppAuth.js";
 import type { TimelockedAppAuth } from "../../types/ethers-contracts/index.js";
 import { deployTimelockedAppAuth, MIN_NOTICE_PERIOD } from "./appAuth.js";
 
@@ -107,7 +112,19 @@ export type RpcFault =
   | { kind: "error"; methods?: string[] }
   | { kind: "http500" }
   /** eth_blockNumber answers this block, as a lagging node (or one on a shorter fork) would. */
-  | { kind: "head"; block: number };
+  | { kind: "head"; block: number }
+  /**
+   * Lies about the current release: `currentRelease()` (eth_call) names `composeHash` and `uri`, and eth_getProof
+   * claims that value for the slot of the current compose hash, beside the real proof — all a naive reader looks at.
+   */
+  | { kind: "release"; composeHash: string; uri: string }
+  /** Forges the storage proof of the current compose hash: the leaf holds `composeHash`, the claimed value too. */
+  | { kind: "forged-proof"; composeHash: string }
+  /** Answers every header with another state root, and the hash that goes with it (a view of another chain). */
+  | { kind: "header"; stateRoot: string };
+
+const releaseReader = new Interface(RELEASE_READER_ABI);
+const CURRENT_HASH_SLOT = `0x${APP_AUTH_STORAGE.currentComposeHash.slot.toString(16).padStart(64, "0")}`;
 
 export class RpcEndpoint {
   fault: RpcFault = { kind: "none" };
@@ -138,19 +155,61 @@ export class RpcEndpoint {
     this.server = undefined;
   }
 
-  private intercept(request: JsonRpcRequest): Interception {
+  private async chainAnswer(request: JsonRpcRequest): Promise<unknown> {
+    return this.connection.provider.request({ method: request.method, params: request.params as unknown[] });
+  }
+
+  private async intercept(request: JsonRpcRequest): Promise<Interception> {
     this.requests += 1;
     this.onRequest?.(request);
-    switch (this.fault.kind) {
+    const fault = this.fault;
+    switch (fault.kind) {
       case "none":
         return undefined;
       case "error":
-        if (this.fault.methods !== undefined && !this.fault.methods.includes(request.method)) return undefined;
+        if (fault.methods !== undefined && !fault.methods.includes(request.method)) return undefined;
         return { error: { code: -32603, message: "internal error (injected)" } };
       case "http500":
         return { httpStatus: 500, body: "injected failure" };
       case "head":
-        return request.method === "eth_blockNumber" ? { result: `0x${this.fault.block.toString(16)}` } : undefined;
+        return request.method === "eth_blockNumber" ? { result: `0x${fault.block.toString(16)}` } : undefined;
+      case "release": {
+        const data = (request.params as Array<{ data?: string }> | undefined)?.[0]?.data;
+        if (request.method === "eth_call" && data?.startsWith(releaseReader.getFunction("currentRelease")!.selector)) {
+          const encoded = AbiCoder.defaultAbiCoder().encode(
+            ["bytes32", "string", "uint64"],
+            [fault.composeHash, fault.uri, 1],
+          );
+          return { result: encoded };
+        }
+        if (request.method !== "eth_getProof") return undefined;
+        const answer = (await this.chainAnswer(request)) as { storageProof: Array<{ key: string; value: string }> };
+        for (const item of answer.storageProof) {
+          if (BigInt(item.key) === BigInt(CURRENT_HASH_SLOT)) item.value = fault.composeHash;
+        }
+        return { result: answer };
+      }
+      case "forged-proof": {
+        if (request.method !== "eth_getProof") return undefined;
+        const answer = (await this.chainAnswer(request)) as {
+          storageProof: Array<{ key: string; value: string; proof: string[] }>;
+        };
+        for (const item of answer.storageProof) {
+          if (BigInt(item.key) !== BigInt(CURRENT_HASH_SLOT) || item.proof.length === 0) continue;
+          const real = BigInt(item.value).toString(16).padStart(64, "0");
+          const leaf = item.proof.length - 1;
+          item.proof[leaf] = item.proof[leaf]!.replace(real, fault.composeHash.slice(2));
+          item.value = fault.composeHash;
+        }
+        return { result: answer };
+      }
+      case "header": {
+        if (request.method !== "eth_getBlockByNumber") return undefined;
+        const block = (await this.chainAnswer(request)) as Record<string, unknown> | null;
+        if (block === null) return { result: null };
+        const forged = { ...block, stateRoot: fault.stateRoot };
+        return { result: { ...forged, hash: computeHeaderHash(forged) } };
+      }
     }
   }
 }
@@ -191,9 +250,22 @@ export class AgentChain {
     for (let i = 0; i < blocks; i++) await this.connection.provider.request({ method: "evm_mine", params: [] });
   }
 
-  /** Proposes a release and lets its notice pass (without activating it). */
-  async proposeAndWait(release: { hash: string; uri: string }): Promise<void> {
-    await (await this.appAuth.proposeComposeHash(release.hash, release.uri)).wait();
+  /**
+   * Proposes a release and lets its notice pass (without activating it). A URI given as bytes is stored as they are
+   * (an owner can store bytes that are not UTF-8, which ethers will not encode as a string).
+   */
+  async proposeAndWait(release: { hash: string; uri: string | Uint8Array }): Promise<void> {
+    if (typeof release.uri === "string") {
+      await (await this.appAuth.proposeComposeHash(release.hash, release.uri)).wait();
+    } else {
+      const fragment = this.appAuth.interface.getFunction("proposeComposeHash");
+      const data = concat([
+        fragment.selector,
+        AbiCoder.defaultAbiCoder().encode(["bytes32", "bytes"], [release.hash, release.uri]),
+      ]);
+      const owner = this.appAuth.runner as Signer;
+      await (await owner.sendTransaction({ to: this.address, data })).wait();
+    }
     await this.connection.networkHelpers.time.increase(MIN_NOTICE_PERIOD);
   }
 
@@ -206,7 +278,7 @@ export class AgentChain {
 
   /** Proposes, waits the notice, activates, then mines `confirmations` blocks so the agent may act on it. */
   async release(
-    release: { hash: string; uri: string },
+    release: { hash: string; uri: string | Uint8Array },
     confirmations: number,
   ): Promise<{ block: number; wallTime: number }> {
     await this.proposeAndWait(release);
@@ -271,7 +343,9 @@ export class FakeDocker {
     } catch {
       return [];
     }
+    // The fake docker may be writing a line right now: only whole lines (up to the last newline) are calls.
     return text
+      .slice(0, text.lastIndexOf("\n") + 1)
       .split("\n")
       .filter((line) => line !== "")
       .map((line) => JSON.parse(line) as DockerCall);
@@ -360,6 +434,8 @@ export interface AgentSettings {
   dstackSocket?: string;
   confirmations?: number;
   pollInterval?: string;
+  /** `--rpc-quorum`; default: `none` with one URL (the tests of everything but the quorum), the agent's own otherwise. */
+  rpcQuorum?: string;
   /** Any further flags, e.g. { "docker-timeout": "1s" }. */
   flags?: Record<string, string>;
   /** Extra environment, e.g. FAKE_DOCKER_ECHO. */
@@ -414,6 +490,11 @@ export class AgentProcess {
       "retry-initial": "300ms",
       "retry-max": "2s",
       "log-level": "debug",
+      ...(settings.rpcQuorum !== undefined
+        ? { "rpc-quorum": settings.rpcQuorum }
+        : settings.rpcUrls.length === 1
+          ? { "rpc-quorum": "none" }
+          : {}),
       ...(settings.dstackSocket === undefined ? {} : { "dstack-endpoint": settings.dstackSocket }),
       ...settings.flags,
     };

@@ -1,6 +1,6 @@
 /**
- * Gas of ReplicationRegistry's `register` and `onboard` as the membership grows, shared by the gas test
- * (test/ReplicationRegistryGas.ts) and the benchmark (scripts/bench/registry.ts).
+ * Gas of ReplicationRegistry's operations, and `register` and `onboard` as the membership grows, shared by the gas
+ * test (test/ReplicationRegistryGas.ts) and the benchmark (scripts/bench/registry.ts).
  *
  * Every input is derived from a label, never random, so the same membership sizes give the same gas on every run:
  * calldata costs 4 gas per zero byte and 16 per other byte, so a random instance id or ciphertext would move the
@@ -12,7 +12,13 @@ import type { HardhatEthers } from "@nomicfoundation/hardhat-ethers/types";
 import type { NetworkHelpers } from "@nomicfoundation/hardhat-network-helpers/types";
 import { concat, dataSlice, getAddress, hexlify, id } from "ethers";
 
-import { encodeEventLogBytes, runtimeEvent, signOnboarding } from "../../lib/replication/index.js";
+import {
+  encodeEventLogBytes,
+  refreshArguments,
+  runtimeEvent,
+  signOnboarding,
+  signRefresh,
+} from "../../lib/replication/index.js";
 import { COMPOSE_A, deployRegistry, registerArgs, signedRegistration, testNode } from "./replication.js";
 import type { TestNode } from "./replication.js";
 import { TDX_FIXTURE_DIR } from "./tee-stand-in.js";
@@ -52,18 +58,41 @@ const FILLER: MeasuredPayload = { quote: "0x01", eventLog: "0x" };
 /** Length of an ECIES ciphertext of a 32-byte secret: 65-byte ephemeral key, 16-byte nonce, 16-byte tag, 32. */
 export const CIPHERTEXT_LENGTH = 129;
 
+/** One of each operation on a realistic node, and the size of what a registration sends. */
+export interface RegistryOperationsGas {
+  /** The genesis node's registration (its quote, event log and key chain). */
+  register: bigint;
+  setGenesis: bigint;
+  /** Onboarding the first node after the genesis member. */
+  onboard: bigint;
+  /** The genesis member's attestation refresh, with a quote and event log as large as its registration's. */
+  refreshAttestation: bigint;
+  /** A stranger evicting a member whose attestation expired. */
+  evict: bigint;
+  /** Calldata bytes of the genesis node's `register` transaction. */
+  registrationCalldataBytes: number;
+}
+
+/** Every figure {@link measureRegistryGas} takes. */
+export interface RegistryGasMeasurement {
+  operations: RegistryOperationsGas;
+  points: RegistryGasPoint[];
+}
+
 /**
- * Deploys a policy and a registry (test/helpers/replication.ts), sets a genesis member, then for each count in
- * `memberCounts` (ascending) grows the membership to that count with filler nodes and measures one more node's
- * `register` and `onboard` with `payload`. Receipt `gasUsed`, so the 21,000 base and calldata are included.
+ * Deploys a policy, a stand-in KMS and a registry (test/helpers/replication.ts), registers a genesis node with
+ * `payload` and sets it, then for each count in `memberCounts` (ascending) grows the membership to that count with
+ * filler nodes and measures one more node's `register` and `onboard` with `payload`; last, the genesis member
+ * refreshes its attestation and a member whose attestation expired is evicted by a stranger. Receipt `gasUsed`, so the
+ * 21,000 base and calldata are included.
  */
 export async function measureRegistryGas(
   ethers: HardhatEthers,
   networkHelpers: NetworkHelpers<string>,
   memberCounts: readonly number[],
   payload: MeasuredPayload,
-): Promise<RegistryGasPoint[]> {
-  const { registry, domain, appId, owner } = await deployRegistry(ethers, networkHelpers);
+): Promise<RegistryGasMeasurement> {
+  const { registry, domain, appId, owner, stranger } = await deployRegistry(ethers, networkHelpers);
   const genesis = testNode("gas genesis");
 
   async function join(node: TestNode, { quote, eventLog }: MeasuredPayload) {
@@ -80,17 +109,55 @@ export async function measureRegistryGas(
 
   const genesisRegistration = await signedRegistration(domain, genesis, appId, {
     quote: payload.quote,
+    eventLog: payload.eventLog,
     boot: { instanceId: getAddress(dataSlice(id("instance of gas genesis"), 12)) },
   });
-  await registry.register(...registerArgs(genesisRegistration));
-  await registry.connect(owner).setGenesis(genesis.address);
+  const registerTx = await registry.register(...registerArgs(genesisRegistration));
+  const registerReceipt = await registerTx.wait();
+  const genesisReceipt = await (await registry.connect(owner).setGenesis(genesis.address)).wait();
+  if (registerReceipt === null || genesisReceipt === null) throw new Error("no receipt");
 
   const points: RegistryGasPoint[] = [];
+  let firstOnboard: bigint | undefined;
   for (const members of memberCounts) {
-    for (let i = Number(await registry.memberCount()); i < members; i++) await join(testNode(`filler ${i}`), FILLER);
+    for (let i = Number(await registry.memberCount()); i < members; i++) {
+      const filler = await join(testNode(`filler ${i}`), FILLER);
+      firstOnboard ??= filler.onboard;
+    }
     const count = Number(await registry.memberCount());
     if (count !== members) throw new Error(`expected ${members} members before measuring, found ${count}`);
-    points.push({ members, ...(await join(testNode(`measured with ${members} members`), payload)) });
+    const measured = await join(testNode(`measured with ${members} members`), payload);
+    firstOnboard ??= measured.onboard;
+    points.push({ members, ...measured });
   }
-  return points;
+
+  // The genesis member refreshes; then, a period later, a member that did not is evicted by a stranger.
+  const refresh = {
+    node: genesis.address,
+    nonce: 0n,
+    quote: payload.quote,
+    eventLog: payload.eventLog,
+    tcbStatus: "UpToDate",
+    advisoryIds: ["INTEL-SA-00837", "INTEL-SA-00615"],
+  };
+  const refreshSignature = await signRefresh(genesis.wallet, domain, refresh);
+  const refreshReceipt = await (
+    await registry.refreshAttestation(...refreshArguments({ refresh, signature: refreshSignature }))
+  ).wait();
+  await networkHelpers.time.increase(await registry.ATTESTATION_PERIOD());
+  const [, expired] = await registry.getMembers(0, 2);
+  if (expired === undefined) throw new Error("a second member is needed to measure an eviction");
+  const evictReceipt = await (await registry.connect(stranger).evict(expired)).wait();
+  if (refreshReceipt === null || evictReceipt === null || firstOnboard === undefined) throw new Error("no receipt");
+  return {
+    operations: {
+      register: registerReceipt.gasUsed,
+      setGenesis: genesisReceipt.gasUsed,
+      onboard: firstOnboard,
+      refreshAttestation: refreshReceipt.gasUsed,
+      evict: evictReceipt.gasUsed,
+      registrationCalldataBytes: (registerTx.data.length - 2) / 2,
+    },
+    points,
+  };
 }

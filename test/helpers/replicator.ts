@@ -23,8 +23,8 @@ import { dstackGuestApi, parseRegistrationFile, registerArguments } from "../../
 import type { QuoteVerification } from "../../lib/replication/index.js";
 import { DstackGuestApiStandIn, type StandInCvm } from "./dstack-guest-api.js";
 import { RpcEndpoint, tempDir, type LogLine } from "./guestAgent.js";
-import { deployRegistry } from "./replication.js";
-import { standInQuoteVerification } from "./tee-stand-in.js";
+import { DEVICE_2, deployRegistry } from "./replication.js";
+import { FIXTURE_DEVICE_ID, standInQuoteVerification } from "./tee-stand-in.js";
 
 /** What a node needs of its chain: the app, its registry, an RPC URL, and gas money for its host. */
 export interface ReplicationChain {
@@ -35,7 +35,10 @@ export interface ReplicationChain {
   fundedSubmitter(): Promise<Wallet>;
 }
 
-/** A fresh chain with a policy (compose A and B allowed, devices 1 and 2) and a registry bound to it, served over HTTP. */
+/**
+ * A fresh chain with a policy (compose A and B allowed on the stand-in platform's device), a stand-in dstack KMS and a
+ * registry bound to both, served over HTTP.
+ */
 export class ReplicationWorld implements ReplicationChain {
   private constructor(
     readonly connection: NetworkConnection,
@@ -47,7 +50,10 @@ export class ReplicationWorld implements ReplicationChain {
 
   static async create(options: { connection?: NetworkConnection } = {}): Promise<ReplicationWorld> {
     const connection = options.connection ?? (await network.create());
-    const deployed = await deployRegistry(connection.ethers, connection.networkHelpers);
+    const deployed = await deployRegistry(connection.ethers, connection.networkHelpers, {
+      // The stand-in platform, and another device a lying node may claim (the policy allows it, the quote does not).
+      devices: [FIXTURE_DEVICE_ID, DEVICE_2],
+    });
     const registryAddress = await deployed.registry.getAddress();
     const deploymentBlock = Number(
       (await deployed.registry.deploymentTransaction()?.wait())?.blockNumber ??

@@ -11,29 +11,33 @@ import { createHash } from "node:crypto";
 
 import { Quote } from "@phala/dcap-qvl";
 import { Wallet, getBytes, hexlify, id } from "ethers";
-import type { BytesLike } from "ethers";
+import type { BytesLike, TypedDataDomain } from "ethers";
 
 import {
   TDX_V4_REPORT_DATA_OFFSET,
   encodeEventLogBytes,
   measureBoot,
+  measuredBootInfo,
   pckPpid,
   replayRtmr,
   replicationReportData,
   runtimeEvent,
+  signRegistration,
   tdMeasurements,
 } from "../../lib/replication/index.js";
 import type {
   AppBootInfo,
   DstackEventLogEntry,
   MeasuredBoot,
+  NodeKeyChain,
   QuoteCollateral,
   QuoteVerifier,
+  Registration,
   VerifiedTdxQuote,
 } from "../../lib/replication/index.js";
 import { STAND_IN_KMS, standInKeyProviderPayload } from "./kms-stand-in.js";
 import type { StandInKms } from "./kms-stand-in.js";
-import { bootInfo } from "./replication.js";
+import { keyChainOf } from "./replication.js";
 import type { TestNode } from "./replication.js";
 
 /** The TDX fixture: a real quote and its collateral (test/fixtures/tdx/README.md says where they come from). */
@@ -175,16 +179,13 @@ export interface BootedNode {
   bootInfo: AppBootInfo;
   quote: string;
   eventLog: string;
+  /** dstack's chain for its key, from the KMS it booted with, for the app it was measured as. */
+  keyChain: NodeKeyChain;
 }
 
 /** How a stand-in node boots: what dstack measures for it. */
 export interface StandInBoot extends StandInBootEvents {
   composeHash: string;
-  /**
-   * The device id the node claims (default: the registry fixture's DEVICE_1, which its policy allows). The measured
-   * device id is always the fixture platform's ({@link standInDeviceId}).
-   */
-  deviceId?: string;
   /** The app id measured into RTMR3 (default: the app it registers with); another app's id is a foreign node. */
   appId?: string;
   /** The instance id measured (default: the one it claims, or a fresh one). */
@@ -195,8 +196,9 @@ export interface StandInBoot extends StandInBootEvents {
 
 /**
  * Boot `node` as dstack would for `appId` with `measured.composeHash` measured into RTMR3, and quote its keys. The
- * boot info it claims is what was measured (`mrSystem`, `mrAggregated`, `osImageHash`, instance and TCB), except the
- * device id (see {@link StandInBoot.deviceId}); `claim` overrides any field (to model a lying node).
+ * boot info it claims is what was measured, in the view the registry stores (what dstack's KMS saw at boot), with the
+ * app id it registers with (`appId`) and an up-to-date TCB; its key chain comes from the KMS it booted with, for the
+ * app it was measured as. `claim` overrides any field (to model a lying node).
  */
 export function bootStandIn(
   template: Uint8Array,
@@ -207,26 +209,42 @@ export function bootStandIn(
 ): BootedNode & { encryptionPublicKey: string; measurement: MeasuredBoot } {
   const { encryptionPublicKey: claimedKey, ...claimedBoot } = claim;
   const instanceId = measured.instanceId ?? claimedBoot.instanceId ?? Wallet.createRandom().address;
-  const entries = standInRuntimeEvents(measured.appId ?? appId, measured.composeHash, instanceId, measured);
+  const measuredApp = measured.appId ?? appId;
+  const entries = standInRuntimeEvents(measuredApp, measured.composeHash, instanceId, measured);
   const reportData = replicationReportData(node.address, node.encryption.publicKey);
   const quote = standInQuote(template, reportData, replayRtmr(entries), measured.os);
   const measurement = measureBoot(standInVerified(quote), entries);
-  const info = bootInfo(appId, {
-    composeHash: measured.composeHash,
-    instanceId,
-    mrAggregated: measurement.runtime.mrAggregated,
-    mrSystem: measurement.runtime.mrSystem,
-    osImageHash: measurement.osImageHash ?? STAND_IN_OS_IMAGE_HASH,
-    advisoryIds: [],
-    ...(measured.deviceId === undefined ? {} : { deviceId: measured.deviceId }),
-    ...claimedBoot,
-  });
+  const info: AppBootInfo = { ...measuredBootInfo(measurement), appId, ...claimedBoot };
   return {
     node,
     bootInfo: info,
     quote: hexlify(quote),
     eventLog: hexlify(encodeEventLogBytes(JSON.stringify(entries))),
+    keyChain: keyChainOf(node, appId, { kms: measured.kms ?? STAND_IN_KMS, chainAppId: measuredApp }),
     encryptionPublicKey: hexlify(claimedKey ?? node.encryption.publicKey),
     measurement,
   };
 }
+
+/**
+ * A booted node's registration, signed by `signer` (the node itself unless a test says otherwise) for `domain`, with
+ * its key chain: the arguments of `registerArguments`, and of a registration file with the chain and registry added.
+ */
+export async function signBooted(
+  booted: BootedNode & { encryptionPublicKey: string },
+  domain: TypedDataDomain,
+  options: { signer?: TestNode; eventLog?: string } = {},
+): Promise<{ registration: Registration; keyChain: NodeKeyChain; signature: string }> {
+  const registration: Registration = {
+    node: booted.node.address,
+    encryptionPublicKey: booted.encryptionPublicKey,
+    bootInfo: booted.bootInfo,
+    quote: booted.quote,
+    eventLog: options.eventLog ?? booted.eventLog,
+  };
+  const signature = await signRegistration((options.signer ?? booted.node).wallet, domain, registration);
+  return { registration, keyChain: booted.keyChain, signature };
+}
+
+/** The device id of every stand-in node: the fixture platform's, `sha256(PPID)`. */
+export const FIXTURE_DEVICE_ID = standInDeviceId((await loadTdxFixture()).quote);

@@ -358,6 +358,45 @@ describe("lib/devproof-report", function () {
       expect(line(unpinned, "compose.docker-socket").level).to.equal("FAIL");
     });
 
+    it("warns when this app's guest agent opts out of the RPC quorum, lists one provider, or one provider twice", function () {
+      const app = snapshot().app;
+      const agent = (urls: string | undefined, quorum?: string) =>
+        `services:\n  devproof-agent:\n    image: ${PINNED}\n    environment:\n      DEVPROOF_APP_AUTH: "${app}"\n` +
+        (urls === undefined ? "" : `      DEVPROOF_RPC_URLS: "${urls}"\n`) +
+        (quorum === undefined ? "" : `      DEVPROOF_RPC_QUORUM: "${quorum}"\n`);
+      const rpc = (yaml: string) => line(composeLines(appCompose(yaml)), "compose.agent-rpc-quorum");
+      const three = "https://base.a-rpc.example/key,https://rpc.b-node.example,https://c-chain.example";
+
+      expect(rpc(agent(three, "2"))).to.deep.include({
+        level: "INFO",
+        title: "the guest agent needs 2 of 3 RPC providers to agree",
+      });
+      expect(rpc(agent(three))).to.deep.include({ level: "INFO" });
+      const optedOut = rpc(agent(three, "none"));
+      expect(optedOut).to.deep.include({ level: "WARN", title: "the guest agent opts out of the RPC quorum" });
+      expect(optedOut.evidence).to.contain("DEVPROOF_RPC_QUORUM=none");
+      expect(optedOut.evidence).to.not.contain("/key");
+      expect(rpc(agent("https://rpc.only.example", "none")).title).to.equal(
+        "the guest agent opts out of the RPC quorum",
+      );
+      expect(rpc(agent("https://rpc.only.example"))).to.deep.include({
+        level: "WARN",
+        title: "the guest agent lists one RPC provider",
+      });
+      expect(rpc(agent(undefined)).title).to.equal("the guest agent's RPC URLs are not in the measured file");
+      const oneProvider = rpc(agent("https://rpc-1.example.org,https://rpc-2.example.org,https://rpc-3.example.org"));
+      expect(oneProvider).to.deep.include({
+        level: "WARN",
+        title: "the guest agent's RPC URLs are not independent providers",
+      });
+      expect(oneProvider.evidence).to.contain("3 URLs of 1 provider(s) (example.org)");
+      // Another app's agent, or no agent: no line.
+      const other = composeLines(
+        appCompose(agent(three, "none").replace(app, "0x000000000000000000000000000000000000dEaD")),
+      );
+      expect(other.some((l) => l.id === "compose.agent-rpc-quorum")).to.equal(false);
+    });
+
     it("fails a file that is not JSON, or whose docker-compose part is not YAML", function () {
       expect(line(composeLines("{nope"), "compose.parse").level).to.equal("FAIL");
       expect(line(composeLines(appCompose("services: [unclosed")), "compose.parse").evidence).to.contain(

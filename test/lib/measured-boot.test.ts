@@ -155,18 +155,23 @@ describe("lib/replication: a boot, measured as dstack measures it", function () 
     const node = testNode("measured");
     const genuine = () => bootStandIn(template, node, APP_ID, { composeHash: COMPOSE });
 
-    it("a genuine node's claim is its measurement", function () {
+    it("a genuine node's claim is its measurement, in the view dstack's KMS saw at boot", function () {
       const booted = genuine();
-      const refusals = compareBootInfo(
-        { ...booted.bootInfo, deviceId: booted.measurement.deviceId },
-        booted.measurement,
-        { kmsCaPublicKey: STAND_IN_KMS.caPublicKey },
-      );
+      const refusals = compareBootInfo(booted.bootInfo, booted.measurement, {
+        view: "boot",
+        kmsCaPublicKey: STAND_IN_KMS.caPublicKey,
+      });
       expect(refusals).to.deep.equal([]);
-      // The device the registry fixture's policy allows is not the fixture platform: that claim is refused.
+      // Held to the runtime view (what Info reports), the same claim differs on both aggregates.
       expect(compareBootInfo(booted.bootInfo, booted.measurement).map((refusal) => refusal.field)).to.deep.equal([
-        "deviceId",
+        "mrAggregated",
+        "mrSystem",
       ]);
+      // A claimed device other than the platform's is refused.
+      const device = compareBootInfo({ ...booted.bootInfo, deviceId: id("device 1") }, booted.measurement, {
+        view: "boot",
+      });
+      expect(device.map((refusal) => refusal.field)).to.deep.equal(["deviceId"]);
     });
 
     it("a node on a custom OS that claims the genuine OS's measurements is refused on both aggregates", function () {
@@ -191,7 +196,8 @@ describe("lib/replication: a boot, measured as dstack measures it", function () 
       const rogue = bootStandIn(template, node, APP_ID, { composeHash: COMPOSE, kms: ROGUE_KMS });
       expect(rogue.measurement.runtime.mrSystem).to.not.equal(honest.measurement.runtime.mrSystem);
       expect(rogue.measurement.boot.mrSystem).to.equal(honest.measurement.boot.mrSystem);
-      const refusals = compareBootInfo({ ...rogue.bootInfo, deviceId: rogue.measurement.deviceId }, rogue.measurement, {
+      const refusals = compareBootInfo(rogue.bootInfo, rogue.measurement, {
+        view: "boot",
         kmsCaPublicKey: STAND_IN_KMS.caPublicKey,
       });
       expect(refusals).to.have.length(1);
@@ -208,10 +214,7 @@ describe("lib/replication: a boot, measured as dstack measures it", function () 
 
     it("a foreign app's node that claims this app is refused on the app id", function () {
       const foreign = bootStandIn(template, node, APP_ID, { composeHash: COMPOSE, appId: FOREIGN_APP_ID });
-      const refusals = compareBootInfo(
-        { ...foreign.bootInfo, deviceId: foreign.measurement.deviceId },
-        foreign.measurement,
-      );
+      const refusals = compareBootInfo(foreign.bootInfo, foreign.measurement, { view: "boot" });
       expect(refusals.map((refusal) => refusal.message)).to.deep.equal([
         `appId claimed ${APP_ID} but the quote measures ${FOREIGN_APP_ID.toLowerCase()}`,
       ]);

@@ -15,15 +15,20 @@ import {
   nodeKeyPath,
   parseOnboardingFile,
   parseRegistrationFile,
+  parseRefreshFile,
+  encodeRefreshFile,
+  NODE_KEY_PURPOSE,
+  buildRefresh,
+  checkNodeEvidence,
   registryDomain,
   runtimeEvent,
-  verifyRegistration,
 } from "../../lib/replication/index.js";
 import type { DstackGuestApi, SignedNodeRegistration, VerifiedTdxQuote } from "../../lib/replication/index.js";
+import { STAND_IN_KMS, ROGUE_KMS } from "../helpers/kms-stand-in.js";
 import { startDstackGuestApi } from "../helpers/dstack-guest-api.js";
 import type { DstackGuestApiStandIn } from "../helpers/dstack-guest-api.js";
 import { COMPOSE_A, DEVICE_1 } from "../helpers/replication.js";
-import { FIXTURE_TIME, loadTdxFixture, standInVerifier } from "../helpers/tee-stand-in.js";
+import { FIXTURE_DEVICE_ID, FIXTURE_TIME, loadTdxFixture, standInVerifier } from "../helpers/tee-stand-in.js";
 
 const APP_ID = "0x000000000000000000000000000000000000a11d";
 const REGISTRY = "0x00000000000000000000000000000000000be5e7";
@@ -31,6 +36,11 @@ const { collateral } = await loadTdxFixture();
 
 const verifyQuote = async (quote: Uint8Array): Promise<VerifiedTdxQuote> =>
   standInVerifier(quote, collateral, FIXTURE_TIME);
+/** What members hold a node of app APP_ID to: the stand-in KMS's keys, as `kmsInfo()` publishes them. */
+const context = {
+  appId: APP_ID,
+  kms: { k256Pubkey: STAND_IN_KMS.root.compressedPublicKey, caPubkey: STAND_IN_KMS.caPublicKey },
+};
 
 function expectThrows(fn: () => unknown, type: new (...args: never[]) => Error, message: string | RegExp): void {
   let caught: unknown;
@@ -58,28 +68,37 @@ describe("lib/replication: a node's registration through the dstack guest API", 
     await cvm.close();
   });
 
-  it("builds a registration that a member's verification accepts, with the boot facts of Info", async function () {
+  it("builds a registration that a member's verification accepts, with the boot info its quote measures", async function () {
     const built = await buildNodeRegistration({
       guest: dstackGuestApi(cvm.endpoint),
       chainId: 31337n,
       registry: REGISTRY,
       verifyQuote,
+      context,
     });
-    const { registration } = built.signed;
+    const { registration, keyChain } = built.signed;
     expect(registration.node).to.equal(built.keys.address);
+    // Info claims device 1; the quote measures the platform's: the registration carries the measurement.
     expect(registration.bootInfo).to.include({
       appId: APP_ID,
       composeHash: COMPOSE_A,
       instanceId: cvm.cvm.instanceId,
-      deviceId: DEVICE_1,
+      deviceId: FIXTURE_DEVICE_ID,
+      mrSystem: built.checked.measured.boot.mrSystem,
+      mrAggregated: built.checked.measured.boot.mrAggregated,
       tcbStatus: "UpToDate",
     });
-    const verified = verifyRegistration(registration, {
-      collateral,
-      nowSeconds: FIXTURE_TIME,
-      verifier: standInVerifier,
-    });
-    expect(verified.measuredComposeHash).to.equal(COMPOSE_A);
+    // dstack's chain for the node's key, requested with the protocol's purpose.
+    expect(cvm.requests.filter((r) => r.method === "GetKey").map((r) => r.body["purpose"])).to.include(
+      NODE_KEY_PURPOSE,
+    );
+    expect(keyChain.appPublicKey).to.equal(cvm.appKey.compressedPublicKey);
+    const checked = checkNodeEvidence(
+      { ...registration, keyChain },
+      standInVerifier(registration.quote, collateral, FIXTURE_TIME),
+      context,
+    );
+    expect(checked.measured.composeHash).to.equal(COMPOSE_A);
     // Only RTMR3 entries are published: the boot-time entry of the stand-in's log is left out.
     const published = JSON.parse(new TextDecoder().decode(getBytes(registration.eventLog))) as Array<{ imr: number }>;
     expect(published.every((entry) => entry.imr === 3)).to.equal(true);
@@ -87,7 +106,7 @@ describe("lib/replication: a node's registration through the dstack guest API", 
 
   it("derives the same keys again in the same CVM, and other keys for another registry", async function () {
     const guest = dstackGuestApi(cvm.endpoint);
-    const options = { guest, chainId: 31337n, verifyQuote };
+    const options = { guest, chainId: 31337n, verifyQuote, context };
     const first = await buildNodeRegistration({ ...options, registry: REGISTRY });
     const again = await buildNodeRegistration({ ...options, registry: REGISTRY });
     const elsewhere = await buildNodeRegistration({ ...options, registry: Wallet.createRandom().address });
@@ -111,12 +130,89 @@ describe("lib/replication: a node's registration through the dstack guest API", 
     };
     let caught: unknown;
     try {
-      await buildNodeRegistration({ guest: lying, chainId: 31337n, registry: REGISTRY, verifyQuote });
+      await buildNodeRegistration({ guest: lying, chainId: 31337n, registry: REGISTRY, verifyQuote, context });
     } catch (error) {
       caught = error;
     }
     expect(caught).to.be.instanceOf(ReplicationVerificationError);
     expect((caught as ReplicationVerificationError).code).to.equal("report-data-mismatch");
+  });
+
+  it("refuses to sign in a CVM whose keys came from a KMS other than the registry's", async function () {
+    const rogue = await startDstackGuestApi({
+      appId: APP_ID,
+      instanceId: Wallet.createRandom().address,
+      kms: ROGUE_KMS,
+    });
+    let caught: unknown;
+    try {
+      await buildNodeRegistration({
+        guest: dstackGuestApi(rogue.endpoint),
+        chainId: 31337n,
+        registry: REGISTRY,
+        verifyQuote,
+        context,
+      });
+    } catch (error) {
+      caught = error;
+    } finally {
+      await rogue.close();
+    }
+    expect((caught as ReplicationVerificationError).code).to.equal("key-provider-mismatch");
+  });
+
+  it("refuses a GetKey answer without a signature chain: no registry could accept its key", async function () {
+    const real = dstackGuestApi(cvm.endpoint);
+    const chainless: DstackGuestApi = {
+      info: () => real.info(),
+      getKey: async (path, purpose) => ({ ...(await real.getKey(path, purpose)), signature_chain: [] }),
+      getQuote: (reportData) => real.getQuote(reportData),
+    };
+    let caught: unknown;
+    try {
+      await buildNodeRegistration({ guest: chainless, chainId: 31337n, registry: REGISTRY, verifyQuote, context });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).to.be.instanceOf(UserError);
+    expect((caught as Error).message).to.match(/^GetKey gave the node key without a usable signature chain/);
+  });
+
+  it("builds a refresh: a fresh quote over the same keys, the same measured boot, the TCB of the new quote", async function () {
+    const guest = dstackGuestApi(cvm.endpoint);
+    const built = await buildNodeRegistration({ guest, chainId: 31337n, registry: REGISTRY, verifyQuote, context });
+    const stored = built.signed.registration.bootInfo;
+    const outdated = async (quote: Uint8Array) => ({ ...(await verifyQuote(quote)), tcbStatus: "OutOfDate" });
+    const refresh = await buildRefresh({
+      guest,
+      chainId: 31337n,
+      registry: REGISTRY,
+      keys: built.keys,
+      stored,
+      nonce: 3n,
+      verifyQuote: outdated,
+      context,
+    });
+    expect(refresh.bootInfo).to.deep.equal({ ...stored, tcbStatus: "OutOfDate" });
+    expect(refresh.signed.refresh).to.include({ node: built.keys.address, nonce: 3n, tcbStatus: "OutOfDate" });
+    // A refresh never reports another boot: stored boot info that the new quote does not measure is refused.
+    let caught: unknown;
+    try {
+      await buildRefresh({
+        guest,
+        chainId: 31337n,
+        registry: REGISTRY,
+        keys: built.keys,
+        stored: { ...stored, composeHash: id("another release") },
+        nonce: 3n,
+        verifyQuote,
+        context,
+      });
+    } catch (error) {
+      caught = error;
+    }
+    expect((caught as ReplicationVerificationError).code).to.equal("compose-hash-mismatch");
+    expect(parseRefreshFile(encodeRefreshFile(refresh.signed), "refresh.json")).to.deep.equal(refresh.signed);
   });
 });
 
@@ -185,6 +281,12 @@ describe("lib/replication: registration and onboarding files", function () {
       quote: "0x0400",
       eventLog: hexlify(new TextEncoder().encode('[{"imr":3}]')),
     },
+    keyChain: {
+      derivedPublicKey: `0x02${"44".repeat(32)}`,
+      appPublicKey: `0x03${"55".repeat(32)}`,
+      appSignature: `0x${"66".repeat(65)}`,
+      kmsSignature: `0x${"77".repeat(65)}`,
+    },
     signature: `0x${"11".repeat(65)}`,
   };
 
@@ -209,7 +311,7 @@ describe("lib/replication: registration and onboarding files", function () {
     const file = JSON.parse(encodeRegistrationFile(signed)) as Record<string, unknown>;
     const parse = (changes: Record<string, unknown>) => () =>
       parseRegistrationFile(JSON.stringify({ ...file, ...changes }), "r.json");
-    expectThrows(parse({ version: 2 }), UserError, "r.json: version 2 is not supported (expected 1)");
+    expectThrows(parse({ version: 1 }), UserError, "r.json: version 1 is not supported (expected 2)");
     expectThrows(parse({ chainId: 8453 }), UserError, 'r.json: field "chainId" must be a string');
     expectThrows(
       parse({ chainId: "0x1" }),
@@ -227,5 +329,11 @@ describe("lib/replication: registration and onboarding files", function () {
       UserError,
       'r.json: field "bootInfo.advisoryIds" must be an array of strings',
     );
+    expectThrows(
+      parse({ keyChain: { ...(file["keyChain"] as object), kmsSignature: "0x12" } }),
+      UserError,
+      'r.json: field "keyChain.kmsSignature" must be 0x + 130 hex digits',
+    );
+    expectThrows(parse({ keyChain: undefined }), UserError, 'r.json: field "keyChain" must be an object');
   });
 });

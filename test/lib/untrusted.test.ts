@@ -10,7 +10,13 @@ import { AbiCoder, Interface, ParamType, getAddress, hexlify, id, isError, toUtf
 import type { Log, Provider } from "ethers";
 
 import { appAuthInterface } from "../../lib/appAuth.js";
-import { REGISTRY_AGENT_ABI, readNodeRecord, readOnboardings, readRegistrations } from "../../lib/replication/index.js";
+import {
+  REGISTRY_AGENT_ABI,
+  readNodeRecord,
+  readOnboardings,
+  readRefreshes,
+  readRegistrations,
+} from "../../lib/replication/index.js";
 import { MAX_PROBLEMS, callView, decodeEventLog, decodeFunctionResult, rawType } from "../../lib/untrusted/decode.js";
 import { MAX_JSON_CHARS, MAX_JSON_ITEMS, capped, safeJson, shown } from "../../lib/untrusted/text.js";
 import { decodeWatchedLog, formatWatchedEvent } from "../../lib/watch.js";
@@ -22,6 +28,7 @@ const FUZZ = { seed: 0x5eed_2025, numRuns: 300 };
 const coder = AbiCoder.defaultAbiCoder();
 const registry = new Interface(REGISTRY_AGENT_ABI);
 const nodeRegistered = registry.getEvent("NodeRegistered")!;
+const attestationRefreshed = registry.getEvent("AttestationRefreshed")!;
 const getNode = registry.getFunction("getNode")!;
 const REGISTRY = getAddress(`0x${"e1".repeat(20)}`);
 const APP = getAddress(`0x${"a9".repeat(20)}`);
@@ -47,8 +54,13 @@ const isUtf8 = (b: Uint8Array) => {
   }
 };
 
-/** The data and topics of a NodeRegistered log whose boot info's strings are the given bytes. */
-function nodeRegisteredLog(tcbStatus: Uint8Array, advisoryIds: Uint8Array[], node = NODE) {
+/** The data and topics of a NodeRegistered log whose boot info's strings (and key chain) are the given bytes. */
+function nodeRegisteredLog(
+  tcbStatus: Uint8Array,
+  advisoryIds: Uint8Array[],
+  node = NODE,
+  keyChain: Uint8Array[] = [33, 33, 65, 65].map((n) => new Uint8Array(n).fill(n)),
+) {
   const unindexed = nodeRegistered.inputs.filter((input) => input.indexed !== true);
   const data = coder.encode(
     unindexed.map((input) => rawType(ParamType.from(input))),
@@ -66,9 +78,27 @@ function nodeRegisteredLog(tcbStatus: Uint8Array, advisoryIds: Uint8Array[], nod
         advisoryIds.map((a) => hexlify(a)),
       ],
       [hexlify(toUtf8Bytes("quote")), "0x"],
+      keyChain.map((b) => hexlify(b)),
     ],
   );
   return { topics: [nodeRegistered.topicHash, zeroPadValue(node, 32), id("compose"), id("quote hash")], data };
+}
+
+/** The data and topics of an AttestationRefreshed log whose strings are the given bytes. */
+function attestationRefreshedLog(tcbStatus: Uint8Array, advisoryIds: Uint8Array[], reason: Uint8Array) {
+  const unindexed = attestationRefreshed.inputs.filter((input) => input.indexed !== true);
+  const data = coder.encode(
+    unindexed.map((input) => rawType(ParamType.from(input))),
+    [
+      3,
+      hexlify(tcbStatus),
+      advisoryIds.map((a) => hexlify(a)),
+      [hexlify(toUtf8Bytes("quote")), hexlify(toUtf8Bytes("[]"))],
+      false,
+      hexlify(reason),
+    ],
+  );
+  return { topics: [attestationRefreshed.topicHash, zeroPadValue(NODE, 32), id("quote hash")], data };
 }
 
 /** A log as a provider returns it. */
@@ -283,6 +313,18 @@ describe("lib/untrusted", function () {
             const log = nodeRegisteredLog(tcb, advisories);
             return asLog({ ...log, data: changes.reduce(mutate, log.data) }, REGISTRY);
           }),
+        // A refresh with any strings, perhaps mangled.
+        fc
+          .tuple(
+            stringBytes,
+            fc.array(stringBytes, { maxLength: 3 }),
+            stringBytes,
+            fc.array(mutation, { maxLength: 2 }),
+          )
+          .map(([tcb, advisories, reason, changes]) => {
+            const log = attestationRefreshedLog(tcb, advisories, reason);
+            return asLog({ ...log, data: changes.reduce(mutate, log.data) }, REGISTRY);
+          }),
         // Any log of the app's events.
         fc
           .tuple(fc.constantFrom(...appEvents), fc.array(word, { maxLength: 3 }), bytes(400))
@@ -347,6 +389,46 @@ describe("lib/untrusted", function () {
       );
     });
 
+    it("readRefreshes: each refresh taken in or refused, naming every string that is not UTF-8, whatever the logs hold", async function () {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(
+            fc.tuple(
+              stringBytes,
+              fc.array(stringBytes, { maxLength: 3 }),
+              stringBytes,
+              fc.array(mutation, { maxLength: 2 }),
+            ),
+            { maxLength: 6 },
+          ),
+          async (raws) => {
+            const logs = raws.map(([tcb, advisories, reason, changes], i) => {
+              const log = attestationRefreshedLog(tcb, advisories, reason);
+              return asLog({ ...log, data: changes.reduce(mutate, log.data) }, REGISTRY, i);
+            });
+            const read = await readRefreshes(fakeRegistry(fakeProvider({ logs })), 0, 10);
+            expect(read.records.length + read.refused.length).to.equal(logs.length);
+            raws.forEach(([tcb, advisories, reason, changes], i) => {
+              if (changes.length > 0) return;
+              const clean = isUtf8(tcb) && advisories.every(isUtf8) && isUtf8(reason);
+              const refused = read.refused.find((r) => r.logIndex === i);
+              expect(refused === undefined, `log ${i}: ${refused?.reason}`).to.equal(clean);
+              if (refused !== undefined) {
+                expect(refused.event).to.equal("AttestationRefreshed");
+                expect(refused.node).to.equal(NODE);
+                if (!isUtf8(tcb)) expect(refused.reason).to.contain("tcbStatus is not UTF-8");
+              }
+            });
+            for (const record of read.records) {
+              expect(record.node).to.equal(NODE);
+              expect(record.advisoryIds).to.be.an("array");
+            }
+          },
+        ),
+        { ...FUZZ, numRuns: 100 },
+      );
+    });
+
     it("readNodeRecord and callView: a record with its problems, or ethers' BAD_DATA, for any answer", async function () {
       const record = (tcb: Uint8Array, advisories: Uint8Array[]) =>
         coder.encode(
@@ -357,6 +439,8 @@ describe("lib/untrusted", function () {
               5,
               NODE,
               0,
+              0,
+              5,
               0,
               id("q"),
               "0x02",

@@ -28,7 +28,7 @@ async function processesMentioning(text: string): Promise<string[]> {
 describe("./dev demo, as the README's quick start runs it", function () {
   this.timeout(180_000);
 
-  it("deploys, proposes, waits out the notice, activates, and the agent runs v2; the nodes share the secret; the oracle market waits out a release", async function () {
+  it("deploys, proposes, waits out the notice, activates, and the agent runs v2 outvoting a lying provider; the nodes share the secret; the oracle market waits out a release", async function () {
     const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
       const env = cliEnvironment();
       const child = spawn("bash", ["-c", "./dev demo"], { cwd: REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
@@ -43,6 +43,10 @@ describe("./dev demo, as the README's quick start runs it", function () {
     const v2 = (await composeHashOfFile(EXAMPLE_V2)).bytesHash.slice(2);
     expect(run.stderr).to.match(/not ready yet: ready at .* \(in 7d 0h 0m\)/);
     expect(run.stdout).to.match(new RegExp(`agent: reloaded: now running 0x${v2}`));
+    // One of the three providers lies about the chain: the two others outvote it, and the agent names it.
+    expect(run.stdout).to.match(
+      /agent: RPC endpoint\(s\) outvoted or refused at block \d+: 2 of 3 endpoints report this header \(quorum 2\) .*http:\/\/127\.0\.0\.1:\d+: head \d+, hash 0x[0-9a-f]{64}/,
+    );
     expect(run.stdout).to.match(/^Stage 1: DevProof/m);
     expect(run.stdout).to.match(/^Stage 0: ruggable/m);
     expect(run.stdout).to.contain("the same secret: yes");

@@ -50,9 +50,13 @@ async function helpOf(task: string): Promise<string> {
 const OPTION_KINDS: Record<string, "int" | "file" | "flag" | "string"> = {
   // integers: Hardhat refuses anything else, and --help says INT
   at: "int",
+  batch: "int",
   confirmations: "int",
   fromBlock: "int",
+  fromIndex: "int",
+  maxResponseBytes: "int",
   port: "int",
+  timeout: "int",
   // paths, passed on as given: --help says FILE
   collateral: "file",
   compose: "file",
@@ -74,14 +78,17 @@ const OPTION_KINDS: Record<string, "int" | "file" | "flag" | "string"> = {
   yes: "flag",
   // text: addresses, hashes, durations, URLs, names; checked by lib/validate.ts
   app: "string",
+  attestationPath: "string",
   composeHash: "string",
   deploymentId: "string",
   device: "string",
+  domain: "string",
   dstackEndpoint: "string",
   from: "string",
   hash: "string",
   instance: "string",
   kms: "string",
+  log: "string",
   node: "string",
   notice: "string",
   osImage: "string",
@@ -90,7 +97,9 @@ const OPTION_KINDS: Record<string, "int" | "file" | "flag" | "string"> = {
   registry: "string",
   rpc: "string",
   tcbStatus: "string",
+  tlsKey: "string",
   uri: "string",
+  url: "string",
   webhook: "string",
 };
 

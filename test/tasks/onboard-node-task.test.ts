@@ -44,9 +44,13 @@ describe("onboard-node", function () {
       for (const line of [
         `Verifying node ${B.address} (registered in block`,
         "  quote        accepted by a STAND-IN verifier: test stand-in",
-        "  TCB          UpToDate, no advisories: as the node claims",
+        "  TCB          UpToDate, no advisories",
         "  report_data  binds the node's address and its registered encryption key",
-        `  compose hash ${COMPOSE_B} measured into RTMR3 (the event log replays to the quote's RTMR3): as claimed`,
+        `compose hash ${COMPOSE_B}, instance`,
+        "  key provider the KMS whose CA key kmsInfo().caPubkey publishes",
+        "  key chain    its key was issued by the KMS root ",
+        "  attestation  counts until ",
+        "  policy       the app's TimelockedAppAuth",
         `Onboarded: node ${B.address} is a member, sponsored by ${A.address}.`,
       ]) {
         expect(run.stdout).to.include(line);
@@ -181,8 +185,8 @@ describe("onboard-node", function () {
           collateral: COLLATERAL_FILE,
         });
         expect(run.errorMessage).to.equal(
-          `cannot onboard ${liar.address}: the compose hash measured into its RTMR3 is not the one it claims: the ` +
-            `measured compose hash ${id("compose C, never allowed")} is not the claimed ${COMPOSE_A}`,
+          `cannot onboard ${liar.address}: the compose hash measured into its RTMR3 is not the one it claims: ` +
+            `composeHash claimed ${COMPOSE_A} but the quote measures ${id("compose C, never allowed")}`,
         );
       });
 
@@ -318,7 +322,10 @@ describe("onboard-node", function () {
               fromBlock: latest + 1,
             })
           ).errorMessage,
-        ).to.equal(`cannot onboard ${B.address}: no NodeRegistered event for it since block ${latest + 1}`);
+        ).to.equal(
+          `cannot onboard ${B.address}: no NodeRegistered event of ${B.address} since block ${latest + 1}: pass ` +
+            "--from-block <the registry's deployment block>",
+        );
         expect(
           (await runTask("onboard-node", { ...base, node: "0x12", secretFile, memberKeyFile })).errorMessage,
         ).to.equal('--node "0x12" is not valid: expected an address: 0x followed by 40 hex digits');

@@ -1,8 +1,9 @@
 /**
- * What anyone can post, read by every command: registrations whose `advisoryIds` or `tcbStatus` are not UTF-8, hold
- * terminal escapes or are huge, followed by an honest registration; and an owner's proposal whose compose URI is not
- * UTF-8. `watch --registry`, `nodes`, `verify-node`, `app-status` and `devproof-report` each report the hostile item
- * as refused (or escaped) with its reason, go on to the honest one, and print nothing a terminal would act on.
+ * What any node with a KMS-issued key can post, read by every command: registrations whose `advisoryIds` or
+ * `tcbStatus` are not UTF-8, hold terminal escapes or are huge, followed by an honest registration, and a refresh
+ * whose `tcbStatus` is not UTF-8; and an owner's proposal whose compose URI is not UTF-8. `watch --registry`, `nodes`,
+ * `verify-node`, `app-status` and `devproof-report` each report the hostile item as refused (or escaped) with its
+ * reason, go on to the honest one, and print nothing a terminal would act on.
  */
 import { expect } from "chai";
 import hre from "hardhat";
@@ -12,10 +13,10 @@ import type { UserError } from "../../lib/errors.js";
 import type { RegistryNodes } from "../../lib/replication/registry.js";
 import type { WatchResult } from "../../tasks/watch.js";
 import { NOTICE, testNode } from "../helpers/replication.js";
-import { NOT_UTF8, TERMINAL_ESCAPES, registerHostile } from "../helpers/poison.js";
+import { NOT_UTF8, TERMINAL_ESCAPES, refreshHostile, registerHostile } from "../helpers/poison.js";
 import { ethers, networkHelpers } from "./helpers.js";
 import { emptyRegistry, registerArgs, signedStandIn } from "./registry-helpers.js";
-import { COMPOSE_A } from "./registry-helpers.js";
+import { COMPOSE_A, FIXTURE_DEVICE_ID } from "./registry-helpers.js";
 
 /** Characters a terminal acts on (C0 but newline, DEL, C1) and bidirectional overrides. */
 const TERMINAL_CONTROLS = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
@@ -41,10 +42,12 @@ const P2 = testNode("poison tcb");
 const P3 = testNode("escapes");
 const P4 = testNode("huge");
 const HONEST = testNode("honest after the poison");
+const P5 = testNode("poison refresh");
 
 /**
  * A registry whose policy accepts an out-of-date TCB (so a `tcbStatus` that is not "UpToDate" registers), four hostile
- * registrations, then an honest one.
+ * registrations, then an honest one, then a node that registers honestly and refreshes with a `tcbStatus` that is not
+ * UTF-8.
  */
 async function poisonedRegistry() {
   const deployed = await emptyRegistry();
@@ -56,21 +59,37 @@ async function poisonedRegistry() {
   const blocks = {
     p1: await registerHostile(address, relayer, P1, {
       appId,
+      deviceId: FIXTURE_DEVICE_ID,
       tcbStatus: "UpToDate",
       advisoryIds: ["INTEL-SA-00837", NOT_UTF8],
     }),
-    p2: await registerHostile(address, relayer, P2, { appId, tcbStatus: NOT_UTF8, advisoryIds: [] }),
+    p2: await registerHostile(address, relayer, P2, {
+      appId,
+      deviceId: FIXTURE_DEVICE_ID,
+      tcbStatus: NOT_UTF8,
+      advisoryIds: [],
+    }),
     p3: await registerHostile(address, relayer, P3, {
       appId,
+      deviceId: FIXTURE_DEVICE_ID,
       tcbStatus: TERMINAL_ESCAPES,
       advisoryIds: [TERMINAL_ESCAPES],
     }),
-    p4: await registerHostile(address, relayer, P4, { appId, tcbStatus: HUGE, advisoryIds: [] }),
+    p4: await registerHostile(address, relayer, P4, {
+      appId,
+      deviceId: FIXTURE_DEVICE_ID,
+      tcbStatus: HUGE,
+      advisoryIds: [],
+    }),
   };
   await registry
     .connect(relayer)
     .register(...registerArgs(await signedStandIn(domain, appId, HONEST, { composeHash: COMPOSE_A })));
-  return { ...deployed, fromBlock, blocks };
+  await registry
+    .connect(relayer)
+    .register(...registerArgs(await signedStandIn(domain, appId, P5, { composeHash: COMPOSE_A })));
+  const p5 = await refreshHostile(address, relayer, P5, { tcbStatus: NOT_UTF8, advisoryIds: [] });
+  return { ...deployed, fromBlock, blocks: { ...blocks, p5 } };
 }
 
 describe("readers of hostile registrations and URIs", function () {
@@ -93,6 +112,7 @@ describe("readers of hostile registrations and URIs", function () {
         "",
         "",
         "",
+        "",
       ]);
       expect(registrations[0]!.description).to.match(
         new RegExp(
@@ -108,6 +128,11 @@ describe("readers of hostile registrations and URIs", function () {
         `TCB \\x1b]0;pwned\\x07${"A".repeat(54)}… (+19946 more characters))`,
       );
       expect(registrations[4]!.args["node"]).to.equal(HONEST.address);
+      const refreshes = events.filter((event) => event.event === "AttestationRefreshed");
+      expect(refreshes.map((event) => [event.refused, event.args["node"]])).to.deep.equal([
+        ["tcbStatus is not UTF-8", P5.address],
+      ]);
+      expect(run.output).to.contain(`registry refused event AttestationRefreshed in block ${blocks.p5}, log 0:`);
       expect(run.output).to.contain(`registry refused event NodeRegistered in block ${blocks.p1}, log 0:`);
       expect(run.output).to.contain(`node registered: ${HONEST.address}`);
       expect(TERMINAL_CONTROLS.test(run.output), "nothing a terminal acts on is printed").to.equal(false);
@@ -135,7 +160,11 @@ describe("readers of hostile registrations and URIs", function () {
         null,
         null,
         null,
+        null,
       ]);
+      expect(
+        parsed.filter((event) => event.event === "AttestationRefreshed").map((event) => event.refused),
+      ).to.deep.equal(["tcbStatus is not UTF-8"]);
       expect(registrations[2]!.args["tcbStatus"]).to.equal(TERMINAL_ESCAPES);
       expect(registrations[3]!.args["tcbStatus"]).to.equal(
         `${HUGE.slice(0, 2048)}… (+${HUGE.length - 2048} more characters)`,
@@ -152,11 +181,15 @@ describe("readers of hostile registrations and URIs", function () {
       expect(
         nodes?.pending.map((node) => node.address),
         "oldest first",
-      ).to.deep.equal([P1.address, P2.address, P3.address, P4.address, HONEST.address]);
+      ).to.deep.equal([P1.address, P2.address, P3.address, P4.address, HONEST.address, P5.address]);
       expect(nodes?.pending.find((node) => node.address === P2.address)?.unreadable).to.equal(
         "bootInfo.tcbStatus is not UTF-8",
       );
       expect(nodes?.pending.find((node) => node.address === HONEST.address)?.unreadable).to.equal(undefined);
+      expect(
+        nodes?.pending.find((node) => node.address === P5.address)?.unreadable,
+        "its record holds the TCB status of its hostile refresh",
+      ).to.equal("bootInfo.tcbStatus is not UTF-8");
       expect(nodes?.refused.map((refused) => refused.node)).to.deep.equal([P1.address, P2.address]);
       expect(run.output).to.contain(`  ${P1.address}: bootInfo.advisoryIds[1] is not UTF-8`);
       expect(run.output).to.match(/Refused NodeRegistered logs \(2\)/);
@@ -170,6 +203,15 @@ describe("readers of hostile registrations and URIs", function () {
       expect(run.errorMessage).to.equal(
         `cannot vouch for ${P1.address}: refused event NodeRegistered in block ${blocks.p1}, log 0: ` +
           "bootInfo.advisoryIds[1] is not UTF-8",
+      );
+    });
+
+    it("verify-node refuses a node whose last refresh is refused, with the reason", async function () {
+      const { address, blocks } = await networkHelpers.loadFixture(poisonedRegistry);
+      const run = await runRaw("verify-node", { registry: address, node: P5.address, collateral: "unused.json" });
+      expect(run.errorMessage).to.equal(
+        `cannot vouch for ${P5.address}: refused event AttestationRefreshed in block ${blocks.p5}, log 0: ` +
+          "tcbStatus is not UTF-8",
       );
     });
   });

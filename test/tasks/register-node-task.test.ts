@@ -3,7 +3,8 @@ import { readFile } from "node:fs/promises";
 import { expect } from "chai";
 import { Wallet, hexlify, id } from "ethers";
 
-import { nodeKeyPath, parseRegistrationFile } from "../../lib/replication/index.js";
+import { NODE_KEY_PURPOSE, nodeKeyPath, parseRegistrationFile } from "../../lib/replication/index.js";
+import { STAND_IN_KMS } from "../helpers/kms-stand-in.js";
 import type { RegisterNodeResult } from "../../tasks/register-node.js";
 import { startDstackGuestApi, standInDerivedKey } from "../helpers/dstack-guest-api.js";
 import type { DstackGuestApiStandIn } from "../helpers/dstack-guest-api.js";
@@ -14,6 +15,7 @@ import {
   COMPOSE_A,
   COMPOSE_B,
   DEVICE_1,
+  FIXTURE_DEVICE_ID,
   emptyRegistry,
   registrationFile,
   signedStandIn,
@@ -85,9 +87,11 @@ describe("register-node", function () {
 
     it("prints the AppAuth's reason when the policy does not allow the node's boot info", async function () {
       const { address, domain, appId } = await networkHelpers.loadFixture(emptyRegistry);
-      const signed = await signedStandIn(domain, appId, A, { composeHash: COMPOSE_A, deviceId: id("device 3") });
+      const signed = await signedStandIn(domain, appId, A, { composeHash: id("compose X, never allowed") });
       const run = await runTask("register-node", { registry: address, file: await registrationFile(signed) });
-      expect(run.errorMessage).to.equal("the app's policy does not allow this node's boot info: Device not allowed");
+      expect(run.errorMessage).to.equal(
+        "the app's policy does not allow this node's boot info: Compose hash not allowed",
+      );
     });
 
     it("refuses a registration whose quote binds other keys (a host swapped the encryption key)", async function () {
@@ -112,7 +116,7 @@ describe("register-node", function () {
       const run = await runTask("register-node", { registry: address, file: await registrationFile(signed) });
       expect(run.errorMessage).to.equal(
         "members would refuse this registration: the compose hash measured into its RTMR3 is not the one it " +
-          `claims: the measured compose hash ${COMPOSE_B} is not the claimed ${COMPOSE_A}`,
+          `claims: composeHash claimed ${COMPOSE_A} but the quote measures ${COMPOSE_B}`,
       );
     });
 
@@ -122,7 +126,7 @@ describe("register-node", function () {
       const run = await runTask("register-node", { registry: address, file: await registrationFile(signed) });
       expect(run.errorMessage).to.equal(
         "members would refuse this registration: its registration carries no event log, so its compose hash " +
-          "cannot be checked: the registration carries no event log",
+          "cannot be checked: the attestation carries no event log",
       );
     });
 
@@ -172,7 +176,7 @@ describe("register-node", function () {
       // The AppAuth is a contract, but not a registry: its EIP-712 domain says so.
       expect((await runTask("register-node", { registry: appId, file })).errorMessage).to.equal(
         `the contract at ${appId} on ${WHERE} is not a ReplicationRegistry (its EIP-712 domain is not ` +
-          `"ReplicationRegistry" version 1 at that address): check --registry`,
+          `"ReplicationRegistry" version 2 at that address): check --registry`,
       );
     });
 
@@ -227,11 +231,17 @@ describe("register-node", function () {
       expect(run.value.node).to.equal(expected);
       expect(await registry.nodeStatus(expected)).to.equal(1n);
       expect(api.requests.map((r) => r.method)).to.deep.equal(["Info", "GetKey", "GetKey", "GetQuote"]);
-      expect(api.requests[1]?.body).to.deep.equal({ path, purpose: "ethereum", algorithm: "secp256k1" });
+      expect(api.requests[1]?.body).to.deep.equal({ path, purpose: NODE_KEY_PURPOSE, algorithm: "secp256k1" });
+      // What it verified before signing, and what it registered: the measurement, and dstack's chain for its key.
+      expect(run.stdout).to.match(
+        new RegExp(`key chain +its key was issued by the KMS root ${STAND_IN_KMS.root.compressedPublicKey}`),
+      );
+      expect(run.stdout).to.match(/Evidence is checked against dstack's KMS 0x[0-9a-fA-F]{40}: root 0x/);
       expect(run.stdout).to.include("accepted by a STAND-IN verifier: test stand-in");
 
       const node = await registry.getNode(expected);
       expect(node.bootInfo.composeHash).to.equal(COMPOSE_A);
+      expect(node.bootInfo.deviceId).to.equal(FIXTURE_DEVICE_ID); // measured, though Info says device 1
       expect(node.bootInfo.instanceId).to.equal(api.cvm.instanceId);
       expect(node.bootInfo.tcbStatus).to.equal("UpToDate");
       // The member's check of what the node published passes.

@@ -1,22 +1,31 @@
 /**
- * Set-up for the ReplicationRegistry task tests: a registry bound to a policy (compose A and B on devices 1 and 2),
- * TEE stand-in nodes that register through the contract or through files, and the stand-in quote verifier, which
- * the tasks use only while a test suite has substituted it (the CLI always verifies with Intel DCAP).
+ * Set-up for the ReplicationRegistry task tests: a registry bound to a policy (compose A and B on the stand-in
+ * platform's device) and to a stand-in dstack KMS, TEE stand-in nodes that register through the contract or through
+ * files, and the stand-in quote verifier, which the tasks use only while a test suite has substituted it (the CLI
+ * always verifies with Intel DCAP).
  */
 import { fileURLToPath } from "node:url";
 
 import { hexlify, randomBytes } from "ethers";
 import type { TypedDataDomain } from "ethers";
 
-import { encodeRegistrationFile, registerArguments, signRegistration } from "../../lib/replication/index.js";
-import type { AppBootInfo, Registration, SignedNodeRegistration } from "../../lib/replication/index.js";
+import { encodeRegistrationFile, registerArguments } from "../../lib/replication/index.js";
+import type { AppBootInfo, SignedNodeRegistration } from "../../lib/replication/index.js";
 import { substituteQuoteVerifier } from "../../tasks/shared/quote-verifier.js";
 import { COMPOSE_A, COMPOSE_B, DEVICE_1, DEVICE_2, deployRegistry, testNode } from "../helpers/replication.js";
 import type { TestNode } from "../helpers/replication.js";
-import { TDX_FIXTURE_DIR, bootStandIn, loadTdxFixture, standInVerifier } from "../helpers/tee-stand-in.js";
+import {
+  FIXTURE_DEVICE_ID,
+  TDX_FIXTURE_DIR,
+  bootStandIn,
+  loadTdxFixture,
+  signBooted,
+  standInVerifier,
+} from "../helpers/tee-stand-in.js";
+import type { StandInBoot } from "../helpers/tee-stand-in.js";
 import { ethers, networkHelpers, writeTempFile } from "./helpers.js";
 
-export { COMPOSE_A, COMPOSE_B, DEVICE_1, DEVICE_2, testNode };
+export { COMPOSE_A, COMPOSE_B, DEVICE_1, DEVICE_2, FIXTURE_DEVICE_ID, testNode };
 export type { TestNode };
 
 /** The stored collateral of the fixture quote (valid at FIXTURE_TIME). */
@@ -34,29 +43,23 @@ export function withStandInVerifier(): void {
   });
 }
 
-/** A stand-in node's registration, signed (by the node unless `signer` says otherwise) for the registry's domain. */
+/**
+ * A stand-in node's registration, measured as `measured` says and claiming it (or `claim`), signed (by the node unless
+ * `signer` says otherwise) for the registry's domain, with the key chain of the KMS it booted with.
+ */
 export async function signedStandIn(
   domain: TypedDataDomain,
   appId: string,
   node: TestNode,
-  measured: { composeHash: string; deviceId?: string },
+  measured: StandInBoot,
   claim: Partial<AppBootInfo> & { encryptionPublicKey?: string } = {},
   options: { signer?: TestNode; eventLog?: string } = {},
 ): Promise<SignedNodeRegistration> {
   const booted = bootStandIn(TEMPLATE, node, appId, measured, claim);
-  const registration: Registration = {
-    node: node.address,
-    encryptionPublicKey: booted.encryptionPublicKey,
-    bootInfo: booted.bootInfo,
-    quote: booted.quote,
-    eventLog: options.eventLog ?? booted.eventLog,
-  };
-  const signature = await signRegistration((options.signer ?? node).wallet, domain, registration);
   return {
     chainId: BigInt(domain.chainId as bigint),
     registry: String(domain.verifyingContract),
-    registration,
-    signature,
+    ...(await signBooted(booted, domain, options)),
   };
 }
 
@@ -71,15 +74,15 @@ export const registerArgs = registerArguments;
 export const A = testNode("tasks A");
 export const B = testNode("tasks B");
 
-/** A fresh registry, no node registered. */
+/** A fresh registry whose policy allows the stand-in platform's device, no node registered. */
 export async function emptyRegistry() {
-  const deployed = await deployRegistry(ethers, networkHelpers);
+  const deployed = await deployRegistry(ethers, networkHelpers, { devices: [FIXTURE_DEVICE_ID] });
   return { ...deployed, address: await deployed.registry.getAddress() };
 }
 
 /**
- * A registry whose genesis member is A (compose A, device 1) and where B (compose B, device 2) is registered, each
- * honestly measured; the secret A holds; and the files a member's agent uses.
+ * A registry whose genesis member is A (compose A) and where B (compose B) is registered, each honestly measured on
+ * the stand-in platform; the secret A holds; and the files a member's agent uses.
  */
 export async function registryWithGenesis() {
   const deployed = await emptyRegistry();
@@ -88,7 +91,7 @@ export async function registryWithGenesis() {
     .connect(relayer)
     .register(...registerArgs(await signedStandIn(domain, appId, A, { composeHash: COMPOSE_A })));
   await registry.connect(owner).setGenesis(A.address);
-  const signedB = await signedStandIn(domain, appId, B, { composeHash: COMPOSE_B, deviceId: DEVICE_2 });
+  const signedB = await signedStandIn(domain, appId, B, { composeHash: COMPOSE_B });
   await registry.connect(relayer).register(...registerArgs(signedB));
   const secret = randomBytes(32);
   return {

@@ -153,7 +153,7 @@ describe("registry tasks: set-genesis, evict-node, nodes, verify-node", function
         address: wallet.address,
         encryption: encryptionKeyPairFromPrivateKey(id("enc key of leaver")),
       };
-      const signed = await signedStandIn(domain, appId, leaver, { composeHash: COMPOSE_B, deviceId: DEVICE_2 });
+      const signed = await signedStandIn(domain, appId, leaver, { composeHash: COMPOSE_B });
       await registry.connect(relayer).register(...registerArgs(signed));
       const prepared = await prepareOnboarding({
         member: A.wallet,
@@ -178,10 +178,13 @@ describe("registry tasks: set-genesis, evict-node, nodes, verify-node", function
       const { address, stranger, owner } = await networkHelpers.loadFixture(withMemberB);
       const before = await networkHelpers.time.latestBlock();
       const run = await runTask("evict-node", { registry: address, node: B.address, from: stranger.address });
-      expect(run.errorMessage).to.equal(
-        `none of the grounds to evict ${B.address} applies: the sender ${stranger.address} is not the node itself, ` +
-          `the app's policy still allows the node, and the sender is not the app's owner ${owner.address}; the ` +
-          "owner can evict it, or narrow the policy (remove its compose hash or device) so that anyone can",
+      expect(run.errorMessage).to.match(
+        new RegExp(
+          `^none of the grounds to evict ${B.address} applies: the sender ${stranger.address} is not the node ` +
+            "itself, the app's policy still allows the node, its attestation counts until \\S+Z, and the sender is " +
+            `not the app's owner ${owner.address}; the owner can evict it, or narrow the policy \\(remove its ` +
+            "compose hash or device\\) so that anyone can$",
+        ),
       );
       expect(await networkHelpers.time.latestBlock()).to.equal(before);
     });
@@ -262,7 +265,9 @@ describe("registry tasks: set-genesis, evict-node, nodes, verify-node", function
         measuredComposeHash: COMPOSE_A,
         allowed: true,
         reason: "",
+        expired: false,
         admittedBy: owner.address,
+        sponsors: [],
       });
       expect(run.stdout).to.include(`genesis member, set by the app's owner ${owner.address} in block`);
     });
@@ -280,6 +285,11 @@ describe("registry tasks: set-genesis, evict-node, nodes, verify-node", function
       expect(run.value.allowed).to.equal(false);
       expect(run.stdout).to.include("does NOT allow its boot info now: Compose hash not allowed");
       expect(run.stdout).to.include(`onboarded by member ${A.address}'s signature in block`);
+      // As a joining node does: its sponsor's evidence back to the genesis member verifies.
+      expect(run.value.sponsors).to.deep.equal([A.address]);
+      expect(run.stdout).to.match(
+        new RegExp(`sponsor chain: ${A.address} \\(genesis member\\): evidence verifies, compose hash ${COMPOSE_A}`),
+      );
       expect(run.stdout).to.match(
         new RegExp(
           `evicted by ${stranger.address} at \\S+Z, block \\d+: NoLongerAllowed \\("Compose hash not allowed"\\)`,

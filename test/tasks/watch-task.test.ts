@@ -143,19 +143,23 @@ describe("watch", function () {
     expect((await once({ app, confirmations: 1, cursorFile })).value.events).to.deep.equal([]);
   });
 
-  it("follows the registry too: registrations and the genesis member", async function () {
+  it("follows the registry too: its KMS root, registrations and the genesis member", async function () {
     const { appAuth, registry } = await networkHelpers.loadFixture(registryWithGenesis);
     const app = await appAuth.getAddress();
     const registryAddress = await registry.getAddress();
     const deployedAt = (await registry.deploymentTransaction())!.blockNumber!;
     const run = await once({ app, registry: registryAddress, confirmations: 1, fromBlock: deployedAt });
     expect(run.value.events.map((e) => `${e.source}:${e.event}`)).to.deep.equal([
+      "registry:KmsRootBound",
       "registry:NodeRegistered",
       "registry:GenesisSet",
       "registry:NodeRegistered",
     ]);
     expect(run.stdout).to.match(/NOTICE  registry genesis member set: 0x[0-9a-fA-F]{40} \(by the owner /);
-    expect(run.value.events[0]!.args).to.have.keys([
+    expect(run.stdout).to.match(
+      /info    registry registry bound to dstack's KMS 0x[0-9a-fA-F]{40}: every node's key must chain to its root 0x/,
+    );
+    expect(run.value.events[1]!.args).to.have.keys([
       "node",
       "composeHash",
       "quoteHash",

@@ -26,7 +26,7 @@ import { buildStatusPage } from "../../web/build.js";
 import { serveStatusPage, type LocalServer } from "../../web/server.js";
 import { startHardhatNode, type HardhatNode } from "../helpers/cli.js";
 import { NOT_UTF8, TERMINAL_ESCAPES, registerHostile } from "../helpers/poison.js";
-import { signedRegistration, testNode } from "../helpers/replication.js";
+import { deployKmsFrom, signedRegistration, testNode } from "../helpers/replication.js";
 
 const CHROMIUM = process.env["CHROMIUM_PATH"] ?? "/usr/bin/chromium";
 const RESULTS = path.resolve("test-results");
@@ -325,13 +325,15 @@ describe("status page (headless Chromium)", function () {
     // A policy that accepts an out-of-date TCB (so a tcbStatus that is not "UpToDate" registers), and its registry.
     const appAuth = await deployApp(owner, NOTICE, { requireTcbUpToDate: false });
     const app = await appAuth.getAddress();
-    const registry = await new ReplicationRegistry__factory(owner).deploy(app);
+    const kms = await deployKmsFrom(owner);
+    const registry = await new ReplicationRegistry__factory(owner).deploy(app, await kms.getAddress());
     await registry.waitForDeployment();
     const registryAddress = await registry.getAddress();
     const page = await openPage(app, DESKTOP, { registry: registryAddress });
     await page.waitForSelector("#no-proposals");
 
-    // Anyone registers with strings that are not UTF-8, or that hold terminal escapes; then an honest node registers.
+    // Nodes with KMS-issued keys register with strings that are not UTF-8, or that hold terminal escapes; then an
+    // honest node registers.
     const poisonBlock = await registerHostile(registryAddress, stranger, testNode("page poison"), {
       appId: app,
       composeHash: V1,

@@ -1,0 +1,280 @@
+/**
+ * Where TimelockedAppAuth keeps what the guest agent decides on, and how to read it from proven storage.
+ *
+ * The slots are the compiler's (the contract's `storageLayout`): written out once here, in {@link APP_AUTH_STORAGE},
+ * and checked against the build by test/lib/verified-layout.test.ts, so a change of the contract's storage fails
+ * that test instead of making the agent read the wrong slots. Everything else is derived: a mapping's entry is at
+ * `keccak256(key ‖ slot)`, an EnumerableSet's `_positions` mapping is its second slot (a hash is in the set iff its
+ * position is not 0), a `string` is one slot when short (data and `2·length` in the last byte) or its length
+ * (`2·length + 1`) with the data from `keccak256(slot)` on.
+ */
+import { concat, keccak256, toBeHex, zeroPadValue } from "ethers";
+
+import { releaseUri, TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL, type Release } from "../release.js";
+import { decodeUtf8 } from "../untrusted/decode.js";
+import type { VerifiedHeader } from "./header.js";
+import type { VerifiedChainReader } from "./reader.js";
+
+/** A value kept at `slot`, `offset` bytes from the right, `bytes` long (the compiler's `storageLayout` entry). */
+export interface StorageVariable {
+  label: string;
+  slot: bigint;
+  offset: number;
+  bytes: number;
+  /** The compiler's type id without its AST numbers, e.g. "t_uint64", "t_struct(Bytes32Set)_storage". */
+  type: string;
+}
+
+/**
+ * The storage variables of TimelockedAppAuth the agent reads (and the ones around them, so the test sees every
+ * change). The struct layouts below are OpenZeppelin's EnumerableSet (`Bytes32Set { Set _inner }`,
+ * `Set { bytes32[] _values; mapping(bytes32 => uint256) _positions }`) and the contract's `Proposal`.
+ */
+export const APP_AUTH_STORAGE = {
+  owner: { label: "_owner", slot: 0n, offset: 0, bytes: 20, type: "t_address" },
+  pendingOwner: { label: "_pendingOwner", slot: 1n, offset: 0, bytes: 20, type: "t_address" },
+  noticePeriod: { label: "_noticePeriod", slot: 2n, offset: 0, bytes: 32, type: "t_uint256" },
+  upgradesDisabled: { label: "_upgradesDisabled", slot: 3n, offset: 0, bytes: 1, type: "t_bool" },
+  allowAnyDevice: { label: "_allowAnyDevice", slot: 3n, offset: 1, bytes: 1, type: "t_bool" },
+  requireTcbUpToDate: { label: "_requireTcbUpToDate", slot: 3n, offset: 2, bytes: 1, type: "t_bool" },
+  currentReleaseSetAt: { label: "_currentReleaseSetAt", slot: 3n, offset: 3, bytes: 8, type: "t_uint64" },
+  currentComposeHash: { label: "_currentComposeHash", slot: 4n, offset: 0, bytes: 32, type: "t_bytes32" },
+  composeHashes: { label: "_composeHashes", slot: 5n, offset: 0, bytes: 64, type: "t_struct(Bytes32Set)_storage" },
+  devices: { label: "_devices", slot: 7n, offset: 0, bytes: 64, type: "t_struct(Bytes32Set)_storage" },
+  composeUris: {
+    label: "_composeUris",
+    slot: 9n,
+    offset: 0,
+    bytes: 32,
+    type: "t_mapping(t_bytes32,t_string_storage)",
+  },
+  proposals: {
+    label: "_proposals",
+    slot: 10n,
+    offset: 0,
+    bytes: 32,
+    type: "t_mapping(t_bytes32,t_struct(Proposal)_storage)",
+  },
+  openProposalIds: { label: "_openProposalIds", slot: 11n, offset: 0, bytes: 64, type: "t_struct(Bytes32Set)_storage" },
+} as const satisfies Record<string, StorageVariable>;
+
+/** Members of the structs above: slot from the struct's start, offset and size. */
+export const STRUCT_MEMBERS = {
+  Bytes32Set: { _inner: { slot: 0n, offset: 0, bytes: 64 } },
+  Set: { _values: { slot: 0n, offset: 0, bytes: 32 }, _positions: { slot: 1n, offset: 0, bytes: 32 } },
+  Proposal: {
+    kind: { slot: 0n, offset: 0, bytes: 1 },
+    readyAt: { slot: 0n, offset: 1, bytes: 8 },
+    value: { slot: 1n, offset: 0, bytes: 32 },
+  },
+} as const;
+
+/** `keccak256(key ‖ slot)`: the slot of a mapping's entry for a 32-byte key. */
+export function mappingSlot(key: string, slot: bigint): bigint {
+  return BigInt(keccak256(concat([zeroPadValue(key, 32), toBeHex(slot, 32)])));
+}
+
+/** Where a Bytes32Set at `setSlot` keeps the position of `value` (0: not in the set). */
+export function setPositionSlot(setSlot: bigint, value: string): bigint {
+  return mappingSlot(value, setSlot + STRUCT_MEMBERS.Bytes32Set._inner.slot + STRUCT_MEMBERS.Set._positions.slot);
+}
+
+/** The value `variable` holds in the word `word` of its slot. */
+export function unpack(word: bigint, variable: { offset: number; bytes: number }): bigint {
+  return (word >> BigInt(variable.offset * 8)) & ((1n << BigInt(variable.bytes * 8)) - 1n);
+}
+
+/** The longest URI the agent reads; a longer string is refused rather than proven slot by slot. */
+export const MAX_URI_BYTES = 4096;
+
+/** A stored string longer than {@link MAX_URI_BYTES}: its data is not read. */
+export class StringTooLongError extends Error {
+  override name = "StringTooLongError";
+
+  constructor(readonly length: bigint) {
+    super(`a string of ${length} bytes, longer than the ${MAX_URI_BYTES} the agent reads`);
+  }
+}
+
+/**
+ * The length of a `string` whose slot holds `word`, and the slots of its data (none when short). Throws
+ * {@link StringTooLongError} past {@link MAX_URI_BYTES}.
+ */
+export function stringLayout(slot: bigint, word: bigint): { length: number; dataSlots: bigint[]; short: boolean } {
+  if ((word & 1n) === 0n) return { length: Number((word & 0xffn) / 2n), dataSlots: [], short: true };
+  const length = (word - 1n) / 2n;
+  if (length > BigInt(MAX_URI_BYTES)) throw new StringTooLongError(length);
+  const start = BigInt(keccak256(toBeHex(slot, 32)));
+  const count = Math.ceil(Number(length) / 32);
+  return {
+    length: Number(length),
+    dataSlots: Array.from({ length: count }, (_, i) => start + BigInt(i)),
+    short: false,
+  };
+}
+
+/**
+ * The text of a `string` from its slot's word and (when long) its data words: `valid` unless its bytes are not UTF-8
+ * (then the lossy form; an owner can store any bytes).
+ */
+export function decodeString(
+  word: bigint,
+  layout: { length: number; short: boolean },
+  data: bigint[],
+): { text: string; valid: boolean } {
+  const words = layout.short ? [word] : data;
+  const bytes = Buffer.concat(words.map((w) => Buffer.from(w.toString(16).padStart(64, "0"), "hex")));
+  return decodeUtf8(bytes.subarray(0, layout.length));
+}
+
+const hex32 = (value: bigint) => `0x${value.toString(16).padStart(64, "0")}`;
+
+/** What the reconciler decides on, proven at one header. */
+export interface ProvenReleaseView {
+  /** The current release; undefined before the first release. */
+  release: Release | undefined;
+  /** For the current release's hash and each hash asked about: whether it is allowed. */
+  allowed: Map<string, boolean>;
+}
+
+/**
+ * The current release (hash, URI, when it was set, whether it is still allowed) and whether each of `hashesToCheck`
+ * is allowed, all proven against `header`. Mirrors `currentRelease()` and `allowedComposeHashes(hash)`: the URI is
+ * the one stored for the hash, shown only while the hash is allowed. At most three proof requests: the current hash
+ * with the hashes asked about, then the current hash's position and URI slot, then a long URI's data.
+ */
+export async function readProvenRelease(
+  reader: VerifiedChainReader,
+  appAuth: string,
+  header: VerifiedHeader,
+  hashesToCheck: readonly string[],
+): Promise<ProvenReleaseView> {
+  const S = APP_AUTH_STORAGE;
+  const known = [...new Set(hashesToCheck.map((hash) => hash.toLowerCase()))];
+  const first = await reader.readStorage(
+    appAuth,
+    [
+      S.currentComposeHash.slot,
+      S.currentReleaseSetAt.slot,
+      ...known.flatMap((hash) => [setPositionSlot(S.composeHashes.slot, hash), mappingSlot(hash, S.composeUris.slot)]),
+    ],
+    header,
+  );
+  if (!first.account.exists) throw new Error(`no account at ${appAuth} at block ${header.number}`);
+  const value = (slot: bigint, storage = first) => storage.slots.get(slot) ?? 0n;
+  const allowed = new Map<string, boolean>();
+  for (const hash of known) allowed.set(hash, value(setPositionSlot(S.composeHashes.slot, hash)) !== 0n);
+
+  const current = hex32(unpack(value(S.currentComposeHash.slot), S.currentComposeHash));
+  if (BigInt(current) === 0n) return { release: undefined, allowed };
+  const setAt = unpack(value(S.currentReleaseSetAt.slot), S.currentReleaseSetAt);
+
+  const uriSlot = mappingSlot(current, S.composeUris.slot);
+  const positionSlot = setPositionSlot(S.composeHashes.slot, current);
+  const second = first.slots.has(uriSlot) ? first : await reader.readStorage(appAuth, [positionSlot, uriSlot], header);
+  const isAllowed = value(positionSlot, second) !== 0n;
+  allowed.set(current, isAllowed);
+  let uri: Pick<Release, "uri" | "uriProblem"> = { uri: "" };
+  if (isAllowed) {
+    const word = value(uriSlot, second);
+    let layout: ReturnType<typeof stringLayout> | undefined;
+    try {
+      layout = stringLayout(uriSlot, word);
+    } catch (error) {
+      if (!(error instanceof StringTooLongError)) throw error;
+      // Refused like a URI that is not text: the release is named and not run, and everything else is still read.
+      uri = {
+        uri: "",
+        uriProblem: `the compose URI of release ${current} is ${error.length} bytes long, more than the ${MAX_URI_BYTES} the agent reads`,
+      };
+    }
+    if (layout !== undefined) {
+      const dataSlots = layout.dataSlots;
+      const data = dataSlots.length === 0 ? undefined : await reader.readStorage(appAuth, dataSlots, header);
+      uri = releaseUri(
+        current,
+        decodeString(
+          word,
+          layout,
+          dataSlots.map((slot) => value(slot, data)),
+        ),
+      );
+    }
+  }
+  return { release: { composeHash: current, ...uri, setAt, allowed: isAllowed }, allowed };
+}
+
+/** TimelockedAppAuth's ERC-165 interface id, as its code carries it (pushed in `supportsInterface`). */
+const INTERFACE_ID_BYTES = TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL.slice(2);
+
+/**
+ * Checks that `appAuth` holds code, proven against `header`, that carries TimelockedAppAuth's interface id — a check
+ * of the configuration (a wrong address or chain), made on proven bytes rather than on an `eth_call` answer.
+ */
+export async function checkProvenAppAuth(
+  reader: VerifiedChainReader,
+  appAuth: string,
+  header: VerifiedHeader,
+): Promise<void> {
+  const code = await reader.readCode(appAuth, header);
+  if (code === "0x") {
+    throw new Error(
+      `no contract at ${appAuth} at block ${header.number}: check the AppAuth address and the RPC's chain`,
+    );
+  }
+  if (!code.toLowerCase().includes(INTERFACE_ID_BYTES)) {
+    throw new Error(
+      `the contract at ${appAuth} is not a TimelockedAppAuth (its code does not carry the interface id ${TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL})`,
+    );
+  }
+}
+
+/** An open proposal as the contract stores it (its state is derived from `readyAt`, as the contract does). */
+export interface ProvenProposal {
+  id: string;
+  /** The `ChangeKind` number. */
+  kind: number;
+  readyAt: bigint;
+  value: string;
+}
+
+/** The most open proposals read in one view; more is an owner flooding the list, and is refused, not read slowly. */
+export const MAX_PROVEN_PROPOSALS = 256;
+
+/**
+ * The open proposals (the `_openProposalIds` set, in its order) with what `_proposals` stores for each, proven
+ * against `header`: one proof for the set's length, one for its ids, one for the proposals.
+ */
+export async function readProvenProposals(
+  reader: VerifiedChainReader,
+  appAuth: string,
+  header: VerifiedHeader,
+): Promise<ProvenProposal[]> {
+  const S = APP_AUTH_STORAGE;
+  const valuesSlot = S.openProposalIds.slot + STRUCT_MEMBERS.Bytes32Set._inner.slot + STRUCT_MEMBERS.Set._values.slot;
+  const length = (await reader.readStorage(appAuth, [valuesSlot], header)).slots.get(valuesSlot) ?? 0n;
+  if (length > BigInt(MAX_PROVEN_PROPOSALS)) {
+    throw new Error(`${length} open proposals, more than the ${MAX_PROVEN_PROPOSALS} read in one view`);
+  }
+  if (length === 0n) return [];
+  // A dynamic array's elements start at keccak256(its slot).
+  const start = BigInt(keccak256(toBeHex(valuesSlot, 32)));
+  const idSlots = Array.from({ length: Number(length) }, (_, i) => start + BigInt(i));
+  const ids = await reader.readStorage(appAuth, idSlots, header);
+  const idList = idSlots.map((slot) => hex32(ids.slots.get(slot) ?? 0n));
+  const bases = idList.map((id) => mappingSlot(id, S.proposals.slot));
+  const fields = await reader.readStorage(
+    appAuth,
+    bases.flatMap((base) => [base + STRUCT_MEMBERS.Proposal.kind.slot, base + STRUCT_MEMBERS.Proposal.value.slot]),
+    header,
+  );
+  return idList.map((id, i) => {
+    const word = fields.slots.get(bases[i]! + STRUCT_MEMBERS.Proposal.kind.slot) ?? 0n;
+    return {
+      id,
+      kind: Number(unpack(word, STRUCT_MEMBERS.Proposal.kind)),
+      readyAt: unpack(word, STRUCT_MEMBERS.Proposal.readyAt),
+      value: hex32(fields.slots.get(bases[i]! + STRUCT_MEMBERS.Proposal.value.slot) ?? 0n),
+    };
+  });
+}

@@ -1,0 +1,89 @@
+/**
+ * Let's Encrypt's ACME test server, pebble (Debian's package, installed by .ci/run), started for one test: its own
+ * HTTPS listener certificate (made here, trusted through `ca`), no random validation sleeps or nonce rejections, and
+ * HTTP-01 validation against `httpPort` on 127.0.0.1. Tests skip with one line when pebble is not installed; CI
+ * installs it.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+import { deriveTlsKey, selfSignedCertificate } from "../../lib/tls/index.js";
+
+export const PEBBLE = process.env["PEBBLE_BIN"] ?? "/usr/bin/pebble";
+
+export function pebbleInstalled(): boolean {
+  return spawnSync(PEBBLE, ["-h"], { stdio: "ignore" }).error === undefined;
+}
+
+/** A port that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export interface Pebble {
+  directoryUrl: string;
+  /** The root of pebble's own HTTPS listener, to trust for the directory. */
+  ca: string;
+  stop(): Promise<void>;
+}
+
+export async function startPebble(httpPort: number): Promise<Pebble> {
+  const dir = await mkdtemp(path.join(tmpdir(), "devproof-pebble-"));
+  const listenerKey = deriveTlsKey(randomBytes(32));
+  const cert = await selfSignedCertificate(listenerKey, ["localhost"]);
+  await writeFile(path.join(dir, "cert.pem"), cert);
+  await writeFile(path.join(dir, "key.pem"), listenerKey.privateKeyPem);
+  const port = await freePort();
+  const config = {
+    pebble: {
+      listenAddress: `127.0.0.1:${port}`,
+      managementListenAddress: `127.0.0.1:${await freePort()}`,
+      certificate: path.join(dir, "cert.pem"),
+      privateKey: path.join(dir, "key.pem"),
+      httpPort,
+      tlsPort: await freePort(),
+      ocspResponderURL: "",
+      externalAccountBindingRequired: false,
+    },
+  };
+  await writeFile(path.join(dir, "config.json"), JSON.stringify(config));
+  const child: ChildProcess = spawn(PEBBLE, ["-config", path.join(dir, "config.json")], {
+    env: { ...process.env, PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`pebble did not start within 10 s:\n${output}`)), 10_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes("Listening on")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`pebble exited with ${code}:\n${output}`));
+    });
+  });
+  return {
+    directoryUrl: `https://localhost:${port}/dir`,
+    ca: cert,
+    stop: async () => {
+      child.kill("SIGTERM");
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

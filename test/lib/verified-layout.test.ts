@@ -1,0 +1,91 @@
+/**
+ * The slots the guest agent reads from TimelockedAppAuth are the compiler's: every entry of APP_AUTH_STORAGE and of
+ * its structs is compared with the `storageLayout` of the build (hardhat.config.ts asks solc for it). A change of the
+ * contract's storage (a new variable, a reordering, a struct that grows) fails here, not in a running agent.
+ */
+import { readFile } from "node:fs/promises";
+
+import { expect } from "chai";
+import hre from "hardhat";
+
+import { APP_AUTH_STORAGE, STRUCT_MEMBERS } from "../../lib/verified/timelockedAppAuth.js";
+
+interface LayoutEntry {
+  label: string;
+  slot: string;
+  offset: number;
+  type: string;
+}
+interface LayoutType {
+  encoding: string;
+  label: string;
+  numberOfBytes: string;
+  members?: LayoutEntry[];
+  value?: string;
+}
+interface StorageLayout {
+  storage: LayoutEntry[];
+  types: Record<string, LayoutType>;
+}
+
+/** A type id without the AST ids the compiler numbers it with: t_struct(Proposal)14527_storage → t_struct(Proposal)_storage. */
+const stripIds = (type: string) => type.replace(/\)\d+/g, ")");
+
+async function layoutOf(contract: string): Promise<StorageLayout> {
+  const id = await hre.artifacts.getBuildInfoId(contract);
+  if (id === undefined) throw new Error(`no build info for ${contract}: run npx hardhat compile`);
+  const outputPath = await hre.artifacts.getBuildInfoOutputPath(id);
+  if (outputPath === undefined) throw new Error(`no build output for ${contract}`);
+  const output = JSON.parse(await readFile(outputPath, "utf8")) as {
+    output: { contracts: Record<string, Record<string, { storageLayout?: StorageLayout }>> };
+  };
+  for (const contracts of Object.values(output.output.contracts)) {
+    const layout = contracts[contract]?.storageLayout;
+    if (layout !== undefined) return layout;
+  }
+  throw new Error(`the build of ${contract} has no storageLayout: is it in hardhat.config.ts's outputSelection?`);
+}
+
+describe("TimelockedAppAuth's storage layout, as the guest agent reads it", function () {
+  let layout: StorageLayout;
+  before(async function () {
+    layout = await layoutOf("TimelockedAppAuth");
+  });
+
+  it("names every storage variable, at the compiler's slot, offset, size and type", function () {
+    const defined = Object.values(APP_AUTH_STORAGE);
+    expect(defined.map((v) => v.label)).to.deep.equal(layout.storage.map((entry) => entry.label));
+    for (const variable of defined) {
+      const entry = layout.storage.find((e) => e.label === variable.label)!;
+      expect(BigInt(entry.slot), `${variable.label} slot`).to.equal(variable.slot);
+      expect(entry.offset, `${variable.label} offset`).to.equal(variable.offset);
+      expect(stripIds(entry.type), `${variable.label} type`).to.equal(variable.type);
+      expect(Number(layout.types[entry.type]!.numberOfBytes), `${variable.label} size`).to.equal(variable.bytes);
+    }
+    expect(layout.types["t_string_storage"]?.encoding).to.equal("bytes");
+  });
+
+  it("lays out EnumerableSet and Proposal as the agent derives their slots", function () {
+    const struct = (name: string) =>
+      Object.entries(layout.types).find(([id]) => stripIds(id) === `t_struct(${name})_storage`)?.[1];
+    for (const [name, members] of Object.entries(STRUCT_MEMBERS)) {
+      const type = struct(name);
+      expect(type, name).to.not.equal(undefined);
+      expect(
+        type!.members!.map((m) => m.label),
+        name,
+      ).to.deep.equal(Object.keys(members));
+      for (const member of type!.members!) {
+        const expected = (members as Record<string, { slot: bigint; offset: number; bytes: number }>)[member.label]!;
+        expect(BigInt(member.slot), `${name}.${member.label} slot`).to.equal(expected.slot);
+        expect(member.offset, `${name}.${member.label} offset`).to.equal(expected.offset);
+        expect(Number(layout.types[member.type]!.numberOfBytes), `${name}.${member.label} size`).to.equal(
+          expected.bytes,
+        );
+      }
+    }
+    // Set._positions maps a bytes32 to its index + 1: the agent reads "allowed" as "position ≠ 0".
+    const positions = struct("Set")!.members!.find((m) => m.label === "_positions")!;
+    expect(stripIds(positions.type)).to.equal("t_mapping(t_bytes32,t_uint256)");
+  });
+});
