@@ -49,7 +49,13 @@ export async function demoOracle(connection: NetworkConnection, { step, runTask 
   await (await market.connect(bob).stake(1, false, { value: ONE_ETH })).wait();
   console.log("market 1 open: alice stakes 1 ETH on yes, bob 1 ETH on no; it closes in an hour");
 
-  step("O2. The market closes; the oracle's CVM fetches the outcome over HTTPS and signs it with its GetKey key");
+  step("O2. The oracle's developer proposes release v2 while the market is open: stakers may leave");
+  const v2 = sha256Hex(await readFile(ORACLE_V2));
+  await (await app.proposeComposeHash(v2, "https://releases.example.org/devproof-oracle/v2/app-compose.json")).wait();
+  await (await market.connect(bob).exit(1)).wait();
+  console.log("oracle market: bob takes his stake back: while a change is open, exit is a rule of the contract");
+
+  step("O3. The market closes; the oracle's CVM fetches the outcome over HTTPS and signs it with its GetKey key");
   await time.increaseTo(closesAt + 60);
   const source = await ResultsSource.start();
   const latest = await time.latest();
@@ -75,10 +81,6 @@ export async function demoOracle(connection: NetworkConnection, { step, runTask 
     kms: await kms.getAddress(),
   });
   if (!verified) throw new Error("verify-signature refused the oracle's result");
-
-  step("O3. The oracle's developer proposes release v2 while the market is open");
-  const v2 = sha256Hex(await readFile(ORACLE_V2));
-  await (await app.proposeComposeHash(v2, "https://releases.example.org/devproof-oracle/v2/app-compose.json")).wait();
   const settleArgs = [1n, signed.outcome, signed.observedAt, signed.signature, signed.chain] as const;
   try {
     await market.settle.staticCall(...settleArgs);
@@ -86,8 +88,6 @@ export async function demoOracle(connection: NetworkConnection, { step, runTask 
   } catch (error) {
     console.log(`oracle market: refused to settle: ${refusal(error, market.interface)}`);
   }
-  await (await market.connect(bob).exit(1)).wait();
-  console.log("oracle market: bob takes his stake back: while a change is open, exit is a rule of the contract");
 
   step("O4. Seven days pass; anyone activates v2; the market settles on the signed result");
   await time.increase(SEVEN_DAYS);

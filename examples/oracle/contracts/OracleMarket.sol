@@ -14,9 +14,11 @@ import {AppStage1} from "./AppStage1.sol";
 /// market's minimum, and no widening change (new code, device, TCB rule, shorter notice) is open.
 /// @dev Threat model: the oracle's developer is the adversary. A derived key belongs to the app, not to one release:
 /// new code allowed tomorrow signs with the same key. So the market refuses to settle while a change is open, and
-/// every staker may take their stake back ({exit}) while it is: the users' exit window is a rule of this contract,
-/// not a promise. Once the change is activated, cancelled or expired, settlement resumes; whoever stayed accepted the
-/// new code after the notice.
+/// while the market is still open every staker may take their stake back ({exit}): the users' exit window is a rule
+/// of this contract, not a promise. Once the change is activated, cancelled or expired, settlement resumes; whoever
+/// stayed accepted the new code after the notice. After closing, nobody exits alone: the outcome may be known by then,
+/// and the developer, who decides when a change is open, could otherwise hand losers (themselves included) a free way
+/// out. A market not settled by its deadline can no longer be settled, and every staker takes their stake back.
 ///
 /// A result is bound to this contract and chain (EIP-712 domain), to one market (its id and question) and to a time
 /// at or after the market closed and not in the future, and a market settles once: a result cannot be replayed on
@@ -97,8 +99,10 @@ contract OracleMarket is EIP712, ReentrancyGuard {
     error MarketResultOutOfTime(uint256 marketId, uint64 observedAt, uint64 closesAt, uint256 currentTime);
     /// @notice The result was signed by a key derived for another purpose.
     error MarketWrongPurpose(string purpose);
-    /// @notice Exit is open only while the oracle app is not Stage 1 or after the settlement deadline.
+    /// @notice Exit is open only before closing while the oracle app is not Stage 1, or after the settlement deadline.
     error MarketExitClosed(uint256 marketId);
+    /// @notice The settlement deadline has passed: the market can no longer settle; stakers exit.
+    error MarketExpired(uint256 marketId, uint256 deadline);
     /// @notice Nothing to pay.
     error MarketNothingToPay(uint256 marketId, address staker);
     /// @notice A transfer of ether failed.
@@ -164,7 +168,8 @@ contract OracleMarket is EIP712, ReentrancyGuard {
     ///
     /// Requirements:
     ///
-    /// - the market exists and is not settled; `observedAt` is at or after its closing time and not in the future;
+    /// - the market exists, is not settled, and its settlement deadline has not passed; `observedAt` is at or after
+    ///   its closing time and not in the future;
     /// - the oracle app is Stage 1 now ({AppStage1.requireStage1}): otherwise the market waits, and stakers may exit;
     /// - `chain` was derived for this market's purpose, and `signature` is its derived key's signature of
     ///   {resultDigest}, with the chain up to the root the KMS contract publishes for the oracle app
@@ -178,6 +183,8 @@ contract OracleMarket is EIP712, ReentrancyGuard {
     ) external {
         Market storage market = _market(marketId);
         if (market.settled) revert MarketAlreadySettled(marketId);
+        uint256 deadline = uint256(market.closesAt) + SETTLEMENT_DEADLINE;
+        if (block.timestamp >= deadline) revert MarketExpired(marketId, deadline);
         if (observedAt < market.closesAt || observedAt > block.timestamp) {
             revert MarketResultOutOfTime(marketId, observedAt, market.closesAt, block.timestamp);
         }
@@ -191,13 +198,15 @@ contract OracleMarket is EIP712, ReentrancyGuard {
         emit MarketSettled(marketId, outcome, observedAt, signer);
     }
 
-    /// @notice Take back every stake in an unsettled market while the oracle app is not Stage 1 (a change is open,
-    /// or its notice fell below the minimum), or once the settlement deadline has passed. Emits {Exited}.
+    /// @notice Take back every stake in an unsettled market: before it closes, while the oracle app is not Stage 1
+    /// (a change is open, or its notice fell below the minimum); or once the settlement deadline has passed, when
+    /// the market can no longer settle. Emits {Exited}.
     function exit(uint256 marketId) external nonReentrant {
         Market storage market = _market(marketId);
         if (market.settled) revert MarketAlreadySettled(marketId);
+        bool open = block.timestamp < market.closesAt;
         bool late = block.timestamp >= uint256(market.closesAt) + SETTLEMENT_DEADLINE;
-        if (!late && AppStage1.isStage1(oracleApp, minNotice)) revert MarketExitClosed(marketId);
+        if (!late && !(open && !AppStage1.isStage1(oracleApp, minNotice))) revert MarketExitClosed(marketId);
         uint256[2] storage stakes = _stakes[marketId][msg.sender];
         (uint256 no, uint256 yes) = (stakes[0], stakes[1]);
         if (no + yes == 0) revert MarketNothingToPay(marketId, msg.sender);

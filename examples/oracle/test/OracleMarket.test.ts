@@ -126,28 +126,47 @@ describe("examples/oracle: OracleMarket settles only on a verified result of a S
       .withArgs(short.appAddress, 24 * 60 * 60, SEVEN_DAYS);
   });
 
-  it("pauses while a new release is proposed: no settlement, stakers may exit, settlement after the notice", async function () {
-    const { market, app, alice, closesAt } = await networkHelpers.loadFixture(world);
-    await time.increaseTo(closesAt + 60);
-    const signed = await resolveMarket(await market.oracleApp(), await market.getAddress());
+  it("pauses while a new release is proposed: stakers may exit while the market is open, settlement waits for the release", async function () {
+    const { market, app, alice, bob, stranger, closesAt } = await networkHelpers.loadFixture(world);
     await expect(market.connect(alice).exit(1)).to.be.revertedWithCustomError(market, "MarketExitClosed");
 
     const v2 = sha256Hex(await readFile(ORACLE_V2));
     await app.proposeComposeHash(v2, "https://releases.example.org/devproof-oracle/v2/app-compose.json");
     const proposal = (await app.getProposals())[0]!;
     expect(await market.oracleIsStage1()).to.equal(false);
+    // Nobody stakes into an open change; the exit window is a rule of the contract: alice leaves with her stake.
+    await expect(market.connect(stranger).stake(1, true, { value: ONE_ETH })).to.be.revertedWithCustomError(
+      market,
+      "AppStage1ChangePending",
+    );
+    await expect(market.connect(alice).exit(1)).to.changeEtherBalance(ethers, alice, ONE_ETH);
+
+    // After closing nobody exits alone (the outcome may be known), and settlement waits for the release.
+    await time.increaseTo(closesAt + 60);
+    await expect(market.connect(bob).exit(1)).to.be.revertedWithCustomError(market, "MarketExitClosed");
+    const signed = await resolveMarket(await market.oracleApp(), await market.getAddress());
     await expect(market.settle(...settleArgs(signed)))
       .to.be.revertedWithCustomError(market, "AppStage1ChangePending")
       .withArgs(await app.getAddress(), proposal.id, 0n, proposal.readyAt);
 
-    // The exit window is a rule of the contract: alice leaves with her stake.
-    await expect(market.connect(alice).exit(1)).to.changeEtherBalance(ethers, alice, ONE_ETH);
-
     // Ready but not activated is still open; once anyone activates it, settlement resumes.
     await time.increaseTo(proposal.readyAt);
     await expect(market.settle(...settleArgs(signed))).to.be.revertedWithCustomError(market, "AppStage1ChangePending");
-    await app.activateComposeHash(v2);
+    await app.connect(stranger).activateComposeHash(v2);
     await expect(market.settle(...settleArgs(signed))).to.emit(market, "MarketSettled");
+  });
+
+  it("cannot settle after its deadline (a stalled market): then every staker takes their stake back", async function () {
+    const { market, alice, bob, closesAt } = await networkHelpers.loadFixture(world);
+    await time.increaseTo(closesAt + 60);
+    const signed = await resolveMarket(await market.oracleApp(), await market.getAddress());
+    const deadline = BigInt(closesAt) + (await market.SETTLEMENT_DEADLINE());
+    await time.increaseTo(deadline);
+    await expect(market.settle(...settleArgs(signed)))
+      .to.be.revertedWithCustomError(market, "MarketExpired")
+      .withArgs(1n, deadline);
+    await expect(market.connect(alice).exit(1)).to.changeEtherBalance(ethers, alice, ONE_ETH);
+    await expect(market.connect(bob).exit(1)).to.changeEtherBalance(ethers, bob, 3n * ONE_ETH);
   });
 
   it("refuses a forged chain: keys from a KMS that kmsInfo() does not publish", async function () {
