@@ -97,6 +97,27 @@ describe("examples/oracle: OracleMarket settles only on a verified result of a S
       .withArgs(1n, bob.address);
   });
 
+  it("the guest app publishes signed results over HTTP, and refuses a request it cannot answer", async function () {
+    const { market, closesAt } = await networkHelpers.loadFixture(world);
+    await time.increaseTo(closesAt + 60);
+    const latest = await time.latest();
+    const cvm = await startOracleCvm(await market.oracleApp(), source, () => latest);
+    stops.push(cvm.close);
+    const server = await cvm.oracle.serve(0);
+    stops.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const { port } = server.address() as { port: number };
+    const { chainId } = await ethers.provider.getNetwork();
+    const query = `chainId=${chainId}&market=${await market.getAddress()}&marketId=1&question=${QUESTION}`;
+    const answer = await fetch(`http://127.0.0.1:${port}/result?${query}`);
+    expect(answer.status).to.equal(200);
+    const signed = (await answer.json()) as SignedResult;
+    await expect(market.settle(...settleArgs(signed))).to.emit(market, "MarketSettled");
+    expect((await fetch(`http://127.0.0.1:${port}/result?chainId=1`)).status).to.equal(400);
+    const unknown = await fetch(`http://127.0.0.1:${port}/result?${query.replace(QUESTION, id("unresolved"))}`);
+    expect(unknown.status).to.equal(502);
+    expect(((await unknown.json()) as { error: string }).error).to.match(/has not resolved/);
+  });
+
   it("refuses to rely on a Stage-0 app: a stock, instantly changeable AppAuth cannot back a market", async function () {
     const { owner, kms, codehash } = await networkHelpers.loadFixture(world);
     const stock = await ethers.deployContract("StockAppAuth", [owner.address, true, `0x${"00".repeat(32)}`, id("v1")]);
