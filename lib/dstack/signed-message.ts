@@ -24,22 +24,18 @@ import type { BytesLike } from "ethers";
 
 import { DstackEvidenceError } from "./errors.js";
 import {
-  appKeyMessage,
   compressPublicKey,
-  kmsIssuedMessage,
-  recoverSigner,
+  verifyKeyChain,
   type KeySignatureChain,
   type RecoveredKeyChain,
 } from "./signature-chain.js";
 
-/** A digest signed by a derived key, and the chain that derived key came with. */
+/** A digest signed by a derived key, and the chain that derived key came with (its app key optional, see there). */
 export interface DstackSignedMessage extends KeySignatureChain {
   /** The 32 bytes the derived key signed (e.g. {@link personalDigest} of a message, or an EIP-712 digest). */
   digest: BytesLike;
   /** 65 bytes `r ‖ s ‖ v`, v 27 or 28 (Ethereum's convention), s low. */
   signature: BytesLike;
-  /** The app key the chain names (either form); recovered from `sig0` when absent. */
-  appPublicKey?: BytesLike | undefined;
 }
 
 /** What a verified message proves: who signed it, and the chain up to the KMS root. */
@@ -104,27 +100,21 @@ export function recoverEthereumSigner(
 }
 
 /**
- * Checks that the derived key of `signed` signed its digest, and that the key was issued by the KMS whose root is
- * `kmsRoot` (what `DstackKms.kmsInfo().k256Pubkey` publishes; readKmsRoot in kms-info.ts reads it) to the app
+ * Checks that the derived key of `signed` signed its digest, then its chain ({@link verifyKeyChain}): that the key
+ * was issued by the KMS whose root is `kmsRoot` (what `DstackKms.kmsInfo().k256Pubkey` publishes; readKmsRoot in kms-info.ts reads it) to the app
  * `signed.appId` for `signed.purpose`. Throws {@link DstackEvidenceError} naming the first link that fails.
  */
 export function verifySignedMessage(signed: DstackSignedMessage, kmsRoot: BytesLike): VerifiedSignedMessage {
-  const root = hexlify(compressPublicKey(kmsRoot, "the KMS root key"));
-  const { purpose, appId } = signed;
+  // Keys first, then the links from the message up, as the on-chain verifier does.
+  compressPublicKey(kmsRoot, "the KMS root key");
   if (signed.signatureChain.length !== 2) {
     throw new DstackEvidenceError(
       "signature-chain-malformed",
       `the signature chain has ${signed.signatureChain.length} signatures; GetKey returns two: [app, KMS]`,
     );
   }
-  const [sig0, kmsSig] = signed.signatureChain as [BytesLike, BytesLike];
-  // Keys first, then the links from the message up, as the on-chain verifier does.
   const derived = hexlify(compressPublicKey(signed.derivedPublicKey, "the derived public key"));
-  const claimedAppKey =
-    signed.appPublicKey === undefined
-      ? undefined
-      : hexlify(compressPublicKey(signed.appPublicKey, "the app public key"));
-
+  if (signed.appPublicKey !== undefined) compressPublicKey(signed.appPublicKey, "the app public key");
   const signer = hexlify(recoverEthereumSigner(signed.digest, signed.signature));
   if (signer !== derived) {
     throw new DstackEvidenceError(
@@ -133,30 +123,5 @@ export function verifySignedMessage(signed: DstackSignedMessage, kmsRoot: BytesL
         `(${derived}): the message or its signature is not what that key signed`,
     );
   }
-
-  const appKey = hexlify(recoverSigner(appKeyMessage(purpose, derived), sig0, "the app signature (sig0)"));
-  if (claimedAppKey !== undefined && appKey !== claimedAppKey) {
-    throw new DstackEvidenceError(
-      "app-key-mismatch",
-      `sig0 over purpose ${JSON.stringify(purpose)} and derived key ${derived} was made by ${computeAddress(appKey)}, ` +
-        `not by the app key ${computeAddress(claimedAppKey)}: the purpose, the derived key or sig0 was changed`,
-    );
-  }
-
-  const kmsKey = hexlify(recoverSigner(kmsIssuedMessage(appId, appKey), kmsSig, "the KMS signature (kmsSig)"));
-  if (kmsKey !== root) {
-    throw new DstackEvidenceError(
-      "kms-root-mismatch",
-      `kmsSig issuing app key ${appKey} to app ${appId} was made by ${computeAddress(kmsKey)}, not by the KMS root ` +
-        `${computeAddress(root)} (${root}): the key was issued to another app, by another KMS, or not at all`,
-    );
-  }
-  return {
-    digest: hexlify(getBytes(withPrefix(signed.digest))),
-    derivedPublicKey: derived,
-    derivedAddress: computeAddress(derived),
-    appPublicKey: appKey,
-    kmsRootPublicKey: root,
-    kmsRootAddress: computeAddress(root),
-  };
+  return { digest: hexlify(getBytes(withPrefix(signed.digest))), ...verifyKeyChain(signed, kmsRoot) };
 }
