@@ -9,6 +9,7 @@ import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet
 
 import {IAppAuth} from "./interfaces/IAppAuth.sol";
 import {ITimelockedAppAuth} from "./interfaces/ITimelockedAppAuth.sol";
+import {DatedSet} from "./utils/DatedSet.sol";
 
 /// @title TimelockedAppAuth
 /// @notice A dstack app policy (the contract dstack's KMS asks at every boot) whose developer cannot allow new
@@ -31,6 +32,12 @@ import {ITimelockedAppAuth} from "./interfaces/ITimelockedAppAuth.sol";
 ///   (freezing on purpose is {disableUpgrades}). The recommended production notice is 7 days (ERC-733 / L2BEAT
 ///   Stage 1). A ready proposal that nobody activates expires after {GRACE_PERIOD} (14 days), so a stale
 ///   proposal cannot be sprung on users long after they stopped watching it.
+/// - Every view has a bounded cost: at most {MAX_OPEN_PROPOSALS} proposals are open (expired ones are pruned when
+///   a new proposal needs their room), a URI is at most {MAX_URI_LENGTH} bytes, and the two lists that grow with
+///   each activation (compose hashes, devices) have paged views.
+/// - Older releases stay allowed until the owner retires them ({removeComposeHash}, or
+///   {activateComposeHashAndRetire} as part of an upgrade); each remembers when it became allowed, so tools can
+///   show how far back the owner could roll back at once.
 /// - Ownership is two-step. Renouncing it disables upgrades first, so no open proposal outlives the last
 ///   person who could cancel it.
 /// - Emits dstack's own `DstackApp` events when a change takes effect, so existing indexers read its history.
@@ -38,6 +45,7 @@ import {ITimelockedAppAuth} from "./interfaces/ITimelockedAppAuth.sol";
 ///   Storage is laid out so that no value is written twice (BENCHMARKS.md shows where each transaction's gas goes).
 contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     using EnumerableSet for EnumerableSet.Bytes32Set;
+    using DatedSet for DatedSet.Set;
 
     /// @notice The shortest notice period this contract accepts, in seconds.
     uint256 public constant MIN_NOTICE_PERIOD = 1 hours;
@@ -45,6 +53,10 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     uint256 public constant MAX_NOTICE_PERIOD = 365 days;
     /// @notice How long a ready proposal stays activatable, in seconds.
     uint64 public constant GRACE_PERIOD = 14 days;
+    /// @notice How many proposals may be open at once (waiting, ready, or expired and not yet pruned).
+    uint256 public constant MAX_OPEN_PROPOSALS = 32;
+    /// @notice The longest compose URI accepted, in bytes.
+    uint256 public constant MAX_URI_LENGTH = 1024;
 
     bytes32 private constant _TCB_UP_TO_DATE = keccak256("UpToDate");
 
@@ -61,7 +73,8 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     uint64 private _currentReleaseSetAt;
     bytes32 private _currentComposeHash;
 
-    EnumerableSet.Bytes32Set private _composeHashes;
+    /// @dev Same two slots as an `EnumerableSet.Bytes32Set`; the entry word is non-zero iff the hash is allowed.
+    DatedSet.Set private _composeHashes;
     EnumerableSet.Bytes32Set private _devices;
     /// @dev Set when a hash is proposed (or at genesis), kept when it is activated, deleted when its proposal is
     /// cancelled or the hash is removed. A hash with an open proposal is never allowed, so one entry serves both.
@@ -159,6 +172,21 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         _addComposeHash(composeHash);
     }
 
+    /// @notice Activate a ready compose-hash proposal and stop allowing `retired` older releases, in one transaction:
+    /// the upgrade that leaves no way back to what it replaces. Retiring narrows, so only the owner may call it.
+    /// @dev Emits what {activateComposeHash} emits, then {ComposeHashRemoved} for each retired hash.
+    ///
+    /// Requirements: the caller is the owner; as {activateComposeHash}; every retired hash is allowed, listed
+    /// once, and is not `composeHash`.
+    function activateComposeHashAndRetire(bytes32 composeHash, bytes32[] calldata retired) external onlyOwner {
+        _consumeReadyProposal(ChangeKind.AddComposeHash, composeHash);
+        _addComposeHash(composeHash);
+        for (uint256 i = 0; i < retired.length; ++i) {
+            if (retired[i] == composeHash) revert CannotRetireNewRelease(composeHash);
+            _removeComposeHash(retired[i]);
+        }
+    }
+
     /// @notice Withdraw an open compose-hash proposal.
     /// @dev Emits {ChangeCancelled}. Requirements: the caller is the owner; the proposal exists.
     function cancelComposeHash(bytes32 composeHash) external onlyOwner {
@@ -250,8 +278,11 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     }
 
     /// @notice Apply a proposed notice period. Anyone may call it once the proposal is ready; proposals that are
-    /// already open keep their `readyAt`.
-    /// @dev Emits {ChangeActivated} and {NoticePeriodChanged}. Requirements: as {activateComposeHash}.
+    /// already open keep their `readyAt`. A proposal made when the notice was longer can find it shorter now (another
+    /// shortening landed first): it then lengthens the notice, and cancels, as {lengthenNoticePeriod} does, every
+    /// open proposal to set a notice shorter than the new one.
+    /// @dev Emits {ChangeActivated} and {NoticePeriodChanged}, and {ChangeCancelled} for each shortening it cancels.
+    /// Requirements: as {activateComposeHash}.
     function activateNoticePeriod(uint256 newNoticePeriod) external {
         _consumeReadyProposal(ChangeKind.ShortenNotice, bytes32(newNoticePeriod));
         _setNoticePeriod(newNoticePeriod);
@@ -271,9 +302,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     /// guest agents see it is no longer allowed and stop it) until the owner rolls back or activates another.
     /// @dev Emits {ComposeHashRemoved}. Requirements: the caller is the owner; the hash is allowed.
     function removeComposeHash(bytes32 composeHash) external onlyOwner {
-        if (!_composeHashes.remove(composeHash)) revert ComposeHashNotAllowed(composeHash);
-        delete _composeUris[composeHash];
-        emit ComposeHashRemoved(composeHash);
+        _removeComposeHash(composeHash);
     }
 
     /// @notice Stop allowing a device, at once.
@@ -309,7 +338,6 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         _checkNoticeBounds(newNoticePeriod);
         if (newNoticePeriod <= _noticePeriod) revert NoticePeriodNotLonger(newNoticePeriod, _noticePeriod);
         _setNoticePeriod(newNoticePeriod);
-        _cancelShorteningsBelow(newNoticePeriod);
     }
 
     /// @notice Point guest agents back at an allowed compose hash. It widens nothing: any CVM could already boot
@@ -359,7 +387,26 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
 
     /// @inheritdoc ITimelockedAppAuth
     function getComposeHashes() external view returns (bytes32[] memory) {
-        return _composeHashes.values();
+        return _composeHashes.values;
+    }
+
+    /// @inheritdoc ITimelockedAppAuth
+    function getComposeHashesPage(uint256 start, uint256 count)
+        external
+        view
+        returns (bytes32[] memory composeHashes, uint64[] memory allowedAt, uint256 total)
+    {
+        composeHashes = _composeHashes.page(start, count);
+        allowedAt = new uint64[](composeHashes.length);
+        for (uint256 i = 0; i < composeHashes.length; ++i) {
+            allowedAt[i] = _composeHashes.since(composeHashes[i]);
+        }
+        total = _composeHashes.length();
+    }
+
+    /// @inheritdoc ITimelockedAppAuth
+    function composeHashAllowedAt(bytes32 composeHash) external view returns (uint64) {
+        return _composeHashes.since(composeHash);
     }
 
     /// @inheritdoc ITimelockedAppAuth
@@ -375,6 +422,20 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     /// @inheritdoc ITimelockedAppAuth
     function getDevices() external view returns (bytes32[] memory) {
         return _devices.values();
+    }
+
+    /// @inheritdoc ITimelockedAppAuth
+    function getDevicesPage(uint256 start, uint256 count)
+        external
+        view
+        returns (bytes32[] memory devices, uint256 total)
+    {
+        total = _devices.length();
+        uint256 end = start >= total ? start : (count > total - start ? total : start + count);
+        devices = new bytes32[](end - start);
+        for (uint256 i = start; i < end; ++i) {
+            devices[i - start] = _devices.at(i);
+        }
     }
 
     /// @inheritdoc ITimelockedAppAuth
@@ -457,6 +518,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         if (state == ProposalState.Waiting || state == ProposalState.Ready) {
             revert ProposalAlreadyOpen(id, p.readyAt, _expiresAt(p));
         }
+        if (state == ProposalState.None && _openProposalIds.length() >= MAX_OPEN_PROPOSALS) _pruneExpired();
         uint64 readyAt = uint64(block.timestamp + _noticePeriod);
         _proposals[id] = Proposal({kind: kind, readyAt: readyAt, value: value});
         _openProposalIds.add(id);
@@ -485,8 +547,19 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         emit ChangeCancelled(id, kind, value);
     }
 
-    /// @dev Walks the open proposals backwards, because cancelling one moves the last id into its slot. The list
-    /// is only as long as the owner made it.
+    /// @dev Deletes every expired proposal, to make room for a new one; reverts if none has expired. Walks backwards
+    /// for the reason {_cancelShorteningsBelow} does; at most {MAX_OPEN_PROPOSALS} steps.
+    function _pruneExpired() private {
+        uint256 before = _openProposalIds.length();
+        for (uint256 i = before; i > 0; --i) {
+            Proposal storage p = _proposals[_openProposalIds.at(i - 1)];
+            if (block.timestamp >= _expiresAt(p)) _cancel(p.kind, p.value);
+        }
+        if (_openProposalIds.length() == before) revert TooManyOpenProposals(MAX_OPEN_PROPOSALS);
+    }
+
+    /// @dev Walks the open proposals backwards, because cancelling one moves the last id into its slot. At most
+    /// {MAX_OPEN_PROPOSALS} steps.
     function _cancelShorteningsBelow(uint256 notice) private {
         for (uint256 i = _openProposalIds.length(); i > 0; --i) {
             Proposal storage p = _proposals[_openProposalIds.at(i - 1)];
@@ -496,9 +569,15 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
 
     /// @dev The hash's URI is already stored (by the constructor or {_propose}).
     function _addComposeHash(bytes32 composeHash) private {
-        _composeHashes.add(composeHash);
+        _composeHashes.add(composeHash, uint64(block.timestamp));
         emit ComposeHashAdded(composeHash);
         _setCurrentRelease(composeHash);
+    }
+
+    function _removeComposeHash(bytes32 composeHash) private {
+        if (!_composeHashes.remove(composeHash)) revert ComposeHashNotAllowed(composeHash);
+        delete _composeUris[composeHash];
+        emit ComposeHashRemoved(composeHash);
     }
 
     function _setCurrentRelease(bytes32 composeHash) private {
@@ -507,10 +586,13 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         emit CurrentReleaseSet(composeHash, _composeUris[composeHash]);
     }
 
+    /// @dev Whatever sets it (lengthening, or a shortening proposed when the notice was longer still), a longer
+    /// notice is a promise to users: no shortening announced before it may undo it later, so those are cancelled.
     function _setNoticePeriod(uint256 newNoticePeriod) private {
         uint256 oldNoticePeriod = _noticePeriod;
         _noticePeriod = newNoticePeriod;
         emit NoticePeriodChanged(oldNoticePeriod, newNoticePeriod);
+        if (newNoticePeriod > oldNoticePeriod) _cancelShorteningsBelow(newNoticePeriod);
     }
 
     function _disableUpgrades() private {
@@ -527,5 +609,6 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     function _checkComposeUri(bytes32 composeHash, string memory uri) private pure {
         if (composeHash == bytes32(0)) revert ComposeHashZero();
         if (bytes(uri).length == 0) revert ComposeUriEmpty(composeHash);
+        if (bytes(uri).length > MAX_URI_LENGTH) revert ComposeUriTooLong(bytes(uri).length, MAX_URI_LENGTH);
     }
 }

@@ -225,7 +225,8 @@ export interface AppStatus {
   upgradesDisabled: boolean;
   allowAnyDevice: boolean;
   requireTcbUpToDate: boolean;
-  composeHashes: Array<{ composeHash: string; uri: string; isCurrentRelease: boolean }>;
+  /** Every allowed compose hash, with when it became allowed (unix seconds; the deployment for the genesis one). */
+  composeHashes: Array<{ composeHash: string; uri: string; isCurrentRelease: boolean; allowedAt: bigint }>;
   devices: string[];
   /** Undefined before the first release. */
   currentRelease: { composeHash: string; uri: string; setAt: bigint } | undefined;
@@ -381,15 +382,15 @@ export async function readAppStatus(appAuth: TimelockedAppAuth, blockNumber?: nu
     appAuth.upgradesDisabled(at),
     appAuth.allowAnyDevice(at),
     appAuth.requireTcbUpToDate(at),
-    appAuth.getComposeHashes(at),
-    appAuth.getDevices(at),
+    readComposeHashes(appAuth, block.number),
+    readDevices(appAuth, block.number),
     // The views that return the owner's URIs are decoded field by field: a URI that is not UTF-8 must not hide the
     // rest of the policy (least of all a pending proposal) from the people who watch it.
     lenientView(appAuth, "currentRelease", [], block.number),
     lenientView(appAuth, "getProposals", [], block.number),
   ]);
   const uriReads = await Promise.all(
-    hashes.map((hash) => lenientView(appAuth, "composeHashUri", [hash], block.number)),
+    hashes.map(({ composeHash }) => lenientView(appAuth, "composeHashUri", [composeHash], block.number)),
   );
   const uris = uriReads.map((read) => onlyValue(read) as string);
   const releaseHash = release.values["composeHash"] as string;
@@ -398,7 +399,9 @@ export async function readAppStatus(appAuth: TimelockedAppAuth, blockNumber?: nu
   const unreadable = [
     ...release.problems.map((problem) => `currentRelease: ${problem}`),
     ...proposals.problems.map((problem) => `getProposals: ${problem}`),
-    ...uriReads.flatMap((read, i) => read.problems.map(() => `composeHashUri(${hashes[i]}) is not UTF-8`)),
+    ...uriReads.flatMap((read, i) =>
+      read.problems.map(() => `composeHashUri(${hashes[i]?.composeHash}) is not UTF-8`),
+    ),
   ];
   return {
     address: await appAuth.getAddress(),
@@ -414,17 +417,62 @@ export async function readAppStatus(appAuth: TimelockedAppAuth, blockNumber?: nu
     upgradesDisabled,
     allowAnyDevice,
     requireTcbUpToDate,
-    composeHashes: hashes.map((composeHash, i) => ({
+    composeHashes: hashes.map(({ composeHash, allowedAt }, i) => ({
       composeHash,
       uri: uris[i] ?? "",
       isCurrentRelease: composeHash === releaseHash,
+      allowedAt,
     })),
-    devices: [...devices],
+    devices,
     currentRelease:
       releaseHash === ZERO_BYTES32 ? undefined : { composeHash: releaseHash, uri: releaseUri, setAt: releaseSetAt },
     proposals: (onlyValue(proposals) as unknown as Parameters<typeof toProposalInfo>[0][]).map(toProposalInfo),
     ...(unreadable.length === 0 ? {} : { unreadable }),
   };
+}
+
+/** How many entries the paged list views return per call: about 2,300 gas each, far under any `eth_call` cap. */
+export const LIST_PAGE_SIZE = 500;
+
+/**
+ * Every allowed compose hash with when it became allowed, at `blockTag`, read page by page so that however long the
+ * owner made the list, no call passes an `eth_call` gas cap.
+ */
+export async function readComposeHashes(
+  appAuth: TimelockedAppAuth,
+  blockTag: number,
+  pageSize = LIST_PAGE_SIZE,
+): Promise<Array<{ composeHash: string; allowedAt: bigint }>> {
+  const out: Array<{ composeHash: string; allowedAt: bigint }> = [];
+  for (let start = 0; ; start += pageSize) {
+    const [hashes, allowedAt, total] = await appAuth.getComposeHashesPage(start, pageSize, { blockTag });
+    hashes.forEach((composeHash, i) => out.push({ composeHash, allowedAt: allowedAt[i] ?? 0n }));
+    if (hashes.length === 0 || BigInt(start + hashes.length) >= total) return out;
+  }
+}
+
+/** Every listed device at `blockTag`, page by page (see {@link readComposeHashes}). */
+export async function readDevices(
+  appAuth: TimelockedAppAuth,
+  blockTag: number,
+  pageSize = LIST_PAGE_SIZE,
+): Promise<string[]> {
+  const out: string[] = [];
+  for (let start = 0; ; start += pageSize) {
+    const [devices, total] = await appAuth.getDevicesPage(start, pageSize, { blockTag });
+    out.push(...devices);
+    if (devices.length === 0 || BigInt(start + devices.length) >= total) return out;
+  }
+}
+
+/**
+ * The downgrade surface: the allowed compose hashes other than the current release, oldest first. The owner can make
+ * any of them the current release at once (`rollBackTo`), and any CVM may boot them.
+ */
+export function otherAllowedReleases(status: Pick<AppStatus, "composeHashes">): AppStatus["composeHashes"] {
+  return status.composeHashes
+    .filter((entry) => !entry.isCurrentRelease)
+    .sort((a, b) => (a.allowedAt < b.allowedAt ? -1 : a.allowedAt > b.allowedAt ? 1 : 0));
 }
 
 /** Calls a view of the AppAuth through {@link callView}: reverts and broken layouts throw as ethers' calls do. */

@@ -15,8 +15,8 @@
  */
 import { parse as parseYaml } from "yaml";
 
-import { describeChange, type AppStatus, type ProposalInfo } from "./appAuth.js";
-import { formatCountdown, formatDate, formatDuration, formatNotice } from "./format.js";
+import { describeChange, otherAllowedReleases, type AppStatus, type ProposalInfo } from "./appAuth.js";
+import { formatCountdown, formatDate, formatDuration, formatNotice, formatRelative } from "./format.js";
 import { safeJson, shown } from "./untrusted/text.js";
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -351,7 +351,7 @@ function assessTimelocked(snapshot: DevProofSnapshot, status: AppStatus): Report
     );
   }
   lines.push(...proposalLines(status));
-  lines.push(releaseLine(status));
+  lines.push(releaseLine(status), downgradeLine(status));
   if (status.unreadable !== undefined) {
     lines.push({
       id: "uris.unreadable",
@@ -442,6 +442,34 @@ function releaseLine(status: AppStatus): ReportLine {
         title: "the current release's compose hash is no longer allowed",
         evidence: `${release.composeHash} was removed: no CVM can boot it; agents keep running what they run`,
       };
+}
+
+/**
+ * The downgrade surface: older releases the policy still allows. Rolling back to one is instant (it widens nothing
+ * the policy does not already allow), so a release with a known hole stays one transaction away until it is retired.
+ */
+function downgradeLine(status: AppStatus): ReportLine {
+  const older = otherAllowedReleases(status);
+  if (older.length === 0) {
+    return {
+      id: "release.downgrade",
+      level: "PASS",
+      title: "no older release is allowed: the owner cannot downgrade",
+      evidence: `getComposeHashes() lists ${status.composeHashes.length === 0 ? "no hash" : "only the current release"}`,
+    };
+  }
+  const ages = older.map(
+    (entry) => `${entry.composeHash} (allowed ${formatRelative(entry.allowedAt, status.timestamp)})`,
+  );
+  return {
+    id: "release.downgrade",
+    level: "WARN",
+    title: `${older.length} older release(s) still allowed: the owner can downgrade to any of them at once`,
+    evidence:
+      `${ages.join(", ")}; any CVM may boot them and rollBackTo points the agents at them without notice. ` +
+      "Check they have no known hole, or ask the owner to retire them (removeComposeHash, or activateComposeHashAndRetire " +
+      "with the next upgrade)",
+  };
 }
 
 function ownerLine(snapshot: DevProofSnapshot): ReportLine {

@@ -26,7 +26,7 @@ export const RELEASE_READER_ABI = [
  * `type(ITimelockedAppAuth).interfaceId`, written out for the same reason as the ABI; equal to
  * `TIMELOCKED_APP_AUTH_INTERFACE_ID` of `lib/appAuth.ts`, which computes it from the compiled interface (tested).
  */
-export const TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL = "0xa340cbd7";
+export const TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL = "0x32f8b882";
 
 export type ReleaseReader = Pick<ITimelockedAppAuth, "currentRelease" | "allowedComposeHashes" | "supportsInterface">;
 

@@ -174,7 +174,10 @@ export async function demoReplication(connection: NetworkConnection, appAddress:
     if (!same) throw new Error("B stored another secret than A's");
     await runTask("nodes", { registry: registryAddress });
 
-    step("R6. The owner stops allowing v1 (narrowing: at once); now anyone, here a stranger, may evict B");
+    step(
+      "R6. The owner retires v1 (narrowing: at once; activate-hash --retire-others does it with the upgrade): no CVM " +
+        "can boot it and no roll-back can return to it; now anyone, here a stranger, may evict B",
+    );
     await runTask("remove-hash", { app: appAddress, file: v1 });
     await runTask("evict-node", { registry: registryAddress, node: b.address, from: stranger.address });
     await waitFor("B's agent sees it", () => b.events("evicted").length > 0, 15_000);

@@ -1,11 +1,12 @@
 // The demo, on Hardhat's embedded chain: deploy an app's TimelockedAppAuth with release v1, propose v2, show that
-// nobody can activate it before the notice ends, let the notice pass, activate it as a stranger, show the status and
-// the DevProof report, and the report of a stock AppAuth for comparison. Every step runs the same task a user runs
-// from the command line. Beside it runs the guest agent, as a separate process reading the chain over JSON-RPC (the
-// embedded chain served on a local port, as three "providers"): it starts v1, and once v2 is activated and confirmed it
-// runs v2 — while one of the three providers lies about the chain and is outvoted by the two others. No container
-// engine runs here, so a fake `docker` prints what it would run. Then the replication demo, and the oracle example
-// (examples/oracle/demo.ts): a market that refuses to settle while a new oracle release is proposed.
+// nobody can activate it before the notice ends, let the notice pass, activate it as a stranger, show the status (v1
+// is still allowed: the owner could roll back to it) and the DevProof report, and the report of a stock AppAuth for
+// comparison. Every step runs the same task a user runs from the command line. Beside it runs the guest agent, as a
+// separate process reading the chain over JSON-RPC (the embedded chain served on a local port, as three "providers"):
+// it starts v1, and once v2 is activated and confirmed it runs v2 — while one of the three providers lies about the
+// chain and is outvoted by the two others. No container engine runs here, so a fake `docker` prints what it would run.
+// Then the replication demo, and the oracle example (examples/oracle/demo.ts): a market that refuses to settle while
+// a new oracle release is proposed.
 // DEVPROOF_DEMO_V1 and DEVPROOF_DEMO_V2 name other compose files for the two releases (e.g. your own app's).
 // Any failure stops the demo with one line and exit code 1, after the agent, the RPC port and the stand-ins are closed.
 import path from "node:path";

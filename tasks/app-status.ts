@@ -1,4 +1,11 @@
-import { describeChange, readAppStatus, readHistory, type AppStatus, type HistoryEntry } from "../lib/appAuth.js";
+import {
+  describeChange,
+  otherAllowedReleases,
+  readAppStatus,
+  readHistory,
+  type AppStatus,
+  type HistoryEntry,
+} from "../lib/appAuth.js";
 import { UserError } from "../lib/errors.js";
 import { formatCountdown, formatDate, formatDuration, formatNotice, formatRelative } from "../lib/format.js";
 import { shown } from "../lib/untrusted/text.js";
@@ -61,10 +68,22 @@ export function renderStatus(status: AppStatus): string {
       ? "none"
       : `${status.currentRelease.composeHash} since ${formatDate(status.currentRelease.setAt)}`,
   );
+  const older = otherAllowedReleases(status);
+  row(
+    "Older releases",
+    older.length === 0
+      ? "none allowed: the owner cannot downgrade"
+      : `${older.length} still allowed (oldest allowed ${formatRelative(older[0]!.allowedAt, now)}): the owner can ` +
+          "roll back to any of them at once; retire them with remove-hash or activate-hash --retire-others",
+  );
 
   lines.push("", `Allowed compose hashes (${status.composeHashes.length}):`);
-  for (const { composeHash, uri, isCurrentRelease } of status.composeHashes) {
-    lines.push(`  ${composeHash}${isCurrentRelease ? "  [current release]" : ""}`, `      uri: ${shown(uri)}`);
+  for (const { composeHash, uri, isCurrentRelease, allowedAt } of status.composeHashes) {
+    lines.push(
+      `  ${composeHash}${isCurrentRelease ? "  [current release]" : ""}`,
+      `      uri: ${shown(uri)}`,
+      `      allowed since: ${formatDate(allowedAt)} (${formatRelative(allowedAt, now)})`,
+    );
   }
   const ignored = status.allowAnyDevice ? " (not needed while any device is accepted)" : "";
   lines.push("", `Listed devices (${status.devices.length})${ignored}:`);

@@ -122,6 +122,10 @@ export const tasks = [
     .setAction(lazyAction(() => import("./propose-hash.js")))
     .build(),
   composeHashTask("activate-hash", "Activate a ready compose-hash proposal; it becomes the current release (anyone)")
+    .addFlag({
+      name: "retireOthers",
+      description: "Also stop allowing every older release, at once, in the same transaction (owner only)",
+    })
     .setAction(lazyAction(() => import("./activate-hash.js")))
     .build(),
   composeHashTask("cancel-hash", "Cancel an open compose-hash proposal (owner)")

@@ -98,7 +98,8 @@ interface ITimelockedAppAuth is IAppAuth {
         string uri
     );
 
-    /// @notice The owner cancelled a proposal before it took effect.
+    /// @notice The owner cancelled a proposal before it took effect, lengthening the notice voided it, or it expired
+    /// and was pruned to make room for a new proposal.
     /// @param id The proposal id.
     /// @param kind What the change would have done.
     /// @param value The value it would have set.
@@ -136,6 +137,15 @@ interface ITimelockedAppAuth is IAppAuth {
 
     /// @notice Lengthening to a notice period that is not longer than the current one (shortening waits).
     error NoticePeriodNotLonger(uint256 requested, uint256 current);
+
+    /// @notice {MAX_OPEN_PROPOSALS} proposals are open and none has expired: cancel one first.
+    error TooManyOpenProposals(uint256 limit);
+
+    /// @notice A compose URI longer than {MAX_URI_LENGTH} bytes.
+    error ComposeUriTooLong(uint256 length, uint256 max);
+
+    /// @notice The release being activated cannot be retired in the same call.
+    error CannotRetireNewRelease(bytes32 composeHash);
 
     /// @notice The proposal is already open; its timer cannot be reset by proposing it again.
     error ProposalAlreadyOpen(bytes32 id, uint64 readyAt, uint64 expiresAt);
@@ -186,6 +196,10 @@ interface ITimelockedAppAuth is IAppAuth {
 
     /// @notice Make a ready compose-hash proposal take effect. Callable by anyone.
     function activateComposeHash(bytes32 composeHash) external;
+
+    /// @notice Make a ready compose-hash proposal take effect and, in the same transaction, stop allowing older
+    /// releases (narrowing, so owner only): the upgrade that leaves no way back to the releases it replaces.
+    function activateComposeHashAndRetire(bytes32 composeHash, bytes32[] calldata retired) external;
 
     /// @notice Withdraw an open compose-hash proposal.
     function cancelComposeHash(bytes32 composeHash) external;
@@ -267,8 +281,20 @@ interface ITimelockedAppAuth is IAppAuth {
     /// @notice Whether a compose hash is allowed (dstack's getter name).
     function allowedComposeHashes(bytes32 composeHash) external view returns (bool);
 
-    /// @notice Every allowed compose hash (unordered).
+    /// @notice Every allowed compose hash (unordered). About 2,300 gas per hash: past a few hundred, page with
+    /// {getComposeHashesPage}.
     function getComposeHashes() external view returns (bytes32[] memory);
+
+    /// @notice At most `count` allowed compose hashes from position `start` (0-based), when each became allowed
+    /// (unix seconds; the deployment for the genesis release), and how many are allowed in all. Removing a hash moves
+    /// the last one into its place.
+    function getComposeHashesPage(uint256 start, uint256 count)
+        external
+        view
+        returns (bytes32[] memory composeHashes, uint64[] memory allowedAt, uint256 total);
+
+    /// @notice When an allowed compose hash became allowed (unix seconds); zero for any other.
+    function composeHashAllowedAt(bytes32 composeHash) external view returns (uint64);
 
     /// @notice Where the compose file of an allowed compose hash can be fetched.
     function composeHashUri(bytes32 composeHash) external view returns (string memory);
@@ -276,8 +302,15 @@ interface ITimelockedAppAuth is IAppAuth {
     /// @notice Whether a device is allowed by the list (dstack's getter name; ignores {allowAnyDevice}).
     function allowedDeviceIds(bytes32 deviceId) external view returns (bool);
 
-    /// @notice Every listed device (unordered).
+    /// @notice Every listed device (unordered). About 2,300 gas per device: past a few hundred, page with
+    /// {getDevicesPage}.
     function getDevices() external view returns (bytes32[] memory);
+
+    /// @notice At most `count` listed devices from position `start` (0-based), and how many are listed in all.
+    function getDevicesPage(uint256 start, uint256 count)
+        external
+        view
+        returns (bytes32[] memory devices, uint256 total);
 
     /// @notice Whether any device is allowed.
     function allowAnyDevice() external view returns (bool);
@@ -298,6 +331,7 @@ interface ITimelockedAppAuth is IAppAuth {
     /// @notice One proposal, by id.
     function getProposal(bytes32 id) external view returns (ProposalView memory);
 
-    /// @notice Every open proposal (waiting, ready or expired; voided ones once upgrades are disabled).
+    /// @notice Every open proposal (waiting, ready or expired; voided ones once upgrades are disabled): at most
+    /// {MAX_OPEN_PROPOSALS}, each with a URI of at most {MAX_URI_LENGTH} bytes, so under 2M gas.
     function getProposals() external view returns (ProposalView[] memory);
 }

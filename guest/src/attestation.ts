@@ -19,6 +19,7 @@ import type {
   CheckedEvidence,
   NodeEvidenceRecord,
   QuoteVerification,
+  RecordSource,
   RefusedEvent,
   RegistryEvidenceContext,
   RegistryView,
@@ -71,16 +72,22 @@ export class EvidenceChecks {
     node: string,
     registeredAt: number,
     block: number,
+    source?: RecordSource,
   ): Promise<EvidenceVerdict> {
     let context: RegistryEvidenceContext;
     let read: NodeEvidenceRecord | undefined;
     try {
       context = await this.contextAt(registry, block);
-      read = await readNodeEvidence(registry, node, {
-        fromBlock: registeredAt,
-        toBlock: block,
-        logRange: this.logRange,
-      });
+      read = await readNodeEvidence(
+        registry,
+        node,
+        {
+          fromBlock: registeredAt,
+          toBlock: block,
+          logRange: this.logRange,
+        },
+        source,
+      );
     } catch (error) {
       if (error instanceof RefusedEventError) {
         return {
@@ -124,6 +131,7 @@ export class EvidenceChecks {
     node: string,
     fromBlock: number,
     block: number,
+    source?: RecordSource,
   ): Promise<{ kind: "verified"; chain: VerifiedSponsor[] } | { kind: "refused"; reason: string; code: string }> {
     const context = await this.contextAt(registry, block);
     try {
@@ -132,6 +140,7 @@ export class EvidenceChecks {
         node,
         { appId: context.appId, kms: context.kms, verifyQuote: this.verifyQuote },
         { fromBlock, toBlock: block, logRange: this.logRange },
+        source,
       );
       return { kind: "verified", chain };
     } catch (error) {

@@ -4,9 +4,9 @@
  * values of one view come from one endpoint and one block number (`latest - confirmations`), passed as blockTag to
  * every call. Each endpoint is checked once, before its first use: it must report the expected chain id.
  *
- * The reconciler no longer reads through here: it believes no single endpoint (./verifiedChain.ts, lib/verified).
- * The replicator is to move to the same verified reader (lib/verified/reader.ts); until then its reads are one
- * endpoint's answers.
+ * Nothing either loop acts on is read through here: both believe no single endpoint (lib/verified/reader.ts). The
+ * replicator uses these endpoints for hints only (logs, transactions by hash, some asked of every endpoint with
+ * {@link RpcEndpoints.each}), for configuration checks at start, and to send its transactions.
  */
 import { FetchRequest, JsonRpcProvider, Network, toQuantity } from "ethers";
 
@@ -82,6 +82,24 @@ export class RpcEndpoints {
       }
     }
     throw new RpcUnavailableError(`no RPC endpoint ${what}: ${errors.join("; ")}`);
+  }
+
+  /**
+   * Runs `use` on every endpoint, at once: each one's answer or error. For reads whose answers cannot be proven
+   * (logs), where one endpoint's word must not be enough to act (e.g. "no onboarding happened").
+   */
+  async each<T>(
+    use: (endpoint: ConnectedEndpoint) => Promise<T>,
+  ): Promise<Array<{ endpoint: string; value: T } | { endpoint: string; error: string }>> {
+    return Promise.all(
+      this.endpoints.map(async (endpoint) => {
+        try {
+          return { endpoint: endpoint.shown, value: await use(await this.connect(endpoint)) };
+        } catch (error) {
+          return { endpoint: endpoint.shown, error: shortMessage(error) };
+        }
+      }),
+    );
   }
 
   destroy(): void {

@@ -122,8 +122,8 @@ const endpoints = new RpcEndpoints(
     );
   },
 );
-// The reconciler's reads: headers vouched for by a quorum of the URLs, values proven against them. The replicator
-// does not use it yet (it reads through `endpoints`); lib/verified/reader.ts is the API it is to adopt.
+// Every read either loop acts on: headers vouched for by a quorum of the URLs, values proven against them. The
+// replicator also uses `endpoints` above, for hints only (logs, transactions by hash) and to send transactions.
 const quorum = quorumOf(options);
 const rpcClients = options.rpcUrls.map((url) => httpRpcClient(url, { timeoutMs: options.rpcTimeout }));
 const headers = new QuorumHeaderSource(rpcClients, {
@@ -134,6 +134,7 @@ const proofRepeats = new Map<string, RepeatFilter>();
 const reader = new VerifiedChainReader(headers, rpcClients, {
   onRefusedProof: (endpoint, problem) => {
     chain.noteRefusedProof(endpoint, problem);
+    replicator?.noteRefusedProof(endpoint, problem);
     const filter = proofRepeats.get(endpoint) ?? new RepeatFilter();
     proofRepeats.set(endpoint, filter);
     logger[filter.isRepeat(problem.replace(/\d+|0x[0-9a-fA-F]+/g, "…")) ? "debug" : "warn"](
@@ -181,9 +182,10 @@ const reconciler = new Reconciler(
 );
 
 const loops: Loop[] = [reconciler];
+let replicator: Replicator | undefined;
 if (options.registry !== undefined) {
   loops.push(
-    new Replicator(
+    (replicator = new Replicator(
       {
         registry: options.registry,
         appAuth: options.appAuth,
@@ -206,13 +208,14 @@ if (options.registry !== undefined) {
         submitter,
       },
       {
+        reader,
         endpoints,
         guest: dstackGuestApi(options.dstackEndpoint),
         // Intel DCAP with collateral from the PCCS: the only verifier the agent has.
         verifyQuote: quoteVerificationFrom({ pccsUrl: options.pccsUrl }, { timeoutMs: options.fetchTimeout }),
         logger: logger.child({ loop: "replicator" }),
       },
-    ),
+    )),
   );
 }
 

@@ -47,7 +47,8 @@ export const OPTION_SPECS = {
     flag: "chain-id",
     env: "DEVPROOF_CHAIN_ID",
     optional: true,
-    description: "expected chain id; every RPC must report it (default: the one a quorum of the URLs reports; for the replicator, the first that answers)",
+    description:
+      "expected chain id; every RPC must report it (default: the one a quorum of the URLs reports; for the replicator, the first that answers)",
   },
   appAuth: { flag: "app-auth", env: "DEVPROOF_APP_AUTH", description: "address of the app's TimelockedAppAuth" },
   confirmations: {

@@ -7,7 +7,10 @@
  * files); this file decides what to do when, attestation.ts holds the evidence decisions.
  *
  * Each pass reads the registry at the confirmed block (`latest - confirmations`) and compares it with what this node
- * holds, like the reconciler (level-triggered: a missed event or a restart loses nothing):
+ * holds, like the reconciler (level-triggered: a missed event or a restart loses nothing). Like the reconciler, it
+ * believes no single RPC endpoint: the block's header is one a quorum vouches for, every status, record, genesis
+ * member and policy verdict it acts on is storage proven against it (lib/verified), and logs are hints used only where
+ * the proven state vouches for them (guest/README.md, "What the agent trusts"):
  *
  * - **not registered** → derive the node's keys through the dstack guest API (`GetKey`, with dstack's signature chain
  *   for the Ethereum key), quote them (`GetQuote`, `report_data` binds both), take the boot info from what the quote
@@ -44,7 +47,7 @@ import { randomBytes } from "node:crypto";
 import { access, mkdir, readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 
-import { Interface, getAddress, keccak256 } from "ethers";
+import { Interface, ZeroAddress, getAddress, hexlify, keccak256, recoverAddress } from "ethers";
 import type { Wallet } from "ethers";
 import type { Logger } from "pino";
 
@@ -64,11 +67,10 @@ import {
   encodeRefreshFile,
   encodeRegistrationFile,
   nodeStatusOf,
+  onboardingDigest,
   prepareOnboarding,
   quoteHash,
   readOnboardings,
-  readNodeRecord,
-  readNodeRecordView,
   readRegistrations,
   refreshArguments,
   registerArguments,
@@ -80,14 +82,26 @@ import type {
   NodeStatus,
   OnboardingRecord,
   QuoteVerification,
+  RecordSource,
   RefusedEvent,
   RegistryView,
 } from "../../lib/replication/index.js";
-import { APP_AUTH_ABI } from "../../lib/kms.js";
+import type { AppBootInfo } from "../../lib/bootInfo.js";
+import { isAppAllowedLocally, readProvenPolicy } from "../../lib/verified/appAuthPolicy.js";
+import type { VerifiedHeader } from "../../lib/verified/header.js";
+import { describeReports, HeaderUnverifiedError, type EndpointReport } from "../../lib/verified/headers.js";
+import { ProofUnavailableError, type VerifiedChainReader } from "../../lib/verified/reader.js";
+import {
+  ATTESTATION_PERIOD_SECONDS,
+  isReadable,
+  readProvenRegistry,
+  type ProvenNodeRecord,
+  type UnreadableRecord,
+} from "../../lib/verified/replicationRegistry.js";
 import { EvidenceChecks, refreshDue, REFRESH_AFTER_SECONDS } from "./attestation.js";
 import type { EvidenceVerdict } from "./attestation.js";
 import type { ConfirmedBlock, ConnectedEndpoint, RpcEndpoints } from "./chain.js";
-import { readConfirmedBlock, shortMessage } from "./chain.js";
+import { shortMessage } from "./chain.js";
 import { errorMessage, RepeatFilter, StopRequested, type Loop } from "./service.js";
 import { removeTemporaryFiles, writeFileAtomic } from "./store.js";
 
@@ -124,6 +138,12 @@ export interface ReplicatorOptions {
 }
 
 export interface ReplicatorDependencies {
+  /**
+   * Where every value the replicator acts on is read: headers a quorum of endpoints (or a light client) vouches for,
+   * storage proven against them (lib/verified). `endpoints` below only serve hints (logs, transactions by hash) and
+   * send transactions.
+   */
+  reader: VerifiedChainReader;
   endpoints: RpcEndpoints;
   /** The dstack guest API (`Info`, `GetKey`, `GetQuote`). */
   guest: DstackGuestApi;
@@ -198,10 +218,24 @@ interface ReplicatorState {
 }
 
 const registryInterface = new Interface(REGISTRY_AGENT_ABI);
-const appAuthInterface = new Interface(APP_AUTH_ABI);
+
+/** The confirmed block a pass acts at: its header verified (a quorum, or a light client), with who vouched for it. */
+interface VerifiedView extends ConfirmedBlock {
+  header: VerifiedHeader;
+  reports: EndpointReport[];
+}
+
+/** Whether the last pass read verified chain state, and who disagreed or was refused (for logs, `/status`, `/healthz`). */
+interface Verification {
+  state: "verified" | "outvoted" | "too-few" | "disagree" | "proof-refused";
+  key: string;
+  since: string;
+  message: string;
+  reports: EndpointReport[];
+  refusedProofs: Array<{ endpoint: string; problem: string }>;
+}
 /** The name of an onboarding file: nothing else in `--onboarding-out` is served. */
 const ONBOARDING_FILE = /^onboarding-0x[0-9a-fA-F]{40}\.json$/;
-const ZERO_ADDRESS = `0x${"0".repeat(40)}`;
 
 export class Replicator implements Loop {
   readonly name = "replicator";
@@ -214,7 +248,12 @@ export class Replicator implements Loop {
   private keys: NodeKeys | undefined;
   private chainId: bigint | undefined;
   private secret: Uint8Array | undefined;
-  private view: ConfirmedBlock | undefined;
+  private view: VerifiedView | undefined;
+  /** The records proven at the current view's header (a pass reads each node once). */
+  private provenRecords = new Map<string, ProvenNodeRecord | UnreadableRecord>();
+  private provenRegistry: { block: number; genesis: string | undefined; memberCount: bigint } | undefined;
+  private refusedProofs: Array<{ endpoint: string; problem: string }> = [];
+  private verification: Verification | undefined;
   private status_: NodeStatus | undefined;
   private isGenesis = false;
   private deployedAtConfirmedBlock = false;
@@ -352,14 +391,22 @@ export class Replicator implements Loop {
       if (stopping.aborted) throw new StopRequested();
     };
     const state = this.requireState();
-    let view: ConfirmedBlock;
+    this.refusedProofs = [];
+    let view: VerifiedView;
     try {
-      view = await this.deps.endpoints.first(
-        (endpoint) => readConfirmedBlock(endpoint, this.options.confirmations),
-        "gave the confirmed block",
-      );
+      const evidence = await this.deps.reader.confirmedHeader(this.options.confirmations);
+      view = {
+        endpoint: evidence.how,
+        head: evidence.head,
+        block: evidence.header.number,
+        blockHash: evidence.header.hash,
+        timestamp: evidence.header.timestamp,
+        header: evidence.header,
+        reports: evidence.reports,
+      };
     } catch (error) {
       this.noteError(error);
+      this.noteUnverified(error);
       throw error;
     }
     const seen = Math.max(state.lastBlock, this.view?.block ?? -1);
@@ -375,9 +422,18 @@ export class Replicator implements Loop {
       return;
     }
     this.view = view;
+    this.provenRecords = new Map();
+    this.provenRegistry = undefined;
     try {
       if (!this.deployedAtConfirmedBlock) {
-        const code = await this.registryCall((r, endpoint) => endpoint.provider.getCode(this.registry, view.block));
+        // The registry's code, proven: it carries the app's policy address (its immutable `_appAuth`).
+        const code = await this.deps.reader.readCode(this.registry, view.header);
+        if (code !== "0x" && !code.toLowerCase().includes(this.options.appAuth.toLowerCase().slice(2))) {
+          throw new Error(
+            `the proven code at ${this.registry} does not carry the address of --app-auth ${this.options.appAuth}: ` +
+              "it is not a ReplicationRegistry bound to this app",
+          );
+        }
         if (code === "0x") {
           this.report(
             "self",
@@ -393,7 +449,7 @@ export class Replicator implements Loop {
       }
       await this.settleInflight();
       checkpoint();
-      const status = nodeStatusOf(await this.registryCall((r) => r.nodeStatus(this.me, { blockTag: view.block })));
+      const status = (await this.provenAny(this.me)).status;
       this.status_ = status;
       switch (status) {
         case "None":
@@ -428,9 +484,23 @@ export class Replicator implements Loop {
           break;
       }
     } catch (error) {
-      if (!(error instanceof StopRequested)) this.noteError(error);
+      if (!(error instanceof StopRequested)) {
+        this.noteError(error);
+        this.noteUnverified(error);
+      }
       throw error;
     }
+    this.noteVerified(view);
+  }
+
+  /** Called by the verified reader for every proof it refused (wired in main.ts). */
+  noteRefusedProof(endpoint: string, problem: string): void {
+    this.refusedProofs.push({ endpoint, problem });
+  }
+
+  /** A quorum outvoted some endpoint (or a proof was refused): the loop works, and says so on `/healthz`. */
+  degraded(): string | undefined {
+    return this.verification?.state === "outvoted" ? this.verification.message : undefined;
   }
 
   status(): Record<string, unknown> {
@@ -451,7 +521,26 @@ export class Replicator implements Loop {
         ...(state?.secret ?? {}),
       },
       submitter: this.options.submitter?.address ?? null,
-      confirmedBlock: this.view ?? null,
+      confirmedBlock:
+        this.view === undefined
+          ? null
+          : {
+              endpoint: this.view.endpoint,
+              head: this.view.head,
+              block: this.view.block,
+              blockHash: this.view.blockHash,
+              timestamp: this.view.timestamp,
+            },
+      verification:
+        this.verification === undefined
+          ? null
+          : {
+              state: this.verification.state,
+              since: this.verification.since,
+              message: this.verification.message,
+              reports: this.verification.reports,
+              refusedProofs: this.verification.refusedProofs,
+            },
       cursor: state?.cursor ?? null,
       pending: Object.entries(state?.pending ?? {}).map(([node, pending]) => ({ node, ...pending })),
       inflight: Object.values(state?.inflight ?? {}).map(({ raw: _raw, ...tx }) => tx),
@@ -583,7 +672,7 @@ export class Replicator implements Loop {
   private async maybeRefresh(view: ConfirmedBlock): Promise<void> {
     const state = this.requireState();
     if (state.inflight["refresh"] !== undefined) return; // broadcast and watched by settleInflight
-    const record = await this.registryCall((r) => readNodeRecordView(r, this.me, view.block));
+    const record = await this.provenRecord(this.me);
     if (!refreshDue(record.attestedAt, view.timestamp)) return;
     const nonce = record.refreshes.toString();
     const done = state.refresh?.nonce === nonce ? state.refresh : undefined;
@@ -638,11 +727,7 @@ export class Replicator implements Loop {
       return;
     }
     const { bootInfo } = built;
-    const [allowed, reason] = await this.registryCall(async (r, endpoint) => {
-      const data = appAuthInterface.encodeFunctionData("isAppAllowed", [bootInfo]);
-      const answer = await endpoint.provider.call({ to: this.options.appAuth, data, blockTag: view.block });
-      return appAuthInterface.decodeFunctionResult("isAppAllowed", answer) as unknown as [boolean, string];
-    });
+    const [allowed, reason] = await this.isAllowed(bootInfo);
     const tcb = `TCB ${bootInfo.tcbStatus}${bootInfo.advisoryIds.length === 0 ? "" : `, advisories ${bootInfo.advisoryIds.join(", ")}`}`;
     this.ownProblem = allowed
       ? undefined
@@ -690,14 +775,42 @@ export class Replicator implements Loop {
 
   /** A member holds the secret: the genesis member creates it once; any other decrypts its onboarding. */
   private async ensureSecret(view: ConfirmedBlock): Promise<void> {
-    const genesis = await this.registryCall((r) => r.genesis({ blockTag: view.block }));
-    this.isGenesis = genesis !== ZERO_ADDRESS && getAddress(genesis) === this.me;
+    const registry = await this.provenState();
+    this.isGenesis = registry.genesis === this.me;
     if (this.secret !== undefined) return;
     const state = this.requireState();
     if (this.isGenesis) {
-      const { found, refused } = await this.scanOnboardings(view.block);
-      // A refused onboarding log is an onboarding all the same: counted, so that no second secret is made.
-      const handedOn = found.length + refused.length;
+      // That no onboarding happened cannot be proven from storage (the registry keeps no count of them), so every
+      // endpoint is asked, and any one that shows an onboarding (or does not answer) is enough not to create one: a
+      // lie can only delay the secret, never split the app. The member count is proven: more than one member means
+      // the secret was handed on.
+      if (registry.memberCount !== 1n) {
+        throw new Error(
+          `node ${this.me} is the genesis member but holds no secret at ${this.options.secretPath}, and the registry ` +
+            `counts ${registry.memberCount} members at block ${view.block}: a new secret would split the app. ` +
+            "Restore the file (or the encrypted volume it was on); nothing is created",
+        );
+      }
+      const answers = await this.deps.endpoints.each(async (endpoint) => {
+        const r = await this.registryOn(endpoint);
+        let handedOn = 0;
+        for (let from = this.options.registryFromBlock; from <= view.block; from += this.options.logRange) {
+          const to = Math.min(view.block, from + this.options.logRange - 1);
+          const read = await readOnboardings(r, from, to);
+          // A refused onboarding log is an onboarding all the same: counted, so that no second secret is made.
+          handedOn += read.records.length + read.refused.length;
+        }
+        return handedOn;
+      });
+      const silent = answers.filter((answer) => "error" in answer);
+      if (silent.length > 0) {
+        throw new Error(
+          `node ${this.me} is the genesis member and holds no secret yet, but not every RPC endpoint could say whether ` +
+            `an onboarding happened (${silent.map((a) => `${a.endpoint}: ${"error" in a ? a.error : ""}`).join("; ")}): ` +
+            "no secret is created until all of them answer",
+        );
+      }
+      const handedOn = Math.max(...answers.map((answer) => ("value" in answer ? answer.value : 0)));
       if (handedOn > 0) {
         throw new Error(
           `node ${this.me} is the genesis member but holds no secret at ${this.options.secretPath}, and the registry ` +
@@ -716,8 +829,28 @@ export class Replicator implements Loop {
       return;
     }
     const from = state.registration?.block ?? this.options.registryFromBlock;
-    const { found, refused } = await this.scanOnboardings(view.block, this.me, from);
-    const [onboarding] = found;
+    // Its NodeOnboarded log is a hint, asked of every endpoint (one that hides it or invents one is not enough): each
+    // one found is tried until one carries a ciphertext its proven sponsor signed for this node.
+    const answers = await this.deps.endpoints.each(async (endpoint) => {
+      const r = await this.registryOn(endpoint);
+      const found: OnboardingRecord[] = [];
+      const refused: RefusedEvent[] = [];
+      for (let at = from; at <= view.block && found.length === 0; at += this.options.logRange) {
+        const read = await readOnboardings(r, at, Math.min(view.block, at + this.options.logRange - 1), this.me);
+        found.push(...read.records);
+        refused.push(...read.refused);
+      }
+      return { found, refused };
+    });
+    const candidates = new Map<string, OnboardingRecord>();
+    const refused: RefusedEvent[] = [];
+    for (const answer of answers) {
+      if (!("value" in answer)) continue;
+      for (const record of answer.value.found) candidates.set(`${record.transactionHash}:${record.ciphertext}`, record);
+      refused.push(...answer.value.refused);
+    }
+    const found = [...candidates.values()];
+    let onboarding = found[0];
     if (onboarding === undefined && refused[0] !== undefined) {
       throw new Error(
         `node ${this.me} is a member, but its onboarding cannot be read: ${describeRefusedEvent(refused[0])}`,
@@ -731,8 +864,33 @@ export class Replicator implements Loop {
     }
     // Before storing anything: the sponsor, and its sponsors back to the genesis member, each showed evidence that
     // verifies. A secret that came from elsewhere (a genesis member set on junk evidence) is never stored.
+    // The ciphertext comes from a log (a hint): it is used only when the member the registry's proven record names
+    // as this node's sponsor signed it for this node (the onboarding transaction carries that signature).
+    let authentic: { onboarding: OnboardingRecord; ciphertext: string } | undefined;
+    const problems: string[] = [];
+    for (const candidate of found) {
+      try {
+        authentic = { onboarding: candidate, ciphertext: await this.authenticatedCiphertext(candidate) };
+        break;
+      } catch (error) {
+        problems.push(errorMessage(error));
+      }
+    }
+    if (authentic === undefined) {
+      throw new Error(
+        `node ${this.me} is a member, but no onboarding log read carries an authentic ciphertext: ${problems.join("; ")}`,
+      );
+    }
+    if (problems.length > 0) {
+      this.logger.warn(
+        { event: "onboarding-hint-refused", problems },
+        `refused ${problems.length} onboarding log(s) an RPC endpoint showed for node ${this.me}: ${problems.join("; ")}`,
+      );
+    }
+    const { ciphertext } = authentic;
+    onboarding = authentic.onboarding;
     const sponsors = await this.registryCall((r) =>
-      this.checks.sponsorChain(r, this.me, this.options.registryFromBlock, view.block),
+      this.checks.sponsorChain(r, this.me, this.options.registryFromBlock, view.block, this.recordSource()),
     );
     if (sponsors.kind === "refused") {
       this.report(
@@ -748,7 +906,7 @@ export class Replicator implements Loop {
     this.reported.delete("sponsors");
     let secret: Uint8Array;
     try {
-      secret = decryptSecret(this.requireKeys().encryption.privateKey, onboarding.ciphertext);
+      secret = decryptSecret(this.requireKeys().encryption.privateKey, ciphertext);
     } catch (error) {
       throw new Error(
         `cannot decrypt the secret member ${onboarding.sponsor} sent in block ${onboarding.blockNumber} ` +
@@ -801,7 +959,8 @@ export class Replicator implements Loop {
 
   private async serveAsMember(view: ConfirmedBlock, checkpoint: () => void): Promise<void> {
     if (this.secret === undefined) return;
-    const [allowed, reason] = await this.registryCall((r) => r.isNodeAllowed(this.me, { blockTag: view.block }));
+    const own = await this.provenRecord(this.me);
+    const [allowed, reason] = await this.isAllowed(own.bootInfo);
     if (!allowed) {
       this.report(
         "self",
@@ -813,7 +972,7 @@ export class Replicator implements Loop {
       );
       return;
     }
-    const expiresAt = await this.registryCall((r) => r.attestationExpiresAt(this.me, { blockTag: view.block }));
+    const expiresAt = own.attestedAt + ATTESTATION_PERIOD_SECONDS;
     if (BigInt(view.timestamp) >= expiresAt) {
       this.report(
         "self",
@@ -883,7 +1042,8 @@ export class Replicator implements Loop {
   private async decide(node: string, entry: Pending, view: ConfirmedBlock): Promise<void> {
     const state = this.requireState();
     if (state.inflight[node] !== undefined) return; // an onboarding is on its way
-    const status = nodeStatusOf(await this.registryCall((r) => r.nodeStatus(node, { blockTag: view.block })));
+    const proven = await this.provenAny(node);
+    const status = proven.status;
     if (status === "Member" || status === "Evicted") {
       await this.decided(node, { outcome: status === "Member" ? "member" : "evicted", at: now(), block: view.block });
       this.logger.debug(
@@ -895,11 +1055,15 @@ export class Replicator implements Loop {
     if (status !== "Registered") return; // its registration is not confirmed at this block: a reorg; seen again later
 
     // The evidence: its last attestation (registration, or refresh), verified as every member, task and auditor does.
-    const { quoteHash: storedQuote } = (await this.registryCall((r) => readNodeRecord(r, node, view.block))).record;
+    // The events are hints: the evidence is read from them only where it matches the proven record (same key, the
+    // quote whose hash the registry stores); a record the node made unreadable is refused on the proven record.
+    const storedQuote = isReadable(proven) ? proven.quoteHash : `unreadable:${proven.unreadable}`;
     const cached = this.verified.get(node);
     let verdict = cached?.quoteHash === storedQuote ? cached.verdict : undefined;
     if (verdict === undefined) {
-      verdict = await this.registryCall((r) => this.checks.verifyPending(r, node, entry.registeredAt, view.block));
+      verdict = await this.registryCall((r) =>
+        this.checks.verifyPending(r, node, entry.registeredAt, view.block, this.recordSource()),
+      );
       if (verdict.kind !== "retry") this.verified.set(node, { quoteHash: storedQuote, verdict });
     }
     if (verdict.kind === "retry") {
@@ -924,7 +1088,7 @@ export class Replicator implements Loop {
     }
     const evidence = verdict.read.evidence;
     // The policy, as the registry will check it: the node's boot info, now.
-    const [allowed, policyReason] = await this.registryCall((r) => r.isNodeAllowed(node, { blockTag: view.block }));
+    const [allowed, policyReason] = await this.isAllowed((await this.provenRecord(node)).bootInfo);
     if (!allowed) {
       await this.pendingReason(node, `the app's policy does not allow it now: ${policyReason}`, "error", "refusal");
       return;
@@ -937,7 +1101,8 @@ export class Replicator implements Loop {
       domain: registryDomain(this.requireChainId(), this.registry),
       node,
       quote: evidence.quote,
-      encryptionPublicKey: evidence.encryptionPublicKey,
+      // The key the registry stores (proven), which the evidence was checked to carry.
+      encryptionPublicKey: (await this.provenRecord(node)).encryptionPublicKey,
       secret: this.secret!,
     });
     const summary = `${verdict.summary}, the policy allows it`;
@@ -968,7 +1133,11 @@ export class Replicator implements Loop {
       return;
     }
     // Last check before sending: the node is still waiting, at the head (another member may have been quicker).
-    const latest = nodeStatusOf(await this.registryCall((r) => r.nodeStatus(node)));
+    // Proven at the head a quorum vouches for: an endpoint that claims otherwise can neither stop nor cause a send.
+    const head = await this.deps.reader.confirmedHeader(0);
+    const latest = (await readProvenRegistry(this.deps.reader, this.registry, head.header, [node])).records.get(
+      node,
+    )!.status;
     if (latest !== "Registered") {
       this.logger.info(
         { event: "already-decided", node, status: latest },
@@ -993,6 +1162,189 @@ export class Replicator implements Loop {
       { event: "onboarding", node, member: this.me, txHash: sent.hash, file: file ?? null, block: view.block },
       `onboarding node ${node}: ${summary}; encrypted the secret to its key, signed as member ${this.me}, sent tx ` +
         `${sent.hash} from ${sent.from}`,
+    );
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Proven reads: storage proven against the view's verified header
+  // -------------------------------------------------------------------------------------------------------------
+
+  /** The genesis member and the member count, proven at the view's header. */
+  private async provenState(): Promise<{ genesis: string | undefined; memberCount: bigint }> {
+    const view = this.requireView();
+    if (this.provenRegistry?.block !== view.block) {
+      const read = await readProvenRegistry(this.deps.reader, this.registry, view.header, []);
+      this.provenRegistry = { block: view.block, genesis: read.genesis, memberCount: read.memberCount };
+    }
+    return this.provenRegistry;
+  }
+
+  /** `node`'s record, proven at the view's header; a record no reader takes in is returned as such. */
+  private async provenAny(node: string): Promise<ProvenNodeRecord | UnreadableRecord> {
+    const address = getAddress(node);
+    let record = this.provenRecords.get(address);
+    if (record === undefined) {
+      const view = this.requireView();
+      const read = await readProvenRegistry(this.deps.reader, this.registry, view.header, [address]);
+      this.provenRegistry = { block: view.block, genesis: read.genesis, memberCount: read.memberCount };
+      record = read.records.get(address)!;
+      this.provenRecords.set(address, record);
+    }
+    return record;
+  }
+
+  /** `node`'s record, proven; throws `record-unreadable` for a record no reader takes in or that is not UTF-8. */
+  private async provenRecord(node: string): Promise<ProvenNodeRecord> {
+    const record = await this.provenLossy(node);
+    if (record.problems.length > 0) {
+      throw new ReplicationVerificationError(
+        "record-unreadable",
+        `the registry's record of ${getAddress(node)}: ${record.problems.join("; ")}`,
+      );
+    }
+    return record;
+  }
+
+  /** `node`'s record, proven, its strings that are not UTF-8 in their lossy form and named in `problems`. */
+  private async provenLossy(node: string): Promise<ProvenNodeRecord> {
+    const record = await this.provenAny(node);
+    if (!isReadable(record)) throw new ReplicationVerificationError("record-unreadable", record.unreadable);
+    return record;
+  }
+
+  /** The proven records, for lib/replication's evidence readers (they then take only the logs that match them). */
+  private recordSource(): RecordSource {
+    return {
+      record: async (node) => {
+        const { problems, ...record } = await this.provenLossy(node);
+        return { record, problems };
+      },
+      genesis: async () => (await this.provenState()).genesis ?? ZeroAddress,
+    };
+  }
+
+  /** The app's policy on `bootInfo`, decided locally from TimelockedAppAuth's storage proven at the view's header. */
+  private async isAllowed(bootInfo: AppBootInfo): Promise<[boolean, string]> {
+    const policy = await readProvenPolicy(this.deps.reader, this.options.appAuth, this.requireView().header, [
+      bootInfo,
+    ]);
+    return isAppAllowedLocally(policy, bootInfo);
+  }
+
+  /**
+   * The ciphertext of this node's onboarding, authenticated: the log that carries it is a hint, so the transaction it
+   * names must be the registry's `onboard` for this node with that ciphertext, signed (EIP-712, the registry's
+   * domain) by the member this node's proven record names as its sponsor. A genuine member encrypts only the app's
+   * secret; an endpoint that invents a ciphertext cannot sign for it.
+   */
+  private async authenticatedCiphertext(onboarding: OnboardingRecord): Promise<string> {
+    const own = await this.provenRecord(this.me);
+    if (own.sponsor === undefined) {
+      throw new Error(
+        `node ${this.me} is a member whose proven record names no sponsor: not the genesis member either`,
+      );
+    }
+    // The transaction is asked of every endpoint: any one's copy will do, since only the sponsor's signature counts.
+    const copies = await this.deps.endpoints.each((endpoint) =>
+      endpoint.provider.getTransaction(onboarding.transactionHash),
+    );
+    const problems: string[] = [];
+    for (const copy of copies) {
+      const tx = "value" in copy ? copy.value : null;
+      let args: { node: string; ciphertext: string; memberSignature: string } | undefined;
+      if (tx !== null && tx.to !== null && getAddress(tx.to) === this.registry) {
+        try {
+          const parsed = registryInterface.parseTransaction({ data: tx.data });
+          if (parsed?.name === "onboard") args = parsed.args as unknown as typeof args;
+        } catch {
+          // not a call of the registry's functions
+        }
+      }
+      if (args === undefined) {
+        problems.push(`${copy.endpoint}: not a direct onboard call to the registry`);
+        continue;
+      }
+      const digest = onboardingDigest(registryDomain(this.requireChainId(), this.registry), {
+        node: this.me,
+        quoteHash: onboarding.quoteHash,
+        ciphertext: args.ciphertext,
+      });
+      let signer: string;
+      try {
+        signer = recoverAddress(digest, args.memberSignature);
+      } catch {
+        signer = "none";
+      }
+      if (
+        getAddress(args.node) === this.me &&
+        hexlify(args.ciphertext) === hexlify(onboarding.ciphertext) &&
+        signer === own.sponsor
+      ) {
+        return args.ciphertext;
+      }
+      problems.push(`${copy.endpoint}: not signed by the sponsor for this node and this ciphertext (signer ${signer})`);
+    }
+    throw new Error(
+      `the onboarding log of ${this.me} naming tx ${onboarding.transactionHash} is not authenticated by its sponsor ` +
+        `${own.sponsor} (the proven record's): ${problems.join("; ")}`,
+    );
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Verification state: one loud line per change, `/status` and `/healthz`
+  // -------------------------------------------------------------------------------------------------------------
+
+  /** No verified view (or no proof that verifies): one error line when this changes; nothing is acted on. */
+  private noteUnverified(error: unknown): void {
+    let next: Pick<Verification, "state" | "reports" | "refusedProofs"> | undefined;
+    if (error instanceof HeaderUnverifiedError) {
+      next = { state: error.kind === "disagree" ? "disagree" : "too-few", reports: error.reports, refusedProofs: [] };
+    } else if (error instanceof ProofUnavailableError) {
+      next = {
+        state: "proof-refused",
+        reports: [],
+        refusedProofs: error.problems.map(({ endpoint, problem }) => ({ endpoint, problem })),
+      };
+    }
+    if (next === undefined) return;
+    // Which endpoints answered and which did not, not what they said (hashes, block numbers and socket errors change
+    // every pass): one line per change of state.
+    const key = `${next.state}|${next.reports.map((r) => `${r.endpoint}:${r.hash === undefined ? "no header" : "header"}`).join(",")}|${next.refusedProofs
+      .map((p) => p.endpoint)
+      .join(",")}`;
+    if (this.verification?.key === key) return;
+    const message =
+      `UNVERIFIED CHAIN STATE: ${errorMessage(error)}. No registration, onboarding or secret is acted on; ` +
+      "trying again every pass";
+    this.verification = { ...next, key, since: now(), message };
+    this.logger.error(
+      { event: "verification", state: next.state, reports: next.reports, refusedProofs: next.refusedProofs },
+      message,
+    );
+  }
+
+  /** A pass on verified state: a line when it follows an unverified one, or when who is outvoted or refused changes. */
+  private noteVerified(view: VerifiedView): void {
+    const dissent = view.reports.filter((report) => report.hash !== view.blockHash);
+    const refused = this.refusedProofs;
+    const state = dissent.length === 0 && refused.length === 0 ? "verified" : "outvoted";
+    const key = `${state}|${dissent.map((r) => r.endpoint).join(",")}|${refused.map((p) => p.endpoint).join(",")}`;
+    if (this.verification?.key === key) return;
+    const before = this.verification?.state;
+    const message =
+      state === "verified"
+        ? `registry and policy state verified at block ${view.block} (${view.blockHash}): ${view.endpoint}`
+        : `RPC endpoint(s) outvoted or refused at block ${view.block}: ${view.endpoint} (${view.blockHash}); ` +
+          `${[describeReports(dissent), refused.map((p) => `${p.endpoint}: ${p.problem}`).join("; ")]
+            .filter((part) => part !== "")
+            .join("; ")}. Acting on the verified state only`;
+    this.verification = { state, key, since: now(), message, reports: view.reports, refusedProofs: [...refused] };
+    if (state === "verified" && (before === undefined || before === "verified")) return;
+    this.logger[state === "outvoted" ? "warn" : "info"](
+      { event: "verification", state, block: view.block, reports: view.reports, refusedProofs: refused },
+      before !== undefined && before !== "verified" && before !== "outvoted"
+        ? `${message} (again, after ${before})`
+        : message,
     );
   }
 
@@ -1291,6 +1643,11 @@ export class Replicator implements Loop {
   private requireState(): ReplicatorState {
     if (this.state === undefined) throw new Error("the replicator was not initialized");
     return this.state;
+  }
+
+  private requireView(): VerifiedView {
+    if (this.view === undefined) throw new Error("no verified view yet");
+    return this.view;
   }
 
   private requireKeys(): NodeKeys {

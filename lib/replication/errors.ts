@@ -48,7 +48,7 @@ export const VERIFICATION_FAILURES: Record<ReplicationErrorCode, string> = {
   "key-provider-mismatch": "its key-provider event does not name the KMS's CA key (kmsInfo().caPubkey)",
   "key-chain-invalid": "its key is not one dstack's KMS issued to this app (signature chain to kmsInfo().k256Pubkey)",
   "kms-root-changed": "the KMS no longer publishes the root this registry is bound to",
-  "record-unreadable": "its record in the registry holds strings that are not UTF-8",
+  "record-unreadable": "its record in the registry holds strings that are not UTF-8, or more than a reader takes in",
   "sponsor-chain-invalid": "its chain of sponsors does not reach a genesis member whose evidence verifies",
 };
 

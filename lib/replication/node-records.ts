@@ -10,7 +10,7 @@
  * readers of registry-view.ts: a refused log throws {@link RefusedEventError} (for the node whose evidence it is, and
  * nobody else), a record whose strings are not UTF-8 is refused with `record-unreadable`.
  */
-import { ZeroAddress, getAddress } from "ethers";
+import { ZeroAddress, getAddress, hexlify } from "ethers";
 
 import { bootInfoFromDecoded } from "../bootInfo.js";
 import type { AppBootInfo } from "../bootInfo.js";
@@ -159,6 +159,30 @@ async function firstEvents<T>(
   return [];
 }
 
+/**
+ * Where a reader takes a node's record and the genesis member from instead of `getNode` and `genesis()` answers: the
+ * guest agent's replicator passes records proven against a verified header (lib/verified/replicationRegistry.ts), so
+ * that the events (hints: logs cannot be proven by storage proofs) are only believed where they match them.
+ */
+export interface RecordSource {
+  /**
+   * The record of `node`, with the strings that are not UTF-8 named in `problems` (in their lossy form in the record);
+   * throws `record-unreadable` for a record no reader takes in.
+   */
+  record(node: string): Promise<{ record: NodeRecordView; problems: string[] }>;
+  /** The genesis member; the zero address before one was set. */
+  genesis(): Promise<string>;
+}
+
+/**
+ * An event does not match the registry's state: a log that names another node, a key other than the one stored, a
+ * quote whose hash is not the one stored. The registry writes both from the same call, so only an endpoint that
+ * lies (or a node that reorged away) shows them apart: the evidence is not used, and read again later.
+ */
+export class EvidenceMismatchError extends Error {
+  override readonly name = "EvidenceMismatchError";
+}
+
 /** A node's latest evidence and where it was recorded. */
 export interface NodeEvidenceRecord {
   evidence: NodeEvidence;
@@ -178,11 +202,19 @@ export async function readNodeEvidence(
   registry: Reader,
   node: string,
   range: ReadRange = {},
+  source?: RecordSource,
 ): Promise<NodeEvidenceRecord | undefined> {
   const fromBlock = range.fromBlock ?? 0;
   const blockTag = range.toBlock;
-  const { record: values, problems } = await readNodeRecord(registry, node, blockTag);
-  const record = nodeRecordFromDecoded(values);
+  let record: NodeRecordView;
+  let problems: string[] = [];
+  if (source === undefined) {
+    const read = await readNodeRecord(registry, node, blockTag);
+    record = nodeRecordFromDecoded(read.record);
+    problems = read.problems;
+  } else {
+    ({ record, problems } = await source.record(node));
+  }
   if (record.status === "None") return undefined;
   const [registered] = await firstEvents(range, async (from, to) => {
     const found = await readRegistration(registry, node, from, to);
@@ -208,6 +240,24 @@ export async function readNodeEvidence(
   }
   // Its events decoded, so such a record is one its events do not explain; refused all the same.
   if (problems.length > 0) throw recordUnreadable(node, problems);
+  // The events are bound to the record the registry keeps: same node, same key, the quote it stores the hash of.
+  if (getAddress(registered.evidence.node) !== getAddress(node)) {
+    throw new EvidenceMismatchError(
+      `the NodeRegistered log read for ${getAddress(node)} names ${registered.evidence.node}`,
+    );
+  }
+  if (
+    hexlify(registered.evidence.encryptionPublicKey).toLowerCase() !== hexlify(record.encryptionPublicKey).toLowerCase()
+  ) {
+    throw new EvidenceMismatchError(
+      `the NodeRegistered log of ${getAddress(node)} carries another encryption key than the registry stores`,
+    );
+  }
+  if (quoteHash(evidence.quote).toLowerCase() !== record.quoteHash.toLowerCase()) {
+    throw new EvidenceMismatchError(
+      `the quote read for ${getAddress(node)} hashes to ${quoteHash(evidence.quote)}, not to the ${record.quoteHash} the registry stores`,
+    );
+  }
   return {
     evidence,
     record,
@@ -251,13 +301,19 @@ export async function verifySponsorChain(
   node: string,
   context: EvidenceContext & { verifyQuote: VerifyQuote },
   range: ReadRange = {},
+  source?: RecordSource,
 ): Promise<VerifiedSponsor[]> {
-  const genesis = getAddress(await registry.genesis({ blockTag: range.toBlock }));
+  const genesis = getAddress(
+    source === undefined ? await registry.genesis({ blockTag: range.toBlock }) : await source.genesis(),
+  );
   if (genesis === ZeroAddress) {
     throw new ReplicationVerificationError("sponsor-chain-invalid", "the registry has no genesis member");
   }
   // Only its sponsor's address is taken from the starting node's record: a lossy string there changes nothing.
-  const start = nodeRecordFromDecoded((await readNodeRecord(registry, node, range.toBlock)).record);
+  const start =
+    source === undefined
+      ? nodeRecordFromDecoded((await readNodeRecord(registry, node, range.toBlock)).record)
+      : (await source.record(node)).record;
   const chain: VerifiedSponsor[] = [];
   const seen = new Set<string>([getAddress(node)]);
   let next = getAddress(node) === genesis ? undefined : start.sponsor;
@@ -277,7 +333,7 @@ export async function verifySponsorChain(
     let read: NodeEvidenceRecord | undefined;
     let checked: CheckedEvidence;
     try {
-      read = await readNodeEvidence(registry, current, range);
+      read = await readNodeEvidence(registry, current, range, source);
       if (read === undefined) {
         throw new ReplicationVerificationError("sponsor-chain-invalid", `${role} ${current} never registered`);
       }

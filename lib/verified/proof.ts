@@ -60,8 +60,9 @@ async function provenValue(
   nodes: Uint8Array[],
   what: string,
 ): Promise<Uint8Array | null> {
-  // An empty trie has no nodes: its proofs are empty, and only an empty root admits an empty proof.
-  if (nodes.length === 0) {
+  // An empty trie has no nodes: its proofs are empty (geth), or its one node, the empty string `0x80` whose hash the
+  // empty root is (Hardhat's EDR, for an account without storage); only an empty root admits either.
+  if (nodes.length === 0 || (nodes.length === 1 && nodes[0]!.length === 1 && nodes[0]![0] === 0x80)) {
     if (root.toLowerCase() === EMPTY_TRIE_ROOT) return null;
     throw new ProofError(`${what}: an empty proof for a non-empty trie`);
   }

@@ -23,12 +23,16 @@ export interface StorageVariable {
   bytes: number;
   /** The compiler's type id without its AST numbers, e.g. "t_uint64", "t_struct(Bytes32Set)_storage". */
   type: string;
+  /** For a struct, the compiler's name of it (two libraries may both name a struct `Set`). */
+  typeLabel?: string;
 }
 
 /**
  * The storage variables of TimelockedAppAuth the agent reads (and the ones around them, so the test sees every
  * change). The struct layouts below are OpenZeppelin's EnumerableSet (`Bytes32Set { Set _inner }`,
- * `Set { bytes32[] _values; mapping(bytes32 => uint256) _positions }`) and the contract's `Proposal`.
+ * `Set { bytes32[] _values; mapping(bytes32 => uint256) _positions }`), the contract's own `DatedSet.Set`
+ * (`{ bytes32[] values; mapping(bytes32 => uint256) entries }`, an entry being `position | joinedAt << 64`, zero iff
+ * absent) and its `Proposal`.
  */
 export const APP_AUTH_STORAGE = {
   owner: { label: "_owner", slot: 0n, offset: 0, bytes: 20, type: "t_address" },
@@ -39,8 +43,22 @@ export const APP_AUTH_STORAGE = {
   requireTcbUpToDate: { label: "_requireTcbUpToDate", slot: 3n, offset: 2, bytes: 1, type: "t_bool" },
   currentReleaseSetAt: { label: "_currentReleaseSetAt", slot: 3n, offset: 3, bytes: 8, type: "t_uint64" },
   currentComposeHash: { label: "_currentComposeHash", slot: 4n, offset: 0, bytes: 32, type: "t_bytes32" },
-  composeHashes: { label: "_composeHashes", slot: 5n, offset: 0, bytes: 64, type: "t_struct(Bytes32Set)_storage" },
-  devices: { label: "_devices", slot: 7n, offset: 0, bytes: 64, type: "t_struct(Bytes32Set)_storage" },
+  composeHashes: {
+    label: "_composeHashes",
+    slot: 5n,
+    offset: 0,
+    bytes: 64,
+    type: "t_struct(Set)_storage",
+    typeLabel: "struct DatedSet.Set",
+  },
+  devices: {
+    label: "_devices",
+    slot: 7n,
+    offset: 0,
+    bytes: 64,
+    type: "t_struct(Bytes32Set)_storage",
+    typeLabel: "struct EnumerableSet.Bytes32Set",
+  },
   composeUris: {
     label: "_composeUris",
     slot: 9n,
@@ -55,13 +73,21 @@ export const APP_AUTH_STORAGE = {
     bytes: 32,
     type: "t_mapping(t_bytes32,t_struct(Proposal)_storage)",
   },
-  openProposalIds: { label: "_openProposalIds", slot: 11n, offset: 0, bytes: 64, type: "t_struct(Bytes32Set)_storage" },
+  openProposalIds: {
+    label: "_openProposalIds",
+    slot: 11n,
+    offset: 0,
+    bytes: 64,
+    type: "t_struct(Bytes32Set)_storage",
+    typeLabel: "struct EnumerableSet.Bytes32Set",
+  },
 } as const satisfies Record<string, StorageVariable>;
 
-/** Members of the structs above: slot from the struct's start, offset and size. */
+/** Members of the structs above, by the compiler's name of the struct: slot from its start, offset and size. */
 export const STRUCT_MEMBERS = {
   Bytes32Set: { _inner: { slot: 0n, offset: 0, bytes: 64 } },
   Set: { _values: { slot: 0n, offset: 0, bytes: 32 }, _positions: { slot: 1n, offset: 0, bytes: 32 } },
+  DatedSet: { values: { slot: 0n, offset: 0, bytes: 32 }, entries: { slot: 1n, offset: 0, bytes: 32 } },
   Proposal: {
     kind: { slot: 0n, offset: 0, bytes: 1 },
     readyAt: { slot: 0n, offset: 1, bytes: 8 },
@@ -79,6 +105,11 @@ export function setPositionSlot(setSlot: bigint, value: string): bigint {
   return mappingSlot(value, setSlot + STRUCT_MEMBERS.Bytes32Set._inner.slot + STRUCT_MEMBERS.Set._positions.slot);
 }
 
+/** Where a DatedSet at `setSlot` keeps the entry of `value` (0: not in the set). */
+export function datedSetEntrySlot(setSlot: bigint, value: string): bigint {
+  return mappingSlot(value, setSlot + STRUCT_MEMBERS.DatedSet.entries.slot);
+}
+
 /** The value `variable` holds in the word `word` of its slot. */
 export function unpack(word: bigint, variable: { offset: number; bytes: number }): bigint {
   return (word >> BigInt(variable.offset * 8)) & ((1n << BigInt(variable.bytes * 8)) - 1n);
@@ -91,19 +122,26 @@ export const MAX_URI_BYTES = 4096;
 export class StringTooLongError extends Error {
   override name = "StringTooLongError";
 
-  constructor(readonly length: bigint) {
-    super(`a string of ${length} bytes, longer than the ${MAX_URI_BYTES} the agent reads`);
+  constructor(
+    readonly length: bigint,
+    max = MAX_URI_BYTES,
+  ) {
+    super(`a string of ${length} bytes, longer than the ${max} the agent reads`);
   }
 }
 
 /**
  * The length of a `string` whose slot holds `word`, and the slots of its data (none when short). Throws
- * {@link StringTooLongError} past {@link MAX_URI_BYTES}.
+ * {@link StringTooLongError} past `max` (default {@link MAX_URI_BYTES}).
  */
-export function stringLayout(slot: bigint, word: bigint): { length: number; dataSlots: bigint[]; short: boolean } {
+export function stringLayout(
+  slot: bigint,
+  word: bigint,
+  max = MAX_URI_BYTES,
+): { length: number; dataSlots: bigint[]; short: boolean } {
   if ((word & 1n) === 0n) return { length: Number((word & 0xffn) / 2n), dataSlots: [], short: true };
   const length = (word - 1n) / 2n;
-  if (length > BigInt(MAX_URI_BYTES)) throw new StringTooLongError(length);
+  if (length > BigInt(max)) throw new StringTooLongError(length, max);
   const start = BigInt(keccak256(toBeHex(slot, 32)));
   const count = Math.ceil(Number(length) / 32);
   return {
@@ -156,21 +194,24 @@ export async function readProvenRelease(
     [
       S.currentComposeHash.slot,
       S.currentReleaseSetAt.slot,
-      ...known.flatMap((hash) => [setPositionSlot(S.composeHashes.slot, hash), mappingSlot(hash, S.composeUris.slot)]),
+      ...known.flatMap((hash) => [
+        datedSetEntrySlot(S.composeHashes.slot, hash),
+        mappingSlot(hash, S.composeUris.slot),
+      ]),
     ],
     header,
   );
   if (!first.account.exists) throw new Error(`no account at ${appAuth} at block ${header.number}`);
   const value = (slot: bigint, storage = first) => storage.slots.get(slot) ?? 0n;
   const allowed = new Map<string, boolean>();
-  for (const hash of known) allowed.set(hash, value(setPositionSlot(S.composeHashes.slot, hash)) !== 0n);
+  for (const hash of known) allowed.set(hash, value(datedSetEntrySlot(S.composeHashes.slot, hash)) !== 0n);
 
   const current = hex32(unpack(value(S.currentComposeHash.slot), S.currentComposeHash));
   if (BigInt(current) === 0n) return { release: undefined, allowed };
   const setAt = unpack(value(S.currentReleaseSetAt.slot), S.currentReleaseSetAt);
 
   const uriSlot = mappingSlot(current, S.composeUris.slot);
-  const positionSlot = setPositionSlot(S.composeHashes.slot, current);
+  const positionSlot = datedSetEntrySlot(S.composeHashes.slot, current);
   const second = first.slots.has(uriSlot) ? first : await reader.readStorage(appAuth, [positionSlot, uriSlot], header);
   const isAllowed = value(positionSlot, second) !== 0n;
   allowed.set(current, isAllowed);

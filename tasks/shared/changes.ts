@@ -122,8 +122,20 @@ export async function proposeChange(session: AppSession, change: Change, uri = "
 }
 
 /** Activates a ready proposal (anyone may); explains precisely why not when it is not ready. */
-export async function activateChange(session: AppSession, change: Change): Promise<SentTransaction> {
+export async function activateChange(
+  session: AppSession,
+  change: Change,
+  retire: readonly string[] = [],
+): Promise<SentTransaction> {
   const what = describeChange(change);
+  const call: ContractCall =
+    retire.length === 0
+      ? changeCall("activate", change)
+      : { method: "activateComposeHashAndRetire", args: [change.value, [...retire]] };
+  if (retire.length > 0) {
+    if (change.kind !== "AddComposeHash") throw new Error("only a compose-hash activation can retire releases");
+    await requireOwner(session, call, `${what} and retire ${retire.length} older release(s)`);
+  }
   const proposal = await readProposal(session.appAuth, change);
   const now = await chainNow(session);
   switch (proposal.state) {
@@ -145,10 +157,14 @@ export async function activateChange(session: AppSession, change: Change): Promi
   }
   printSessionHeader(session);
   console.log(`Activating: ${what} (${formatCountdown(proposal.readyAt, proposal.expiresAt, now)}).`);
-  const sent = await sendCall(session, changeCall("activate", change));
+  for (const hash of retire) console.log(`Retiring at once (narrowing): compose hash ${hash}`);
+  const sent = await sendCall(session, call);
   console.log(
     `Activated: ${what}.${change.kind === "AddComposeHash" ? " It is allowed and is now the current release." : ""}`,
   );
+  if (retire.length > 0) {
+    console.log(`Retired ${retire.length} older release(s): no CVM can boot them and the owner cannot roll back to them.`);
+  }
   return sent;
 }
 

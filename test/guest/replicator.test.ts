@@ -346,6 +346,17 @@ describe("replicator (in process, TEE stand-ins, local chain over JSON-RPC)", fu
       await a.restart();
       let message = "";
       await a.pass().catch((error: Error) => (message = error.message));
+      // Proven: the registry counts two members.
+      expect(message).to.match(/is the genesis member but holds no secret .* the registry counts 2 members at block/);
+      expect(await a.secret()).to.equal(undefined);
+
+      // The owner removes B: one member again, and only the onboarding logs (asked of every endpoint) show that the
+      // secret was handed on. They are enough not to make a second one.
+      const [onboarded] = await world.deployed.registry.queryFilter(world.deployed.registry.filters.NodeOnboarded());
+      await (await world.deployed.registry.connect(world.deployed.owner).evict(onboarded!.args.node)).wait();
+      await world.mine();
+      message = "";
+      await a.pass().catch((error: Error) => (message = error.message));
       expect(message).to.match(
         /is the genesis member but holds no secret .* records 1 onboarding\(s\) made with the app's secret/,
       );
@@ -361,7 +372,8 @@ describe("replicator (in process, TEE stand-ins, local chain over JSON-RPC)", fu
       world.rpc.fault = { kind: "error" };
       let message = "";
       await a.pass().catch((error: Error) => (message = error.message));
-      expect(message).to.match(/^no RPC endpoint gave the confirmed block: http:\/\/127\.0\.0\.1:\d+: /);
+      expect(message).to.match(/^only 0 of 1 RPC endpoints answered, 1 must agree: http:\/\/127\.0\.0\.1:\d+: /);
+      expect(a.events("verification")[0]?.msg).to.match(/^UNVERIFIED CHAIN STATE: only 0 of 1 RPC endpoints answered/);
       expect(a.replicator.status()["lastError"]).to.not.equal(null);
 
       // Reads work again, but the first broadcast fails: the signed transaction is kept and sent again later.

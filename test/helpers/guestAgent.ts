@@ -121,7 +121,12 @@ export type RpcFault =
   /** Forges the storage proof of the current compose hash: the leaf holds `composeHash`, the claimed value too. */
   | { kind: "forged-proof"; composeHash: string }
   /** Answers every header with another state root, and the hash that goes with it (a view of another chain). */
-  | { kind: "header"; stateRoot: string };
+  | { kind: "header"; stateRoot: string }
+  /**
+   * Any lie a test writes: `answer` gets each request and the chain's own answer to it (a copy), and returns the
+   * result to give instead, or undefined to give the chain's.
+   */
+  | { kind: "rewrite"; answer: (request: JsonRpcRequest, honest: unknown) => unknown };
 
 const releaseReader = new Interface(RELEASE_READER_ABI);
 const CURRENT_HASH_SLOT = `0x${APP_AUTH_STORAGE.currentComposeHash.slot.toString(16).padStart(64, "0")}`;
@@ -202,6 +207,16 @@ export class RpcEndpoint {
           item.value = fault.composeHash;
         }
         return { result: answer };
+      }
+      case "rewrite": {
+        let honest: unknown;
+        try {
+          honest = await this.chainAnswer(request);
+        } catch {
+          return undefined; // the chain's own error, as it gives it
+        }
+        const result = fault.answer(request, structuredClone(honest));
+        return result === undefined ? { result: honest } : { result };
       }
       case "header": {
         if (request.method !== "eth_getBlockByNumber") return undefined;

@@ -17,6 +17,9 @@ import type { NetworkConnection } from "hardhat/types/network";
 import { pino } from "pino";
 
 import { RpcEndpoints } from "../../guest/src/chain.js";
+import { defaultQuorum, QuorumHeaderSource } from "../../lib/verified/headers.js";
+import { VerifiedChainReader } from "../../lib/verified/reader.js";
+import { httpRpcClient } from "../../lib/verified/rpc.js";
 import { Replicator, type ReplicatorOptions } from "../../guest/src/replicator.js";
 import { Service, type Loop } from "../../guest/src/service.js";
 import { dstackGuestApi, parseRegistrationFile, registerArguments } from "../../lib/replication/index.js";
@@ -32,6 +35,8 @@ export interface ReplicationChain {
   readonly registryAddress: string;
   readonly deploymentBlock: number;
   readonly rpc: RpcEndpoint;
+  /** Every endpoint a node is given (default: `rpc` alone); a node believes a header a majority of them reports. */
+  readonly rpcs?: readonly RpcEndpoint[];
   fundedSubmitter(): Promise<Wallet>;
 }
 
@@ -46,9 +51,11 @@ export class ReplicationWorld implements ReplicationChain {
     readonly registryAddress: string,
     readonly deploymentBlock: number,
     readonly rpc: RpcEndpoint,
+    readonly rpcs: readonly RpcEndpoint[] = [rpc],
   ) {}
 
-  static async create(options: { connection?: NetworkConnection } = {}): Promise<ReplicationWorld> {
+  /** `endpoints`: how many JSON-RPC endpoints serve the chain (each a proxy a test can make lie; default 1). */
+  static async create(options: { connection?: NetworkConnection; endpoints?: number } = {}): Promise<ReplicationWorld> {
     const connection = options.connection ?? (await network.create());
     const deployed = await deployRegistry(connection.ethers, connection.networkHelpers, {
       // The stand-in platform, and another device a lying node may claim (the policy allows it, the quote does not).
@@ -61,8 +68,9 @@ export class ReplicationWorld implements ReplicationChain {
     );
     // Bury the deployment, so a replicator reading a few blocks behind the head already finds the registry.
     await connection.networkHelpers.mine(3);
-    const rpc = await new RpcEndpoint(connection).start();
-    return new ReplicationWorld(connection, deployed, registryAddress, deploymentBlock, rpc);
+    const rpcs: RpcEndpoint[] = [];
+    for (let i = 0; i < (options.endpoints ?? 1); i++) rpcs.push(await new RpcEndpoint(connection).start());
+    return new ReplicationWorld(connection, deployed, registryAddress, deploymentBlock, rpcs[0]!, rpcs);
   }
 
   get appId(): string {
@@ -97,7 +105,7 @@ export class ReplicationWorld implements ReplicationChain {
   }
 
   async close(options: { keepConnection?: boolean } = {}): Promise<void> {
-    await this.rpc.down();
+    for (const rpc of this.rpcs) await rpc.down();
     if (options.keepConnection !== true) await this.connection.close();
   }
 }
@@ -125,6 +133,7 @@ export class ReplicatorNode {
   readonly lines: LogLine[] = [];
   replicator: Replicator;
   private endpoints: RpcEndpoints;
+  private reader: VerifiedChainReader;
 
   private constructor(
     readonly world: ReplicationChain,
@@ -135,6 +144,7 @@ export class ReplicatorNode {
     private readonly verifyQuote: QuoteVerification,
   ) {
     this.endpoints = this.makeEndpoints();
+    this.reader = this.makeReader();
     this.replicator = this.makeReplicator();
   }
 
@@ -235,6 +245,7 @@ export class ReplicatorNode {
   async restart(overrides: { verifyQuote?: QuoteVerification } = {}): Promise<void> {
     this.endpoints.destroy();
     this.endpoints = this.makeEndpoints();
+    this.reader = this.makeReader();
     this.replicator = this.makeReplicator(overrides.verifyQuote);
     await this.replicator.init();
   }
@@ -261,8 +272,24 @@ export class ReplicatorNode {
     await this.cvm.close();
   }
 
+  private get urls(): string[] {
+    return (this.world.rpcs ?? [this.world.rpc]).map((rpc) => rpc.url);
+  }
+
   private makeEndpoints(): RpcEndpoints {
-    return new RpcEndpoints({ rpcUrls: [this.world.rpc.url], rpcTimeoutMs: 2_000, chainId: undefined }, () => {});
+    return new RpcEndpoints({ rpcUrls: this.urls, rpcTimeoutMs: 2_000, chainId: undefined }, () => {});
+  }
+
+  /** The agent's verified reader: headers a majority of the endpoints report (one endpoint: itself), proofs checked. */
+  private makeReader(): VerifiedChainReader {
+    const clients = this.urls.map((url) => httpRpcClient(url, { timeoutMs: 2_000, shown: url }));
+    const quorum = clients.length === 1 ? 1 : defaultQuorum(clients.length);
+    return new VerifiedChainReader(new QuorumHeaderSource(clients, { quorum }), clients, {
+      onRefusedProof: (endpoint, problem) => {
+        this.replicator.noteRefusedProof(endpoint, problem);
+        this.lines.push({ level: "warn", event: "proof-refused", endpoint, msg: `RPC ${endpoint}: ${problem}` });
+      },
+    });
   }
 
   private makeReplicator(verifyQuote = this.verifyQuote): Replicator {
@@ -296,6 +323,7 @@ export class ReplicatorNode {
       },
     );
     return new Replicator(options, {
+      reader: this.reader,
       endpoints: this.endpoints,
       guest: dstackGuestApi(this.cvm.endpoint),
       verifyQuote,

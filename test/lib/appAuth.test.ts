@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { keccak256, toUtf8Bytes } from "ethers";
 
 import {
   allowAnyDeviceChange,
@@ -10,14 +11,26 @@ import {
   decodeRevert,
   describeChange,
   deviceChange,
+  LIST_PAGE_SIZE,
   proposalIdOf,
   readAppStatus,
+  readComposeHashes,
+  readDevices,
   readHistory,
   readProposal,
   shortenNoticeChange,
   TIMELOCKED_APP_AUTH_INTERFACE_ID,
 } from "../../lib/appAuth.js";
-import { deployApp, DEVICE_B, HASH_V1, HASH_V2, networkHelpers, NOTICE } from "../tasks/helpers.js";
+import {
+  deployApp,
+  DEVICE_B,
+  ethers,
+  HASH_V1,
+  HASH_V2,
+  INITIAL_URI,
+  networkHelpers,
+  NOTICE,
+} from "../tasks/helpers.js";
 
 const ALL_CHANGES = [
   composeHashChange(HASH_V2),
@@ -75,8 +88,14 @@ describe("lib/appAuth", function () {
       requireTcbUpToDate: true,
       chainId: 31337n,
     });
+    const deployedAt = BigInt((await appAuth.runner!.provider!.getBlock(status.blockNumber))!.timestamp);
     expect(status.composeHashes).to.deep.equal([
-      { composeHash: HASH_V1, uri: "https://example.org/releases/v1/app-compose.json", isCurrentRelease: true },
+      {
+        composeHash: HASH_V1,
+        uri: "https://example.org/releases/v1/app-compose.json",
+        isCurrentRelease: true,
+        allowedAt: deployedAt,
+      },
     ]);
     expect(status.currentRelease?.composeHash).to.equal(HASH_V1);
     const history = await readHistory(appAuth, { fromBlock: 0 });
@@ -89,6 +108,37 @@ describe("lib/appAuth", function () {
       "AllowAnyDeviceSet",
       "RequireTcbUpToDateSet",
     ]);
+  });
+
+  it("reads the lists page by page, whatever their length, with each release's date", async function () {
+    const { appAuth, owner } = await networkHelpers.loadFixture(deployApp);
+    const devices = Array.from({ length: 5 }, (_, i) => keccak256(toUtf8Bytes(`device ${i}`)));
+    const policy = await ethers.deployContract("TimelockedAppAuth", [
+      owner.address,
+      NOTICE,
+      HASH_V1,
+      INITIAL_URI,
+      devices,
+      false,
+      true,
+    ]);
+    const at = await ethers.provider.getBlockNumber();
+    for (const pageSize of [1, 2, 5, LIST_PAGE_SIZE]) {
+      expect(await readDevices(policy, at, pageSize), `page size ${pageSize}`).to.deep.equal(devices);
+    }
+    // Three allowed hashes: the genesis one and two activated a day apart, read one per page.
+    const hashes = [HASH_V2, `0x${"33".repeat(32)}`];
+    for (const hash of hashes) await appAuth.proposeComposeHash(hash, INITIAL_URI);
+    await networkHelpers.time.increase(NOTICE);
+    for (const hash of hashes) {
+      await appAuth.activateComposeHash(hash);
+      await networkHelpers.time.increase(86_400n);
+    }
+    const now = await ethers.provider.getBlockNumber();
+    const read = await readComposeHashes(appAuth, now, 1);
+    expect(read.map((entry) => entry.composeHash)).to.deep.equal([HASH_V1, ...hashes]);
+    for (const entry of read) expect(entry.allowedAt).to.equal(await appAuth.composeHashAllowedAt(entry.composeHash));
+    expect(read[2]!.allowedAt - read[1]!.allowedAt).to.equal(86_400n + 1n);
   });
 
   it("decodes inherited errors too (Ownable)", async function () {

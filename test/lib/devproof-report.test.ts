@@ -32,7 +32,9 @@ function status(overrides: Partial<AppStatus> = {}): AppStatus {
     upgradesDisabled: false,
     allowAnyDevice: false,
     requireTcbUpToDate: true,
-    composeHashes: [{ composeHash: HASH, uri: "https://example.org/v1.json", isCurrentRelease: true }],
+    composeHashes: [
+      { composeHash: HASH, uri: "https://example.org/v1.json", isCurrentRelease: true, allowedAt: 999_000n },
+    ],
     devices: [`0x${"a1".repeat(32)}`],
     currentRelease: { composeHash: HASH, uri: "https://example.org/v1.json", setAt: 999_000n },
     proposals: [],
@@ -145,6 +147,28 @@ describe("lib/devproof-report", function () {
       expect(report.stage).to.equal(1);
     });
 
+    it("warns about older releases still allowed, with their count and ages, oldest first; passes when none", function () {
+      expect(line(buildReport(snapshot()).lines, "release.downgrade").level).to.equal("PASS");
+      const THIRD = `0x${"33".repeat(32)}`;
+      const report = buildReport(
+        snapshot({
+          timelocked: status({
+            composeHashes: [
+              { composeHash: HASH, uri: "u1", isCurrentRelease: true, allowedAt: 1_000_000n - DAY },
+              { composeHash: THIRD, uri: "u3", isCurrentRelease: false, allowedAt: 1_000_000n - 2n * DAY },
+              { composeHash: OTHER_HASH, uri: "u2", isCurrentRelease: false, allowedAt: 1_000_000n - 40n * DAY },
+            ],
+          }),
+        }),
+      );
+      const downgrade = line(report.lines, "release.downgrade");
+      expect(downgrade.level).to.equal("WARN");
+      expect(downgrade.title).to.contain("2 older release(s) still allowed");
+      expect(downgrade.evidence).to.contain(`${OTHER_HASH} (allowed 40d 0h 0m ago), ${THIRD} (allowed 2d 0h 0m ago)`);
+      expect(downgrade.evidence).to.not.contain(HASH);
+      expect(report.stage).to.equal(1, "a WARN does not change the stage");
+    });
+
     it("names a contract owner, a missing KMS registration and a missing contract", function () {
       expect(line(buildReport(snapshot({ ownerIsContract: true })).lines, "owner").level).to.equal("PASS");
       const unregistered = buildReport(snapshot({ kms: { address: OWNER, registered: false } }));
@@ -226,8 +250,8 @@ describe("lib/devproof-report", function () {
       const snap = snapshot({
         timelocked: status({
           composeHashes: [
-            { composeHash: HASH, uri: "u1", isCurrentRelease: false },
-            { composeHash: OTHER_HASH, uri: "u2", isCurrentRelease: true },
+            { composeHash: HASH, uri: "u1", isCurrentRelease: false, allowedAt: 1n },
+            { composeHash: OTHER_HASH, uri: "u2", isCurrentRelease: true, allowedAt: 1n },
           ],
           currentRelease: { composeHash: OTHER_HASH, uri: "u2", setAt: 1n },
         }),

@@ -60,14 +60,23 @@ describe("TimelockedAppAuth's storage layout, as the guest agent reads it", func
       expect(BigInt(entry.slot), `${variable.label} slot`).to.equal(variable.slot);
       expect(entry.offset, `${variable.label} offset`).to.equal(variable.offset);
       expect(stripIds(entry.type), `${variable.label} type`).to.equal(variable.type);
+      if ("typeLabel" in variable)
+        expect(layout.types[entry.type]!.label, `${variable.label} struct`).to.equal(variable.typeLabel);
       expect(Number(layout.types[entry.type]!.numberOfBytes), `${variable.label} size`).to.equal(variable.bytes);
     }
     expect(layout.types["t_string_storage"]?.encoding).to.equal("bytes");
   });
 
-  it("lays out EnumerableSet and Proposal as the agent derives their slots", function () {
+  it("lays out EnumerableSet, DatedSet and Proposal as the agent derives their slots", function () {
+    // The compiler's name of each struct STRUCT_MEMBERS describes.
+    const labels: Record<keyof typeof STRUCT_MEMBERS, string> = {
+      Bytes32Set: "struct EnumerableSet.Bytes32Set",
+      Set: "struct EnumerableSet.Set",
+      DatedSet: "struct DatedSet.Set",
+      Proposal: "struct TimelockedAppAuth.Proposal",
+    };
     const struct = (name: string) =>
-      Object.entries(layout.types).find(([id]) => stripIds(id) === `t_struct(${name})_storage`)?.[1];
+      Object.values(layout.types).find((type) => type.label === labels[name as keyof typeof STRUCT_MEMBERS]);
     for (const [name, members] of Object.entries(STRUCT_MEMBERS)) {
       const type = struct(name);
       expect(type, name).to.not.equal(undefined);
@@ -87,5 +96,8 @@ describe("TimelockedAppAuth's storage layout, as the guest agent reads it", func
     // Set._positions maps a bytes32 to its index + 1: the agent reads "allowed" as "position ≠ 0".
     const positions = struct("Set")!.members!.find((m) => m.label === "_positions")!;
     expect(stripIds(positions.type)).to.equal("t_mapping(t_bytes32,t_uint256)");
+    // DatedSet.entries maps a bytes32 to `position | joinedAt << 64`: "allowed" is "entry ≠ 0" there too.
+    const entries = struct("DatedSet")!.members!.find((m) => m.label === "entries")!;
+    expect(stripIds(entries.type)).to.equal("t_mapping(t_bytes32,t_uint256)");
   });
 });

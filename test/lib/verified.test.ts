@@ -5,7 +5,7 @@
  * so that one lying or silent endpoint is outvoted or left out, and too few or disagreeing ones verify nothing.
  */
 import { expect } from "chai";
-import { AbiCoder, concat, type Signer } from "ethers";
+import { AbiCoder, concat, toBeHex, type Signer } from "ethers";
 import { network } from "hardhat";
 import type { NetworkConnection } from "hardhat/types/network";
 
@@ -237,11 +237,9 @@ describe("lib/verified", function () {
       // What an owner can store and ethers would not encode as a string: bytes that are not UTF-8.
       const short = Uint8Array.from([...new TextEncoder().encode("ipfs://x\u001b[2J"), 0xff]); // the short encoding
       const long = Uint8Array.from([...new TextEncoder().encode(LONG_URI), 0xc0, 0x80]); // the long encoding
-      const tooLong = new TextEncoder().encode(`https://example.org/${"a".repeat(MAX_URI_BYTES)}`);
       const cases = [
         { hash: HASH(0x21), uri: short, shown: `"ipfs://x\\x1b[2J\ufffd"` },
         { hash: HASH(0x22), uri: long, shown: `"${LONG_URI}\ufffd\ufffd"` },
-        { hash: HASH(0x23), uri: tooLong, shown: undefined },
       ];
       const propose = hostile.interface.getFunction("proposeComposeHash");
       for (const { hash, uri } of cases) {
@@ -250,29 +248,37 @@ describe("lib/verified", function () {
       }
       await connection.networkHelpers.time.increase(MIN_NOTICE_PERIOD * 2n);
 
-      for (const { hash, uri, shown } of cases) {
+      for (const { hash, shown } of cases) {
         await (await hostile.activateComposeHash(hash)).wait();
         const header = await latestHeader();
         const proven = (await readProvenRelease(reader(), at, header, [HASH(1)])).release;
         const viewed = await readReleaseAt(views, header.number);
-        if (shown !== undefined) {
-          expect(proven).to.deep.equal(viewed);
-          expect(proven).to.deep.include({
-            composeHash: hash,
-            allowed: true,
-            uriProblem: `the compose URI of release ${hash} is not UTF-8 (as far as it decodes: ${shown}): no file can be fetched from it`,
-          });
-        } else {
-          // The view answers any length; proofs are read only up to MAX_URI_BYTES, and a longer URI is refused.
-          expect(viewed).to.deep.include({ composeHash: hash, uri: new TextDecoder().decode(uri) });
-          expect(viewed?.uriProblem).to.equal(undefined);
-          expect(proven).to.deep.include({
-            composeHash: hash,
-            uri: "",
-            uriProblem: `the compose URI of release ${hash} is ${uri.length} bytes long, more than the ${MAX_URI_BYTES} the agent reads`,
-          });
-        }
+        expect(proven).to.deep.equal(viewed);
+        expect(proven).to.deep.include({
+          composeHash: hash,
+          allowed: true,
+          uriProblem: `the compose URI of release ${hash} is not UTF-8 (as far as it decodes: ${shown}): no file can be fetched from it`,
+        });
       }
+
+      // The contract refuses a URI longer than MAX_URI_LENGTH, and the agent reads every URI it accepts...
+      expect(BigInt(MAX_URI_BYTES)).to.be.at.least(await hostile.MAX_URI_LENGTH());
+      await expect(
+        hostile.proposeComposeHash(HASH(0x23), `https://example.org/${"a".repeat(MAX_URI_BYTES)}`),
+      ).to.be.revertedWithCustomError(hostile, "ComposeUriTooLong");
+      // ...but reads no more than its own cap from storage, whatever a contract at that address holds: a string
+      // length word past the cap, written straight into the current release's URI slot, is refused unread.
+      const current = cases.at(-1)!.hash;
+      const lengthWord = toBeHex(BigInt(MAX_URI_BYTES + 1) * 2n + 1n, 32);
+      const uriSlot = toBeHex(mappingSlot(current, APP_AUTH_STORAGE.composeUris.slot), 32);
+      await connection.ethers.provider.send("hardhat_setStorageAt", [at, uriSlot, lengthWord]);
+      await connection.networkHelpers.mine();
+      const proven = (await readProvenRelease(reader(), at, await latestHeader(), [HASH(1)])).release;
+      expect(proven).to.deep.include({
+        composeHash: current,
+        uri: "",
+        uriProblem: `the compose URI of release ${current} is ${MAX_URI_BYTES + 1} bytes long, more than the ${MAX_URI_BYTES} the agent reads`,
+      });
     });
 
     it("reads the open proposals from proven storage as getProposals() answers them", async function () {

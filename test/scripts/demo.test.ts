@@ -47,6 +47,9 @@ describe("./dev demo, as the README's quick start runs it", function () {
     expect(run.stdout).to.match(
       /agent: RPC endpoint\(s\) outvoted or refused at block \d+: 2 of 3 endpoints report this header \(quorum 2\) .*http:\/\/127\.0\.0\.1:\d+: head \d+, hash 0x[0-9a-f]{64}/,
     );
+    expect(run.stdout).to.match(/Older releases: +1 still allowed \(oldest allowed 7d 0h \d+m ago\)/);
+    expect(run.stdout).to.match(/WARN .*1 older release\(s\) still allowed: the owner can downgrade/);
+    expect(run.stdout).to.match(/R6\. The owner retires v1[^\n]*\n[\s\S]*Done: stop allowing compose hash 0x[0-9a-f]{64}\./);
     expect(run.stdout).to.match(/^Stage 1: DevProof/m);
     expect(run.stdout).to.match(/^Stage 0: ruggable/m);
     expect(run.stdout).to.contain("the same secret: yes");

@@ -15,7 +15,7 @@ import {Test, TestBase} from "./utils/Test.sol";
 /// @title TimelockedAppAuthHandler
 /// @notice The only contract the invariant fuzzer calls. It plays the owner (who changes hands), attackers and
 /// anyone-activators, and the clock, on a {TimelockedAppAuth} it deploys. Values come from small sets (4 compose
-/// hashes, 3 devices, 8 notice periods including the two just out of bounds) so that proposals collide.
+/// hashes, 3 devices, 10 notice periods including the two just out of bounds) so that proposals collide.
 /// @dev Two kinds of bookkeeping:
 /// - a ghost model of what the policy should be (allowed sets, flags, notice, owner, release, open proposals with
 ///   the time and the notice of their proposal), updated from the outcome of each call;
@@ -28,7 +28,9 @@ contract TimelockedAppAuthHandler is TestBase {
     uint256 internal constant MIN = 1 hours;
     uint256 internal constant MAX = 365 days;
     uint256 internal constant GRACE = 14 days;
-    uint256 internal constant INITIAL_NOTICE = 1 days;
+    /// @dev Long enough that five valid shortenings fit under it, so that runs reach a shortening that lands as a
+    /// lengthening (proposed at a longer notice than the one in force when it is activated).
+    uint256 internal constant INITIAL_NOTICE = 14 days;
     uint256 internal constant HASHES = 4;
     uint256 internal constant DEVICES = 3;
     uint256 internal constant OWNERS = 3;
@@ -40,6 +42,8 @@ contract TimelockedAppAuthHandler is TestBase {
         uint64 proposedAt;
         uint64 noticeAtProposal;
         uint64 lastSeenReadyAt;
+        /// @dev The longest notice the notice was raised to (by any call) since the proposal; zero if never raised.
+        uint64 highestRaiseSince;
         bytes32 value;
         string uri;
     }
@@ -81,6 +85,7 @@ contract TimelockedAppAuthHandler is TestBase {
 
     Policy internal _policy;
     string[HASHES] internal _hashUris;
+    uint64[HASHES] internal _hashAllowedAt;
     bytes32 public ghostRelease;
     bool public ghostUpgradesDisabled;
     Policy internal _policyAtDisable;
@@ -102,11 +107,12 @@ contract TimelockedAppAuthHandler is TestBase {
         ReadyAtDecrease,
         TimerReset,
         NonOwnerSuccess,
-        BadRelease
+        BadRelease,
+        ShorteningOutlivedLongerNotice
     }
 
-    uint256[7] internal _violations;
-    string[7] internal _firstViolations;
+    uint256[8] internal _violations;
+    string[8] internal _firstViolations;
 
     // Call statistics (successful calls by kind of action). Not asserted: log them from an `afterInvariant()` when
     // changing the handler, to check that runs still reach activations, cancellations and disabled upgrades. --------
@@ -136,6 +142,7 @@ contract TimelockedAppAuthHandler is TestBase {
 
         _policy.hashAllowed[0] = true;
         _hashUris[0] = "ipfs://0";
+        _hashAllowedAt[0] = uint64(block.timestamp);
         _policy.deviceAllowed[0] = true;
         _policy.requireTcbUpToDate = true;
         _policy.notice = INITIAL_NOTICE;
@@ -145,7 +152,7 @@ contract TimelockedAppAuthHandler is TestBase {
 
     /// @notice The functions the fuzzer calls.
     function actions() external pure returns (bytes4[] memory selectors) {
-        selectors = new bytes4[](21);
+        selectors = new bytes4[](23);
         selectors[0] = this.warp.selector;
         selectors[1] = this.warpToProposal.selector;
         selectors[2] = this.proposeComposeHash.selector;
@@ -167,6 +174,8 @@ contract TimelockedAppAuthHandler is TestBase {
         selectors[18] = this.transferOwnership.selector;
         selectors[19] = this.acceptOwnership.selector;
         selectors[20] = this.attack.selector;
+        selectors[21] = this.activateAndRetire.selector;
+        selectors[22] = this.activateOpenShortening.selector;
     }
 
     // =========================================================================================================
@@ -241,6 +250,47 @@ contract TimelockedAppAuthHandler is TestBase {
         }
     }
 
+    /// @notice The owner activates an open compose-hash proposal and retires the allowed hashes `retireMask` picks
+    /// (possibly none, possibly the new one or one that is not allowed, which must refuse the whole call).
+    function activateAndRetire(uint256 idSeed, uint256 retireMask) external {
+        uint256 n = _proposalIds.length;
+        for (uint256 i = 0; i < n; ++i) {
+            GhostProposal storage g = _proposals[_proposalIds[(idSeed + i) % n]];
+            if (!g.open || g.kind != ITimelockedAppAuth.ChangeKind.AddComposeHash) continue;
+            uint256 count;
+            bytes32[] memory retired = new bytes32[](HASHES);
+            for (uint256 h = 0; h < HASHES; ++h) {
+                if ((retireMask >> h) & 1 == 1) retired[count++] = _hashes[h];
+            }
+            assembly ("memory-safe") {
+                mstore(retired, count)
+            }
+            bytes memory data = abi.encodeCall(ITimelockedAppAuth.activateComposeHashAndRetire, (g.value, retired));
+            if (!_callAsOwner(data)) return;
+            ++activations;
+            _activateInModel(g);
+            for (uint256 r = 0; r < count; ++r) {
+                uint256 h = _indexOf(_hashes, retired[r]);
+                _policy.hashAllowed[h] = false;
+                _hashUris[h] = "";
+                _hashAllowedAt[h] = 0;
+            }
+            return;
+        }
+    }
+
+    /// @notice Anyone tries to activate an open shortening of the notice, the one `idSeed` picks among them: open
+    /// shortenings activated in any order reach the case of one proposed at a longer notice than the one now in force.
+    function activateOpenShortening(uint256 idSeed, uint256 callerSeed) external {
+        uint256 n = _proposalIds.length;
+        for (uint256 i = 0; i < n; ++i) {
+            GhostProposal storage g = _proposals[_proposalIds[(idSeed + i) % n]];
+            if (g.open && g.kind == ITimelockedAppAuth.ChangeKind.ShortenNotice) {
+                return _activate(g.kind, g.value, callerSeed);
+            }
+        }
+    }
+
     /// @notice Cancels a proposal, on one call in three (so that most proposals live long enough to be ready).
     function cancel(uint256 idSeed, uint256 chance) external {
         address owner = ghostOwner;
@@ -262,6 +312,7 @@ contract TimelockedAppAuthHandler is TestBase {
         ++narrowings;
         _policy.hashAllowed[i] = false;
         _hashUris[i] = "";
+        _hashAllowedAt[i] = 0;
     }
 
     function removeDevice(uint256 deviceSeed) external {
@@ -288,13 +339,7 @@ contract TimelockedAppAuthHandler is TestBase {
         if (!_callAsOwner(abi.encodeCall(ITimelockedAppAuth.lengthenNoticePeriod, (notice)))) return;
         ++narrowings;
         _policy.notice = notice;
-        // Lengthening cancels every open proposal to set a shorter notice than the new one.
-        for (uint256 i = 0; i < _proposalIds.length; ++i) {
-            GhostProposal storage g = _proposals[_proposalIds[i]];
-            if (g.open && g.kind == ITimelockedAppAuth.ChangeKind.ShortenNotice && uint256(g.value) < notice) {
-                g.open = false;
-            }
-        }
+        // What a longer notice does to open shortenings is the rule checked in {_keepTheNoticePromise}.
     }
 
     function rollBackTo(uint256 hashSeed) external {
@@ -394,6 +439,10 @@ contract TimelockedAppAuthHandler is TestBase {
         return _hashUris[i];
     }
 
+    function hashAllowedAt(uint256 i) external view returns (uint64) {
+        return _hashAllowedAt[i];
+    }
+
     function proposalIds() external view returns (bytes32[] memory) {
         return _proposalIds;
     }
@@ -430,6 +479,7 @@ contract TimelockedAppAuthHandler is TestBase {
             proposedAt: uint64(block.timestamp),
             noticeAtProposal: uint64(_policy.notice),
             lastSeenReadyAt: uint64(block.timestamp + _policy.notice),
+            highestRaiseSince: 0,
             uri: uri
         });
     }
@@ -438,12 +488,18 @@ contract TimelockedAppAuthHandler is TestBase {
         address[5] memory anyone = [_keeper, _stranger, _owners[0], _owners[1], _owners[2]];
         if (!_call(anyone[callerSeed % 5], kind.activate(value))) return;
         ++activations;
-        GhostProposal storage g = _proposals[kind.id(value)];
+        _activateInModel(_proposals[kind.id(value)]);
+    }
+
+    function _activateInModel(GhostProposal storage g) internal {
+        ITimelockedAppAuth.ChangeKind kind = g.kind;
+        bytes32 value = g.value;
         g.open = false;
         if (kind == ITimelockedAppAuth.ChangeKind.AddComposeHash) {
             uint256 i = _indexOf(_hashes, value);
             _policy.hashAllowed[i] = true;
             _hashUris[i] = g.uri;
+            _hashAllowedAt[i] = uint64(block.timestamp);
             ghostRelease = value;
         } else if (kind == ITimelockedAppAuth.ChangeKind.AddDevice) {
             _policy.deviceAllowed[_indexOf(_devices, value)] = true;
@@ -466,8 +522,26 @@ contract TimelockedAppAuthHandler is TestBase {
         Snapshot memory before = _snapshot();
         vm.prank(caller);
         (ok,) = address(auth).call(data);
-        _checkTransition(before, _snapshot());
+        Snapshot memory after_ = _snapshot();
+        _checkTransition(before, after_);
+        if (after_.notice > before.notice) _keepTheNoticePromise(after_.notice);
         _checkReadyAtNeverDecreases();
+    }
+
+    /// @dev The rule: once the notice is raised to N (by lengthening, or by a shortening proposed when the notice was
+    /// longer still), users were promised N, so no shortening to below N announced before that moment may stay open
+    /// (and so none can ever land). The model closes those proposals; a contract that kept one open is a violation.
+    function _keepTheNoticePromise(uint256 raisedTo) internal {
+        for (uint256 i = 0; i < _proposalIds.length; ++i) {
+            GhostProposal storage g = _proposals[_proposalIds[i]];
+            if (!g.open || g.kind != ITimelockedAppAuth.ChangeKind.ShortenNotice) continue;
+            if (raisedTo > g.highestRaiseSince) g.highestRaiseSince = uint64(raisedTo);
+            if (uint256(g.value) >= raisedTo) continue;
+            g.open = false;
+            if (auth.getProposal(_proposalIds[i]).readyAt != 0) {
+                _violate(Violation.ShorteningOutlivedLongerNotice, "a shortening outlived a longer notice set after it");
+            }
+        }
     }
 
     function _snapshot() internal view returns (Snapshot memory s) {
@@ -515,7 +589,13 @@ contract TimelockedAppAuthHandler is TestBase {
         if (!a.requireTcbUpToDate && b.requireTcbUpToDate) {
             _checkWidening(ITimelockedAppAuth.ChangeKind.AllowOutdatedTcb, bytes32(0));
         }
-        if (a.notice < b.notice) _checkWidening(ITimelockedAppAuth.ChangeKind.ShortenNotice, bytes32(a.notice));
+        if (a.notice < b.notice) {
+            _checkWidening(ITimelockedAppAuth.ChangeKind.ShortenNotice, bytes32(a.notice));
+            GhostProposal storage g = _proposals[ITimelockedAppAuth.ChangeKind.ShortenNotice.id(bytes32(a.notice))];
+            if (g.highestRaiseSince > a.notice) {
+                _violate(Violation.ShorteningOutlivedLongerNotice, "a shortening landed below a notice promised after it");
+            }
+        }
 
         if (a.release != b.release || a.releaseSetAt != b.releaseSetAt) {
             if (a.release == bytes32(0) || !auth.allowedComposeHashes(a.release)) {
@@ -578,8 +658,8 @@ contract TimelockedAppAuthHandler is TestBase {
 
     /// @dev Notice periods around the bounds and in between; two of them are out of bounds.
     function _notice(uint256 seed) internal pure returns (uint256) {
-        uint256[8] memory notices = [MIN - 1, MIN, MIN + 1, 1 days, 7 days, 30 days, MAX, MAX + 1];
-        return notices[seed % 8];
+        uint256[10] memory notices = [MIN - 1, MIN, MIN + 1, 1 days, 2 days, 7 days, 14 days, 30 days, MAX, MAX + 1];
+        return notices[seed % 10];
     }
 
     /// @dev Mostly valid URIs; one in eight is empty, which a compose-hash proposal must refuse.
@@ -676,6 +756,18 @@ contract TimelockedAppAuthInvariantTest is Test {
         assertEq(auth.getProposals().length, open, "open proposals");
     }
 
+    /// @dev A longer notice is a promise: once the notice was raised to N, no shortening to below N proposed before
+    /// is open or ever lands, whichever call raised it.
+    function invariant_aLongerNoticeVoidsTheShorteningsProposedBeforeIt() public view {
+        _assertNone(TimelockedAppAuthHandler.Violation.ShorteningOutlivedLongerNotice);
+        bytes32[] memory ids = handler.proposalIds();
+        for (uint256 i = 0; i < ids.length; ++i) {
+            TimelockedAppAuthHandler.GhostProposal memory g = handler.proposal(ids[i]);
+            if (g.kind != ITimelockedAppAuth.ChangeKind.ShortenNotice || g.highestRaiseSince <= uint256(g.value)) continue;
+            assertEq(auth.getProposal(ids[i]).readyAt, 0, "a shortening below a later, longer notice is open");
+        }
+    }
+
     /// @dev The notice period never leaves [MIN_NOTICE_PERIOD, MAX_NOTICE_PERIOD].
     function invariant_noticeStaysWithinBounds() public view {
         uint256 notice = auth.noticePeriod();
@@ -697,6 +789,7 @@ contract TimelockedAppAuthInvariantTest is Test {
         for (uint256 i = 0; i < hashes.length; ++i) {
             assertEq(auth.allowedComposeHashes(hashes[i]), expected.hashAllowed[i], "allowedComposeHashes");
             assertEq(auth.composeHashUri(hashes[i]), handler.hashUri(i), "composeHashUri");
+            assertEq(auth.composeHashAllowedAt(hashes[i]), handler.hashAllowedAt(i), "composeHashAllowedAt");
         }
         bytes32[3] memory devices = handler.devices();
         bytes32[] memory listed = auth.getDevices();

@@ -644,6 +644,295 @@ contract TimelockedAppAuthTest is Test {
         vm.stopPrank();
     }
 
+    /// @dev The bug this guards against: a shortening proposed while the notice was longer still lands after another
+    /// shortening, so it LENGTHENS the notice; that lengthening is a promise to users like any other, and a shorter
+    /// notice announced before it (here: 1 hour, announced under a 1-day notice) must not survive it.
+    function test_activateNoticePeriod_thatLengthens_cancelsTheShorteningsBelowIt() public {
+        vm.startPrank(owner);
+        auth.proposeNoticePeriod(6 days);
+        auth.proposeNoticePeriod(1 days);
+        vm.stopPrank();
+        vm.warp(START + NOTICE);
+        auth.activateNoticePeriod(1 days);
+        assertEq(auth.noticePeriod(), 1 days, "shortened to 1 day");
+        vm.prank(owner);
+        bytes32 oneHour = auth.proposeNoticePeriod(1 hours);
+
+        bytes32 sixDays = auth.proposalId(ITimelockedAppAuth.ChangeKind.ShortenNotice, bytes32(uint256(6 days)));
+        vm.expectEmit(true, true, true, true, address(auth));
+        emit ITimelockedAppAuth.ChangeActivated(
+            sixDays, ITimelockedAppAuth.ChangeKind.ShortenNotice, bytes32(uint256(6 days)), keeper
+        );
+        vm.expectEmit(false, false, false, true, address(auth));
+        emit ITimelockedAppAuth.NoticePeriodChanged(1 days, 6 days);
+        vm.expectEmit(true, true, true, true, address(auth));
+        emit ITimelockedAppAuth.ChangeCancelled(
+            oneHour, ITimelockedAppAuth.ChangeKind.ShortenNotice, bytes32(uint256(1 hours))
+        );
+        vm.prank(keeper);
+        auth.activateNoticePeriod(6 days);
+
+        assertEq(auth.noticePeriod(), 6 days, "lengthened to 6 days");
+        assertEq(uint256(auth.getProposal(oneHour).state), uint256(ITimelockedAppAuth.ProposalState.None), "1h voided");
+        assertEq(auth.getProposals().length, 0, "nothing open");
+        vm.warp(START + NOTICE + 1 days);
+        vm.expectRevert(abi.encodeWithSelector(ITimelockedAppAuth.ProposalNotFound.selector, oneHour));
+        auth.activateNoticePeriod(1 hours);
+        assertEq(auth.noticePeriod(), 6 days, "the promised notice holds");
+    }
+
+    /// @dev A shortening that is still a shortening when it lands cancels nothing: the other open shortenings wait on.
+    function test_activateNoticePeriod_thatShortens_keepsTheOtherShortenings() public {
+        vm.startPrank(owner);
+        bytes32 sixDays = auth.proposeNoticePeriod(6 days);
+        auth.proposeNoticePeriod(1 days);
+        vm.stopPrank();
+        vm.warp(START + NOTICE);
+        auth.activateNoticePeriod(6 days);
+        assertEq(auth.getProposals().length, 1, "the 1-day shortening is still open");
+        assertEq(uint256(auth.getProposal(sixDays).state), uint256(ITimelockedAppAuth.ProposalState.None), "consumed");
+        auth.activateNoticePeriod(1 days);
+        assertEq(auth.noticePeriod(), 1 days, "shortened again");
+    }
+
+    /// @dev Lengthening cancels exactly the open shortenings below the new notice, and no other proposal.
+    function testFuzz_lengthenNoticePeriod_cancelsExactlyTheShorteningsBelowIt(uint256 longer, uint256 a, uint256 b)
+        public
+    {
+        a = bound(a, MIN, NOTICE - 1);
+        b = bound(b, MIN, NOTICE - 1);
+        vm.assume(a != b);
+        longer = bound(longer, NOTICE + 1, MAX);
+        vm.startPrank(owner);
+        bytes32 idA = auth.proposeNoticePeriod(a);
+        bytes32 idB = auth.proposeNoticePeriod(b);
+        bytes32 idHash = auth.proposeComposeHash(NEW_HASH, NEW_URI);
+        auth.lengthenNoticePeriod(longer);
+        vm.stopPrank();
+        assertEq(auth.getProposal(idA).readyAt, 0, "shortening A cancelled");
+        assertEq(auth.getProposal(idB).readyAt, 0, "shortening B cancelled");
+        assertEq(auth.getProposal(idHash).readyAt, START + NOTICE, "other proposals keep their readyAt");
+        assertEq(auth.getProposals().length, 1, "only the compose hash stays open");
+    }
+
+    // =========================================================================================================
+    // Bounded proposals and URIs
+    // =========================================================================================================
+
+    function test_propose_atTheLimit_revertsWhileNoProposalHasExpired() public {
+        uint256 limit = auth.MAX_OPEN_PROPOSALS();
+        for (uint256 i = 0; i < limit; ++i) {
+            _proposeHash(keccak256(abi.encode("release", i)));
+        }
+        vm.warp(START + NOTICE + GRACE - 1);
+        vm.prank(owner);
+        vm.expectRevert(abi.encodeWithSelector(ITimelockedAppAuth.TooManyOpenProposals.selector, limit));
+        auth.proposeDevice(DEVICE_B);
+        assertEq(auth.getProposals().length, limit, "nothing pruned, nothing added");
+    }
+
+    function test_propose_atTheLimit_prunesTheExpiredProposals() public {
+        uint256 limit = auth.MAX_OPEN_PROPOSALS();
+        bytes32 firstId = _proposeHash(keccak256(abi.encode("release", uint256(0))));
+        vm.warp(START + 1 days);
+        for (uint256 i = 1; i < limit; ++i) {
+            _proposeHash(keccak256(abi.encode("release", i)));
+        }
+        vm.warp(START + NOTICE + GRACE); // only the first one has expired
+        vm.expectEmit(true, true, true, true, address(auth));
+        emit ITimelockedAppAuth.ChangeCancelled(
+            firstId, ITimelockedAppAuth.ChangeKind.AddComposeHash, keccak256(abi.encode("release", uint256(0)))
+        );
+        vm.prank(owner);
+        bytes32 deviceId = auth.proposeDevice(DEVICE_B);
+        assertEq(auth.getProposals().length, limit, "one pruned, one added");
+        assertEq(auth.getProposal(firstId).readyAt, 0, "the expired one is gone");
+        assertEq(auth.getProposal(deviceId).readyAt, START + NOTICE + GRACE + NOTICE, "the new one waits");
+        assertEq(auth.composeHashUri(keccak256(abi.encode("release", uint256(0)))), "", "its hash is not allowed");
+    }
+
+    /// @dev Whatever the owner proposes and whenever, at most MAX_OPEN_PROPOSALS are open, and a proposal is refused
+    /// only when all of them are still waiting or ready.
+    function testFuzz_propose_neverExceedsTheLimit(uint256[48] memory gaps) public {
+        uint256 limit = auth.MAX_OPEN_PROPOSALS();
+        for (uint256 i = 0; i < gaps.length; ++i) {
+            vm.warp(vm.getBlockTimestamp() + bound(gaps[i], 0, 2 days));
+            ITimelockedAppAuth.ProposalView[] memory open = auth.getProposals();
+            bool anyExpired;
+            for (uint256 j = 0; j < open.length; ++j) {
+                if (open[j].state == ITimelockedAppAuth.ProposalState.Expired) anyExpired = true;
+            }
+            vm.prank(owner);
+            (bool ok, bytes memory reason) = address(auth).call(
+                abi.encodeCall(ITimelockedAppAuth.proposeComposeHash, (keccak256(abi.encode("r", i)), NEW_URI))
+            );
+            if (open.length < limit || anyExpired) {
+                assertTrue(ok, "room was there or could be made");
+            } else {
+                assertEq(reason, abi.encodeWithSelector(ITimelockedAppAuth.TooManyOpenProposals.selector, limit), "err");
+            }
+            assertLe(auth.getProposals().length, limit, "never more than the limit");
+        }
+    }
+
+    /// @dev The documented worst case of the views that return proposals: every proposal open, each with the
+    /// longest URI.
+    function test_getProposals_worstCase_costsUnderTwoMillionGas() public {
+        uint256 limit = auth.MAX_OPEN_PROPOSALS();
+        string memory uri = _uriOfLength(auth.MAX_URI_LENGTH());
+        vm.startPrank(owner);
+        for (uint256 i = 0; i < limit; ++i) {
+            auth.proposeComposeHash(keccak256(abi.encode("release", i)), uri);
+        }
+        vm.stopPrank();
+        uint256 before = gasleft();
+        ITimelockedAppAuth.ProposalView[] memory open = auth.getProposals();
+        uint256 used = before - gasleft();
+        assertEq(open.length, limit, "all open");
+        assertEq(open[limit - 1].uri, uri, "longest uri");
+        assertLe(used, 2_000_000, "getProposals worst case");
+    }
+
+    function test_proposeComposeHash_revertsOnTooLongUri() public {
+        uint256 max = auth.MAX_URI_LENGTH();
+        string memory tooLong = _uriOfLength(max + 1);
+        vm.prank(owner);
+        vm.expectRevert(abi.encodeWithSelector(ITimelockedAppAuth.ComposeUriTooLong.selector, max + 1, max));
+        auth.proposeComposeHash(NEW_HASH, tooLong);
+        vm.expectRevert(abi.encodeWithSelector(ITimelockedAppAuth.ComposeUriTooLong.selector, max + 1, max));
+        new TimelockedAppAuth(owner, NOTICE, NEW_HASH, tooLong, new bytes32[](0), false, true);
+        vm.prank(owner);
+        auth.proposeComposeHash(NEW_HASH, _uriOfLength(max));
+        assertEq(auth.getProposals()[0].uri, _uriOfLength(max), "the longest accepted uri");
+    }
+
+    // =========================================================================================================
+    // Paged lists and release ages
+    // =========================================================================================================
+
+    function test_composeHashAllowedAt_isWhenTheHashBecameAllowed() public {
+        assertEq(auth.composeHashAllowedAt(GENESIS_HASH), START, "genesis: the deployment");
+        _proposeHash(NEW_HASH);
+        vm.warp(START + NOTICE + 5);
+        auth.activateComposeHash(NEW_HASH);
+        assertEq(auth.composeHashAllowedAt(NEW_HASH), START + NOTICE + 5, "at activation");
+        vm.prank(owner);
+        auth.removeComposeHash(GENESIS_HASH);
+        assertEq(auth.composeHashAllowedAt(GENESIS_HASH), 0, "zero once removed");
+        assertEq(auth.composeHashAllowedAt(NEW_HASH), START + NOTICE + 5, "the moved entry keeps its date");
+    }
+
+    /// @dev Any page of the compose hashes is the matching slice of getComposeHashes, with each hash's date.
+    function testFuzz_getComposeHashesPage_isASliceOfTheFullList(uint8 added, uint8 removed, uint256 start, uint256 count)
+        public
+    {
+        added = uint8(bound(added, 0, 12));
+        for (uint256 i = 0; i < added; ++i) {
+            _proposeHash(keccak256(abi.encode("release", i)));
+        }
+        vm.warp(START + NOTICE);
+        for (uint256 i = 0; i < added; ++i) {
+            vm.warp(vm.getBlockTimestamp() + 1);
+            auth.activateComposeHash(keccak256(abi.encode("release", i)));
+        }
+        removed = uint8(bound(removed, 0, added));
+        vm.startPrank(owner);
+        for (uint256 i = 0; i < removed; ++i) {
+            auth.removeComposeHash(keccak256(abi.encode("release", i)));
+        }
+        vm.stopPrank();
+        bytes32[] memory all = auth.getComposeHashes();
+        start = bound(start, 0, all.length + 2);
+        count = bound(count, 0, all.length + 2);
+        (bytes32[] memory page, uint64[] memory allowedAt, uint256 total) = auth.getComposeHashesPage(start, count);
+        assertEq(total, all.length, "total");
+        uint256 expected = start >= all.length ? 0 : (count < all.length - start ? count : all.length - start);
+        assertEq(page.length, expected, "page length");
+        assertEq(allowedAt.length, expected, "dates length");
+        for (uint256 i = 0; i < page.length; ++i) {
+            assertEq(page[i], all[start + i], "slice");
+            assertEq(allowedAt[i], auth.composeHashAllowedAt(page[i]), "date");
+            assertTrue(allowedAt[i] != 0, "allowed hashes have a date");
+        }
+    }
+
+    function testFuzz_getDevicesPage_isASliceOfTheFullList(uint256 start, uint256 count) public {
+        bytes32[] memory devices = new bytes32[](5);
+        for (uint256 i = 0; i < devices.length; ++i) {
+            devices[i] = keccak256(abi.encode("device", i));
+        }
+        TimelockedAppAuth policy = new TimelockedAppAuth(owner, NOTICE, GENESIS_HASH, GENESIS_URI, devices, false, true);
+        start = bound(start, 0, 8);
+        count = bound(count, 0, 8);
+        (bytes32[] memory page, uint256 total) = policy.getDevicesPage(start, count);
+        assertEq(total, 5, "total");
+        uint256 expected = start >= 5 ? 0 : (count < 5 - start ? count : 5 - start);
+        assertEq(page.length, expected, "page length");
+        for (uint256 i = 0; i < page.length; ++i) {
+            assertEq(page[i], devices[start + i], "slice in listing order");
+        }
+    }
+
+    // =========================================================================================================
+    // Retiring older releases as part of an upgrade
+    // =========================================================================================================
+
+    function test_activateComposeHashAndRetire_allowsTheNewReleaseAndRetiresTheOldOnes() public {
+        _proposeHash(NEW_HASH);
+        vm.warp(START + NOTICE);
+        vm.expectEmit(false, false, false, true, address(auth));
+        emit ITimelockedAppAuth.ComposeHashAdded(NEW_HASH);
+        vm.expectEmit(true, false, false, true, address(auth));
+        emit ITimelockedAppAuth.CurrentReleaseSet(NEW_HASH, NEW_URI);
+        vm.expectEmit(false, false, false, true, address(auth));
+        emit ITimelockedAppAuth.ComposeHashRemoved(GENESIS_HASH);
+        vm.prank(owner);
+        auth.activateComposeHashAndRetire(NEW_HASH, _one(GENESIS_HASH));
+
+        bytes32[] memory hashes = auth.getComposeHashes();
+        assertEq(hashes.length, 1, "only the new release");
+        assertEq(hashes[0], NEW_HASH, "the new release");
+        (bytes32 release, string memory uri,) = auth.currentRelease();
+        assertEq(release, NEW_HASH, "current release");
+        assertEq(uri, NEW_URI, "its uri");
+        _assertAllowed(_boot(GENESIS_HASH, DEVICE_A, "UpToDate"), false, "Compose hash not allowed");
+        vm.prank(owner);
+        vm.expectRevert(abi.encodeWithSelector(ITimelockedAppAuth.ComposeHashNotAllowed.selector, GENESIS_HASH));
+        auth.rollBackTo(GENESIS_HASH);
+    }
+
+    /// @dev Bad input changes nothing: the proposal stays ready, and nothing is retired.
+    function test_activateComposeHashAndRetire_revertsWholeOnABadRetiredHash() public {
+        _proposeHash(NEW_HASH);
+        vm.warp(START + NOTICE);
+        bytes32[] memory retired = new bytes32[](2);
+        retired[0] = GENESIS_HASH;
+        retired[1] = DEVICE_A; // not an allowed compose hash
+        vm.startPrank(owner);
+        vm.expectRevert(abi.encodeWithSelector(ITimelockedAppAuth.ComposeHashNotAllowed.selector, DEVICE_A));
+        auth.activateComposeHashAndRetire(NEW_HASH, retired);
+        retired[1] = GENESIS_HASH; // listed twice
+        vm.expectRevert(abi.encodeWithSelector(ITimelockedAppAuth.ComposeHashNotAllowed.selector, GENESIS_HASH));
+        auth.activateComposeHashAndRetire(NEW_HASH, retired);
+        vm.expectRevert(abi.encodeWithSelector(ITimelockedAppAuth.CannotRetireNewRelease.selector, NEW_HASH));
+        auth.activateComposeHashAndRetire(NEW_HASH, _one(NEW_HASH));
+        vm.stopPrank();
+        assertTrue(auth.allowedComposeHashes(GENESIS_HASH), "nothing retired");
+        assertFalse(auth.allowedComposeHashes(NEW_HASH), "nothing activated");
+        assertEq(uint256(auth.getProposal(auth.proposalId(ITimelockedAppAuth.ChangeKind.AddComposeHash, NEW_HASH)).state),
+            uint256(ITimelockedAppAuth.ProposalState.Ready), "still ready");
+    }
+
+    function test_activateComposeHashAndRetire_waitsTheNoticeLikeAnyActivation() public {
+        bytes32 id = _proposeHash(NEW_HASH);
+        vm.warp(START + NOTICE - 1);
+        vm.prank(owner);
+        vm.expectRevert(
+            abi.encodeWithSelector(ITimelockedAppAuth.ProposalNotReady.selector, id, START + NOTICE, START + NOTICE - 1)
+        );
+        auth.activateComposeHashAndRetire(NEW_HASH, _one(GENESIS_HASH));
+    }
+
     function testFuzz_proposeNoticePeriod_revertsWhenOutOfBounds(uint256 notice, bool below) public {
         notice = _outOfBounds(notice, below);
         vm.prank(owner);
@@ -867,6 +1156,14 @@ contract TimelockedAppAuthTest is Test {
 
     function _proposeHashReadyAt(bytes32 hash) internal returns (uint256) {
         return auth.getProposal(_proposeHash(hash)).readyAt;
+    }
+
+    function _uriOfLength(uint256 length) internal pure returns (string memory) {
+        bytes memory uri = new bytes(length);
+        for (uint256 i = 0; i < length; ++i) {
+            uri[i] = "a";
+        }
+        return string(uri);
     }
 
     function _one(bytes32 value) internal pure returns (bytes32[] memory list) {

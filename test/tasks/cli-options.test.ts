@@ -100,6 +100,8 @@ const OPTION_KINDS: Record<string, "int" | "file" | "flag" | "string"> = {
   tlsKey: "string",
   uri: "string",
   url: "string",
+  verifyQuorum: "string",
+  verifyRpc: "string",
   webhook: "string",
 };
 

@@ -156,6 +156,40 @@ describe("compose-hash tasks", function () {
       expect(run.stdout).to.include("It is allowed and is now the current release.");
     });
 
+    it("--retire-others: the owner activates and retires every older release in one transaction", async function () {
+      const { app, appAuth, proposed } = await networkHelpers.loadFixture(withProposalV2);
+      await networkHelpers.time.increaseTo(proposed.readyAt);
+      const before = await runTaskOk("app-status", { app });
+      expect(before.stdout).to.match(/Older releases: +none allowed: the owner cannot downgrade/);
+      const run = await runTaskOk("activate-hash", { app, hash: HASH_V2, retireOthers: true });
+
+      expect(await appAuth.getComposeHashes()).to.deep.equal([HASH_V2]);
+      expect(await appAuth.allowedComposeHashes(HASH_V1)).to.equal(false);
+      expect((await appAuth.currentRelease())[0]).to.equal(HASH_V2);
+      expect(run.stdout).to.include(`Retiring at once (narrowing): compose hash ${HASH_V1}`);
+      expect(run.stdout).to.include("Retired 1 older release(s)");
+    });
+
+    it("without --retire-others the older release stays allowed, and app-status says the owner can downgrade", async function () {
+      const { app, proposed } = await networkHelpers.loadFixture(withProposalV2);
+      await networkHelpers.time.increaseTo(proposed.readyAt);
+      await runTaskOk("activate-hash", { app, hash: HASH_V2 });
+      const status = await runTaskOk("app-status", { app });
+      expect(status.stdout).to.match(
+        /Older releases: +1 still allowed \(oldest allowed 7d 0h \d+m ago\): the owner can roll back to any of them at once/,
+      );
+      expect(status.stdout).to.match(/allowed since: \S+Z \(now\)/);
+    });
+
+    it("--retire-others refuses a signer that is not the owner and sends nothing", async function () {
+      const { app, appAuth, stranger, proposed } = await networkHelpers.loadFixture(withProposalV2);
+      await networkHelpers.time.increaseTo(proposed.readyAt);
+      const run = await runTask("activate-hash", { app, hash: HASH_V2, retireOthers: true, from: stranger.address });
+      expect(run.errorMessage).to.match(/^only the owner can add compose hash 0x[0-9a-f]{64} and retire 1 older release/);
+      expect(await appAuth.allowedComposeHashes(HASH_V2)).to.equal(false);
+      expect(await appAuth.allowedComposeHashes(HASH_V1)).to.equal(true);
+    });
+
     it("refuses before readyAt with the date and the time left, and sends nothing", async function () {
       const { app, proposed } = await networkHelpers.loadFixture(withProposalV2);
       await networkHelpers.time.increaseTo(proposed.readyAt - 3n * 3600n - 12n * 60n);

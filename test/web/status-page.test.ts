@@ -244,6 +244,7 @@ describe("status page (headless Chromium)", function () {
     expect(await page.textContent("#stage")).to.equal("✓ Stage 1 · DevProof");
     expect(await page.textContent("#release-hash")).to.equal(V1);
     expect(await page.textContent('#report li[data-id="notice.stage1"]')).to.contain("PASS");
+    expect(await page.getAttribute("#older-releases", "data-count")).to.equal("0");
 
     // The owner proposes v2: the page shows it, with a countdown that runs.
     await (await appAuth.proposeComposeHash(V2, "https://example.org/releases/v2/app-compose.json")).wait();
@@ -270,6 +271,10 @@ describe("status page (headless Chromium)", function () {
     expect(await page.textContent('#history tr[data-event="ChangeActivated"] .details')).to.equal(
       `activated: add compose hash ${V2} (by ${await stranger.getAddress()})`,
     );
+    // v1 is still allowed: the page lists it as a release the owner could roll back to, and the report warns.
+    await page.waitForSelector('#older-releases[data-count="1"]', { timeout: 15_000 });
+    expect(await page.textContent("#older-releases")).to.contain("the owner can roll back to any of these at once");
+    expect(await page.textContent('#report li[data-id="release.downgrade"]')).to.contain("WARN");
     await page.screenshot({ path: path.join(RESULTS, "status-page.png"), fullPage: true });
   });
 

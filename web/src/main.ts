@@ -6,10 +6,23 @@
  */
 import { isAddress, JsonRpcProvider } from "ethers";
 
-import { describeChange, readHistory, type AppStatus, type HistoryEntry } from "../../lib/appAuth.js";
+import {
+  describeChange,
+  otherAllowedReleases,
+  readHistory,
+  type AppStatus,
+  type HistoryEntry,
+} from "../../lib/appAuth.js";
 import { buildReport, notAnAppAuth, type DevProofReport, type Level, type Stage } from "../../lib/devproof-report.js";
 import { readDevProofSnapshot } from "../../lib/devproof-snapshot.js";
-import { formatClock, formatCountdown, formatDate, formatDuration, formatNotice } from "../../lib/format.js";
+import {
+  formatClock,
+  formatCountdown,
+  formatDate,
+  formatDuration,
+  formatNotice,
+  formatRelative,
+} from "../../lib/format.js";
 import { Watcher, type WatchedEvent } from "../../lib/watch.js";
 import { TimelockedAppAuth__factory } from "../../types/ethers-contracts/index.js";
 import { byId, h, handleCopyAndExpand, hexNode, richText, uriNode } from "./dom.js";
@@ -183,9 +196,16 @@ function renderPolicy(status: AppStatus | undefined, owner: string | undefined):
       row(
         `Allowed hashes (${status.composeHashes.length})`,
         ...status.composeHashes.map((entry) =>
-          h("div", {}, hexNode(entry.composeHash), entry.isCurrentRelease ? h("strong", {}, " (current)") : null),
+          h(
+            "div",
+            {},
+            hexNode(entry.composeHash),
+            entry.isCurrentRelease ? h("strong", {}, " (current)") : null,
+            h("span", { class: "muted" }, ` allowed ${formatRelative(entry.allowedAt, status.timestamp)}`),
+          ),
         ),
       ),
+      olderReleasesRow(status, row),
       row(
         status.allowAnyDevice ? "Devices" : `Devices (${status.devices.length})`,
         ...(status.allowAnyDevice
@@ -195,6 +215,29 @@ function renderPolicy(status: AppStatus | undefined, owner: string | undefined):
             : status.devices.map((device) => h("div", {}, hexNode(device)))),
       ),
     ),
+  );
+}
+
+/** The downgrade surface: how many older releases the owner could roll back to at once, and since when. */
+function olderReleasesRow(status: AppStatus, row: (label: string, ...value: (Node | string)[]) => Node): Node {
+  const older = otherAllowedReleases(status);
+  return h(
+    "tbody",
+    { id: "older-releases", "data-count": String(older.length) },
+    older.length === 0
+      ? row("Older releases", "none allowed: no downgrade possible")
+      : row(
+          `Older releases (${older.length})`,
+          h("strong", {}, "the owner can roll back to any of these at once: "),
+          ...older.map((entry) =>
+            h(
+              "div",
+              {},
+              hexNode(entry.composeHash),
+              h("span", { class: "muted" }, ` allowed ${formatRelative(entry.allowedAt, status.timestamp)}`),
+            ),
+          ),
+        ),
   );
 }
 

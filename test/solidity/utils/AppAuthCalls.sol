@@ -73,7 +73,7 @@ library AppAuthCalls {
         pure
         returns (bytes[] memory calls)
     {
-        calls = new bytes[](19);
+        calls = new bytes[](20);
         calls[0] = abi.encodeCall(ITimelockedAppAuth.proposeComposeHash, (composeHash, uri));
         calls[1] = abi.encodeCall(ITimelockedAppAuth.cancelComposeHash, (composeHash));
         calls[2] = abi.encodeCall(ITimelockedAppAuth.proposeDevice, (deviceId));
@@ -93,5 +93,6 @@ library AppAuthCalls {
         calls[16] = abi.encodeCall(ITimelockedAppAuth.disableUpgrades, ());
         calls[17] = abi.encodeCall(Ownable.renounceOwnership, ());
         calls[18] = abi.encodeCall(Ownable.transferOwnership, (newOwner));
+        calls[19] = abi.encodeCall(ITimelockedAppAuth.activateComposeHashAndRetire, (composeHash, new bytes32[](0)));
     }
 }
