@@ -27,6 +27,8 @@ export default defineConfig({
   // keystore prompt without a terminal; see tasks/shared/plugin.ts).
   plugins: [hardhatToolboxMochaEthers, devproofPlugin],
   tasks,
+  // The examples' contracts build with the project's, against its contracts and libraries (examples/oracle/).
+  paths: { sources: ["contracts", "examples/oracle/contracts"] },
   solidity: {
     // OpenZeppelin's TimelockController is built too: the gas benchmark (scripts/bench/) measures the stock-style
     // baseline behind it, the usual way to put a notice period in front of an instantly changeable contract.

@@ -224,6 +224,29 @@ export const tasks = [
     .addOption(stringOption("kms", "Address of the dstack KMS (default: the one config/kms.json lists for the chain)"))
     .setAction(lazyAction(() => import("./kms-info.js")))
     .build(),
+  task(
+    "verify-signature",
+    "Was this signed by a key dstack's KMS issued to the app? Checks the signature and its chain up to the KMS root",
+  )
+    .addOption(stringOption("message", "The text that was signed, EIP-191 (required unless --file or --digest)"))
+    .addOption(
+      fileOption("file", "A file whose exact bytes were signed, EIP-191 (required unless --message or --digest)"),
+    )
+    .addOption(
+      stringOption("digest", "The 32-byte digest signed directly, e.g. EIP-712 (required unless --message or --file)"),
+    )
+    .addOption(stringOption("signature", "The derived key's signature, 65 bytes r ‖ s ‖ v, v 27 or 28 (required)"))
+    .addOption(stringOption("chain", "GetKey's signature_chain: sig0,kmsSig in hex (required)"))
+    .addOption(stringOption("app", "The app id the key was issued to: its AppAuth address (required)"))
+    .addOption(stringOption("purpose", "The purpose of the GetKey call (required)"))
+    .addOption(stringOption("derivedKey", "The derived public key (default: the key that made --signature)"))
+    .addOption(stringOption("appKey", "The app public key the chain names (optional: a precise verdict for sig0)"))
+    .addOption(
+      stringOption("kms", "The dstack KMS whose kmsInfo() gives the root (default: the one config/kms.json lists)"),
+    )
+    .addOption(stringOption("kmsRoot", "The KMS root public key itself, read from no chain (optional, offline)"))
+    .setAction(lazyAction(() => import("./verify-signature.js")))
+    .build(),
   task("check-boot", "Would a CVM with this boot info get its keys? Prints allowed, or denied with dstack's reason")
     .addOption(stringOption("app", "The app id: address of its auth contract (required)"))
     .addOption(

@@ -4,6 +4,8 @@ pragma solidity ^0.8.24;
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
+import {IDstackKms} from "../interfaces/IDstackKms.sol";
+
 /// @title DstackSignatureChain
 /// @notice Verifies dstack's key signature chain on-chain: that a key a CVM derived with the guest API's `GetKey` was
 /// issued by dstack's KMS, whose root is the `k256Pubkey` of `DstackKms.kmsInfo()`, to one app, for one purpose.
@@ -16,9 +18,15 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 /// public key (anyone can recover it off-chain from `sig0`), and the library checks it is the key `sig0` recovers to.
 /// Compressed keys (33 bytes, 0x02/0x03 ‖ x) are decompressed with the modexp precompile to get their address.
 ///
-/// Threat model: every input is the prover's; only `appId` and `kmsRoot` are the verifier's. A chain passes only if
-/// the KMS root signed this app's key and that key signed this purpose and derived key. Trusting the KMS root is
-/// trusting dstack's KMS and the owner of its contract (who can change `kmsInfo` at once).
+/// A message signed by the derived key is checked with {verifySignedDigest}: the derived key is an Ethereum key, so its
+/// signature is Ethereum's (65 bytes, v 27 or 28, s low) over a 32-byte digest (EIP-191 or EIP-712), as
+/// `lib/dstack/signed-message.ts` checks it, in the same order and with the same verdicts.
+///
+/// Threat model: every input is the prover's; only `appId` and the KMS root are the verifier's, and the root is best
+/// read from the KMS contract itself ({kmsRootOf}) at each verification, so that a root the KMS's owner rotates is
+/// followed. A chain passes only if the KMS root signed this app's key and that key signed this purpose and derived
+/// key. Trusting the KMS root is trusting dstack's KMS and the owner of its contract (who can change `kmsInfo` at
+/// once).
 library DstackSignatureChain {
     /// @dev The secp256k1 field prime.
     uint256 internal constant FIELD_PRIME = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFC2F;
@@ -45,8 +53,9 @@ library DstackSignatureChain {
     /// @param publicKey The bytes given.
     error DstackSignatureChainInvalidPublicKey(bytes publicKey);
 
-    /// @notice A signature is not 65 bytes `r ‖ s ‖ v` with v in {0, 1}, s low, recovering a key.
-    /// @param index 0 for `sig0`, 1 for `kmsSig`.
+    /// @notice A signature is not 65 bytes `r ‖ s ‖ v` with v in {0, 1} (27 or 28 for the message), s low,
+    /// recovering a key.
+    /// @param index 0 for `sig0`, 1 for `kmsSig`, 2 for the message signature.
     /// @param signature The bytes given.
     error DstackSignatureChainInvalidSignature(uint256 index, bytes signature);
 
@@ -54,6 +63,15 @@ library DstackSignatureChain {
     /// @param recovered The signer of `sig0`.
     /// @param appKey The address of the app public key given.
     error DstackSignatureChainAppKeyMismatch(address recovered, address appKey);
+
+    /// @notice The message signature was not made by the derived key.
+    /// @param recovered The signer of the digest.
+    /// @param derivedKey The address of the derived public key given.
+    error DstackSignatureChainMessageSignerMismatch(address recovered, address derivedKey);
+
+    /// @notice The KMS contract publishes no root key: no contract, `kmsInfo()` reverted, or its `k256Pubkey` is empty.
+    /// @param kms The KMS contract asked.
+    error DstackSignatureChainNoKmsRoot(address kms);
 
     /// @notice `kmsSig` was not made by the KMS root for this app's key.
     /// @param recovered The signer of `kmsSig` over this app id and app key.
@@ -72,10 +90,49 @@ library DstackSignatureChain {
     function verify(KeyChain memory chain, address appId, address kmsRoot) internal view returns (address derivedKey) {
         derivedKey = _compressedKeyAddress(chain.derivedPublicKey);
         address appKey = _compressedKeyAddress(chain.appPublicKey);
-        address appSigner = recover(appKeyDigest(chain.purpose, chain.derivedPublicKey), chain.appSignature, 0);
-        if (appSigner != appKey) revert DstackSignatureChainAppKeyMismatch(appSigner, appKey);
-        address kmsSigner = recover(kmsIssuedDigest(appId, chain.appPublicKey), chain.kmsSignature, 1);
-        if (kmsSigner != kmsRoot) revert DstackSignatureChainKmsRootMismatch(kmsSigner, kmsRoot);
+        _verifyLinks(chain, appKey, appId, kmsRoot);
+    }
+
+    /// @notice Checks that the derived key of `chain` signed `digest` and that `chain` proves it was issued by the
+    /// KMS whose root key has the address `kmsRoot` to the app `appId`; returns the derived key's address (the signer).
+    ///
+    /// Requirements:
+    ///
+    /// - the derived and app keys are valid, 33 bytes compressed;
+    /// - `signature` is 65 bytes, v 27 or 28, s low, and recovers to the derived key over `digest`
+    ///   ({DstackSignatureChainInvalidSignature} with index 2, then {DstackSignatureChainMessageSignerMismatch});
+    /// - the chain holds, as in {verify}.
+    function verifySignedDigest(
+        bytes32 digest,
+        bytes memory signature,
+        KeyChain memory chain,
+        address appId,
+        address kmsRoot
+    ) internal view returns (address derivedKey) {
+        derivedKey = _compressedKeyAddress(chain.derivedPublicKey);
+        address appKey = _compressedKeyAddress(chain.appPublicKey);
+        (address signer, ECDSA.RecoverError failure, ) = ECDSA.tryRecover(digest, signature);
+        if (failure != ECDSA.RecoverError.NoError) revert DstackSignatureChainInvalidSignature(2, signature);
+        if (signer != derivedKey) revert DstackSignatureChainMessageSignerMismatch(signer, derivedKey);
+        _verifyLinks(chain, appKey, appId, kmsRoot);
+    }
+
+    /// @notice The address of the KMS root that the dstack KMS contract `kms` publishes now (`kmsInfo().k256Pubkey`).
+    /// @dev The getter returns all four fields; a KMS that also publishes its quote and event log makes this read cost
+    /// their storage too (BENCHMARKS.md has the figures).
+    ///
+    /// Requirements:
+    ///
+    /// - `kms` is a contract whose `kmsInfo()` answers with a non-empty, valid `k256Pubkey`
+    ///   ({DstackSignatureChainNoKmsRoot}, {DstackSignatureChainInvalidPublicKey}).
+    function kmsRootOf(address kms) internal view returns (address) {
+        if (kms.code.length == 0) revert DstackSignatureChainNoKmsRoot(kms);
+        try IDstackKms(kms).kmsInfo() returns (bytes memory k256Pubkey, bytes memory, bytes memory, bytes memory) {
+            if (k256Pubkey.length == 0) revert DstackSignatureChainNoKmsRoot(kms);
+            return publicKeyAddress(k256Pubkey);
+        } catch {
+            revert DstackSignatureChainNoKmsRoot(kms);
+        }
     }
 
     /// @notice The digest the app key signs for a derived key (`sig0`).
@@ -150,6 +207,15 @@ library DstackSignatureChain {
                 mstore8(add(dst, add(mul(i, 2), 1)), byte(and(b, 0x0f), digits))
             }
         }
+    }
+
+    /// @dev `sig0` recovers to the app key over the purpose and derived key; `kmsSig` to the KMS root over the app id
+    /// and app key.
+    function _verifyLinks(KeyChain memory chain, address appKey, address appId, address kmsRoot) private pure {
+        address appSigner = recover(appKeyDigest(chain.purpose, chain.derivedPublicKey), chain.appSignature, 0);
+        if (appSigner != appKey) revert DstackSignatureChainAppKeyMismatch(appSigner, appKey);
+        address kmsSigner = recover(kmsIssuedDigest(appId, chain.appPublicKey), chain.kmsSignature, 1);
+        if (kmsSigner != kmsRoot) revert DstackSignatureChainKmsRootMismatch(kmsSigner, kmsRoot);
     }
 
     function _compressedKeyAddress(bytes memory publicKey) private view returns (address) {

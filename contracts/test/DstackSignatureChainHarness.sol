@@ -28,6 +28,39 @@ contract DstackSignatureChainHarness {
         gasUsed = before - gasleft();
     }
 
+    /// @notice {DstackSignatureChain.verifySignedDigest} against the root the KMS contract `kms` publishes now.
+    function verifySignedDigest(
+        bytes32 digest,
+        bytes calldata signature,
+        DstackSignatureChain.KeyChain calldata chain,
+        address appId,
+        address kms
+    ) external view returns (address signer) {
+        address kmsRoot = DstackSignatureChain.kmsRootOf(kms);
+        return DstackSignatureChain.verifySignedDigest(digest, signature, chain, appId, kmsRoot);
+    }
+
+    /// @notice {DstackSignatureChain.verifySignedDigest} and the gas it used (library call alone, root given).
+    // solhint-disable-next-line gas-calldata-parameters
+    function measureVerifySignedDigest(
+        bytes32 digest,
+        bytes memory signature,
+        DstackSignatureChain.KeyChain memory chain,
+        address appId,
+        address kmsRoot
+    ) external view returns (address signer, uint256 gasUsed) {
+        uint256 before = gasleft();
+        signer = DstackSignatureChain.verifySignedDigest(digest, signature, chain, appId, kmsRoot);
+        gasUsed = before - gasleft();
+    }
+
+    /// @notice {DstackSignatureChain.kmsRootOf} and the gas it used.
+    function measureKmsRootOf(address kms) external view returns (address root, uint256 gasUsed) {
+        uint256 before = gasleft();
+        root = DstackSignatureChain.kmsRootOf(kms);
+        gasUsed = before - gasleft();
+    }
+
     /// @notice {DstackSignatureChain.publicKeyAddress}.
     function publicKeyAddress(bytes calldata publicKey) external view returns (address) {
         return DstackSignatureChain.publicKeyAddress(publicKey);

@@ -5,6 +5,9 @@ export type DstackEvidenceErrorCode =
   | "public-key-invalid"
   | "app-id-invalid"
   | "kms-root-mismatch"
+  | "kms-info-unset"
+  | "message-signature-mismatch"
+  | "app-key-mismatch"
   | "key-provider-malformed";
 
 /** A piece of dstack evidence does not hold; `code` says which check failed, the message names the values. */

@@ -6,3 +6,4 @@ export * from "./errors.js";
 export * from "./key-provider.js";
 export * from "./kms-info.js";
 export * from "./signature-chain.js";
+export * from "./signed-message.js";

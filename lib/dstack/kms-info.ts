@@ -53,11 +53,24 @@ export async function readKmsInfo(
   return { k256Pubkey, caPubkey, quote, eventlog };
 }
 
-/** The KMS root `info` publishes; throws `public-key-invalid` when `k256Pubkey` is not a secp256k1 key. */
+/**
+ * The KMS root `info` publishes; throws `kms-info-unset` when it publishes none, `public-key-invalid` when `k256Pubkey`
+ * is not a secp256k1 key.
+ */
 export function kmsRootOf(info: Pick<KmsInfo, "k256Pubkey" | "caPubkey">): KmsRoot {
   if (getBytes(info.k256Pubkey).length === 0) {
-    throw new DstackEvidenceError("public-key-invalid", "the KMS publishes no k256Pubkey (kmsInfo is not set)");
+    throw new DstackEvidenceError("kms-info-unset", "the KMS publishes no k256Pubkey (kmsInfo is not set)");
   }
   const publicKey = hexlify(compressPublicKey(info.k256Pubkey, "the KMS's k256Pubkey"));
   return { publicKey, address: publicKeyAddress(publicKey), caPublicKey: hexlify(getBytes(info.caPubkey)) };
+}
+
+/** The KMS root that the KMS contract at `address` publishes now (or at `blockTag`): {@link readKmsInfo}, then
+ * {@link kmsRootOf}. */
+export async function readKmsRoot(
+  runner: ContractRunner,
+  address: string,
+  blockTag?: string | number,
+): Promise<KmsRoot> {
+  return kmsRootOf(await readKmsInfo(runner, address, blockTag));
 }

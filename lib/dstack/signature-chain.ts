@@ -141,6 +141,11 @@ export interface KeySignatureChain {
   derivedPublicKey: DstackBytes;
   /** `[sig0, kmsSig]` as `GetKey` returns it (hex or bytes). */
   signatureChain: readonly DstackBytes[];
+  /**
+   * The app key the chain names (either form), as the on-chain verifier takes it; when given, a `sig0` made by
+   * another key is refused as `app-key-mismatch` (a changed purpose or derived key) before the KMS link is checked.
+   */
+  appPublicKey?: DstackBytes | undefined;
 }
 
 /** The keys a signature chain leads through; public keys are 0x-hex of the compressed form. */
@@ -179,17 +184,43 @@ export function recoverKeyChain(chain: KeySignatureChain): RecoveredKeyChain {
  * Checks that `derivedPublicKey` was issued by dstack's KMS whose root is `kmsRoot` (the `k256Pubkey` of
  * `DstackKms.kmsInfo()`, either form) to the app `appId`, for `purpose`. Returns the keys of the chain; throws
  * {@link DstackEvidenceError} (`kms-root-mismatch` when the chain leads anywhere else: another KMS, another app,
- * another purpose or key, or a forged link).
+ * another purpose or key, or a forged link; `app-key-mismatch` when the chain names its app key and `sig0` was not
+ * made by it). lib/dstack/signed-message.ts checks a message signed by the derived key, then calls this.
  */
 export function verifyKeyChain(chain: KeySignatureChain, kmsRoot: DstackBytes): RecoveredKeyChain {
   const expected = hexlify(compressPublicKey(kmsRoot, "the KMS root key"));
-  const recovered = recoverKeyChain(chain);
-  if (recovered.kmsRootPublicKey !== expected) {
+  if (chain.signatureChain.length !== 2) {
     throw new DstackEvidenceError(
-      "kms-root-mismatch",
-      `the signature chain of ${recovered.derivedPublicKey} for app ${chain.appId} and purpose ` +
-        `${JSON.stringify(chain.purpose)} leads to ${recovered.kmsRootPublicKey}, not to the KMS root ${expected}`,
+      "signature-chain-malformed",
+      `the signature chain has ${chain.signatureChain.length} signatures; GetKey returns two: [app, KMS]`,
     );
   }
-  return recovered;
+  const [sig0, kmsSig] = chain.signatureChain as [DstackBytes, DstackBytes];
+  const derived = hexlify(compressPublicKey(chain.derivedPublicKey, "the derived public key"));
+  const claimed =
+    chain.appPublicKey === undefined ? undefined : hexlify(compressPublicKey(chain.appPublicKey, "the app public key"));
+  const appKey = hexlify(recoverSigner(appKeyMessage(chain.purpose, derived), sig0, "the app signature (sig0)"));
+  if (claimed !== undefined && appKey !== claimed) {
+    throw new DstackEvidenceError(
+      "app-key-mismatch",
+      `sig0 over purpose ${JSON.stringify(chain.purpose)} and derived key ${derived} was made by ` +
+        `${computeAddress(appKey)}, not by the app key ${computeAddress(claimed)}: the purpose, the derived key or ` +
+        "sig0 was changed",
+    );
+  }
+  const kmsKey = hexlify(recoverSigner(kmsIssuedMessage(chain.appId, appKey), kmsSig, "the KMS signature (kmsSig)"));
+  if (kmsKey !== expected) {
+    throw new DstackEvidenceError(
+      "kms-root-mismatch",
+      `the signature chain of ${derived} for app ${chain.appId} and purpose ${JSON.stringify(chain.purpose)} leads ` +
+        `to ${kmsKey}, not to the KMS root ${expected}`,
+    );
+  }
+  return {
+    derivedPublicKey: derived,
+    derivedAddress: computeAddress(derived),
+    appPublicKey: appKey,
+    kmsRootPublicKey: kmsKey,
+    kmsRootAddress: computeAddress(kmsKey),
+  };
 }

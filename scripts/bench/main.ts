@@ -13,6 +13,7 @@ import hre from "hardhat";
 import { benchAgentReaction } from "./agent.js";
 import { benchAppAuthGas } from "./gas.js";
 import { benchRegistryGas } from "./registry.js";
+import { benchSignatureGas } from "./signatures.js";
 import { HAND_WRITTEN_MARKER, markdown, summary, type BenchResults, type BuildDescription } from "./report.js";
 import { benchTestSuite } from "./suite.js";
 
@@ -49,6 +50,8 @@ log("bench: TimelockedAppAuth, StockAppAuth and StockAppAuth behind a TimelockCo
 const appAuth = await benchAppAuthGas(hre);
 log("bench: ReplicationRegistry at 1, 100 and 1,000 members ...");
 const registry = await benchRegistryGas(hre);
+log("bench: signed results verified on-chain (DstackSignatureChain, the oracle example's settlement) ...");
+const signatures = await benchSignatureGas(hre);
 log("bench: guest agent reaction time (separate process, local JSON-RPC chain) ...");
 const agent = await benchAgentReaction();
 let suite: BenchResults["suite"];
@@ -60,7 +63,7 @@ if (skipSuite) {
   if (!suite.passed) process.exitCode = 1;
 }
 
-const results: BenchResults = { build, appAuth, registry, agent, suite };
+const results: BenchResults = { build, appAuth, registry, agent, suite, signatures };
 const generated = markdown(results);
 const file = path.join(root, "BENCHMARKS.md");
 const previous = await readFile(file, "utf8").catch(() => "");

@@ -77,6 +77,26 @@ describe("bench report", function () {
     expect(JSON.parse(JSON.stringify(json))).to.deep.equal(json);
   });
 
+  it("judges on-chain signature verification against the tutorial's TeeOracle.verify, and tables it", function () {
+    const signatures = (verifyTransaction: bigint) => ({
+      verifyTransaction,
+      verifyLibrary: 22_000n,
+      calldataBytes: 868,
+      kmsRootRead: { empty: 30_000n, withQuote: 1_500_000n, quoteBytes: 5010, eventLogBytes: 16384 },
+      settle: 107_000n,
+      tutorial: { reported: 80_365n, sameInputs: 80_201n },
+    });
+    const named = (r: BenchResults) => targets(r).find((t) => t.name.startsWith("on-chain verification"));
+    expect(named(results())).to.equal(undefined);
+    expect(named({ ...results(), signatures: signatures(80_201n) })?.status).to.equal("PASS");
+    expect(named({ ...results(), signatures: signatures(80_202n) })?.status).to.equal("MISS");
+    const md = markdown({ ...results(), signatures: signatures(53_491n) });
+    expect(md).to.contain(
+      "| ours: `DstackSignedMessageBench.verify`, whole transaction (`eth_estimateGas`) | 53,491 |",
+    );
+    expect(summary({ ...results(), signatures: signatures(53_491n) }).signatures).to.include({ settle: 107_000 });
+  });
+
   it("passes the upgrade-cycle target at exactly 60% and misses it above", function () {
     expect(targets(results({ oursUpgrade: 50 }))[0]?.status).to.equal("PASS");
     expect(targets(results({ oursUpgrade: 51 }))[0]?.status).to.equal("MISS");

@@ -28,7 +28,7 @@ async function processesMentioning(text: string): Promise<string[]> {
 describe("./dev demo, as the README's quick start runs it", function () {
   this.timeout(180_000);
 
-  it("deploys, proposes, waits out the notice, activates, and the agent runs v2 outvoting a lying provider; then the nodes share the secret", async function () {
+  it("deploys, proposes, waits out the notice, activates, and the agent runs v2 outvoting a lying provider; the nodes share the secret; the oracle market waits out a release", async function () {
     const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
       const env = cliEnvironment();
       const child = spawn("bash", ["-c", "./dev demo"], { cwd: REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
@@ -53,6 +53,11 @@ describe("./dev demo, as the README's quick start runs it", function () {
     expect(run.stdout).to.match(/^Stage 1: DevProof/m);
     expect(run.stdout).to.match(/^Stage 0: ruggable/m);
     expect(run.stdout).to.contain("the same secret: yes");
+    expect(run.stdout).to.match(
+      /^VALID: the digest was signed by 0x[0-9a-fA-F]{40}, a key dstack's KMS issued to app/m,
+    );
+    expect(run.stdout).to.match(/^oracle market: refused to settle: a change of the oracle app is open/m);
+    expect(run.stdout).to.match(/^oracle market: settled: outcome yes/m);
   });
 });
 

@@ -5,6 +5,7 @@
 pragma solidity ^0.8.24;
 
 import {DstackSignatureChain} from "../../contracts/lib/DstackSignatureChain.sol";
+import {KmsStandIn} from "../../contracts/reference/KmsStandIn.sol";
 import {DstackSignatureChainHarness} from "../../contracts/test/DstackSignatureChainHarness.sol";
 import {Test} from "./utils/Test.sol";
 
@@ -347,6 +348,75 @@ contract DstackSignatureChainTest is Test {
                 "the error names the key"
             );
         }
+    }
+
+    // Signed messages, against the root the KMS contract publishes -----------------------------------------------
+
+    /// @dev A KMS stand-in whose kmsInfo() publishes key `root` (compressed, as dstack's KMS does).
+    function _kmsPublishing(uint256 root) private returns (KmsStandIn kms) {
+        kms = new KmsStandIn(address(this));
+        kms.setKmsInfo(KmsStandIn.KmsInfo(_compressed(root), "", "", ""));
+    }
+
+    function testFuzz_verifySignedDigest_acceptsTheDerivedKeysSignatureUnderThePublishedRoot(
+        uint256 seed,
+        bytes32 digest,
+        address appId
+    ) public {
+        (uint256 root, uint256 derived) = (_index(seed), _index(seed / _KEYS));
+        DstackSignatureChain.KeyChain memory chain = _issue(root, appId, _index(seed / _KEYS / _KEYS), derived, "oracle");
+        KmsStandIn kms = _kmsPublishing(root);
+        bytes memory sig = signature(_private(derived), digest);
+        assertEq(_chain.verifySignedDigest(digest, sig, chain, appId, address(kms)), vm.addr(_private(derived)), "signer");
+    }
+
+    function testFuzz_verifySignedDigest_refusesAnotherSignerOrDigest(uint256 seed, uint256 otherSeed, bytes32 digest)
+        public
+    {
+        (uint256 root, uint256 derived, uint256 other) = (_index(seed), _index(seed / _KEYS), _index(otherSeed));
+        vm.assume(other != derived);
+        address appId = address(0xA99);
+        DstackSignatureChain.KeyChain memory chain = _issue(root, appId, _index(seed / _KEYS / _KEYS), derived, "oracle");
+        address kms = address(_kmsPublishing(root));
+        bytes4 mismatch = DstackSignatureChain.DstackSignatureChainMessageSignerMismatch.selector;
+        bytes memory byOther = signature(_private(other), digest);
+        _assertRefused(abi.encodeCall(_chain.verifySignedDigest, (digest, byOther, chain, appId, kms)), mismatch);
+        bytes memory sig = signature(_private(derived), digest);
+        bytes32 otherDigest = keccak256(abi.encode(digest));
+        _assertRefused(abi.encodeCall(_chain.verifySignedDigest, (otherDigest, sig, chain, appId, kms)), mismatch);
+        // dstack's v in {0, 1} is for the chain; the message signature is Ethereum's.
+        sig[64] = bytes1(uint8(sig[64]) - 27);
+        _assertRefused(
+            abi.encodeCall(_chain.verifySignedDigest, (digest, sig, chain, appId, kms)),
+            DstackSignatureChain.DstackSignatureChainInvalidSignature.selector
+        );
+    }
+
+    function testFuzz_verifySignedDigest_followsTheRootTheKmsOwnerRotatesTo(uint256 seed, uint256 newSeed) public {
+        (uint256 root, uint256 newRoot, uint256 derived) = (_index(seed), _index(newSeed), _index(seed / _KEYS));
+        vm.assume(newRoot != root);
+        address appId = address(0xA99);
+        DstackSignatureChain.KeyChain memory chain = _issue(root, appId, _index(seed / _KEYS / _KEYS), derived, "oracle");
+        KmsStandIn kms = _kmsPublishing(root);
+        bytes32 digest = keccak256("a result");
+        bytes memory sig = signature(_private(derived), digest);
+        assertEq(_chain.verifySignedDigest(digest, sig, chain, appId, address(kms)), vm.addr(_private(derived)), "ok");
+        kms.setKmsInfo(KmsStandIn.KmsInfo(_compressed(newRoot), "", "", ""));
+        _assertRefused(
+            abi.encodeCall(_chain.verifySignedDigest, (digest, sig, chain, appId, address(kms))),
+            DstackSignatureChain.DstackSignatureChainKmsRootMismatch.selector
+        );
+    }
+
+    function test_kmsRootOf_refusesWhatPublishesNoRoot() public {
+        KmsStandIn unset = new KmsStandIn(address(this));
+        bytes4 noRoot = DstackSignatureChain.DstackSignatureChainNoKmsRoot.selector;
+        _assertRefused(abi.encodeCall(_chain.measureKmsRootOf, (address(unset))), noRoot);
+        _assertRefused(abi.encodeCall(_chain.measureKmsRootOf, (address(0xdead))), noRoot);
+        _assertRefused(abi.encodeCall(_chain.measureKmsRootOf, (address(_chain))), noRoot);
+        KmsStandIn kms = _kmsPublishing(3);
+        (address root, ) = _chain.measureKmsRootOf(address(kms));
+        assertEq(root, _root(3), "the published root's address");
     }
 
     function _powMod(uint256 base, uint256 exponent, uint256 modulus) private pure returns (uint256 result) {
