@@ -16,7 +16,7 @@ pragma solidity ^0.8.24;
 /// from the proposal's time.
 contract TutorialTimelockAppAuth {
     /// @notice dstack's `IAppAuth.AppBootInfo`, declared here (not inherited: dstack's `IAppAuth` extends ERC-165,
-    /// which the tutorial contract does not implement). Same fields, same order, so `isAppAllowed` keeps selector 0x1e079198.
+    /// which the tutorial contract does not implement). Same fields, same order: `isAppAllowed` keeps 0x1e079198.
     struct AppBootInfo {
         address appId;
         bytes32 composeHash;
