@@ -314,7 +314,7 @@ describe("devproof-report", function () {
     it("reads the tutorial's notice and open proposal, says it cannot verify the rule, never 'Stage 0, instant'", async function () {
       const { app, kms, owner } = await networkHelpers.loadFixture(tutorialApp);
       const run = await report({ app, kms });
-      expect(run.exitCode).to.equal(0);
+      expect(run.exitCode).to.equal(1);
       expect(run.report.stage).to.equal(1);
       expect(run.report.unverified).to.equal(true);
       expect(run.report.stageTitle).to.contain("UNVERIFIED");
@@ -360,7 +360,7 @@ describe("devproof-report", function () {
         `0x${"11".repeat(32)}`,
       ]);
       const run = await report({ app: await stock.getAddress() });
-      expect(run.exitCode).to.equal(0);
+      expect(run.exitCode).to.equal(1);
       expect(run.report.stage).to.equal(1);
       expect(lineOf(run.report, "upgrade-path")).to.include({ level: "WARN" });
       expect(lineOf(run.report, "upgrade-path").evidence).to.contain("RoleGranted");
