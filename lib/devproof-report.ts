@@ -59,9 +59,41 @@ export interface DevProofSnapshot {
    * publishes (`kmsInfo().caPubkey`, 0x-hex; undefined for a KMS without `kmsInfo`), which a CVM's `key_provider_id`
    * pins.
    */
-  kms?: { address: string; registered: boolean; caPubkey?: string | undefined } | undefined;
+  kms?: KmsEvidence | undefined;
+  /**
+   * A timelocked shape other than ours, recognised from what the contract (or its owner) answers: what the chain says
+   * about its notice and open proposals. Its rules are code the report cannot read, so it is never taken as verified.
+   */
+  otherTimelock?: OtherTimelock | undefined;
   compose?: ComposeEvidence | undefined;
 }
+
+/** What the KMS at `--kms` says about itself: the app's registration, its keys, who controls it. */
+export interface KmsEvidence {
+  address: string;
+  registered: boolean;
+  caPubkey?: string | undefined;
+  /** The KMS's `owner()`: in dstack's `DstackKms`, who allows OS images and may upgrade it. Undefined: not answered. */
+  owner?: string | undefined;
+  ownerIsContract?: boolean | undefined;
+  /** Its non-zero EIP-1967 slots (dstack's `DstackKms` is a UUPS proxy). Undefined: not read. */
+  proxy?: { implementation?: string; beacon?: string; admin?: string } | undefined;
+}
+
+/**
+ * Timelocked shapes the report recognises but cannot verify:
+ * - `notice-per-hash`: the shape of dstack's tutorial `TimelockAppAuth`: `noticePeriod()`, `proposedAt(bytes32)`,
+ *   `ComposeHashProposed(bytes32 indexed, uint256 activatesAt)` events;
+ * - `owner-timelock`: an AppAuth whose owner answers `getMinDelay()` (OpenZeppelin's `TimelockController`).
+ */
+export type OtherTimelock =
+  | {
+      kind: "notice-per-hash";
+      noticePeriod: bigint;
+      /** Open proposals (`proposedAt(hash) != 0`), from the proposal events; undefined when the logs were refused. */
+      proposals: Array<{ composeHash: string; proposedAt: bigint; activatesAt: bigint }> | undefined;
+    }
+  | { kind: "owner-timelock"; owner: string; minDelay: bigint };
 
 /** A compose file and what the chain says about its hash. */
 export interface ComposeEvidence {
@@ -92,6 +124,11 @@ export interface ReportLine {
   evidence: string;
   /** The stage whose bar this line is part of (a FAIL at 1 means Stage 0; a WARN at 2 means at most Stage 1). */
   stage?: 1 | 2;
+  /**
+   * The line is part of the stage's bar but the chain cannot settle it (a contract whose rules are code the report
+   * cannot read): the stage holds only if what the line says to read holds. Always a WARN.
+   */
+  unverified?: true;
 }
 
 export type Stage = 0 | 1 | 2;
@@ -102,8 +139,10 @@ export interface DevProofReport {
   blockNumber: number;
   timestamp: string;
   stage: Stage;
-  /** "Stage 1: DevProof", ... */
+  /** "Stage 1: DevProof", ...; with "(unverified: ...)" when some line of its bar could not be verified. */
   stageTitle: string;
+  /** Whether the stage rests on unverified lines (what they say an auditor must read). */
+  unverified?: true;
   lines: ReportLine[];
 }
 
@@ -121,20 +160,25 @@ export const STAGE2_NOTICE_SECONDS = 30n * 86_400n;
 /** The stage a set of lines meets: 0 with any FAIL; 2 when every Stage-2 line passes too; else 1. */
 export function stageOf(lines: readonly ReportLine[]): Stage {
   if (lines.some((line) => line.level === "FAIL")) return 0;
-  return lines.every((line) => line.stage !== 2 || line.level === "PASS") ? 2 : 1;
+  // A stage that rests on a line the chain cannot settle is never more than 1.
+  return lines.every((line) => (line.stage !== 2 || line.level === "PASS") && line.unverified !== true) ? 2 : 1;
 }
 
 /** Assesses a snapshot: the on-chain lines, then the compose file's when there is one. */
 export function buildReport(snapshot: DevProofSnapshot): DevProofReport {
   const lines = [...assessOnChain(snapshot), ...(snapshot.compose ? assessCompose(snapshot.compose, snapshot) : [])];
   const stage = stageOf(lines);
+  const unverified = stage > 0 && lines.some((line) => line.unverified === true);
   return {
     app: snapshot.app,
     chainId: snapshot.chainId.toString(),
     blockNumber: snapshot.blockNumber,
     timestamp: formatDate(snapshot.timestamp),
     stage,
-    stageTitle: STAGE_TITLES[stage],
+    stageTitle: unverified
+      ? `${STAGE_TITLES[stage]} — UNVERIFIED: only if what the "cannot verify" lines say to read holds`
+      : STAGE_TITLES[stage],
+    ...(unverified ? { unverified: true as const } : {}),
     lines,
   };
 }
@@ -220,15 +264,17 @@ export function assessOnChain(snapshot: DevProofSnapshot): ReportLine[] {
   );
   lines.push(proxyLine(snapshot));
   const status = snapshot.timelocked;
-  if (status === undefined) lines.push(...assessInstantAppAuth(snapshot));
-  else lines.push(...assessTimelocked(snapshot, status));
+  if (status !== undefined) lines.push(...assessTimelocked(snapshot, status));
+  else if (snapshot.otherTimelock !== undefined) lines.push(...assessOtherTimelock(snapshot, snapshot.otherTimelock));
+  else lines.push(...assessInstantAppAuth(snapshot));
   lines.push(ownerLine(snapshot));
-  lines.push(kmsLine(snapshot));
+  lines.push(...kmsLines(snapshot));
   return lines;
 }
 
 function proxyLine(snapshot: DevProofSnapshot): ReportLine {
   const { implementation, beacon, admin } = snapshot.proxy;
+  const ownerTimelock = snapshot.otherTimelock?.kind === "owner-timelock" ? snapshot.otherTimelock : undefined;
   if (implementation === undefined && beacon === undefined) {
     return {
       id: "contract.proxy",
@@ -243,6 +289,19 @@ function proxyLine(snapshot: DevProofSnapshot): ReportLine {
     beacon === undefined ? undefined : `beacon ${beacon}`,
     admin === undefined ? undefined : `admin ${admin}`,
   ].filter((part) => part !== undefined);
+  if (ownerTimelock !== undefined && admin === undefined) {
+    return {
+      id: "contract.proxy",
+      level: "WARN",
+      unverified: true,
+      title: "an upgradeable proxy, owned by a timelock: cannot verify that upgrades wait",
+      evidence:
+        `EIP-1967 slots: ${parts.join(", ")}; its owner ${ownerTimelock.owner} answers getMinDelay() = ` +
+        `${formatNotice(ownerTimelock.minDelay)}. The chain does not say who the implementation lets upgrade ` +
+        `(read its source: upgradeToAndCall / _authorizeUpgrade must admit only owner())`,
+      stage: 1,
+    };
+  }
   return {
     id: "contract.proxy",
     level: "FAIL",
@@ -289,6 +348,111 @@ function assessInstantAppAuth(snapshot: DevProofSnapshot): ReportLine[] {
       stage: 1,
     },
   ];
+}
+
+/**
+ * A timelocked shape the report recognises but cannot verify (see {@link OtherTimelock}): it reads the notice and the
+ * open proposals from the chain, and says what an auditor must read before trusting the notice rule. Never "Stage 0,
+ * instant" (the chain shows a notice), never a PASS (the chain does not show that nothing bypasses it).
+ */
+function assessOtherTimelock(snapshot: DevProofSnapshot, shape: OtherTimelock): ReportLine[] {
+  const at = `${snapshot.app} on chain ${snapshot.chainId}`;
+  if (shape.kind === "owner-timelock") {
+    return [
+      {
+        id: "contract.timelocked",
+        level: "INFO",
+        title: "not a TimelockedAppAuth; its owner is a timelock",
+        evidence: `owner() = ${shape.owner} answers getMinDelay() = ${formatNotice(shape.minDelay)} (OpenZeppelin's TimelockController shape)`,
+      },
+      {
+        id: "upgrade-path",
+        level: "WARN",
+        unverified: true,
+        title: "cannot verify the notice rule: read the owner timelock's roles and code",
+        evidence:
+          `every owner call of ${at} goes through ${shape.owner}, which says its delay is ` +
+          `${formatNotice(shape.minDelay)}. The chain does not show that it is OpenZeppelin's TimelockController ` +
+          "unmodified, nor who holds its roles: compare its verified source and bytecode, and check its RoleGranted " +
+          "events (PROPOSER, EXECUTOR, CANCELLER, DEFAULT_ADMIN: no admin other than itself) and that updateDelay " +
+          "can only be called by the timelock itself",
+        stage: 1,
+      },
+      noticeLine(shape.minDelay, "getMinDelay() of the owner timelock"),
+    ];
+  }
+  const lines: ReportLine[] = [
+    {
+      id: "contract.timelocked",
+      level: "INFO",
+      title: "not a TimelockedAppAuth; a notice-per-proposal shape (dstack's tutorial TimelockAppAuth)",
+      evidence:
+        `${at} answers noticePeriod() = ${formatNotice(shape.noticePeriod)} and proposedAt(bytes32), and emits ` +
+        "ComposeHashProposed(hash, activatesAt)",
+    },
+    {
+      id: "upgrade-path",
+      level: "WARN",
+      unverified: true,
+      title: "cannot verify the notice rule: read the contract's source",
+      evidence:
+        `${at} has no interface the report can check its rules against. Read its verified source (and compare the ` +
+        "deployed bytecode): every function that allows a compose hash or a device, or sets allowAnyDevice, must wait " +
+        "noticePeriod from a public proposal; noticePeriod must not be settable at once; owner transfer and any " +
+        "upgrade path must not bypass it",
+      stage: 1,
+    },
+    noticeLine(shape.noticePeriod, "noticePeriod()"),
+  ];
+  if (shape.proposals === undefined) {
+    lines.push({
+      id: "proposals",
+      level: "WARN",
+      title: "open proposals not read",
+      evidence: "the node refused the ComposeHashProposed logs: read them from an archive node or an explorer",
+    });
+  } else if (shape.proposals.length === 0) {
+    lines.push({
+      id: "proposals",
+      level: "PASS",
+      title: "no open proposal",
+      evidence: "proposedAt(hash) is 0 for every proposed hash",
+    });
+  } else {
+    for (const proposal of shape.proposals) {
+      lines.push({
+        id: `proposal.${proposal.composeHash.slice(0, 10)}`,
+        level: "WARN",
+        title: `proposed compose hash ${proposal.composeHash}`,
+        evidence:
+          `proposed ${formatDate(proposal.proposedAt)}; can be activated by anyone from ${formatDate(proposal.activatesAt)} ` +
+          (snapshot.timestamp < proposal.activatesAt
+            ? `ready in ${formatDuration(proposal.activatesAt - snapshot.timestamp)}): audit it before then`
+            : "ready now): it may boot as soon as anyone activates it"),
+      });
+    }
+  }
+  return lines;
+}
+
+/** The notice a recognised (unverified) timelock says it has, against the Stage-1 bar; never PASS. */
+function noticeLine(notice: bigint, source: string): ReportLine {
+  return notice < STAGE1_NOTICE_SECONDS
+    ? {
+        id: "notice.stage1",
+        level: "FAIL",
+        title: "notice period under 7 days: Stage 0",
+        evidence: `${source} = ${formatNotice(notice)}: users get less than the 7 days the Stage-1 bar asks`,
+        stage: 1,
+      }
+    : {
+        id: "notice.stage1",
+        level: "WARN",
+        unverified: true,
+        title: "notice period of at least 7 days, as the contract says (unverified)",
+        evidence: `${source} = ${formatNotice(notice)}; it holds only if the rule above does`,
+        stage: 1,
+      };
 }
 
 function assessTimelocked(snapshot: DevProofSnapshot, status: AppStatus): ReportLine[] {
@@ -500,14 +664,76 @@ function ownerLine(snapshot: DevProofSnapshot): ReportLine {
         title: "the owner is a single key (an EOA)",
         evidence:
           `owner() = ${owner}, which has no code: ` +
-          (snapshot.timelocked === undefined
-            ? "one stolen key can allow new code at once"
-            : "one stolen key can propose (the notice still applies) and can cancel or revoke at once") +
+          (snapshot.otherTimelock !== undefined
+            ? "one stolen key can propose (the notice applies only if the contract enforces it, see above)"
+            : snapshot.timelocked === undefined
+              ? "one stolen key can allow new code at once"
+              : "one stolen key can propose (the notice still applies) and can cancel or revoke at once") +
           `; a multisig is safer${transfer}`,
       };
 }
 
-function kmsLine(snapshot: DevProofSnapshot): ReportLine {
+/**
+ * The KMS the app relies on: whether it asks this policy, who owns it, whether it can be upgraded, and what its owner
+ * decides without the app (the OS). Trusted by design (docs/auditing.md): these lines say what that trust covers.
+ */
+function kmsLines(snapshot: DevProofSnapshot): ReportLine[] {
+  const kms = snapshot.kms;
+  const lines = [kmsRegisteredLine(snapshot)];
+  if (kms === undefined) return lines;
+  const owner = kms.owner;
+  const ownerText =
+    owner === undefined
+      ? "its owner (it does not answer owner())"
+      : `its owner ${owner} (${kms.ownerIsContract === true ? "a contract: check its signers and any delay" : "a single key (an EOA)"})`;
+  if (kms.proxy !== undefined) {
+    const { implementation, beacon, admin } = kms.proxy;
+    const slots = [
+      implementation === undefined ? undefined : `implementation ${implementation}`,
+      beacon === undefined ? undefined : `beacon ${beacon}`,
+      admin === undefined ? undefined : `admin ${admin}`,
+    ].filter((part) => part !== undefined);
+    lines.push(
+      slots.length === 0
+        ? {
+            id: "kms.upgradeable",
+            level: "INFO",
+            title: "the KMS is not an EIP-1967 proxy",
+            evidence: `the EIP-1967 slots of KMS ${kms.address} are empty`,
+          }
+        : {
+            id: "kms.upgradeable",
+            level: "WARN",
+            title: "the KMS is an upgradeable proxy: its owner can change its rules at once",
+            evidence:
+              `EIP-1967 slots of KMS ${kms.address}: ${slots.join(", ")}. dstack's DstackKms is a UUPS proxy that ` +
+              `${admin === undefined ? ownerText : `its admin ${admin}`} can upgrade without notice; an upgraded KMS ` +
+              "can hand out keys without asking this policy, whatever the app's notice (the chain does not say who " +
+              "the implementation admits: read its _authorizeUpgrade)",
+          },
+    );
+  }
+  lines.push({
+    id: "kms.owner",
+    level: owner === undefined ? "INFO" : kms.ownerIsContract === true ? "INFO" : "WARN",
+    title: "the KMS owner decides which OS images boot, at once",
+    evidence:
+      `KMS ${kms.address}: ${ownerText} allows and removes OS images (addOsImageHash / removeOsImageHash) and sets ` +
+      "the KMS's keys (setKmsInfo) without notice; the app's own policy is asked only after the KMS accepts the OS image",
+  });
+  lines.push({
+    id: "kms.os-pin",
+    level: "INFO",
+    title: "what pinning the OS changes",
+    evidence:
+      "an app that pins its OS in its own policy (mrSystem or OS image hashes, changed only with the notice) refuses " +
+      "an OS image the KMS owner adds, so a new OS waits the app's notice too; pinning does not protect against a " +
+      "KMS upgrade, which can stop asking the app at all. This report does not read an OS pin from the policy",
+  });
+  return lines;
+}
+
+function kmsRegisteredLine(snapshot: DevProofSnapshot): ReportLine {
   const kms = snapshot.kms;
   if (kms === undefined) {
     return {

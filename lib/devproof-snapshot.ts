@@ -33,8 +33,19 @@ const PROBE_ABI = [
   // dstack's KMS: an app's policy has neither.
   "function registeredApps(address appId) view returns (bool)",
   "function allowedOsImages(bytes32 osImageHash) view returns (bool)",
+  // The notice-per-proposal shape of dstack's tutorial TimelockAppAuth.
+  "function noticePeriod() view returns (uint256)",
+  "function proposedAt(bytes32 composeHash) view returns (uint256)",
+  "event ComposeHashProposed(bytes32 indexed hash, uint256 activatesAt)",
 ] as const;
-const KMS_REGISTERED_ABI = ["function registeredApps(address appId) view returns (bool)"] as const;
+const KMS_ABI = [
+  "function registeredApps(address appId) view returns (bool)",
+  "function owner() view returns (address)",
+] as const;
+/** OpenZeppelin's TimelockController, as an AppAuth's owner. */
+const TIMELOCK_CONTROLLER_ABI = ["function getMinDelay() view returns (uint256)"] as const;
+/** The most open proposals read of a notice-per-proposal shape (hashes are hostile input: anyone's events count). */
+const MAX_OTHER_PROPOSALS = 50;
 
 export interface SnapshotOptions {
   /** A dstack KMS to ask `registeredApps(app)`. */
@@ -124,12 +135,23 @@ export async function readDevProofSnapshot(
   if (compose !== undefined && timelocked === undefined) {
     compose.allowedOnChain = await ask<boolean>("allowedComposeHashes", compose.sha256);
   }
+  const otherTimelock =
+    timelocked === undefined && isAppAllowed !== undefined
+      ? await readOtherTimelock(provider, probe, owner, ownerIsContract === true, block.number)
+      : undefined;
   let kms: DevProofSnapshot["kms"];
   if (options.kms !== undefined) {
-    const registry = new Contract(options.kms, KMS_REGISTERED_ABI, provider);
+    const registry = new Contract(options.kms, KMS_ABI, provider);
+    const kmsOwner = await registry
+      .getFunction("owner")
+      .staticCall(at)
+      .then((value) => value as string, notAnswered);
     kms = {
       address: options.kms,
       registered: (await registry.getFunction("registeredApps").staticCall(app, at)) as boolean,
+      owner: kmsOwner,
+      ownerIsContract: kmsOwner === undefined ? undefined : (await provider.getCode(kmsOwner, block.number)) !== "0x",
+      proxy: await readProxySlots(provider, options.kms, block.number),
       // A KMS without kmsInfo (an older one) publishes no CA key: the report then cannot check the pin.
       caPubkey: await readKmsInfo(provider, options.kms, block.number).then(
         (info) => info.caPubkey,
@@ -148,10 +170,61 @@ export async function readDevProofSnapshot(
     isKms: registeredApps !== undefined && allowedOsImages !== undefined && isAppAllowed !== undefined,
     supportsBasicManagement: supportsBasicManagement === true,
     timelocked,
+    otherTimelock,
     proxy,
     owner,
     ownerIsContract,
   };
+}
+
+/**
+ * Recognises a timelocked AppAuth that is not ours (see `OtherTimelock`): the tutorial's notice-per-proposal shape
+ * (`noticePeriod()` and `proposedAt(bytes32)` answer), or an owner that answers OpenZeppelin's `getMinDelay()`.
+ * Undefined when neither: the contract is judged as an instant AppAuth.
+ */
+async function readOtherTimelock(
+  provider: Provider,
+  probe: Contract,
+  owner: string | undefined,
+  ownerIsContract: boolean,
+  blockNumber: number,
+): Promise<DevProofSnapshot["otherTimelock"]> {
+  const at = { blockTag: blockNumber };
+  const ask = (method: string, ...args: unknown[]) =>
+    probe
+      .getFunction(method)
+      .staticCall(...args, at)
+      .then((value) => value as bigint, notAnswered);
+  const [noticePeriod, proposedAtZero] = await Promise.all([ask("noticePeriod"), ask("proposedAt", ZeroHash)]);
+  if (typeof noticePeriod === "bigint" && typeof proposedAtZero === "bigint") {
+    let proposals: Array<{ composeHash: string; proposedAt: bigint; activatesAt: bigint }> | undefined;
+    try {
+      const logs = await probe.queryFilter(probe.filters["ComposeHashProposed"]!(), 0, blockNumber);
+      // Newest first, and only so many: anyone can make the owner's proposals many; each costs one call here.
+      const hashes = [...new Set(logs.map((log) => log.topics[1]!.toLowerCase()).reverse())].slice(
+        0,
+        4 * MAX_OTHER_PROPOSALS,
+      );
+      proposals = [];
+      for (const composeHash of hashes) {
+        if (proposals.length >= MAX_OTHER_PROPOSALS) break;
+        const proposedAt = await ask("proposedAt", composeHash);
+        if (typeof proposedAt === "bigint" && proposedAt !== 0n) {
+          proposals.push({ composeHash, proposedAt, activatesAt: proposedAt + noticePeriod });
+        }
+      }
+    } catch {
+      // Public RPCs cap the range of eth_getLogs: say the proposals were not read, rather than fail the report.
+      proposals = undefined;
+    }
+    return { kind: "notice-per-hash", noticePeriod, proposals };
+  }
+  if (owner === undefined || !ownerIsContract) return undefined;
+  const minDelay = await new Contract(owner, TIMELOCK_CONTROLLER_ABI, provider)
+    .getFunction("getMinDelay")
+    .staticCall(at)
+    .then((value) => value as bigint, notAnswered);
+  return minDelay === undefined ? undefined : { kind: "owner-timelock", owner, minDelay };
 }
 
 /**

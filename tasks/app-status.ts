@@ -6,24 +6,39 @@ import {
   type AppStatus,
   type HistoryEntry,
 } from "../lib/appAuth.js";
+import { assessOnChain } from "../lib/devproof-report.js";
+import { readDevProofSnapshot } from "../lib/devproof-snapshot.js";
 import { UserError } from "../lib/errors.js";
+import { connectKms } from "../lib/kms.js";
 import { formatCountdown, formatDate, formatDuration, formatNotice, formatRelative } from "../lib/format.js";
 import { shown } from "../lib/untrusted/text.js";
-import { checkBlockNumber } from "../lib/validate.js";
+import { checkBlockNumber, parseAddress } from "../lib/validate.js";
 import { defineAction } from "./shared/action.js";
 import { openApp, parseAppOptions, type AppOptions } from "./shared/session.js";
 
 export interface AppStatusArgs extends AppOptions {
   fromBlock: number;
+  /** A dstack KMS to describe: the app's registration, the KMS's owner and proxy, who controls OS images. */
+  kms?: string | undefined;
 }
 
 export default defineAction(async (args: AppStatusArgs, hre) => {
   const app = parseAppOptions(args);
   const fromBlock = checkBlockNumber("from-block", args.fromBlock);
+  const kmsAddress = args.kms === undefined ? undefined : parseAddress("kms", args.kms);
   const session = await openApp(hre, app, false);
   const status = await readAppStatus(session.appAuth);
   console.log(`TimelockedAppAuth ${status.address} on ${session.where}`);
   console.log(renderStatus(status));
+  if (kmsAddress !== undefined) {
+    // The same lines as the report's (lib/devproof-report.ts): the KMS is code the app relies on too.
+    await connectKms(kmsAddress, session.ethers.provider, session.where);
+    const snapshot = await readDevProofSnapshot(session.ethers.provider, status.address, { kms: kmsAddress });
+    console.log("", `The KMS the app relies on (${kmsAddress}):`);
+    for (const line of assessOnChain(snapshot).filter((l) => l.id.startsWith("kms."))) {
+      console.log(`  ${line.level.padEnd(4)}  ${line.title}`, `\n        ${line.evidence}`);
+    }
+  }
 
   let history: HistoryEntry[];
   try {

@@ -24,12 +24,19 @@ export interface DevProofReportArgs {
   json?: boolean | undefined;
 }
 
-/** A report below Stage 1: printed already, so the CLI only exits with code 1; tests read the report here. */
+/**
+ * A report below Stage 1, or a Stage 1 that rests on what the report could not verify (another timelock's own word):
+ * printed already, so the CLI only exits with code 1; tests read the report here.
+ */
 export class BelowStageOne extends NegativeAnswer {
   override name = "BelowStageOne";
 
   constructor(readonly report: DevProofReport) {
-    super(`${report.stageTitle}: ${report.lines.filter((line) => line.level === "FAIL").length} line(s) FAIL`);
+    super(
+      report.stage === 0
+        ? `${report.stageTitle}: ${report.lines.filter((line) => line.level === "FAIL").length} line(s) FAIL`
+        : `${report.stageTitle}: not verified from the chain, so not a pass`,
+    );
   }
 }
 
@@ -42,7 +49,7 @@ const COLOURS: Record<Level, Parameters<typeof styleText>[0]> = {
 
 /**
  * Which ERC-733 stage an app meets, line by line; works on any dstack AppAuth. Exit code 0 only when no line FAILs
- * (Stage 1 or better); an address that is not an AppAuth (no code, the KMS, a contract whose isAppAllowed reverts) is
+ * and the stage was verified from the chain (Stage 1 or better); an address that is not an AppAuth (no code, the KMS, a contract whose isAppAllowed reverts) is
  * refused with one line and exit code 1, not graded. The rules are lib/devproof-report.ts; this reads the chain and
  * the compose file and prints.
  */
@@ -88,6 +95,7 @@ export default defineAction(async (args: DevProofReportArgs, hre): Promise<DevPr
         .join("\n"),
     );
   }
-  if (report.stage === 0) throw new BelowStageOne(report);
+  // A claim is not evidence: a stage the chain does not show is not a pass, whatever the contract says of itself.
+  if (report.stage === 0 || report.unverified === true) throw new BelowStageOne(report);
   return report;
 });

@@ -270,6 +270,7 @@ export const tasks = [
   task("app-status", "Show an app's policy, open proposals with countdowns, and its history")
     .addOption(stringOption("app", "Address of the app's TimelockedAppAuth (required)"))
     .addOption(intOption("fromBlock", "First block of the history (public RPCs may need the deployment block)", 0))
+    .addOption(stringOption("kms", "dstack KMS to describe: its owner, proxy, OS-image control (optional)"))
     .setAction(lazyAction(() => import("./app-status.js")))
     .build(),
 

@@ -6,6 +6,7 @@ import type { ProposeResult } from "../../tasks/shared/changes.js";
 import {
   DEVICE_A,
   deployApp,
+  ethers,
   HASH_V1,
   HASH_V2,
   UNSERVED_URI,
@@ -71,5 +72,20 @@ describe("app-status", function () {
     expect((await runTask("app-status", { app, fromBlock: -1 })).errorMessage).to.equal(
       '--from-block "-1" is not valid: expected a block number (a non-negative integer)',
     );
+  });
+
+  it("with --kms, describes the KMS the app relies on: owner, proxy, OS images, what pinning changes", async function () {
+    const [signer] = await ethers.getSigners();
+    const { appAuth } = await networkHelpers.loadFixture(deployApp);
+    const kms = await ethers.deployContract("KmsStandIn", [signer!.address]);
+    await (await kms.getFunction("registerApp")(await appAuth.getAddress())).wait();
+    const out = (await runTaskOk("app-status", { app: await appAuth.getAddress(), kms: await kms.getAddress() }))
+      .stdout;
+    expect(out).to.include(`The KMS the app relies on (${await kms.getAddress()}):`);
+    expect(out).to.include("PASS  registered with the KMS");
+    expect(out).to.include("INFO  the KMS is not an EIP-1967 proxy");
+    expect(out).to.include("WARN  the KMS owner decides which OS images boot, at once");
+    expect(out).to.include(signer!.address);
+    expect(out).to.include("what pinning the OS changes");
   });
 });

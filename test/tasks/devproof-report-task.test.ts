@@ -291,4 +291,80 @@ describe("devproof-report", function () {
     const ok = await runTaskOk("devproof-report", { app });
     expect(ok.stdout).to.contain("KMS registration not checked");
   });
+
+  describe("timelocked AppAuths that are not ours, and the KMS", function () {
+    /** dstack's tutorial TimelockAppAuth shape: 7-day notice, one open proposal; a KMS whose proxy slot is set. */
+    async function tutorialApp() {
+      const [signer] = await ethers.getSigners();
+      const v1 = (await composeHashOfFile(V1)).bytesHash;
+      const appAuth = await ethers.deployContract("TutorialTimelockAppAuth", [7n * DAY, true, v1]);
+      await (await appAuth.getFunction("proposeComposeHash")(`0x${"22".repeat(32)}`)).wait();
+      const kms = await ethers.deployContract("KmsStandIn", [signer!.address]);
+      const app = await appAuth.getAddress();
+      await (await kms.getFunction("registerApp")(app)).wait();
+      // dstack's DstackKms is a UUPS proxy: the stand-in gets an implementation in its EIP-1967 slot.
+      await networkHelpers.setStorageAt(
+        await kms.getAddress(),
+        EIP1967_SLOTS.implementation,
+        `0x${"00".repeat(12)}${"7e".repeat(20)}`,
+      );
+      return { app, kms: await kms.getAddress(), owner: signer!.address };
+    }
+
+    it("reads the tutorial's notice and open proposal, says it cannot verify the rule, never 'Stage 0, instant'", async function () {
+      const { app, kms, owner } = await networkHelpers.loadFixture(tutorialApp);
+      const run = await report({ app, kms });
+      expect(run.exitCode).to.equal(1);
+      expect(run.report.stage).to.equal(1);
+      expect(run.report.unverified).to.equal(true);
+      expect(run.report.stageTitle).to.contain("UNVERIFIED");
+      expect(levels(run.report)).to.deep.include({
+        "contract.timelocked": "INFO",
+        "upgrade-path": "WARN",
+        "notice.stage1": "WARN",
+        "kms.registered": "PASS",
+        "kms.upgradeable": "WARN",
+        "kms.owner": "WARN",
+        "kms.os-pin": "INFO",
+      });
+      expect(lineOf(run.report, "upgrade-path").title).to.contain("cannot verify the notice rule: read");
+      expect(lineOf(run.report, "notice.stage1").evidence).to.contain("noticePeriod() = 7d 0h 0m");
+      expect(lineOf(run.report, `proposal.0x22222222`).evidence).to.match(/ready in [67]d/);
+      expect(lineOf(run.report, "kms.upgradeable").evidence).to.contain(
+        `implementation 0x${"7e".repeat(20)}`.slice(0, 20),
+      );
+      expect(lineOf(run.report, "kms.owner").evidence).to.contain(owner);
+      expect(run.stdout).not.to.contain("no notice period");
+      expect(run.stdout).not.to.contain("take effect in the block");
+    });
+
+    it("fails a tutorial-shaped contract whose notice is under 7 days, as it says: Stage 0, the rule still unverified", async function () {
+      const short = await ethers.deployContract("TutorialTimelockAppAuth", [120n, true, `0x${"11".repeat(32)}`]);
+      const run = await report({ app: await short.getAddress() });
+      expect(run.exitCode).to.equal(1);
+      expect(levels(run.report)).to.deep.include({ "upgrade-path": "WARN", "notice.stage1": "FAIL" });
+    });
+
+    it("recognises an AppAuth whose owner is OpenZeppelin's TimelockController: WARN, unverified, with its delay", async function () {
+      const [signer] = await ethers.getSigners();
+      const timelock = await ethers.deployContract("TimelockController", [
+        7n * DAY,
+        [signer!.address],
+        [signer!.address],
+        signer!.address,
+      ]);
+      const stock = await ethers.deployContract("StockAppAuth", [
+        await timelock.getAddress(),
+        true,
+        ethers.ZeroHash,
+        `0x${"11".repeat(32)}`,
+      ]);
+      const run = await report({ app: await stock.getAddress() });
+      expect(run.exitCode).to.equal(1);
+      expect(run.report.stage).to.equal(1);
+      expect(lineOf(run.report, "upgrade-path")).to.include({ level: "WARN" });
+      expect(lineOf(run.report, "upgrade-path").evidence).to.contain("RoleGranted");
+      expect(lineOf(run.report, "notice.stage1").evidence).to.contain("getMinDelay() of the owner timelock = 7d");
+    });
+  });
 });
