@@ -24,8 +24,8 @@
 import type { Logger } from "pino";
 
 import type { Release } from "../../lib/release.js";
-import { describeReports, HeaderUnverifiedError, type EndpointReport } from "../../lib/verified/headers.js";
-import { ProofUnavailableError } from "../../lib/verified/reader.js";
+import { describeReports, type EndpointReport } from "../../lib/verified/headers.js";
+import { unverifiedStateOf, type Verification } from "../../lib/verified/reader.js";
 import {
   dockerComposeOf,
   fetchComposeBytes,
@@ -47,20 +47,6 @@ export interface ReconcilerOptions {
   health: HealthCheck;
   /** Longest a healthy pass can take, for `/healthz`. */
   maxPassMs: number;
-}
-
-/**
- * Whether the last pass could verify the chain, and who disagreed: `verified` (every endpoint agreed), `outvoted`
- * (a quorum agreed; the others are named), `too-few`, `disagree` or `proof-refused` (nothing was decided).
- */
-interface Verification {
-  state: "verified" | "outvoted" | "too-few" | "disagree" | "proof-refused";
-  /** The state and who dissented how, without the numbers that change every block: a new key is a new log line. */
-  key: string;
-  since: string;
-  message: string;
-  reports: EndpointReport[];
-  refusedProofs: Array<{ endpoint: string; problem: string }>;
 }
 
 interface Retry {
@@ -250,16 +236,7 @@ export class Reconciler implements Loop {
 
   /** No verified view: one error line when this state (or who caused it) changes; nothing else happens. */
   private noteUnverified(error: unknown, state: AgentState): void {
-    let next: Pick<Verification, "state" | "reports" | "refusedProofs"> | undefined;
-    if (error instanceof HeaderUnverifiedError) {
-      next = { state: error.kind === "disagree" ? "disagree" : "too-few", reports: error.reports, refusedProofs: [] };
-    } else if (error instanceof ProofUnavailableError) {
-      next = {
-        state: "proof-refused",
-        reports: [],
-        refusedProofs: error.problems.map(({ endpoint, problem }) => ({ endpoint, problem })),
-      };
-    }
+    const next = unverifiedStateOf(error);
     if (next === undefined) return;
     const key = `${next.state}|${dissentKey(next.reports, undefined, undefined)}|${next.refusedProofs
       .map((p) => `${p.endpoint}:${shape(p.problem)}`)

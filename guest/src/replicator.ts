@@ -93,8 +93,8 @@ import { deriveTlsKey } from "../../lib/tls/key.js";
 import type { AppBootInfo } from "../../lib/bootInfo.js";
 import { isAppAllowedLocally, readProvenPolicy } from "../../lib/verified/appAuthPolicy.js";
 import type { VerifiedHeader } from "../../lib/verified/header.js";
-import { describeReports, HeaderUnverifiedError, type EndpointReport } from "../../lib/verified/headers.js";
-import { ProofUnavailableError, type VerifiedChainReader } from "../../lib/verified/reader.js";
+import { describeReports, type EndpointReport } from "../../lib/verified/headers.js";
+import { unverifiedStateOf, type Verification, type VerifiedChainReader } from "../../lib/verified/reader.js";
 import {
   ATTESTATION_PERIOD_SECONDS,
   isReadable,
@@ -232,14 +232,6 @@ interface VerifiedView extends ConfirmedBlock {
 }
 
 /** Whether the last pass read verified chain state, and who disagreed or was refused (for logs, `/status`, `/healthz`). */
-interface Verification {
-  state: "verified" | "outvoted" | "too-few" | "disagree" | "proof-refused";
-  key: string;
-  since: string;
-  message: string;
-  reports: EndpointReport[];
-  refusedProofs: Array<{ endpoint: string; problem: string }>;
-}
 /** The name of an onboarding file: nothing else in `--onboarding-out` is served. */
 const ONBOARDING_FILE = /^onboarding-0x[0-9a-fA-F]{40}\.json$/;
 
@@ -1408,16 +1400,7 @@ export class Replicator implements Loop {
 
   /** No verified view (or no proof that verifies): one error line when this changes; nothing is acted on. */
   private noteUnverified(error: unknown): void {
-    let next: Pick<Verification, "state" | "reports" | "refusedProofs"> | undefined;
-    if (error instanceof HeaderUnverifiedError) {
-      next = { state: error.kind === "disagree" ? "disagree" : "too-few", reports: error.reports, refusedProofs: [] };
-    } else if (error instanceof ProofUnavailableError) {
-      next = {
-        state: "proof-refused",
-        reports: [],
-        refusedProofs: error.problems.map(({ endpoint, problem }) => ({ endpoint, problem })),
-      };
-    }
+    const next = unverifiedStateOf(error);
     if (next === undefined) return;
     // Which endpoints answered and which did not, not what they said (hashes, block numbers and socket errors change
     // every pass): one line per change of state.

@@ -13,7 +13,7 @@
 import { keccak256 } from "ethers";
 
 import type { VerifiedHeader } from "./header.js";
-import type { HeaderEvidence, HeaderSource } from "./headers.js";
+import { HeaderUnverifiedError, type EndpointReport, type HeaderEvidence, type HeaderSource } from "./headers.js";
 import { ProofError, slotHex, verifyProofAnswer, type ProvenStorage } from "./proof.js";
 import type { RpcClient } from "./rpc.js";
 
@@ -114,4 +114,39 @@ export class VerifiedChainReader {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Where a loop that acts only on verified reads stands, as it logs it and shows it on `/status`: `verified` (every
+ * endpoint agreed), `outvoted` (a quorum agreed; the others are named), `too-few`, `disagree` or `proof-refused`
+ * (nothing was decided).
+ */
+export interface Verification {
+  state: "verified" | "outvoted" | "too-few" | "disagree" | "proof-refused";
+  /** The state and who dissented how, without the numbers that change every block: a new key is a new log line. */
+  key: string;
+  since: string;
+  message: string;
+  reports: EndpointReport[];
+  refusedProofs: Array<{ endpoint: string; problem: string }>;
+}
+
+/**
+ * Why a verified read gave no view, from the error it threw: the endpoints disagree or too few answered (with what
+ * each said), or no proof verified (with each endpoint's problem). Undefined for any other error.
+ */
+export function unverifiedStateOf(
+  error: unknown,
+): Pick<Verification, "state" | "reports" | "refusedProofs"> | undefined {
+  if (error instanceof HeaderUnverifiedError) {
+    return { state: error.kind === "disagree" ? "disagree" : "too-few", reports: error.reports, refusedProofs: [] };
+  }
+  if (error instanceof ProofUnavailableError) {
+    return {
+      state: "proof-refused",
+      reports: [],
+      refusedProofs: error.problems.map(({ endpoint, problem }) => ({ endpoint, problem })),
+    };
+  }
+  return undefined;
 }

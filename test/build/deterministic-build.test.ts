@@ -41,6 +41,16 @@ function contractOf(output: CompilerOutput, inputSourceName: string) {
   return contract;
 }
 
+/** Hardhat's compilation job for `source` (a path from the project's root) with the production profile. */
+async function productionJob(source: string) {
+  const root = path.join(hre.config.paths.root, source);
+  const jobs = await hre.solidity.getCompilationJobs([root], { buildProfile: "production", force: true, quiet: true });
+  if (!jobs.success) throw new Error(jobs.formattedReason);
+  const job = jobs.compilationJobsPerFile.get(root) ?? jobs.indexedIndividualJobs.get(root);
+  if (job === undefined) throw new Error(`no compilation job for ${source}`);
+  return job;
+}
+
 describe("deterministic build of TimelockedAppAuth (production profile)", function () {
   // Two compilations with the optimizer on, by the wasm compiler.
   this.timeout(300_000);
@@ -55,15 +65,7 @@ describe("deterministic build of TimelockedAppAuth (production profile)", functi
     // Coverage instruments the sources, so a coverage run would compare instrumented builds; `npm test` runs this
     // file again without coverage (`npm run test:build`).
     if (hre.globalOptions.coverage) this.skip();
-    const root = path.join(hre.config.paths.root, SOURCE);
-    const jobs = await hre.solidity.getCompilationJobs([root], {
-      buildProfile: "production",
-      force: true,
-      quiet: true,
-    });
-    if (!jobs.success) throw new Error(jobs.formattedReason);
-    const job = jobs.compilationJobsPerFile.get(root) ?? jobs.indexedIndividualJobs.get(root);
-    if (job === undefined) throw new Error(`no compilation job for ${SOURCE}`);
+    const job = await productionJob(SOURCE);
     input = await job.getSolcInput();
     solcLongVersion = job.solcLongVersion;
     inputSourceName = Object.keys(input.sources).find((name) => name.endsWith(SOURCE))!;
@@ -165,15 +167,7 @@ describe("production build of the deployed contracts", function () {
   ] as const) {
     it(`keeps ${name}'s runtime code within EIP-170's ${MAX_RUNTIME_BYTES} bytes`, async function () {
       if (hre.globalOptions.coverage) this.skip();
-      const root = path.join(hre.config.paths.root, source);
-      const jobs = await hre.solidity.getCompilationJobs([root], {
-        buildProfile: "production",
-        force: true,
-        quiet: true,
-      });
-      if (!jobs.success) throw new Error(jobs.formattedReason);
-      const job = jobs.compilationJobsPerFile.get(root) ?? jobs.indexedIndividualJobs.get(root);
-      if (job === undefined) throw new Error(`no compilation job for ${source}`);
+      const job = await productionJob(source);
       const { output } = await hre.solidity.runCompilationJob(job, { buildProfile: "production", quiet: true });
       const inputSourceName = Object.keys(output.contracts ?? {}).find((sourceName) => sourceName.endsWith(source))!;
       const runtime = output.contracts?.[inputSourceName]?.[name]?.evm?.deployedBytecode?.object ?? "";

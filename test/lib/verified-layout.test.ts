@@ -3,48 +3,10 @@
  * its structs is compared with the `storageLayout` of the build (hardhat.config.ts asks solc for it). A change of the
  * contract's storage (a new variable, a reordering, a struct that grows) fails here, not in a running agent.
  */
-import { readFile } from "node:fs/promises";
-
 import { expect } from "chai";
-import hre from "hardhat";
 
 import { APP_AUTH_STORAGE, STRUCT_MEMBERS } from "../../lib/verified/timelockedAppAuth.js";
-
-interface LayoutEntry {
-  label: string;
-  slot: string;
-  offset: number;
-  type: string;
-}
-interface LayoutType {
-  encoding: string;
-  label: string;
-  numberOfBytes: string;
-  members?: LayoutEntry[];
-  value?: string;
-}
-interface StorageLayout {
-  storage: LayoutEntry[];
-  types: Record<string, LayoutType>;
-}
-
-/** A type id without the AST ids the compiler numbers it with: t_struct(Proposal)14527_storage → t_struct(Proposal)_storage. */
-const stripIds = (type: string) => type.replace(/\)\d+/g, ")");
-
-async function layoutOf(contract: string): Promise<StorageLayout> {
-  const id = await hre.artifacts.getBuildInfoId(contract);
-  if (id === undefined) throw new Error(`no build info for ${contract}: run npx hardhat compile`);
-  const outputPath = await hre.artifacts.getBuildInfoOutputPath(id);
-  if (outputPath === undefined) throw new Error(`no build output for ${contract}`);
-  const output = JSON.parse(await readFile(outputPath, "utf8")) as {
-    output: { contracts: Record<string, Record<string, { storageLayout?: StorageLayout }>> };
-  };
-  for (const contracts of Object.values(output.output.contracts)) {
-    const layout = contracts[contract]?.storageLayout;
-    if (layout !== undefined) return layout;
-  }
-  throw new Error(`the build of ${contract} has no storageLayout: is it in hardhat.config.ts's outputSelection?`);
-}
+import { layoutOf, stripIds, type StorageLayout } from "../helpers/storage-layout.js";
 
 describe("TimelockedAppAuth's storage layout, as the guest agent reads it", function () {
   let layout: StorageLayout;

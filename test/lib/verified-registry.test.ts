@@ -5,12 +5,11 @@
  * answers (on chosen and random records), and the policy decided locally from proven storage answers as
  * `isAppAllowed` does (on chosen and random boot infos, under each combination of the policy's flags).
  */
-import { readFile } from "node:fs/promises";
 
 import { expect } from "chai";
 import fc from "fast-check";
 import { hexlify, randomBytes, Wallet } from "ethers";
-import hre, { network } from "hardhat";
+import { network } from "hardhat";
 import type { NetworkConnection } from "hardhat/types/network";
 
 import type { AppBootInfo } from "../../lib/bootInfo.js";
@@ -27,6 +26,7 @@ import {
 } from "../../lib/verified/replicationRegistry.js";
 import { eip1193RpcClient } from "../../lib/verified/rpc.js";
 import { deviceIdOf, MIN_NOTICE_PERIOD } from "../helpers/appAuth.js";
+import { layoutOf, stripIds, type StorageLayout } from "../helpers/storage-layout.js";
 import {
   COMPOSE_A,
   COMPOSE_B,
@@ -36,34 +36,6 @@ import {
   signedRegistration,
   testNode,
 } from "../helpers/replication.js";
-
-interface LayoutEntry {
-  label: string;
-  slot: string;
-  offset: number;
-  type: string;
-}
-interface StorageLayout {
-  storage: LayoutEntry[];
-  types: Record<string, { numberOfBytes: string; members?: LayoutEntry[] }>;
-}
-
-const stripIds = (type: string) => type.replace(/\)\d+/g, ")");
-
-async function layoutOf(contract: string): Promise<StorageLayout> {
-  const id = await hre.artifacts.getBuildInfoId(contract);
-  if (id === undefined) throw new Error(`no build info for ${contract}: run npx hardhat compile`);
-  const outputPath = await hre.artifacts.getBuildInfoOutputPath(id);
-  if (outputPath === undefined) throw new Error(`no build output for ${contract}`);
-  const output = JSON.parse(await readFile(outputPath, "utf8")) as {
-    output: { contracts: Record<string, Record<string, { storageLayout?: StorageLayout }>> };
-  };
-  for (const contracts of Object.values(output.output.contracts)) {
-    const layout = contracts[contract]?.storageLayout;
-    if (layout !== undefined) return layout;
-  }
-  throw new Error(`the build of ${contract} has no storageLayout: is it in hardhat.config.ts's outputSelection?`);
-}
 
 /** A reader whose headers one in-process endpoint vouches for (the quorum is tested in verified.test.ts). */
 function readerOf(connection: NetworkConnection): VerifiedChainReader {
