@@ -40,7 +40,8 @@ import {DatedSet} from "./utils/DatedSet.sol";
 ///   show how far back the owner could roll back at once.
 /// - Ownership is two-step. Renouncing it disables upgrades first, so no open proposal outlives the last
 ///   person who could cancel it.
-/// - Emits dstack's own `DstackApp` events when a change takes effect, so existing indexers read its history.
+/// - Emits dstack's own `DstackApp` events when a change takes effect, so existing indexers read its history, each
+///   with dstack's audit event {PolicyChanged} (same signature and labels as dstack's `DstackApp`).
 /// - Admin code favours readability over gas: it runs a few times a month; {isAppAllowed} runs at every boot.
 ///   Storage is laid out so that no value is written twice (BENCHMARKS.md shows where each transaction's gas goes).
 contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
@@ -59,6 +60,14 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     uint256 public constant MAX_URI_LENGTH = 1024;
 
     bytes32 private constant _TCB_UP_TO_DATE = keccak256("UpToDate");
+
+    // {PolicyChanged} labels, as dstack's DstackApp hashes them (plus this contract's notice period).
+    bytes32 private constant _POLICY_COMPOSE_HASH = keccak256("compose-hash");
+    bytes32 private constant _POLICY_DEVICE = keccak256("device");
+    bytes32 private constant _POLICY_ALLOW_ANY_DEVICE = keccak256("allow-any-device");
+    bytes32 private constant _POLICY_REQUIRE_TCB = keccak256("require-tcb-up-to-date");
+    bytes32 private constant _POLICY_UPGRADES_DISABLED = keccak256("upgrades-disabled");
+    bytes32 private constant _POLICY_NOTICE_PERIOD = keccak256("notice-period");
 
     struct Proposal {
         ChangeKind kind;
@@ -104,6 +113,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         _checkNoticeBounds(initialNoticePeriod);
         _noticePeriod = initialNoticePeriod;
         emit NoticePeriodChanged(0, initialNoticePeriod);
+        _policyChanged(_POLICY_NOTICE_PERIOD, bytes32(initialNoticePeriod), true);
 
         if (initialComposeHash != bytes32(0)) {
             _checkComposeUri(initialComposeHash, initialComposeUri);
@@ -114,11 +124,14 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
             bytes32 deviceId = initialDevices[i];
             if (!_devices.add(deviceId)) revert DeviceAlreadyAllowed(deviceId);
             emit DeviceAdded(deviceId);
+            _policyChanged(_POLICY_DEVICE, deviceId, true);
         }
         _allowAnyDevice = initialAllowAnyDevice;
         emit AllowAnyDeviceSet(initialAllowAnyDevice);
+        _policyChanged(_POLICY_ALLOW_ANY_DEVICE, bytes32(0), initialAllowAnyDevice);
         _requireTcbUpToDate = initialRequireTcbUpToDate;
         emit RequireTcbUpToDateSet(initialRequireTcbUpToDate);
+        _policyChanged(_POLICY_REQUIRE_TCB, bytes32(0), initialRequireTcbUpToDate);
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -210,6 +223,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         _consumeReadyProposal(ChangeKind.AddDevice, deviceId);
         _devices.add(deviceId);
         emit DeviceAdded(deviceId);
+        _policyChanged(_POLICY_DEVICE, deviceId, true);
     }
 
     /// @notice Withdraw an open device proposal.
@@ -234,6 +248,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         _consumeReadyProposal(ChangeKind.AllowAnyDevice, bytes32(0));
         _allowAnyDevice = true;
         emit AllowAnyDeviceSet(true);
+        _policyChanged(_POLICY_ALLOW_ANY_DEVICE, bytes32(0), true);
     }
 
     /// @notice Withdraw an open allow-any-device proposal.
@@ -258,6 +273,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         _consumeReadyProposal(ChangeKind.AllowOutdatedTcb, bytes32(0));
         _requireTcbUpToDate = false;
         emit RequireTcbUpToDateSet(false);
+        _policyChanged(_POLICY_REQUIRE_TCB, bytes32(0), false);
     }
 
     /// @notice Withdraw an open allow-outdated-TCB proposal.
@@ -310,6 +326,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     function removeDevice(bytes32 deviceId) external onlyOwner {
         if (!_devices.remove(deviceId)) revert DeviceNotAllowed(deviceId);
         emit DeviceRemoved(deviceId);
+        _policyChanged(_POLICY_DEVICE, deviceId, false);
     }
 
     /// @notice Allow only listed devices from now on.
@@ -318,6 +335,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         if (!_allowAnyDevice) revert AllowAnyDeviceUnchanged(false);
         _allowAnyDevice = false;
         emit AllowAnyDeviceSet(false);
+        _policyChanged(_POLICY_ALLOW_ANY_DEVICE, bytes32(0), false);
     }
 
     /// @notice Refuse CVMs whose TCB status is not "UpToDate" from now on.
@@ -326,6 +344,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         if (_requireTcbUpToDate) revert RequireTcbUpToDateUnchanged(true);
         _requireTcbUpToDate = true;
         emit RequireTcbUpToDateSet(true);
+        _policyChanged(_POLICY_REQUIRE_TCB, bytes32(0), true);
     }
 
     /// @notice Lengthen the notice period, at once. Open proposals keep their `readyAt`, except that every open
@@ -571,6 +590,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     function _addComposeHash(bytes32 composeHash) private {
         _composeHashes.add(composeHash, uint64(block.timestamp));
         emit ComposeHashAdded(composeHash);
+        _policyChanged(_POLICY_COMPOSE_HASH, composeHash, true);
         _setCurrentRelease(composeHash);
     }
 
@@ -578,6 +598,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         if (!_composeHashes.remove(composeHash)) revert ComposeHashNotAllowed(composeHash);
         delete _composeUris[composeHash];
         emit ComposeHashRemoved(composeHash);
+        _policyChanged(_POLICY_COMPOSE_HASH, composeHash, false);
     }
 
     function _setCurrentRelease(bytes32 composeHash) private {
@@ -592,12 +613,19 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         uint256 oldNoticePeriod = _noticePeriod;
         _noticePeriod = newNoticePeriod;
         emit NoticePeriodChanged(oldNoticePeriod, newNoticePeriod);
+        _policyChanged(_POLICY_NOTICE_PERIOD, bytes32(newNoticePeriod), true);
         if (newNoticePeriod > oldNoticePeriod) _cancelShorteningsBelow(newNoticePeriod);
     }
 
     function _disableUpgrades() private {
         _upgradesDisabled = true;
         emit UpgradesDisabled();
+        _policyChanged(_POLICY_UPGRADES_DISABLED, bytes32(0), true);
+    }
+
+    /// @dev dstack's audit event, next to the dstack event of the same change; the actor is the transaction's sender.
+    function _policyChanged(bytes32 policy, bytes32 value, bool enabled) private {
+        emit PolicyChanged(msg.sender, policy, value, enabled);
     }
 
     function _checkNoticeBounds(uint256 notice) private pure {

@@ -540,13 +540,20 @@ export async function readHistory(
 }
 
 /**
+ * dstack's audit event (`PolicyChanged`), emitted next to each dstack event of a change (by dstack's DstackApp and by
+ * TimelockedAppAuth): readers that describe changes skip it, as they would otherwise report each change twice.
+ */
+export const AUDIT_EVENT = "PolicyChanged";
+
+/**
  * One log as a history entry; undefined for a log of an event the contract does not declare. Never throws: a log
  * whose strings are not UTF-8 (the owner writes the URIs) is an entry all the same, refused with its reason and
  * described as far as it decodes, so it neither hides the entries after it nor stops the reader.
  */
 function decodeLog(log: Log, timestamp: bigint): HistoryEntry | undefined {
   const fragment = eventFragmentOf(appAuthInterface, log.topics[0]);
-  if (fragment === null) return undefined;
+  // dstack's audit event repeats the dstack event of the same change, which the history already shows.
+  if (fragment === null || fragment.name === AUDIT_EVENT) return undefined;
   const decoded = decodeEventLog(fragment, log);
   const args = decoded.values as Record<string, unknown>;
   let description: string | undefined;

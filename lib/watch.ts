@@ -10,7 +10,7 @@
  */
 import type { Log, Provider } from "ethers";
 
-import { appAuthInterface, changeKindOf, describeChange, describeEvent } from "./appAuth.js";
+import { AUDIT_EVENT, appAuthInterface, changeKindOf, describeChange, describeEvent } from "./appAuth.js";
 import { formatCountdown, formatDate, formatDuration } from "./format.js";
 import { ReplicationRegistry__factory } from "../types/ethers-contracts/index.js";
 import { evictionCauseOf } from "./replication/enums.js";
@@ -124,7 +124,8 @@ function jsonSafe(value: unknown): JsonValue {
 export function decodeWatchedLog(log: Log, context: DecodeContext): WatchedEvent | undefined {
   const fromApp = log.address.toLowerCase() === context.app.toLowerCase();
   const fragment = eventFragmentOf(fromApp ? appAuthInterface : registryInterface, log.topics[0]);
-  if (fragment === null) return undefined;
+  // dstack's audit event repeats the dstack event of the same change, which is reported already.
+  if (fragment === null || (fromApp && fragment.name === AUDIT_EVENT)) return undefined;
   const decoded = decodeEventLog(fragment, log);
   const base = {
     source: fromApp ? ("app" as const) : ("registry" as const),

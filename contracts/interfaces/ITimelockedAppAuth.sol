@@ -78,6 +78,17 @@ interface ITimelockedAppAuth is IAppAuth {
     /// @notice Upgrades were disabled for good: nothing can be proposed or activated any more.
     event UpgradesDisabled();
 
+    /// @notice dstack's audit event, emitted next to each of the events above (and for notice changes) when the
+    /// change takes effect, with the signature, topic and policy labels of dstack's current `DstackApp`, so indexers
+    /// that rebuild a dstack app's policy from it read this one too.
+    /// @param actor Who sent the transaction that made the change take effect (for an activation: the activator).
+    /// @param policy `keccak256` of the label: "compose-hash", "device", "allow-any-device",
+    /// "require-tcb-up-to-date", "upgrades-disabled" (dstack's), or "notice-period" (this contract's own).
+    /// @param value The compose hash or device id; the new notice period in seconds; zero for the flags.
+    /// @param enabled Whether the value became allowed (false: it stopped being allowed), or the flag's new value;
+    /// true for a notice change.
+    event PolicyChanged(address indexed actor, bytes32 indexed policy, bytes32 indexed value, bool enabled);
+
     // ---------------------------------------------------------------------------------------------------------
     // Proposal lifecycle and release events
     // ---------------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import fc from "fast-check";
 import { AbiCoder, Interface, ParamType, getAddress, hexlify, id, isError, toUtf8Bytes, zeroPadValue } from "ethers";
 import type { Log, Provider } from "ethers";
 
-import { appAuthInterface } from "../../lib/appAuth.js";
+import { AUDIT_EVENT, appAuthInterface } from "../../lib/appAuth.js";
 import {
   REGISTRY_AGENT_ABI,
   readNodeRecord,
@@ -304,7 +304,10 @@ describe("lib/untrusted", function () {
         headTimestamp: 1_700_000_100,
       };
       const appEvents: string[] = [];
-      appAuthInterface.forEachEvent((fragment) => appEvents.push(fragment.topicHash));
+      // dstack's audit event is skipped on purpose (it repeats the dstack event of its change): tested below.
+      appAuthInterface.forEachEvent((fragment) => {
+        if (fragment.name !== AUDIT_EVENT) appEvents.push(fragment.topicHash);
+      });
       const anyLog = fc.oneof(
         // A registration with any strings, perhaps mangled.
         fc
@@ -340,6 +343,24 @@ describe("lib/untrusted", function () {
             expect(event!.description.startsWith(`refused event ${event!.event} in block 7, log 0: `)).to.equal(true);
           }
           JSON.parse(safeJson(event));
+        }),
+        FUZZ,
+      );
+    });
+
+    it("decodeWatchedLog: the app's audit event (PolicyChanged) is skipped whatever it holds, as it repeats the dstack event of its change", function () {
+      const context = {
+        app: APP,
+        registry: REGISTRY,
+        timelocked: true,
+        blockTimestamp: 1_700_000_000,
+        headNumber: 9,
+        headTimestamp: 1_700_000_100,
+      };
+      const audit = appAuthInterface.getEvent(AUDIT_EVENT)!.topicHash;
+      fc.assert(
+        fc.property(fc.array(word, { maxLength: 3 }), bytes(400), (topics, data) => {
+          expect(decodeWatchedLog(asLog({ topics: [audit, ...topics], data }, APP), context)).to.equal(undefined);
         }),
         FUZZ,
       );

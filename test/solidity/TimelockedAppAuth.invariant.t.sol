@@ -11,6 +11,7 @@ import {IAppAuth} from "../../contracts/interfaces/IAppAuth.sol";
 import {ITimelockedAppAuth} from "../../contracts/interfaces/ITimelockedAppAuth.sol";
 import {AppAuthCalls} from "./utils/AppAuthCalls.sol";
 import {Test, TestBase} from "./utils/Test.sol";
+import {Vm} from "./utils/Vm.sol";
 
 /// @title TimelockedAppAuthHandler
 /// @notice The only contract the invariant fuzzer calls. It plays the owner (who changes hands), attackers and
@@ -108,11 +109,25 @@ contract TimelockedAppAuthHandler is TestBase {
         TimerReset,
         NonOwnerSuccess,
         BadRelease,
-        ShorteningOutlivedLongerNotice
+        ShorteningOutlivedLongerNotice,
+        AuditActorNotSender
     }
 
-    uint256[8] internal _violations;
-    string[8] internal _firstViolations;
+    uint256[9] internal _violations;
+    string[9] internal _firstViolations;
+
+    /// @notice The policy as an indexer rebuilds it from dstack's audit event (PolicyChanged) alone, as it would for
+    /// dstack's DstackApp: per (label, value) the last `enabled`; a notice from its value.
+    struct AuditedPolicy {
+        bool[HASHES] hashAllowed;
+        bool[DEVICES] deviceAllowed;
+        bool allowAnyDevice;
+        bool requireTcbUpToDate;
+        bool upgradesDisabled;
+        uint256 notice;
+    }
+
+    AuditedPolicy internal _audited;
 
     // Call statistics (successful calls by kind of action). Not asserted: log them from an `afterInvariant()` when
     // changing the handler, to check that runs still reach activations, cancellations and disabled upgrades. --------
@@ -138,7 +153,9 @@ contract TimelockedAppAuthHandler is TestBase {
 
         bytes32[] memory genesisDevices = new bytes32[](1);
         genesisDevices[0] = _devices[0];
+        vm.recordLogs();
         auth = new TimelockedAppAuth(_owners[0], INITIAL_NOTICE, _hashes[0], "ipfs://0", genesisDevices, false, true);
+        _readAudit(address(this), true);
 
         _policy.hashAllowed[0] = true;
         _hashUris[0] = "ipfs://0";
@@ -415,6 +432,10 @@ contract TimelockedAppAuthHandler is TestBase {
     // =========================================================================================================
 
     /// @notice How many times a check found `kind` of violation, and a description of the first one.
+    function audited() external view returns (AuditedPolicy memory) {
+        return _audited;
+    }
+
     function violations(Violation kind) external view returns (uint256 count, string memory first) {
         return (_violations[uint256(kind)], _firstViolations[uint256(kind)]);
     }
@@ -520,8 +541,10 @@ contract TimelockedAppAuthHandler is TestBase {
     /// @dev Calls the policy as `caller` and checks the difference its call made to the policy.
     function _call(address caller, bytes memory data) internal returns (bool ok) {
         Snapshot memory before = _snapshot();
+        vm.recordLogs();
         vm.prank(caller);
         (ok,) = address(auth).call(data);
+        _readAudit(caller, ok);
         Snapshot memory after_ = _snapshot();
         _checkTransition(before, after_);
         if (after_.notice > before.notice) _keepTheNoticePromise(after_.notice);
@@ -637,6 +660,30 @@ contract TimelockedAppAuthHandler is TestBase {
     function _disableUpgradesInModel() internal {
         ghostUpgradesDisabled = true;
         _policyAtDisable = _policy;
+    }
+
+    /// @dev Plays an indexer: takes in the policy's PolicyChanged logs since {Vm.recordLogs}, knowing only dstack's
+    /// labels (and the notice's), never the contract's state. The actor must be whoever sent the call. The runner
+    /// records the logs of a call that reverted too, which no indexer ever sees: those are dropped.
+    function _readAudit(address sender, bool succeeded) internal {
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        if (!succeeded) return;
+        for (uint256 i = 0; i < logs.length; ++i) {
+            Vm.Log memory log = logs[i];
+            if (log.emitter != address(auth) || log.topics[0] != ITimelockedAppAuth.PolicyChanged.selector) continue;
+            if (address(uint160(uint256(log.topics[1]))) != sender) {
+                _violate(Violation.AuditActorNotSender, "PolicyChanged names another actor than the sender");
+            }
+            bytes32 label = log.topics[2];
+            bytes32 value = log.topics[3];
+            bool enabled = abi.decode(log.data, (bool));
+            if (label == keccak256("compose-hash")) _audited.hashAllowed[_indexOf(_hashes, value)] = enabled;
+            else if (label == keccak256("device")) _audited.deviceAllowed[_indexOf(_devices, value)] = enabled;
+            else if (label == keccak256("allow-any-device")) _audited.allowAnyDevice = enabled;
+            else if (label == keccak256("require-tcb-up-to-date")) _audited.requireTcbUpToDate = enabled;
+            else if (label == keccak256("upgrades-disabled")) _audited.upgradesDisabled = enabled;
+            else if (label == keccak256("notice-period")) _audited.notice = uint256(value);
+        }
     }
 
     function _violate(Violation kind, string memory what) internal {
@@ -782,6 +829,25 @@ contract TimelockedAppAuthInvariantTest is Test {
     }
 
     /// @dev The contract's policy, ownership and URIs are exactly what the ghost model expects.
+    /// @dev dstack's audit event tells the whole story: an indexer that reads only PolicyChanged (as it does for
+    /// dstack's DstackApp) rebuilds exactly the policy the contract enforces, and each event names its sender.
+    function invariant_auditEventsRebuildThePolicy() public view {
+        _assertNone(TimelockedAppAuthHandler.Violation.AuditActorNotSender);
+        TimelockedAppAuthHandler.AuditedPolicy memory seen = handler.audited();
+        bytes32[4] memory hashes = handler.hashes();
+        for (uint256 i = 0; i < hashes.length; ++i) {
+            assertEq(seen.hashAllowed[i], auth.allowedComposeHashes(hashes[i]), "audited compose hash");
+        }
+        bytes32[3] memory devices = handler.devices();
+        for (uint256 i = 0; i < devices.length; ++i) {
+            assertEq(seen.deviceAllowed[i], auth.allowedDeviceIds(devices[i]), "audited device");
+        }
+        assertEq(seen.allowAnyDevice, auth.allowAnyDevice(), "audited allowAnyDevice");
+        assertEq(seen.requireTcbUpToDate, auth.requireTcbUpToDate(), "audited requireTcbUpToDate");
+        assertEq(seen.upgradesDisabled, auth.upgradesDisabled(), "audited upgradesDisabled");
+        assertEq(seen.notice, auth.noticePeriod(), "audited notice");
+    }
+
     function invariant_stateMatchesTheGhostModel() public view {
         TimelockedAppAuthHandler.Policy memory expected = handler.policy();
         _assertSameSet(auth.getComposeHashes(), handler.hashes(), expected.hashAllowed, "compose hashes");

@@ -1138,8 +1138,141 @@ contract TimelockedAppAuthTest is Test {
     }
 
     // =========================================================================================================
+    // dstack's audit event: PolicyChanged(actor, keccak256(label), value, enabled) with every change in effect
+    // =========================================================================================================
+
+    function test_policyChanged_hasDstackSignatureAndTopic() public pure {
+        assertEq(
+            ITimelockedAppAuth.PolicyChanged.selector,
+            keccak256("PolicyChanged(address,bytes32,bytes32,bool)"),
+            "same topic as dstack's DstackApp"
+        );
+    }
+
+    function test_policyChanged_constructorRecordsTheGenesisPolicyWithTheDeployerAsActor() public {
+        bytes32[] memory devices = _one(DEVICE_A);
+        address deployer = address(this);
+        _expectPolicy(address(0), deployer, "notice-period", bytes32(NOTICE), true);
+        _expectPolicy(address(0), deployer, "compose-hash", GENESIS_HASH, true);
+        _expectPolicy(address(0), deployer, "device", DEVICE_A, true);
+        _expectPolicy(address(0), deployer, "allow-any-device", bytes32(0), false);
+        _expectPolicy(address(0), deployer, "require-tcb-up-to-date", bytes32(0), true);
+        new TimelockedAppAuth(owner, NOTICE, GENESIS_HASH, GENESIS_URI, devices, false, true);
+    }
+
+    function test_policyChanged_activationsNameTheActivatorAndTheWidenedValue() public {
+        vm.startPrank(owner);
+        auth.proposeComposeHash(NEW_HASH, NEW_URI);
+        auth.proposeDevice(DEVICE_B);
+        auth.proposeAllowAnyDevice();
+        auth.proposeAllowOutdatedTcb();
+        auth.proposeNoticePeriod(1 days);
+        vm.stopPrank();
+        vm.warp(START + NOTICE);
+        vm.startPrank(keeper);
+        _expectPolicy(address(auth), keeper, "compose-hash", NEW_HASH, true);
+        auth.activateComposeHash(NEW_HASH);
+        _expectPolicy(address(auth), keeper, "device", DEVICE_B, true);
+        auth.activateDevice(DEVICE_B);
+        _expectPolicy(address(auth), keeper, "allow-any-device", bytes32(0), true);
+        auth.activateAllowAnyDevice();
+        _expectPolicy(address(auth), keeper, "require-tcb-up-to-date", bytes32(0), false);
+        auth.activateAllowOutdatedTcb();
+        _expectPolicy(address(auth), keeper, "notice-period", bytes32(uint256(1 days)), true);
+        auth.activateNoticePeriod(1 days);
+        vm.stopPrank();
+    }
+
+    function test_policyChanged_narrowingChangesNameTheOwnerAndTheNarrowedValue() public {
+        vm.startPrank(owner);
+        _expectPolicy(address(auth), owner, "compose-hash", GENESIS_HASH, false);
+        auth.removeComposeHash(GENESIS_HASH);
+        _expectPolicy(address(auth), owner, "device", DEVICE_A, false);
+        auth.removeDevice(DEVICE_A);
+        _expectPolicy(address(auth), owner, "notice-period", bytes32(uint256(30 days)), true);
+        auth.lengthenNoticePeriod(30 days);
+        _expectPolicy(address(auth), owner, "upgrades-disabled", bytes32(0), true);
+        auth.disableUpgrades();
+        vm.stopPrank();
+
+        TimelockedAppAuth loose = _deployAllowingAnyDevice();
+        vm.startPrank(owner);
+        _expectPolicy(address(loose), owner, "allow-any-device", bytes32(0), false);
+        loose.restrictDevices();
+        _expectPolicy(address(loose), owner, "upgrades-disabled", bytes32(0), true);
+        loose.renounceOwnership();
+        vm.stopPrank();
+
+        TimelockedAppAuth lax =
+            new TimelockedAppAuth(owner, NOTICE, GENESIS_HASH, GENESIS_URI, _one(DEVICE_A), false, false);
+        vm.prank(owner);
+        _expectPolicy(address(lax), owner, "require-tcb-up-to-date", bytes32(0), true);
+        lax.requireUpToDateTcb();
+    }
+
+    function test_policyChanged_activateAndRetireRecordsBothChanges() public {
+        _proposeHash(NEW_HASH);
+        vm.warp(START + NOTICE);
+        vm.prank(owner);
+        _expectPolicy(address(auth), owner, "compose-hash", NEW_HASH, true);
+        _expectPolicy(address(auth), owner, "compose-hash", GENESIS_HASH, false);
+        auth.activateComposeHashAndRetire(NEW_HASH, _one(GENESIS_HASH));
+    }
+
+    /// @dev A shortening that lands longer than the notice in force (proposed when the notice was longer still)
+    /// records the notice it sets, like any other.
+    function test_policyChanged_aShorteningThatLengthensRecordsTheNewNotice() public {
+        vm.prank(owner);
+        auth.proposeNoticePeriod(3 days);
+        vm.warp(START + NOTICE);
+        vm.prank(owner);
+        auth.proposeNoticePeriod(2 hours);
+        vm.warp(START + NOTICE + NOTICE);
+        vm.prank(keeper);
+        auth.activateNoticePeriod(2 hours);
+        // 3 days was proposed first: ready since START + 7 days, still within its grace window.
+        vm.prank(keeper);
+        _expectPolicy(address(auth), keeper, "notice-period", bytes32(uint256(3 days)), true);
+        auth.activateNoticePeriod(3 days);
+    }
+
+    /// @dev Whatever the change and whoever activates it, the activation records it with the activator.
+    function testFuzz_policyChanged_everyActivationIsRecorded(uint8 kindSeed, uint256 notice, address activator)
+        public
+    {
+        vm.assume(activator != address(0));
+        (TimelockedAppAuth policy, ITimelockedAppAuth.ChangeKind kind, uint64 readyAt) =
+            _proposeOnFreshPolicy(kindSeed, notice, START);
+        vm.warp(readyAt);
+        bytes32 value = _validValue(kind);
+        (string memory label, bool enabled) = _policyLabel(kind);
+        _expectPolicy(address(policy), activator, label, value, enabled);
+        vm.prank(activator);
+        (bool ok,) = address(policy).call(AppAuthCalls.activate(kind, value));
+        assertTrue(ok, "activation succeeds");
+    }
+
+    // =========================================================================================================
     // Helpers
     // =========================================================================================================
+
+    /// @dev Expects dstack's audit event next (all topics and data checked); `emitter` zero: any emitter.
+    function _expectPolicy(address emitter, address actor, string memory label, bytes32 value, bool enabled)
+        internal
+    {
+        if (emitter == address(0)) vm.expectEmit(true, true, true, true);
+        else vm.expectEmit(true, true, true, true, emitter);
+        emit ITimelockedAppAuth.PolicyChanged(actor, keccak256(bytes(label)), value, enabled);
+    }
+
+    /// @dev dstack's label for what a widening change of `kind` sets, and the `enabled` it records.
+    function _policyLabel(ITimelockedAppAuth.ChangeKind kind) internal pure returns (string memory, bool) {
+        if (kind == ITimelockedAppAuth.ChangeKind.AddComposeHash) return ("compose-hash", true);
+        if (kind == ITimelockedAppAuth.ChangeKind.AddDevice) return ("device", true);
+        if (kind == ITimelockedAppAuth.ChangeKind.AllowAnyDevice) return ("allow-any-device", true);
+        if (kind == ITimelockedAppAuth.ChangeKind.AllowOutdatedTcb) return ("require-tcb-up-to-date", false);
+        return ("notice-period", true);
+    }
 
     function _deploy(uint256 notice, bool requireTcb) internal returns (TimelockedAppAuth) {
         return new TimelockedAppAuth(owner, notice, GENESIS_HASH, GENESIS_URI, _one(DEVICE_A), false, requireTcb);

@@ -11,6 +11,15 @@ address constant VM_ADDRESS = 0x7109709ECfa91a80626fF3989D68f67F5b1DD12D;
 /// to check against the runner.
 // solhint-disable-next-line interface-starts-with-i
 interface Vm {
+    /// @notice A log recorded since {recordLogs}.
+    struct Log {
+        bytes32[] topics;
+        bytes data;
+        address emitter;
+    }
+
+    function recordLogs() external;
+    function getRecordedLogs() external returns (Log[] memory logs);
     // Environment ---------------------------------------------------------------------------------------------
 
     /// @notice Sets `block.timestamp`.
