@@ -64,10 +64,21 @@ const SHOWN = new Set([
   "sponsor-refused",
   "evicted",
   "waiting",
+  "tls-key-publish",
 ]);
 
+/** What the TLS part of the demo goes on from: the registry, and the secret each node stored. */
+export interface ReplicatedApp {
+  registry: string;
+  secrets: { A: Uint8Array; B: Uint8Array };
+}
+
 /** @param v1 the compose file of the release the app allowed first, which node B boots. */
-export async function demoReplication(connection: NetworkConnection, appAddress: string, v1: string): Promise<void> {
+export async function demoReplication(
+  connection: NetworkConnection,
+  appAddress: string,
+  v1: string,
+): Promise<ReplicatedApp> {
   const { ethers, ignition, networkHelpers, provider } = connection;
   const [, stranger, hostB] = await ethers.getSigners();
   if (stranger === undefined || hostB === undefined) throw new Error("the demo needs 3 accounts");
@@ -172,6 +183,8 @@ export async function demoReplication(connection: NetworkConnection, appAddress:
       `A holds ${fingerprint(secretOfA)}; B stored ${fingerprint(secretOfB)} (mode ${mode}): the same secret: ${same ? "yes" : "NO"}`,
     );
     if (!same) throw new Error("B stored another secret than A's");
+    // The genesis member's agent also publishes the app's TLS key, derived from the secret (the TLS part shows it).
+    await waitFor("A's TLS key publication", async () => (await registry.tlsKey())[1] > 0n, 15_000);
     await runTask("nodes", { registry: registryAddress });
 
     step(
@@ -184,6 +197,7 @@ export async function demoReplication(connection: NetworkConnection, appAddress:
 
     step("R7. What an auditor reads from the chain: B's evidence, and its sponsors back to the genesis member");
     await runTask("verify-node", { registry: registryAddress, node: b.address, collateral: COLLATERAL });
+    return { registry: registryAddress, secrets: { A: secretOfA, B: secretOfB } };
   } finally {
     for (const agent of agents) await agent.stop();
     for (const node of nodes) await node.close();

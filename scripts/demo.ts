@@ -5,7 +5,7 @@
 // separate process reading the chain over JSON-RPC (the embedded chain served on a local port, as three "providers"):
 // it starts v1, and once v2 is activated and confirmed it runs v2 — while one of the three providers lies about the
 // chain and is outvoted by the two others. No container engine runs here, so a fake `docker` prints what it would run.
-// Then the replication demo, and the oracle example (examples/oracle/demo.ts): a market that refuses to settle while
+// Then the replication demo, the TLS demo (scripts/demo-tls.ts), and the oracle example (examples/oracle/demo.ts): a market that refuses to settle while
 // a new oracle release is proposed.
 // DEVPROOF_DEMO_V1 and DEVPROOF_DEMO_V2 name other compose files for the two releases (e.g. your own app's).
 // Any failure stops the demo with one line and exit code 1, after the agent, the RPC port and the stand-ins are closed.
@@ -18,6 +18,7 @@ import hre from "hardhat";
 import TimelockedAppAuthModule, { RECOMMENDED_NOTICE_SECONDS } from "../ignition/modules/TimelockedAppAuth.js";
 import { composeHashOfFile } from "../lib/composeHash.js";
 import { demoReplication } from "./demo-replication.js";
+import { demoTls } from "./demo-tls.js";
 import { demoOracle } from "../examples/oracle/demo.js";
 import { DstackGuestApiStandIn } from "../test/helpers/dstack-guest-api.js";
 import { FIXTURE_DEVICE_ID } from "../test/helpers/tee-stand-in.js";
@@ -181,7 +182,8 @@ async function demo(): Promise<void> {
     throw new Error("the report passed a stock AppAuth");
   }
 
-  await demoReplication(connection, app, V1);
+  const replicated = await demoReplication(connection, app, V1);
+  await demoTls(connection, app, V2, replicated);
 
   // The oracle example (examples/oracle/): a market that settles only while its oracle app is Stage 1.
   await demoOracle(connection, { step, runTask });

@@ -7,7 +7,14 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 
-import { encodeLeaf, tbsOf } from "../../lib/tls/index.js";
+import * as x509 from "@peculiar/x509";
+
+import { encodeLeaf, selfSignedCertificate, tbsOf, type TlsKey } from "../../lib/tls/index.js";
+
+/** A self-signed certificate (DER) for `domains` with `key`: what a CA's log entry carries, minus the CA. */
+export async function certificateDer(key: TlsKey, domains: string[]): Promise<Uint8Array> {
+  return new Uint8Array(new x509.X509Certificate(await selfSignedCertificate(key, domains)).rawData);
+}
 
 export interface CtStandIn {
   url: string;

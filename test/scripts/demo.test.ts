@@ -28,7 +28,7 @@ async function processesMentioning(text: string): Promise<string[]> {
 describe("./dev demo, as the README's quick start runs it", function () {
   this.timeout(180_000);
 
-  it("deploys, proposes, waits out the notice, activates, and the agent runs v2 outvoting a lying provider; the nodes share the secret; the oracle market waits out a release", async function () {
+  it("deploys, proposes, waits out the notice, activates, and the agent runs v2 outvoting a lying provider; the nodes share the secret and the TLS key, verify-app passes a member, watch-certs flags a rogue certificate; the oracle market waits out a release", async function () {
     const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
       const env = cliEnvironment();
       const child = spawn("bash", ["-c", "./dev demo"], { cwd: REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
@@ -49,13 +49,29 @@ describe("./dev demo, as the README's quick start runs it", function () {
     );
     expect(run.stdout).to.match(/Older releases: +1 still allowed \(oldest allowed 7d 0h \d+m ago\)/);
     expect(run.stdout).to.match(/WARN .*1 older release\(s\) still allowed: the owner can downgrade/);
-    expect(run.stdout).to.match(/R6\. The owner retires v1[^\n]*\n[\s\S]*Done: stop allowing compose hash 0x[0-9a-f]{64}\./);
+    expect(run.stdout).to.match(
+      /R6\. The owner retires v1[^\n]*\n[\s\S]*Done: stop allowing compose hash 0x[0-9a-f]{64}\./,
+    );
     expect(run.stdout).to.match(/^Stage 1: DevProof/m);
     expect(run.stdout).to.match(/^Stage 0: ruggable/m);
     expect(run.stdout).to.contain("the same secret: yes");
     expect(run.stdout).to.match(
       /^VALID: the digest was signed by 0x[0-9a-fA-F]{40}, a key dstack's KMS issued to app/m,
     );
+    // TLS: both nodes derive the key the genesis member published; verify-app passes a member against the registry;
+    // a certificate for the domain with another key in the CT log is URGENT, and the user is told what to do.
+    const tlsKey = /^A derives (0x[0-9a-f]{64}); B derives \1: the same TLS key: yes$/m.exec(run.stdout)?.[1];
+    expect(tlsKey, run.stdout).to.be.a("string");
+    expect(run.stdout).to.match(new RegExp(`tlsKey\\(\\): ${tlsKey} \\(1 TlsKeySet event`));
+    expect(run.stdout).to.match(
+      new RegExp(`PASS +the registry publishes the app's TLS key .*: ${tlsKey}, published by its genesis member`),
+    );
+    expect(run.stdout).to.match(/PASS +the quote binds the served certificate's key/);
+    expect(run.stdout).to.match(/^PASS: every check passed/m);
+    expect(run.stdout).to.match(new RegExp(`^INFO entry 0: x509 for app\\.example, key ${tlsKey}`, "m"));
+    expect(run.stdout).to.match(/^URGENT entry 1: x509 for app\.example, key 0x[0-9a-f]{64}.*NOT the app's/m);
+    expect(run.stdout).not.to.match(new RegExp(`^URGENT entry 1: .*key ${tlsKey}`, "m"));
+    expect(run.stdout).to.match(/^What to do: .*revoke it with its CA/m);
     expect(run.stdout).to.match(/^oracle market: refused to settle: a change of the oracle app is open/m);
     expect(run.stdout).to.match(/^oracle market: settled: outcome yes/m);
   });

@@ -4,12 +4,10 @@ import path from "node:path";
 
 import { expect } from "chai";
 
-import * as x509 from "@peculiar/x509";
-
 import type { WatchCertsResult } from "../../tasks/watch-certs.js";
-import { deriveTlsKey, selfSignedCertificate } from "../../lib/tls/index.js";
+import { deriveTlsKey } from "../../lib/tls/index.js";
 import type { CertEvent } from "../../lib/tls/index.js";
-import { startCtStandIn, type CtStandIn } from "../helpers/ct-stand-in.js";
+import { certificateDer as der, startCtStandIn, type CtStandIn } from "../helpers/ct-stand-in.js";
 import { startWebhookReceiver } from "../helpers/webhook.js";
 import { ethers, networkHelpers, runTask } from "../tasks/helpers.js";
 import { deployRegistry, registerArgs, signedRegistration, testNode } from "../helpers/replication.js";
@@ -18,9 +16,6 @@ import { signTlsKey } from "../../lib/replication/index.js";
 const APP_KEY = deriveTlsKey(new Uint8Array(32).fill(0x42));
 const FOREIGN_KEY = deriveTlsKey(new Uint8Array(32).fill(0x66));
 const DOMAIN = "app.example";
-
-const der = async (key: typeof APP_KEY, domains: string[]) =>
-  new Uint8Array(new x509.X509Certificate(await selfSignedCertificate(key, domains)).rawData);
 
 describe("watch-certs", function () {
   this.timeout(30_000);

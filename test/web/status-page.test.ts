@@ -15,7 +15,7 @@ import { expect } from "chai";
 import { AbiCoder, id, JsonRpcProvider, type JsonRpcSigner } from "ethers";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 
-import { registerArguments, registryDomain } from "../../lib/replication/index.js";
+import { registerArguments, registryDomain, signTlsKey } from "../../lib/replication/index.js";
 import {
   KmsStandIn__factory,
   ReplicationRegistry__factory,
@@ -395,6 +395,39 @@ describe("status page (headless Chromium)", function () {
     expect(await page.textContent("#report")).to.contain("the owner published compose URIs that are not UTF-8");
     expect(await page.isHidden("#banner"), "no error banner: the watcher did not stop").to.equal(true);
     await page.screenshot({ path: path.join(RESULTS, "status-page-hostile.png"), fullPage: true });
+  });
+
+  it("shows the TLS key the registry publishes, and flags a change after the first publication", async function () {
+    const appAuth = await deployApp(owner);
+    const app = await appAuth.getAddress();
+    const kms = await deployKmsFrom(owner);
+    const registry = await new ReplicationRegistry__factory(owner).deploy(app, await kms.getAddress());
+    await registry.waitForDeployment();
+    const registryAddress = await registry.getAddress();
+    const { chainId } = await provider.getNetwork();
+    const domain = registryDomain(chainId, registryAddress);
+    const genesis = testNode("page tls genesis");
+    const signed = await signedRegistration(domain, genesis, app, { boot: { composeHash: V1, deviceId: DEVICE } });
+    await (await registry.connect(stranger).register(...registerArguments(signed))).wait();
+    await (await registry.setGenesis(genesis.address)).wait();
+    const [first, second] = [id("tls key 1"), id("tls key 2")];
+    const publish = async (spkiSha256: string, nonce: number) => {
+      const signature = await signTlsKey(genesis.wallet, domain, { spkiSha256, nonce });
+      await (await registry.connect(stranger).setTlsKey(spkiSha256, signature)).wait();
+    };
+    await publish(first, 0);
+
+    const page = await openPage(app, DESKTOP, { registry: registryAddress });
+    await page.locator("#tls-history li").first().waitFor({ timeout: 15_000 });
+    expect(await page.getAttribute("#tls-key", "data-value")).to.equal(first);
+    expect(await page.locator("#tls-history li[data-changed]").count()).to.equal(0);
+
+    await publish(second, 1);
+    await page.locator("#tls-history li[data-changed]").waitFor({ timeout: 15_000 });
+    expect(await page.getAttribute("#tls-key", "data-value")).to.equal(second);
+    expect(await page.locator("#tls-history li").count()).to.equal(2);
+    expect(await page.textContent("#tls-history li[data-changed]")).to.match(/^#\d+ CHANGED: .* replaces .*verify-app/);
+    expect(await page.isHidden("#banner")).to.equal(true);
   });
 
   describe("a busy app (a long history, five open proposals)", function () {

@@ -24,6 +24,8 @@ import {
   formatRelative,
 } from "../../lib/format.js";
 import { Watcher, type WatchedEvent } from "../../lib/watch.js";
+import { readAppTlsKey, registryAgentInterface } from "../../lib/replication/registry-view.js";
+import { decodeEventLog, describeRefusedLog } from "../../lib/untrusted/decode.js";
 import { TimelockedAppAuth__factory } from "../../types/ethers-contracts/index.js";
 import { byId, h, handleCopyAndExpand, hexNode, richText, uriNode } from "./dom.js";
 
@@ -260,6 +262,56 @@ function renderHistory(history: HistoryEntry[]): void {
   );
 }
 
+const TLS_KEY_SET = registryAgentInterface.getEvent("TlsKeySet")!;
+const isZero = (hash: string) => /^0x0{64}$/.test(hash);
+
+/**
+ * The app's TLS key as the registry publishes it (`tlsKey()`), and every `TlsKeySet` event: the first publication,
+ * then each change, flagged: every member derives one key from the shared secret, so a new key means a new secret.
+ */
+async function renderTlsKey(provider: JsonRpcProvider, toBlock: number): Promise<void> {
+  if (registry === undefined) return;
+  byId("tls-section").hidden = false;
+  const published = await readAppTlsKey(registry, provider, app, rpc);
+  const logs = await provider.getLogs({ address: registry, topics: [TLS_KEY_SET.topicHash], fromBlock, toBlock });
+  const rows = logs.map((log) => {
+    const decoded = decodeEventLog(TLS_KEY_SET, log);
+    const refused = decoded.problems.length === 0 ? undefined : decoded.problems.join("; ");
+    const previous = String(decoded.values["previous"]);
+    const changed = refused === undefined && !isZero(previous);
+    return h(
+      "li",
+      {
+        class: changed ? "urgent" : "",
+        "data-block": String(log.blockNumber),
+        ...(changed ? { "data-changed": "" } : {}),
+        ...(refused === undefined ? {} : { "data-refused": "" }),
+      },
+      `#${log.blockNumber} `,
+      refused !== undefined
+        ? richText(describeRefusedLog("TlsKeySet", log, refused))
+        : changed
+          ? h(
+              "span",
+              {},
+              h("strong", {}, "CHANGED: "),
+              hexNode(String(decoded.values["spkiSha256"])),
+              " replaces ",
+              hexNode(previous),
+              " — a new key means a new shared secret: check it with verify-app before trusting the app's certificate",
+            )
+          : h("span", {}, "published ", hexNode(String(decoded.values["spkiSha256"]))),
+      h("span", { class: "muted" }, " by the genesis member ", hexNode(String(decoded.values["node"]))),
+    );
+  });
+  byId("tls").replaceChildren(
+    published.spkiSha256 === undefined
+      ? h("p", { class: "muted", id: "tls-key-none" }, "None published yet: the genesis member has no secret yet.")
+      : h("div", {}, hexNode(published.spkiSha256, { id: "tls-key" })),
+    h("ul", { id: "tls-history", class: "refused" }, ...rows),
+  );
+}
+
 /** Refused events seen by the watcher since the page opened, newest first, at most this many. */
 const MAX_REFUSED_SHOWN = 20;
 
@@ -301,6 +353,7 @@ async function refresh(provider: JsonRpcProvider): Promise<number> {
     toBlock: snapshot.blockNumber,
   });
   renderHistory(history);
+  await renderTlsKey(provider, snapshot.blockNumber);
   byId("subject").replaceChildren(
     `${snapshot.timelocked ? "TimelockedAppAuth" : "AppAuth"} `,
     hexNode(app),
