@@ -28,6 +28,56 @@ export const RELEASE_READER_ABI = [
  */
 export const TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL = "0x32f8b882";
 
+/**
+ * The functions `ITimelockedAppAuth` declares itself (not those it inherits from `IAppAuth`), whose selectors XOR to
+ * {@link TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL}; written out for the same reason, and checked against the compiled
+ * interface (test/lib/release.test.ts). A TimelockedAppAuth's runtime code dispatches every one of them, so their
+ * selectors are what the guest agent looks for in proven code (lib/verified/timelockedAppAuth.ts): the interface id
+ * itself need not be in the code as 4 bytes, since the optimizer may push `bytes4` constants shifted.
+ */
+export const TIMELOCKED_APP_AUTH_FUNCTIONS = [
+  "activateAllowAnyDevice()",
+  "activateAllowOutdatedTcb()",
+  "activateComposeHash(bytes32)",
+  "activateComposeHashAndRetire(bytes32,bytes32[])",
+  "activateDevice(bytes32)",
+  "activateNoticePeriod(uint256)",
+  "allowAnyDevice()",
+  "allowedComposeHashes(bytes32)",
+  "allowedDeviceIds(bytes32)",
+  "cancelAllowAnyDevice()",
+  "cancelAllowOutdatedTcb()",
+  "cancelComposeHash(bytes32)",
+  "cancelDevice(bytes32)",
+  "cancelNoticePeriod(uint256)",
+  "composeHashAllowedAt(bytes32)",
+  "composeHashUri(bytes32)",
+  "currentRelease()",
+  "disableUpgrades()",
+  "getComposeHashes()",
+  "getComposeHashesPage(uint256,uint256)",
+  "getDevices()",
+  "getDevicesPage(uint256,uint256)",
+  "getProposal(bytes32)",
+  "getProposals()",
+  "getTimelock()",
+  "lengthenNoticePeriod(uint256)",
+  "noticePeriod()",
+  "proposalId(uint8,bytes32)",
+  "proposeAllowAnyDevice()",
+  "proposeAllowOutdatedTcb()",
+  "proposeComposeHash(bytes32,string)",
+  "proposeDevice(bytes32)",
+  "proposeNoticePeriod(uint256)",
+  "removeComposeHash(bytes32)",
+  "removeDevice(bytes32)",
+  "requireTcbUpToDate()",
+  "requireUpToDateTcb()",
+  "restrictDevices()",
+  "rollBackTo(bytes32)",
+  "upgradesDisabled()",
+] as const;
+
 export type ReleaseReader = Pick<ITimelockedAppAuth, "currentRelease" | "allowedComposeHashes" | "supportsInterface">;
 
 const ZERO_HASH = `0x${"0".repeat(64)}`;

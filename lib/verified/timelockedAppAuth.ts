@@ -8,9 +8,14 @@
  * position is not 0), a `string` is one slot when short (data and `2·length` in the last byte) or its length
  * (`2·length + 1`) with the data from `keccak256(slot)` on.
  */
-import { concat, keccak256, toBeHex, zeroPadValue } from "ethers";
+import { concat, getBytes, hexlify, id as keccakOfText, keccak256, toBeHex, zeroPadValue } from "ethers";
 
-import { releaseUri, TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL, type Release } from "../release.js";
+import {
+  releaseUri,
+  TIMELOCKED_APP_AUTH_FUNCTIONS,
+  TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL,
+  type Release,
+} from "../release.js";
 import { decodeUtf8 } from "../untrusted/decode.js";
 import type { VerifiedHeader } from "./header.js";
 import type { VerifiedChainReader } from "./reader.js";
@@ -245,12 +250,48 @@ export async function readProvenRelease(
   return { release: { composeHash: current, ...uri, setAt, allowed: isAllowed }, allowed };
 }
 
-/** TimelockedAppAuth's ERC-165 interface id, as its code carries it (pushed in `supportsInterface`). */
-const INTERFACE_ID_BYTES = TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL.slice(2);
+/** The selectors of {@link TIMELOCKED_APP_AUTH_FUNCTIONS}, as numbers (the dispatcher pushes them right-aligned). */
+const INTERFACE_SELECTORS = TIMELOCKED_APP_AUTH_FUNCTIONS.map(
+  (signature) => [signature, BigInt(keccakOfText(signature).slice(0, 10))] as const,
+);
 
 /**
- * Checks that `appAuth` holds code, proven against `header`, that carries TimelockedAppAuth's interface id — a check
- * of the configuration (a wrong address or chain), made on proven bytes rather than on an `eth_call` answer.
+ * The constants `code` pushes (the immediates of PUSH1 to PUSH32, read in instruction order so that push data is
+ * never taken for an instruction). The metadata trailer is read as instructions too, which can only add values.
+ */
+export function pushedConstants(code: string): Set<bigint> {
+  const bytes = getBytes(code);
+  const constants = new Set<bigint>();
+  for (let pc = 0; pc < bytes.length; pc++) {
+    const op = bytes[pc]!;
+    if (op >= 0x60 && op <= 0x7f) {
+      const size = op - 0x5f;
+      const data = bytes.subarray(pc + 1, pc + 1 + size);
+      constants.add(data.length === 0 ? 0n : BigInt(hexlify(data)));
+      pc += size;
+    }
+  }
+  return constants;
+}
+
+/**
+ * The functions of `ITimelockedAppAuth` whose selectors `code` never pushes, so cannot dispatch: none for
+ * TimelockedAppAuth's code, optimized or not.
+ *
+ * Not the interface id itself: `supportsInterface` compares with `type(ITimelockedAppAuth).interfaceId`, a left-aligned
+ * `bytes4`, and the optimizer's constant optimizer may push it in another form — the production build pushes
+ * `0x197c5c41` and shifts it left by 225 bits, so the 4 bytes `32f8b882` are nowhere in that code. The dispatcher's
+ * selectors are compared right-aligned, as the plain PUSH of their value.
+ */
+export function missingInterfaceFunctions(code: string): string[] {
+  const constants = pushedConstants(code);
+  return INTERFACE_SELECTORS.filter(([, selector]) => !constants.has(selector)).map(([signature]) => signature);
+}
+
+/**
+ * Checks that `appAuth` holds code, proven against `header`, that dispatches every function of TimelockedAppAuth's
+ * interface — a check of the configuration (a wrong address or chain), made on proven bytes rather than on an
+ * `eth_call` answer.
  */
 export async function checkProvenAppAuth(
   reader: VerifiedChainReader,
@@ -263,9 +304,11 @@ export async function checkProvenAppAuth(
       `no contract at ${appAuth} at block ${header.number}: check the AppAuth address and the RPC's chain`,
     );
   }
-  if (!code.toLowerCase().includes(INTERFACE_ID_BYTES)) {
+  const missing = missingInterfaceFunctions(code);
+  if (missing.length > 0) {
     throw new Error(
-      `the contract at ${appAuth} is not a TimelockedAppAuth (its code does not carry the interface id ${TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL})`,
+      `the contract at ${appAuth} is not a TimelockedAppAuth (its code does not dispatch ${missing.length} of the ` +
+        `${INTERFACE_SELECTORS.length} functions of interface ${TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL}, e.g. ${missing[0]})`,
     );
   }
 }

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { Interface } from "ethers";
+import { id, Interface, toBeHex } from "ethers";
 
 import { TIMELOCKED_APP_AUTH_INTERFACE_ID } from "../../lib/appAuth.js";
 import {
@@ -7,9 +7,10 @@ import {
   connectReleaseReader,
   readReleaseAt,
   RELEASE_READER_ABI,
+  TIMELOCKED_APP_AUTH_FUNCTIONS,
   TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL,
 } from "../../lib/release.js";
-import { ITimelockedAppAuth__factory } from "../../types/ethers-contracts/index.js";
+import { IAppAuth__factory, ITimelockedAppAuth__factory } from "../../types/ethers-contracts/index.js";
 import { deployApp, ethers, HASH_V1, HASH_V2, INITIAL_URI, networkHelpers, NOTICE } from "../tasks/helpers.js";
 
 describe("lib/release", function () {
@@ -19,6 +20,19 @@ describe("lib/release", function () {
       expect(fragment.format("full")).to.equal(compiled.getFunction(fragment.name)!.format("full"));
     });
     expect(TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL).to.equal(TIMELOCKED_APP_AUTH_INTERFACE_ID);
+  });
+
+  it("lists the functions ITimelockedAppAuth declares itself, whose selectors XOR to its interface id", function () {
+    const compiled = ITimelockedAppAuth__factory.createInterface();
+    const inherited = IAppAuth__factory.createInterface();
+    const own: string[] = [];
+    compiled.forEachFunction((fragment) => {
+      if (inherited.getFunction(fragment.selector) === null) own.push(fragment.format("sighash"));
+    });
+    expect([...TIMELOCKED_APP_AUTH_FUNCTIONS].sort()).to.deep.equal(own.sort());
+    let xor = 0;
+    for (const signature of TIMELOCKED_APP_AUTH_FUNCTIONS) xor ^= Number.parseInt(id(signature).slice(2, 10), 16);
+    expect(toBeHex(xor >>> 0, 4)).to.equal(TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL);
   });
 
   it("reads the current release and whether it is allowed, at the block it is given", async function () {

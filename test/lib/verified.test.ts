@@ -301,16 +301,26 @@ describe("lib/verified", function () {
       );
     });
 
-    it("finds TimelockedAppAuth's interface id in its proven code, and nothing at an empty address", async function () {
+    it("finds TimelockedAppAuth's functions in its proven code (default build), and refuses other code and none", async function () {
+      // A contract with code that is not a TimelockedAppAuth: dstack's stock AppAuth.
+      const stock = await connection.ethers.deployContract("StockAppAuth", [
+        (await connection.ethers.getSigners())[0]!.address,
+        true,
+        HASH(7),
+        HASH(8),
+      ]);
       const header = await latestHeader();
       await checkProvenAppAuth(reader(), address, header);
-      let message = "";
-      try {
-        await checkProvenAppAuth(reader(), `0x${"00".repeat(19)}42`, header);
-      } catch (error) {
-        message = (error as Error).message;
-      }
-      expect(message).to.match(/no contract at/);
+      const refusal = async (at: string) => {
+        try {
+          await checkProvenAppAuth(reader(), at, header);
+        } catch (error) {
+          return (error as Error).message;
+        }
+        return "";
+      };
+      expect(await refusal(await stock.getAddress())).to.match(/is not a TimelockedAppAuth \(its code does not dispatch/);
+      expect(await refusal(`0x${"00".repeat(19)}42`)).to.match(/no contract at/);
     });
 
     it("uses the next endpoint when one forges a proof, and says which one lied", async function () {
