@@ -24,10 +24,11 @@ describe("lib/release", function () {
 
   it("lists the functions ITimelockedAppAuth declares itself, whose selectors XOR to its interface id", function () {
     const compiled = ITimelockedAppAuth__factory.createInterface();
-    const inherited = IAppAuth__factory.createInterface();
+    const inherited = new Set<string>();
+    IAppAuth__factory.createInterface().forEachFunction((fragment) => inherited.add(fragment.selector));
     const own: string[] = [];
     compiled.forEachFunction((fragment) => {
-      if (inherited.getFunction(fragment.selector) === null) own.push(fragment.format("sighash"));
+      if (!inherited.has(fragment.selector)) own.push(fragment.format("sighash"));
     });
     expect([...TIMELOCKED_APP_AUTH_FUNCTIONS].sort()).to.deep.equal(own.sort());
     let xor = 0;
