@@ -63,6 +63,12 @@ export default defineConfig({
     },
   },
   networks: {
+    default: {
+      type: "edr-simulated",
+      // Set, so that `--coverage` keeps it (it lifts an unset limit, and then its blocks report a gas limit below the
+      // gas their instrumented deployments use: headers no real chain makes, which the verified reads refuse).
+      blockGasLimit: 100_000_000,
+    },
     node: {
       type: "edr-simulated",
       // `npx hardhat node`. The tests that start one under `hardhat test --coverage` deploy instrumented contracts,
