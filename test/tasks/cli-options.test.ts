@@ -104,6 +104,14 @@ const OPTION_KINDS: Record<string, "int" | "file" | "flag" | "string"> = {
   verifyQuorum: "string",
   verifyRpc: "string",
   webhook: "string",
+  message: "string",
+  digest: "string",
+  signature: "string",
+  chain: "string",
+  purpose: "string",
+  derivedKey: "string",
+  appKey: "string",
+  kmsRoot: "string",
 };
 
 const TYPES_OF_KIND = {
