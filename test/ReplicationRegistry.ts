@@ -29,6 +29,7 @@ import {
   registryDomain,
   signOnboarding,
   signRefresh,
+  signTlsKey,
 } from "../lib/replication/index.js";
 import type { AttestationRefresh } from "../lib/replication/index.js";
 import {
@@ -1052,6 +1053,47 @@ describe("ReplicationRegistry", function () {
       expect(await f.registry.isNodeAllowed(A.address)).to.deep.equal([true, ""]);
       await f.appAuth.connect(f.owner).removeComposeHash(COMPOSE_A);
       expect(await f.registry.isNodeAllowed(A.address)).to.deep.equal([false, "Compose hash not allowed"]);
+    });
+  });
+
+  describe("setTlsKey: only the genesis member, while it is a member, publishes the app's TLS key", function () {
+    const SPKI = `0x${"5a".repeat(32)}`;
+
+    it("publishes the key signed by the genesis member, and refuses the same signature again", async function () {
+      const f = await networkHelpers.loadFixture(genesisFixture);
+      const signature = await signTlsKey(A.wallet, f.domain, { spkiSha256: SPKI, nonce: 0n });
+      await expect(f.registry.setTlsKey(SPKI, signature)).to.emit(f.registry, "TlsKeySet");
+      expect(await f.registry.tlsKey()).to.deep.equal([SPKI, 1n]);
+      await expect(f.registry.setTlsKey(SPKI, signature)).to.be.revertedWithCustomError(
+        f.registry,
+        "RegistrySignerNotGenesis",
+      );
+    });
+
+    it("reverts with RegistryTlsKeyZero for a zero hash", async function () {
+      const f = await networkHelpers.loadFixture(genesisFixture);
+      const signature = await signTlsKey(A.wallet, f.domain, { spkiSha256: ethers.ZeroHash, nonce: 0n });
+      await expect(f.registry.setTlsKey(ethers.ZeroHash, signature)).to.be.revertedWithCustomError(
+        f.registry,
+        "RegistryTlsKeyZero",
+      );
+    });
+
+    it("reverts with RegistrySignerNotGenesis for another member's signature", async function () {
+      const f = await networkHelpers.loadFixture(genesisFixture);
+      const signature = await signTlsKey(C.wallet, f.domain, { spkiSha256: SPKI, nonce: 0n });
+      await expect(f.registry.setTlsKey(SPKI, signature))
+        .to.be.revertedWithCustomError(f.registry, "RegistrySignerNotGenesis")
+        .withArgs(C.address, A.address);
+    });
+
+    it("reverts with RegistryNodeNotMember once the genesis member has left", async function () {
+      const f = await networkHelpers.loadFixture(genesisFixture);
+      await f.registry.connect(await funded(A)).evict(A.address);
+      const signature = await signTlsKey(A.wallet, f.domain, { spkiSha256: SPKI, nonce: 0n });
+      await expect(f.registry.setTlsKey(SPKI, signature))
+        .to.be.revertedWithCustomError(f.registry, "RegistryNodeNotMember")
+        .withArgs(A.address, Status.Evicted);
     });
   });
 });

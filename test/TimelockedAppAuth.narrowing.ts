@@ -551,4 +551,47 @@ describe("TimelockedAppAuth", function () {
       expect(await appAuth.upgradesDisabled()).to.equal(false);
     });
   });
+
+  describe("activateComposeHashAndRetire", function () {
+    it("activates the new release and stops allowing the retired ones in the same transaction", async function () {
+      const { appAuth } = await loadFixture(deployTimelockedAppAuthFixture);
+      await appAuth.proposeComposeHash(SECOND_COMPOSE_HASH, SECOND_COMPOSE_URI);
+      const { readyAt } = await appAuth.getProposal(proposalIdOf(ChangeKind.AddComposeHash, SECOND_COMPOSE_HASH));
+      await time.setNextBlockTimestamp(readyAt);
+      await appAuth.activateComposeHashAndRetire(SECOND_COMPOSE_HASH, [INITIAL_COMPOSE_HASH]);
+      expect(await appAuth.allowedComposeHashes(SECOND_COMPOSE_HASH)).to.equal(true);
+      expect(await appAuth.allowedComposeHashes(INITIAL_COMPOSE_HASH)).to.equal(false);
+      expect(await appAuth.getComposeHashes()).to.deep.equal([SECOND_COMPOSE_HASH]);
+    });
+
+    it("reverts with CannotRetireNewRelease when the list names the release it activates, and changes nothing", async function () {
+      const { appAuth } = await loadFixture(deployTimelockedAppAuthFixture);
+      await appAuth.proposeComposeHash(SECOND_COMPOSE_HASH, SECOND_COMPOSE_URI);
+      const { readyAt } = await appAuth.getProposal(proposalIdOf(ChangeKind.AddComposeHash, SECOND_COMPOSE_HASH));
+      await time.setNextBlockTimestamp(readyAt);
+      await expect(appAuth.activateComposeHashAndRetire(SECOND_COMPOSE_HASH, [SECOND_COMPOSE_HASH]))
+        .to.be.revertedWithCustomError(appAuth, "CannotRetireNewRelease")
+        .withArgs(SECOND_COMPOSE_HASH);
+      expect(await appAuth.allowedComposeHashes(SECOND_COMPOSE_HASH)).to.equal(false);
+    });
+  });
+
+  describe("the bound on open proposals", function () {
+    const MAX_OPEN = 32;
+
+    it("prunes expired proposals to make room, and refuses a new one while every open one is live", async function () {
+      const { appAuth } = await loadFixture(deployTimelockedAppAuthFixture);
+      for (let i = 0; i < MAX_OPEN; i++) await appAuth.proposeDevice(deviceIdOf(`bound ${i}`));
+      await expect(appAuth.proposeDevice(deviceIdOf("one too many")))
+        .to.be.revertedWithCustomError(appAuth, "TooManyOpenProposals")
+        .withArgs(MAX_OPEN);
+      const { readyAt } = await appAuth.getProposal(
+        proposalIdOf(ChangeKind.AddDevice, deviceIdOf(`bound ${MAX_OPEN - 1}`)),
+      );
+      await time.increaseTo(readyAt + 14n * DAY);
+      await appAuth.proposeDevice(deviceIdOf("after expiry"));
+      const open = await appAuth.getProposals();
+      expect(open.map((p) => p.value)).to.deep.equal([deviceIdOf("after expiry")]);
+    });
+  });
 });
