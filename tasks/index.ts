@@ -361,7 +361,7 @@ export const tasks = [
     )
     .setAction(lazyAction(() => import("./watch.js")))
     .build(),
-  task("watch-certs", "Follow a CT log for the app's domain; URGENT for a certificate whose key is not the app's")
+  task("watch-certs", "Follow CT data for the app's domain; URGENT for a certificate whose key is not the app's")
     .addOption(
       stringOption("domain", "The app's domain; certificates for it and its subdomains are checked (required)"),
     )
@@ -377,8 +377,42 @@ export const tasks = [
         "The app's ReplicationRegistry, which publishes the TLS key to watch for (optional with --tls-key)",
       ),
     )
-    .addOption(stringOption("log", "Base URL of an RFC 6962 CT log, before /ct/v1/ (required)"))
-    .addOption(intOption("batch", "Entries per get-entries request (1-1000; halved when a response is too large)", 256))
+    .addOption(
+      stringWithDefault(
+        "source",
+        'What --log is: "log", an RFC 6962 log (its tree heads and proofs checked), or "crtsh", a crt.sh-style search API (a claim)',
+        "log",
+      ),
+    )
+    .addOption(
+      stringOption(
+        "log",
+        "Base URL of the RFC 6962 log (before /ct/v1/), or of the search API with --source crtsh (required)",
+      ),
+    )
+    .addOption(
+      stringOption(
+        "logKey",
+        "The log's public key, base64 DER SubjectPublicKeyInfo as log lists publish it (required with --source log)",
+      ),
+    )
+    .addOption(
+      intOption("confirmations", "With --registry: follow its TlsKeySet events after this many confirmations", 3),
+    )
+    .addOption(
+      intOption(
+        "fromBlock",
+        "With --registry: first block of its TlsKeySet history (public RPCs may need the deployment block)",
+        0,
+      ),
+    )
+    .addOption(
+      intOption(
+        "batch",
+        "Entries per get-entries request (1-1000; halved when a response is too large), or certificates per pass from a search API",
+        256,
+      ),
+    )
     .addOption(
       intOption("maxResponseBytes", "Largest response read from the log; an entry beyond it is refused", 4_000_000),
     )

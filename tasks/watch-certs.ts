@@ -2,9 +2,22 @@ import { styleText } from "node:util";
 
 import { InvalidOptionError, UserError } from "../lib/errors.js";
 import { formatDuration } from "../lib/format.js";
-import { CtLog, CtWatcher, formatCertEvent, readCtCursor, writeCtCursor, type CertEvent } from "../lib/tls/index.js";
+import {
+  CrtshSearch,
+  CrtshWatcher,
+  CtLog,
+  CtWatcher,
+  TlsKeyTimeline,
+  formatCertEvent,
+  parseLogKey,
+  readCtCursor,
+  writeCtCursor,
+  type CertEvent,
+  type SignedTreeHead,
+} from "../lib/tls/index.js";
 import { safeJson, shown } from "../lib/untrusted/text.js";
 import { connectRegistryView, readAppTlsKey } from "../lib/replication/index.js";
+import { Watcher } from "../lib/watch.js";
 import { checkInteger, parseAddress, parseBytes32, parseDuration, requireOption } from "../lib/validate.js";
 import { WebhookQueue, type WebhookStats } from "../lib/webhook.js";
 import { defineAction } from "./shared/action.js";
@@ -16,6 +29,11 @@ export interface WatchCertsArgs {
   tlsKey?: string | undefined;
   registry?: string | undefined;
   log?: string | undefined;
+  /** "log" (RFC 6962, the default) or "crtsh" (a crt.sh-style search API at --log). */
+  source: string;
+  logKey?: string | undefined;
+  confirmations: number;
+  fromBlock: number;
   batch: number;
   maxResponseBytes: number;
   timeout: number;
@@ -34,16 +52,19 @@ export interface WatchCertsResult {
   /** The next entry index to read. */
   next: number | undefined;
   webhook: WebhookStats | undefined;
-  /** Passes that failed (the log unreachable or answering garbage); the watcher retried each. */
+  /** Passes that failed (the source unreachable, answering garbage, or failing a check); the watcher retried each. */
   failedPasses: number;
+  /** The app's TLS key when the run ended (it follows the registry's TlsKeySet events). */
+  tlsKey: string | undefined;
 }
 
 const ONCE_WEBHOOK_ATTEMPTS = 3;
 const WEBHOOK_DRAIN_MS = 10_000;
 
 /**
- * Follows a certificate-transparency log for the app's domain and reports every certificate for it: URGENT when its
- * key is not the app's TLS key. Runs until Ctrl-C / SIGTERM, or with --once up to the log's signed tree size. The
+ * Follows certificate-transparency data for the app's domain (an RFC 6962 log, checked against its key, or a
+ * crt.sh-style search API) and reports every certificate for it: URGENT when its key is not the app's TLS key as the
+ * registry publishes it at the certificate's log time. Runs until Ctrl-C / SIGTERM, or with --once up to the log's signed tree size. The
  * logic is lib/tls/ct-watch.ts; this parses options, prints, posts to the webhook and keeps the cursor file.
  */
 export default defineAction(async (args: WatchCertsArgs, hre): Promise<WatchCertsResult> => {
@@ -57,7 +78,31 @@ export default defineAction(async (args: WatchCertsArgs, hre): Promise<WatchCert
       "the app's TLS key (sha256 of its SPKI, as verify-app prints it), or --registry",
     );
   }
-  const logUrl = parseHttpUrl("log", requireOption("log", args.log, "the CT log's base URL (before /ct/v1/)"));
+  const source = args.source;
+  if (source !== "log" && source !== "crtsh") throw new InvalidOptionError("source", source, '"log" or "crtsh"');
+  const logUrl = parseHttpUrl(
+    "log",
+    requireOption(
+      "log",
+      args.log,
+      source === "log" ? "the CT log's base URL (before /ct/v1/)" : "the search API's base URL, e.g. https://crt.sh",
+    ),
+  );
+  let logKey;
+  if (source === "log") {
+    const text = requireOption("log-key", args.logKey, "the log's public key: base64 DER, as log lists publish it");
+    try {
+      logKey = parseLogKey(text);
+    } catch (error) {
+      throw new InvalidOptionError("log-key", text, (error as Error).message);
+    }
+  } else if (args.logKey !== undefined) {
+    throw new UserError("--log-key is for --source log: a search API signs nothing");
+  }
+  const confirmations = checkInteger("confirmations", args.confirmations, "a whole number of blocks from 1 to 1000", {
+    min: 1,
+    max: 1000,
+  });
   const batch = checkInteger("batch", args.batch, "entries per get-entries request, 1-1000", { min: 1, max: 1000 });
   const maxBytes = checkInteger("max-response-bytes", args.maxResponseBytes, "bytes, 10 kB to 100 MB", {
     min: 10_000,
@@ -70,39 +115,67 @@ export default defineAction(async (args: WatchCertsArgs, hre): Promise<WatchCert
   const once = args.once === true;
   const say = json ? (line: string) => console.error(line) : (line: string) => console.log(line);
 
-  let tlsKey = pinned!;
+  const keys = new TlsKeyTimeline(pinned);
+  let registryWatcher: Watcher | undefined;
   if (registry !== undefined) {
-    // The app's on-chain TLS identity, read once at start (a change is a TlsKeySet event, which `watch` reports).
+    // The app's on-chain TLS identity: its TlsKeySet history from --from-block, then followed at every poll, so a
+    // key published while this runs is the app's from its block on (lib/tls/ct-watch.ts TlsKeyTimeline).
     const session = await openNetwork(hre, undefined, false);
     const app = await connectRegistryView(registry, session.ethers.provider).appAuth();
     const published = await readAppTlsKey(registry, session.ethers.provider, app, session.where);
-    if (published.spkiSha256 === undefined) {
-      if (pinned === undefined) {
-        throw new UserError(
-          `the ReplicationRegistry ${registry} on ${session.where} publishes no TLS key yet: give the key to watch for with --tls-key`,
-        );
-      }
-      say(`(--registry ${registry}: it publishes no TLS key yet; --tls-key is the key watched for)`);
-    } else {
-      if (pinned !== undefined && pinned.toLowerCase() !== published.spkiSha256.toLowerCase()) {
-        throw new UserError(
-          `--tls-key ${pinned} is not the TLS key the ReplicationRegistry ${registry} publishes (${published.spkiSha256}): ` +
-            "drop --tls-key to watch for the registry's",
-        );
-      }
-      tlsKey = published.spkiSha256;
-      say(`(the app's TLS key as ReplicationRegistry ${registry} on ${session.where} publishes it)`);
+    if (published.spkiSha256 === undefined && pinned === undefined) {
+      throw new UserError(
+        `the ReplicationRegistry ${registry} on ${session.where} publishes no TLS key yet: give the key to watch for with --tls-key`,
+      );
     }
+    if (
+      published.spkiSha256 !== undefined &&
+      pinned !== undefined &&
+      pinned.toLowerCase() !== published.spkiSha256.toLowerCase()
+    ) {
+      throw new UserError(
+        `--tls-key ${pinned} is not the TLS key the ReplicationRegistry ${registry} publishes (${published.spkiSha256}): ` +
+          "drop --tls-key to watch for the registry's",
+      );
+    }
+    let history = true;
+    registryWatcher = new Watcher({
+      provider: session.ethers.provider,
+      app,
+      registry,
+      confirmations,
+      start: { fromBlock: checkInteger("from-block", args.fromBlock, "a block number", { min: 0 }) },
+      onEvent: (event) => {
+        if (event.event !== "TlsKeySet" || event.refused !== undefined) return;
+        const key = String(event.args["spkiSha256"]);
+        keys.publish(key, event.blockTimestamp * 1000);
+        if (!history) {
+          say(
+            `(block ${event.blockNumber}: the registry published the TLS key ${key}; certificates logged from ` +
+              `${new Date(event.blockTimestamp * 1000).toISOString()} on are judged against it)`,
+          );
+        }
+      },
+    });
+    await registryWatcher.pass();
+    history = false;
+    // A publication before --from-block, or not yet confirmed: the key the registry returns now.
+    if (keys.current === undefined && published.spkiSha256 !== undefined) keys.publish(published.spkiSha256, 0);
+    say(
+      published.spkiSha256 === undefined
+        ? `(--registry ${registry}: it publishes no TLS key yet; --tls-key is the key watched for until it does)`
+        : `(the app's TLS key as ReplicationRegistry ${registry} on ${session.where} publishes it, followed after ${confirmations} confirmation(s))`,
+    );
   }
 
-  const cursorKey = { log: logUrl, domain };
+  const cursorKey = { source, log: logUrl, domain } as const;
   const saved = args.cursorFile === undefined ? undefined : await readCtCursor(args.cursorFile, cursorKey);
-  const start = saved ?? fromIndex ?? ("head" as const);
+  const start = saved?.next ?? fromIndex ?? ("head" as const);
   say(
-    `Watching CT log ${logUrl} for ${domain}: the app's TLS key is ${tlsKey}; ` +
+    `Watching ${source === "log" ? "CT log" : "the search API"} ${logUrl} for ${domain}: the app's TLS key is ${keys.current}; ` +
       `${once ? "once" : `every ${formatDuration(pollMs / 1000)}`}, ` +
       (saved !== undefined
-        ? `resuming at entry ${saved}`
+        ? `resuming at ${source === "log" ? "entry" : "crt.sh id"} ${saved.next}`
         : start === "head"
           ? "from the log's head"
           : `from entry ${start}`),
@@ -117,30 +190,50 @@ export default defineAction(async (args: WatchCertsArgs, hre): Promise<WatchCert
           maxAttempts: once ? ONCE_WEBHOOK_ATTEMPTS : undefined,
           onDelivered: () => void saveCursor(),
         });
-  const log = new CtLog(logUrl, { maxBytes, timeoutMs: args.timeout });
-  const watcher: CtWatcher = new CtWatcher({
-    log,
-    domain,
-    tlsKeys: [tlsKey],
-    batch,
-    start,
-    onEvent: async (event) => {
-      if (json) console.log(safeJson(event));
-      else {
-        const line = shown(formatCertEvent(event), 2000);
-        console.log(event.severity === "urgent" ? styleText(["red", "bold"], line) : line);
-      }
-      await webhook?.push(event);
-      if (once) events.push(event);
-    },
-    onPosition: () => saveCursor(),
-  });
+  const limits = { maxBytes, timeoutMs: args.timeout };
+  const onEvent = async (event: CertEvent) => {
+    if (json) console.log(safeJson(event));
+    else {
+      const line = shown(formatCertEvent(event), 2000);
+      console.log(
+        event.severity === "urgent"
+          ? styleText(["red", "bold"], line)
+          : event.severity === "warn"
+            ? styleText("yellow", line)
+            : line,
+      );
+    }
+    await webhook?.push(event);
+    if (once) events.push(event);
+  };
+  const watcher: CtWatcher | CrtshWatcher =
+    source === "log"
+      ? new CtWatcher({
+          log: new CtLog(logUrl, logKey!, limits),
+          domain,
+          keys,
+          batch,
+          start,
+          verified: saved?.verified,
+          onEvent,
+          onPosition: () => saveCursor(),
+        })
+      : new CrtshWatcher({
+          search: new CrtshSearch(logUrl, limits),
+          domain,
+          keys,
+          batch,
+          start,
+          onEvent,
+          onPosition: () => saveCursor(),
+        });
   // The cursor never passes an event the webhook has not taken: a restart reports (and posts) it again.
   async function saveCursor(): Promise<void> {
     if (args.cursorFile === undefined || watcher.position === undefined) return;
     const undelivered = webhook?.oldest?.index;
     const next = undelivered === undefined ? watcher.position : Math.min(undelivered, watcher.position);
-    await writeCtCursor(args.cursorFile, { ...cursorKey, next }).catch((error: unknown) =>
+    const verified: SignedTreeHead | undefined = watcher instanceof CtWatcher ? watcher.verified : undefined;
+    await writeCtCursor(args.cursorFile, { ...cursorKey, next, verified }).catch((error: unknown) =>
       console.error(`watch-certs: cannot write the cursor: ${(error as Error).message}`),
     );
   }
@@ -153,8 +246,16 @@ export default defineAction(async (args: WatchCertsArgs, hre): Promise<WatchCert
   try {
     for (;;) {
       try {
-        const { treeSize } = await watcher.pass();
-        if (once && (watcher.position ?? 0) >= treeSize) break;
+        await registryWatcher?.pass();
+        const outcome = await watcher.pass();
+        if ((outcome.malformed ?? 0) > 0) {
+          console.error(`watch-certs: ${outcome.malformed} row(s) of the search without a usable id were skipped`);
+        }
+        if (outcome.problem !== undefined) {
+          failedPasses += 1;
+          console.error(`watch-certs: the log failed a check: ${shown(outcome.problem)}`);
+          if (once) break;
+        } else if (once && (watcher.position ?? 0) >= outcome.treeSize) break;
       } catch (error) {
         failedPasses += 1;
         console.error(`watch-certs: pass failed: ${shown((error as Error).message)}`);
@@ -184,10 +285,13 @@ export default defineAction(async (args: WatchCertsArgs, hre): Promise<WatchCert
           : `the cursor ${args.cursorFile} stays before them, so the next run posts them again`),
     );
   }
-  if (once && failedPasses > 0)
-    throw new UserError(`the CT log could not be read; the cursor stays where it was read to`);
-  say(`Read up to entry ${watcher.position ?? "?"} (next to read).`);
-  return { events, next: watcher.position, webhook: webhook?.stats, failedPasses };
+  if (once && failedPasses > 0) {
+    throw new UserError(
+      `the CT data could not be read or failed a check; the cursor stays where it was read to (and verified)`,
+    );
+  }
+  say(`Read up to ${source === "log" ? "entry" : "crt.sh id"} ${watcher.position ?? "?"} (next to read).`);
+  return { events, next: watcher.position, webhook: webhook?.stats, failedPasses, tlsKey: keys.current };
 });
 
 function parseDomain(value: string): string {

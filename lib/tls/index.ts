@@ -12,3 +12,5 @@ export * from "./verify-app.js";
 export * from "./acme.js";
 export * from "./ct.js";
 export * from "./ct-watch.js";
+export * from "./merkle.js";
+export * from "./crtsh.js";
