@@ -114,6 +114,7 @@ export async function demoTls(
         domain: DOMAIN,
         registry: replicated.registry,
         log: log.url,
+        logKey: log.publicKey,
         fromIndex: 0,
         once: true,
       }))

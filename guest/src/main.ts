@@ -243,6 +243,8 @@ if (options.tlsDomains !== undefined && options.tlsDomains.length > 0) {
               domains: options.tlsDomains,
               email: options.acmeEmail,
               directoryCa: acmeCa,
+              challenge: options.acmeChallenge,
+              dnsHook: options.acmeDnsHook,
             },
     },
     {

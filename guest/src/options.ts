@@ -249,6 +249,20 @@ export const OPTION_SPECS = {
     optional: true,
     description: "PEM file of extra roots to trust for the ACME directory's own HTTPS (a test CA such as pebble's)",
   },
+  acmeChallenge: {
+    flag: "acme-challenge",
+    env: "DEVPROOF_ACME_CHALLENGE",
+    default: "http-01",
+    description:
+      "the ACME challenge to answer: http-01 (on the status server) or dns-01 (through --acme-dns-hook, for names port 80 does not reach and wildcards)",
+  },
+  acmeDnsHook: {
+    flag: "acme-dns-hook",
+    env: "DEVPROOF_ACME_DNS_HOOK",
+    optional: true,
+    description:
+      "executable for DNS-01, run as `<hook> present|cleanup _acme-challenge.<name>. <value>`; it exits 0 once the DNS provider serves (or has removed) the TXT record",
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 type OptionName = keyof typeof OPTION_SPECS;
@@ -338,6 +352,8 @@ const schema = z
     acmeDirectory: httpUrl.optional(),
     acmeEmail: required("an email address").optional(),
     acmeCaFile: required("a file path").optional(),
+    acmeChallenge: z.enum(["http-01", "dns-01"], { errorMap: () => ({ message: "expected http-01 or dns-01" }) }),
+    acmeDnsHook: required("a file path").optional(),
     confirmations: integer(0, 1_000),
     pollInterval: ms("poll-interval"),
     rpcTimeout: ms("rpc-timeout"),
@@ -401,7 +417,7 @@ const schema = z
       }
     }
     if (options.tlsDomains === undefined || options.tlsDomains.length === 0) {
-      for (const name of ["acmeDirectory", "acmeEmail", "acmeCaFile"] as const) {
+      for (const name of ["acmeDirectory", "acmeEmail", "acmeCaFile", "acmeDnsHook"] as const) {
         if (options[name] !== undefined) {
           ctx.addIssue({
             code: z.ZodIssueCode.custom,
@@ -410,6 +426,16 @@ const schema = z
           });
         }
       }
+    }
+    if ((options.acmeChallenge === "dns-01") !== (options.acmeDnsHook !== undefined)) {
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        path: ["acmeDnsHook"],
+        message:
+          options.acmeDnsHook === undefined
+            ? `--${OPTION_SPECS.acmeChallenge.flag} dns-01 needs it: the command that sets the TXT record`
+            : `goes with --${OPTION_SPECS.acmeChallenge.flag} dns-01`,
+      });
     }
     const quorum = options.rpcQuorum;
     const urls = options.rpcUrls.length;

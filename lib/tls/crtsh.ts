@@ -129,6 +129,8 @@ export class CrtshWatcher {
         notAfter: facts.notAfter.toISOString(),
       };
     } catch (error) {
+      // Unreachable: the pass fails and the cursor stays before this certificate, to ask again.
+      if (error instanceof CtResponseError && error.transient) throw error;
       await this.handle({ severity: "refused", index: row.id, reason: (error as Error).message.split("\n")[0] ?? "" });
       return;
     }

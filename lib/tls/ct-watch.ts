@@ -199,6 +199,7 @@ export class CtWatcher {
       await this.options.log.checkInclusion(certificate.index, leaf, sth);
     } catch (error) {
       if (!(error instanceof CtVerificationError) && !(error instanceof CtResponseError)) throw error;
+      if (error instanceof CtResponseError && error.transient) throw error; // asked again at the next pass
       await this.handle({
         severity: "warn",
         index: certificate.index,

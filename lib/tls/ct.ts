@@ -56,6 +56,8 @@ export class CtResponseError extends Error {
   constructor(
     message: string,
     readonly tooLarge = false,
+    /** The source could not be reached or broke off: worth asking again, unlike an answer that is wrong. */
+    readonly transient = false,
   ) {
     super(message);
   }
@@ -83,7 +85,7 @@ export async function fetchCapped(url: string, maxBytes: number, timeoutMs: numb
   try {
     response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept } });
   } catch (error) {
-    throw new CtResponseError(`cannot reach ${url}: ${(error as Error).message}`);
+    throw new CtResponseError(`cannot reach ${url}: ${(error as Error).message}`, false, true);
   }
   if (!response.ok) {
     await response.body?.cancel();
@@ -110,7 +112,7 @@ export async function fetchCapped(url: string, maxBytes: number, timeoutMs: numb
     }
   } catch (error) {
     if (error instanceof CtResponseError) throw error;
-    throw new CtResponseError(`${url}: the answer broke off: ${(error as Error).message}`);
+    throw new CtResponseError(`${url}: the answer broke off: ${(error as Error).message}`, false, true);
   }
   return Buffer.concat(chunks);
 }

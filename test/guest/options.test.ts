@@ -304,6 +304,28 @@ describe("guest agent options", function () {
       ]);
     });
 
+    it("takes DNS-01 with its hook, and refuses one without the other", function () {
+      const tls = ["--tls-domain", "app.example.com", "--acme-directory", "https://acme.example/directory"];
+      const { options } = parseAgentOptions(
+        [...tls, "--acme-challenge", "dns-01", "--acme-dns-hook", "/hooks/dns"],
+        base,
+      );
+      expect(options).to.deep.include({ acmeChallenge: "dns-01", acmeDnsHook: "/hooks/dns" });
+      expect(parseAgentOptions(tls, base).options).to.deep.include({
+        acmeChallenge: "http-01",
+        acmeDnsHook: undefined,
+      });
+      expect(problemsOf([...tls, "--acme-challenge", "dns-01"], base)).to.deep.equal([
+        "--acme-dns-hook / DEVPROOF_ACME_DNS_HOOK: --acme-challenge dns-01 needs it: the command that sets the TXT record",
+      ]);
+      expect(problemsOf([...tls, "--acme-dns-hook", "/hooks/dns"], base)).to.deep.equal([
+        '--acme-dns-hook / DEVPROOF_ACME_DNS_HOOK: goes with --acme-challenge dns-01 (got "/hooks/dns")',
+      ]);
+      expect(problemsOf([...tls, "--acme-challenge", "tls-alpn-01"], base)).to.deep.equal([
+        '--acme-challenge / DEVPROOF_ACME_CHALLENGE: expected http-01 or dns-01 (got "tls-alpn-01")',
+      ]);
+    });
+
     it("reads the ACME directory's extra roots from their file, and names the option when the file is wrong", async function () {
       const dir = await mkdtemp(path.join(tmpdir(), "acme-ca-"));
       try {

@@ -1,6 +1,6 @@
 import { createServer } from "node:http";
 import type { Server } from "node:http";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -20,7 +20,7 @@ import {
 } from "../../lib/tls/index.js";
 import type { AcmeOptions } from "../../lib/tls/index.js";
 import { writeFileAtomic } from "../../guest/src/store.js";
-import { freePort, pebbleInstalled, startPebble } from "../helpers/pebble.js";
+import { freePort, pebbleInstalled, startChallTestSrv, startPebble } from "../helpers/pebble.js";
 import { loadTdxFixture, standInQuote, standInRuntimeEvents } from "../helpers/tee-stand-in.js";
 
 const APP = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
@@ -179,6 +179,98 @@ describe("guest agent: the app's TLS identity", function () {
         .to.have.property("reason")
         .that.match(/third of its lifetime/);
       console.log(`      (pebble issuance took ${issuedMs} ms)`);
+    });
+
+    /**
+     * A DNS-01 hook as an operator writes one for their DNS provider; this one's provider is pebble-challtestsrv's
+     * management API, and it records each call so the test sees the protocol.
+     */
+    async function writeDnsHook(managementUrl: string, exitCode = 0): Promise<{ hook: string; calls: string }> {
+      const dir = await tempDir();
+      const hook = path.join(dir, "dns-hook.mjs");
+      const calls = path.join(dir, "calls.log");
+      await writeFile(
+        hook,
+        `#!/usr/bin/env node
+import { appendFileSync } from "node:fs";
+const [action, host, value] = process.argv.slice(2);
+appendFileSync(${JSON.stringify(calls)}, [action, host, value.length].join(" ") + "\\n");
+if (${exitCode} !== 0) { console.error("the provider refused the token"); process.exit(${exitCode}); }
+const path = action === "present" ? "/set-txt" : "/clear-txt";
+const response = await fetch(${JSON.stringify(managementUrl)} + path, { method: "POST", body: JSON.stringify({ host, value }) });
+if (!response.ok) process.exit(2);
+`,
+      );
+      await chmod(hook, 0o755);
+      return { hook, calls };
+    }
+
+    it("issues a certificate for the derived key answering DNS-01 through the hook, which sets and then clears the TXT record", async function () {
+      const dns = await startChallTestSrv();
+      try {
+        pebble = await startPebble(await freePort(), { dnsServer: dns.dnsServer });
+        const { hook, calls } = await writeDnsHook(dns.managementUrl);
+        const domains = ["dns01.devproof.test", "*.dns01.devproof.test"];
+        const secrets = await tempDir();
+        await writeFileAtomic(path.join(secrets, "s"), SECRET, { mode: 0o600 });
+        const { loop, dir } = await member(path.join(secrets, "s"), {
+          domains,
+          acme: {
+            directoryUrl: pebble.directoryUrl,
+            domains,
+            directoryCa: pebble.ca,
+            challenge: "dns-01",
+            dnsHook: hook,
+          },
+        });
+        const started = Date.now();
+        await loop.pass();
+        const issuedMs = Date.now() - started;
+        const leaf = certificateFacts(splitPem(await readFile(path.join(dir, TLS_FILES.fullchain), "utf8"))[0]!);
+        expect(leaf.spkiSha256).to.equal(deriveTlsKey(SECRET).spkiSha256);
+        expect(leaf.issuer).to.not.equal(leaf.subject);
+        expect([...leaf.dnsNames].sort()).to.deep.equal([...domains].sort());
+        // Both names are answered at the same record (RFC 8555 §8.4), each set before the check and cleared after.
+        const log = (await readFile(calls, "utf8")).trim().split("\n").sort();
+        expect(log).to.deep.equal([
+          "cleanup _acme-challenge.dns01.devproof.test. 43",
+          "cleanup _acme-challenge.dns01.devproof.test. 43",
+          "present _acme-challenge.dns01.devproof.test. 43",
+          "present _acme-challenge.dns01.devproof.test. 43",
+        ]);
+        console.log(`      (pebble issuance with DNS-01 took ${issuedMs} ms)`);
+      } finally {
+        await dns.stop();
+      }
+    });
+
+    it("fails the order with the hook's own words when the hook fails, and writes no certificate", async function () {
+      const dns = await startChallTestSrv();
+      try {
+        pebble = await startPebble(await freePort(), { dnsServer: dns.dnsServer });
+        const { hook } = await writeDnsHook(dns.managementUrl, 3);
+        const domains = ["refused.devproof.test"];
+        const secrets = await tempDir();
+        await writeFileAtomic(path.join(secrets, "s"), SECRET, { mode: 0o600 });
+        const { loop, dir } = await member(path.join(secrets, "s"), {
+          domains,
+          acme: {
+            directoryUrl: pebble.directoryUrl,
+            domains,
+            directoryCa: pebble.ca,
+            challenge: "dns-01",
+            dnsHook: hook,
+          },
+        });
+        let failure: Error | undefined;
+        await loop.pass().catch((error: Error) => (failure = error));
+        expect(failure?.message).to.match(
+          /the DNS hook .*dns-hook\.mjs present _acme-challenge\.refused\.devproof\.test\. exited with 3: the provider refused the token/,
+        );
+        expect(await readFile(path.join(dir, TLS_FILES.fullchain), "utf8").catch(() => "none")).to.equal("none");
+      } finally {
+        await dns.stop();
+      }
     });
   });
 });

@@ -178,3 +178,87 @@ export async function startCtStandIn(options: { maxPerRequest?: number } = {}): 
       }),
   };
 }
+
+export interface CrtshStandIn {
+  url: string;
+  /** Lists a certificate under the names it carries (or `listedAs`, a search index's claim) and serves it at ?d=id. */
+  addCertificate(der: Uint8Array, listedAs: string[], loggedAt?: number): number;
+  /** Lists a row exactly as given (hostile data), served for every search; a certificate body for its id if given. */
+  addRaw(row: unknown, body?: string | Uint8Array): void;
+  /** Requests served so far. */
+  requests(): number;
+  close(): Promise<void>;
+}
+
+/**
+ * A crt.sh-style search API: `?q=<name>&output=json` lists rows (`id`, `entry_timestamp`, `name_value`, …) whose
+ * names equal the name, or end with it after a `%.` prefix, as crt.sh's identity search does; `?d=<id>` serves the
+ * certificate as PEM. Ids grow from 1000 like a real index's.
+ */
+export async function startCrtshStandIn(): Promise<CrtshStandIn> {
+  const rows: Array<{ row: unknown; names: string[] | undefined }> = [];
+  const bodies = new Map<string, string | Uint8Array>();
+  let nextId = 1000;
+  let requests = 0;
+  const server = createServer((req, res) => {
+    requests += 1;
+    const url = new URL(req.url ?? "/", "http://crtsh.invalid");
+    const q = url.searchParams.get("q");
+    const d = url.searchParams.get("d");
+    if (q !== null && url.searchParams.get("output") === "json") {
+      const wildcard = q.startsWith("%.");
+      const name = wildcard ? q.slice(2) : q;
+      const listed = rows
+        .filter(
+          ({ names }) =>
+            names === undefined ||
+            names.some((n) => (wildcard ? n.endsWith(`.${name}`) : n === name || n === `*.${name}`)),
+        )
+        .map(({ row }) => row);
+      const text = JSON.stringify(listed);
+      res.writeHead(200, { "content-type": "application/json" }); // no length: a streamed answer, as crt.sh's
+      return res.end(text);
+    }
+    if (d !== null && bodies.has(d)) {
+      res.writeHead(200, { "content-type": "application/x-pem-file" });
+      return res.end(bodies.get(d));
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    addCertificate(der, listedAs, loggedAt = Date.now()) {
+      const id = nextId++;
+      const cert = new x509.X509Certificate(der);
+      rows.push({
+        names: listedAs,
+        row: {
+          issuer_ca_id: 1,
+          issuer_name: cert.issuer,
+          common_name: listedAs[0],
+          name_value: listedAs.join("\n"),
+          id,
+          entry_timestamp: new Date(loggedAt).toISOString().replace("Z", ""),
+          not_before: cert.notBefore.toISOString().replace(/\.\d+Z$/, ""),
+          not_after: cert.notAfter.toISOString().replace(/\.\d+Z$/, ""),
+          serial_number: cert.serialNumber,
+        },
+      });
+      bodies.set(String(id), cert.toString("pem"));
+      return id;
+    },
+    addRaw(row, body) {
+      rows.push({ row, names: undefined });
+      const id = (row as Record<string, unknown> | null)?.["id"];
+      if (body !== undefined) bodies.set(String(id), body);
+    },
+    requests: () => requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -37,7 +37,73 @@ export interface Pebble {
   stop(): Promise<void>;
 }
 
-export async function startPebble(httpPort: number): Promise<Pebble> {
+/** Starts `command` and waits until it prints `ready`; throws with what it printed when it exits or takes > 10 s. */
+async function startUntil(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: string,
+): Promise<ChildProcess> {
+  const child: ChildProcess = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${command} did not start within 10 s:\n${output}`)), 10_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes(ready)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${command} exited with ${code}:\n${output}`));
+    });
+  });
+  return child;
+}
+
+/**
+ * pebble-challtestsrv (shipped in Debian's pebble package): a DNS server whose TXT records are set and cleared over
+ * a management API (`POST /set-txt {host, value}`, `POST /clear-txt {host}`), answering A queries with 127.0.0.1.
+ * pebble started with `dnsServer` resolves through it, so a DNS-01 hook can answer the CA.
+ */
+export interface ChallTestSrv {
+  dnsServer: string;
+  managementUrl: string;
+  stop(): Promise<void>;
+}
+
+export async function startChallTestSrv(): Promise<ChallTestSrv> {
+  const dnsPort = await freePort();
+  const managementPort = await freePort();
+  const child = await startUntil(
+    PEBBLE.replace(/pebble$/, "pebble-challtestsrv"),
+    [
+      "-dns01",
+      `127.0.0.1:${dnsPort}`,
+      "-management",
+      `127.0.0.1:${managementPort}`,
+      "-http01",
+      "",
+      "-https01",
+      "",
+      "-tlsalpn01",
+      "",
+    ],
+    process.env,
+    "Starting management server",
+  );
+  return {
+    dnsServer: `127.0.0.1:${dnsPort}`,
+    managementUrl: `http://127.0.0.1:${managementPort}`,
+    stop: async () => void child.kill("SIGTERM"),
+  };
+}
+
+export async function startPebble(httpPort: number, options: { dnsServer?: string } = {}): Promise<Pebble> {
   const dir = await mkdtemp(path.join(tmpdir(), "devproof-pebble-"));
   const listenerKey = deriveTlsKey(randomBytes(32));
   const cert = await selfSignedCertificate(listenerKey, ["localhost"]);
@@ -57,27 +123,16 @@ export async function startPebble(httpPort: number): Promise<Pebble> {
     },
   };
   await writeFile(path.join(dir, "config.json"), JSON.stringify(config));
-  const child: ChildProcess = spawn(PEBBLE, ["-config", path.join(dir, "config.json")], {
-    env: { ...process.env, PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`pebble did not start within 10 s:\n${output}`)), 10_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes("Listening on")) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`pebble exited with ${code}:\n${output}`));
-    });
-  });
+  const child = await startUntil(
+    PEBBLE,
+    [
+      "-config",
+      path.join(dir, "config.json"),
+      ...(options.dnsServer === undefined ? [] : ["-dnsserver", options.dnsServer]),
+    ],
+    { ...process.env, PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0" },
+    "Listening on",
+  );
   return {
     directoryUrl: `https://localhost:${port}/dir`,
     ca: cert,

@@ -7,7 +7,7 @@ import { expect } from "chai";
 import type { WatchCertsResult } from "../../tasks/watch-certs.js";
 import { deriveTlsKey } from "../../lib/tls/index.js";
 import type { CertEvent } from "../../lib/tls/index.js";
-import { certificateDer as der, startCtStandIn, type CtStandIn } from "../helpers/ct-stand-in.js";
+import { certificateDer as der, startCrtshStandIn, startCtStandIn, type CtStandIn } from "../helpers/ct-stand-in.js";
 
 /** Another log's key. */
 async function startCtStandInKey() {
@@ -311,6 +311,77 @@ describe("watch-certs", function () {
     const [event] = run.stdout.split("\n").map((line) => JSON.parse(line) as CertEvent);
     expect(event).to.include({ severity: "warn", check: "inclusion", index: 0 });
     expect(event!.reason).to.match(/does not prove it is in its signed tree .*does not lead to the tree head's root/);
+  });
+
+  describe("--source crtsh: a search API", function () {
+    it("downloads every listed certificate and judges it, not the row; resumes from its cursor at the next id", async function () {
+      const search = await startCrtshStandIn();
+      try {
+        search.addCertificate(await der(APP_KEY, [DOMAIN]), [DOMAIN]);
+        search.addCertificate(await der(FOREIGN_KEY, [`api.${DOMAIN}`]), [`api.${DOMAIN}`]);
+        // The index lists it for the domain, but the certificate names another: the row's claim is not believed.
+        search.addCertificate(await der(FOREIGN_KEY, ["other.example"]), [DOMAIN]);
+        search.addCertificate(await der(FOREIGN_KEY, ["other.example"]), ["other.example"]); // not listed for it
+        const cursorFile = path.join(dir, "crtsh.json");
+        const run = await watch({ source: "crtsh", log: search.url, logKey: undefined, cursorFile, json: true });
+        expect(run.result.success, run.stderr).to.equal(true);
+        const events = run.stdout.split("\n").map((line) => JSON.parse(line) as CertEvent);
+        expect(events.map((e) => [e.index, e.severity])).to.deep.equal([
+          [1000, "info"],
+          [1001, "urgent"],
+          [1002, "refused"],
+        ]);
+        expect(events[1]!.reason).to.contain("listed by a search API: its claim, not a log's proof");
+        expect(events[2]!.reason).to.contain("listed for app.example, but the certificate does not name it");
+        expect(JSON.parse(await readFile(cursorFile, "utf8"))).to.include({ source: "crtsh", next: 1003 });
+
+        search.addCertificate(await der(FOREIGN_KEY, [DOMAIN]), [DOMAIN]);
+        const again = await watch({ source: "crtsh", log: search.url, logKey: undefined, cursorFile });
+        expect((again.result as { value: WatchCertsResult }).value.events.map((e) => e.index)).to.deep.equal([1004]);
+        // A log's cursor is not a search API's.
+        const wrong = await watch({ log: search.url, cursorFile });
+        expect(wrong.errorMessage).to.contain("is for crtsh");
+      } finally {
+        await search.close();
+      }
+    });
+
+    it("refuses hostile rows and certificates one by one, and a huge answer, without moving past what it could not read", async function () {
+      const search = await startCrtshStandIn();
+      try {
+        search.addRaw({ id: "1" }); // no usable id: skipped, counted
+        search.addRaw(null);
+        search.addRaw({ id: 10, entry_timestamp: "yesterday" }, "not a certificate");
+        search.addRaw({ id: 11 }, "A".repeat(60_000)); // larger than --max-response-bytes
+        search.addRaw({ id: 12 }); // listed, but its certificate is not served
+        search.addRaw({ id: 13 }, await der(FOREIGN_KEY, [DOMAIN])); // DER, no timestamp: notBefore counts
+        const run = await watch({
+          source: "crtsh",
+          log: search.url,
+          logKey: undefined,
+          json: true,
+          maxResponseBytes: 50_000,
+        });
+        expect(run.result.success, run.stderr).to.equal(true);
+        const events = run.stdout.split("\n").map((line) => JSON.parse(line) as CertEvent);
+        expect(events.map((e) => [e.index, e.severity])).to.deep.equal([
+          [10, "refused"],
+          [11, "refused"],
+          [12, "refused"],
+          [13, "urgent"],
+        ]);
+        expect(events[1]!.reason).to.contain("more than 50000 bytes");
+        expect(events[2]!.reason).to.contain("answered HTTP 404");
+        expect(run.stderr).to.contain("4 row(s) of the search without a usable id were skipped"); // 2 rows × 2 searches
+
+        for (let i = 0; i < 400; i += 1) search.addRaw({ id: 100 + i, name_value: "x".repeat(200) });
+        const huge = await watch({ source: "crtsh", log: search.url, logKey: undefined, maxResponseBytes: 50_000 });
+        expect(huge.result.success).to.equal(false);
+        expect(huge.stderr).to.match(/pass failed: .* answered more than 50000 bytes/);
+      } finally {
+        await search.close();
+      }
+    });
   });
 
   it("refuses bad options", async function () {
