@@ -1,28 +1,24 @@
 import { styleText } from "node:util";
 
-import { InvalidOptionError, UserError } from "../lib/errors.js";
+import { UserError } from "../lib/errors.js";
 import { formatDuration } from "../lib/format.js";
 import {
-  CrtshSearch,
-  CrtshWatcher,
-  CtLog,
   CtWatcher,
   TlsKeyTimeline,
   formatCertEvent,
-  parseLogKey,
   readCtCursor,
   writeCtCursor,
   type CertEvent,
+  type CrtshWatcher,
   type SignedTreeHead,
 } from "../lib/tls/index.js";
 import { safeJson, shown } from "../lib/untrusted/text.js";
-import { connectRegistryView, readAppTlsKey } from "../lib/replication/index.js";
-import { Watcher } from "../lib/watch.js";
+import type { Watcher } from "../lib/watch.js";
 import { checkInteger, parseAddress, parseBytes32, parseDuration, requireOption } from "../lib/validate.js";
 import { WebhookQueue, type WebhookStats } from "../lib/webhook.js";
 import { defineAction } from "./shared/action.js";
+import { certWatcher, followTlsKeys, parseCtSource, parseDomain, parseHttpUrl } from "./shared/ct.js";
 import { givenInt } from "./shared/options.js";
-import { openNetwork } from "./shared/session.js";
 
 export interface WatchCertsArgs {
   domain?: string | undefined;
@@ -68,7 +64,10 @@ const WEBHOOK_DRAIN_MS = 10_000;
  * logic is lib/tls/ct-watch.ts; this parses options, prints, posts to the webhook and keeps the cursor file.
  */
 export default defineAction(async (args: WatchCertsArgs, hre): Promise<WatchCertsResult> => {
-  const domain = parseDomain(requireOption("domain", args.domain, "the app's domain name, e.g. app.example.com"));
+  const domain = parseDomain(
+    "domain",
+    requireOption("domain", args.domain, "the app's domain name, e.g. app.example.com"),
+  );
   const registry = args.registry === undefined ? undefined : parseAddress("registry", args.registry);
   const pinned = args.tlsKey === undefined ? undefined : parseBytes32("tls-key", args.tlsKey);
   if (registry === undefined && pinned === undefined) {
@@ -78,27 +77,11 @@ export default defineAction(async (args: WatchCertsArgs, hre): Promise<WatchCert
       "the app's TLS key (sha256 of its SPKI, as verify-app prints it), or --registry",
     );
   }
-  const source = args.source;
-  if (source !== "log" && source !== "crtsh") throw new InvalidOptionError("source", source, '"log" or "crtsh"');
-  const logUrl = parseHttpUrl(
-    "log",
-    requireOption(
-      "log",
-      args.log,
-      source === "log" ? "the CT log's base URL (before /ct/v1/)" : "the search API's base URL, e.g. https://crt.sh",
-    ),
+  const source = parseCtSource(
+    { source: args.source, url: args.log, logKey: args.logKey },
+    { source: "source", url: "log", logKey: "log-key" },
   );
-  let logKey;
-  if (source === "log") {
-    const text = requireOption("log-key", args.logKey, "the log's public key: base64 DER, as log lists publish it");
-    try {
-      logKey = parseLogKey(text);
-    } catch (error) {
-      throw new InvalidOptionError("log-key", text, (error as Error).message);
-    }
-  } else if (args.logKey !== undefined) {
-    throw new UserError("--log-key is for --source log: a search API signs nothing");
-  }
+  const logUrl = source.url;
   const confirmations = checkInteger("confirmations", args.confirmations, "a whole number of blocks from 1 to 1000", {
     min: 1,
     max: 1000,
@@ -115,67 +98,26 @@ export default defineAction(async (args: WatchCertsArgs, hre): Promise<WatchCert
   const once = args.once === true;
   const say = json ? (line: string) => console.error(line) : (line: string) => console.log(line);
 
-  const keys = new TlsKeyTimeline(pinned);
+  let keys = new TlsKeyTimeline(pinned);
   let registryWatcher: Watcher | undefined;
   if (registry !== undefined) {
-    // The app's on-chain TLS identity: its TlsKeySet history from --from-block, then followed at every poll, so a
-    // key published while this runs is the app's from its block on (lib/tls/ct-watch.ts TlsKeyTimeline).
-    const session = await openNetwork(hre, undefined, false);
-    const app = await connectRegistryView(registry, session.ethers.provider).appAuth();
-    const published = await readAppTlsKey(registry, session.ethers.provider, app, session.where);
-    if (published.spkiSha256 === undefined && pinned === undefined) {
-      throw new UserError(
-        `the ReplicationRegistry ${registry} on ${session.where} publishes no TLS key yet: give the key to watch for with --tls-key`,
-      );
-    }
-    if (
-      published.spkiSha256 !== undefined &&
-      pinned !== undefined &&
-      pinned.toLowerCase() !== published.spkiSha256.toLowerCase()
-    ) {
-      throw new UserError(
-        `--tls-key ${pinned} is not the TLS key the ReplicationRegistry ${registry} publishes (${published.spkiSha256}): ` +
-          "drop --tls-key to watch for the registry's",
-      );
-    }
-    let history = true;
-    registryWatcher = new Watcher({
-      provider: session.ethers.provider,
-      app,
+    ({ keys, watcher: registryWatcher } = await followTlsKeys(hre, {
       registry,
+      pinned,
       confirmations,
-      start: { fromBlock: checkInteger("from-block", args.fromBlock, "a block number", { min: 0 }) },
-      onEvent: (event) => {
-        if (event.event !== "TlsKeySet" || event.refused !== undefined) return;
-        const key = String(event.args["spkiSha256"]);
-        keys.publish(key, event.blockTimestamp * 1000);
-        if (!history) {
-          say(
-            `(block ${event.blockNumber}: the registry published the TLS key ${key}; certificates logged from ` +
-              `${new Date(event.blockTimestamp * 1000).toISOString()} on are judged against it)`,
-          );
-        }
-      },
-    });
-    await registryWatcher.pass();
-    history = false;
-    // A publication before --from-block, or not yet confirmed: the key the registry returns now.
-    if (keys.current === undefined && published.spkiSha256 !== undefined) keys.publish(published.spkiSha256, 0);
-    say(
-      published.spkiSha256 === undefined
-        ? `(--registry ${registry}: it publishes no TLS key yet; --tls-key is the key watched for until it does)`
-        : `(the app's TLS key as ReplicationRegistry ${registry} on ${session.where} publishes it, followed after ${confirmations} confirmation(s))`,
-    );
+      fromBlock: args.fromBlock,
+      say,
+    }));
   }
 
-  const cursorKey = { source, log: logUrl, domain } as const;
+  const cursorKey = { source: source.source, log: logUrl, domain };
   const saved = args.cursorFile === undefined ? undefined : await readCtCursor(args.cursorFile, cursorKey);
   const start = saved?.next ?? fromIndex ?? ("head" as const);
   say(
-    `Watching ${source === "log" ? "CT log" : "the search API"} ${logUrl} for ${domain}: the app's TLS key is ${keys.current}; ` +
+    `Watching ${source.source === "log" ? "CT log" : "the search API"} ${logUrl} for ${domain}: the app's TLS key is ${keys.current}; ` +
       `${once ? "once" : `every ${formatDuration(pollMs / 1000)}`}, ` +
       (saved !== undefined
-        ? `resuming at ${source === "log" ? "entry" : "crt.sh id"} ${saved.next}`
+        ? `resuming at ${source.source === "log" ? "entry" : "crt.sh id"} ${saved.next}`
         : start === "head"
           ? "from the log's head"
           : `from entry ${start}`),
@@ -206,27 +148,16 @@ export default defineAction(async (args: WatchCertsArgs, hre): Promise<WatchCert
     await webhook?.push(event);
     if (once) events.push(event);
   };
-  const watcher: CtWatcher | CrtshWatcher =
-    source === "log"
-      ? new CtWatcher({
-          log: new CtLog(logUrl, logKey!, limits),
-          domain,
-          keys,
-          batch,
-          start,
-          verified: saved?.verified,
-          onEvent,
-          onPosition: () => saveCursor(),
-        })
-      : new CrtshWatcher({
-          search: new CrtshSearch(logUrl, limits),
-          domain,
-          keys,
-          batch,
-          start,
-          onEvent,
-          onPosition: () => saveCursor(),
-        });
+  const watcher: CtWatcher | CrtshWatcher = certWatcher(source, {
+    domain,
+    keys,
+    batch,
+    start,
+    verified: saved?.verified,
+    limits,
+    onEvent,
+    onPosition: () => saveCursor(),
+  });
   // The cursor never passes an event the webhook has not taken: a restart reports (and posts) it again.
   async function saveCursor(): Promise<void> {
     if (args.cursorFile === undefined || watcher.position === undefined) return;
@@ -290,27 +221,6 @@ export default defineAction(async (args: WatchCertsArgs, hre): Promise<WatchCert
       `the CT data could not be read or failed a check; the cursor stays where it was read to (and verified)`,
     );
   }
-  say(`Read up to ${source === "log" ? "entry" : "crt.sh id"} ${watcher.position ?? "?"} (next to read).`);
+  say(`Read up to ${source.source === "log" ? "entry" : "crt.sh id"} ${watcher.position ?? "?"} (next to read).`);
   return { events, next: watcher.position, webhook: webhook?.stats, failedPasses, tlsKey: keys.current };
 });
-
-function parseDomain(value: string): string {
-  const domain = value.trim().toLowerCase().replace(/\.$/, "");
-  if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(domain)) {
-    throw new InvalidOptionError("domain", value, "a DNS name such as app.example.com");
-  }
-  return domain;
-}
-
-function parseHttpUrl(option: string, value: string): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new InvalidOptionError(option, value, "an http:// or https:// URL");
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new InvalidOptionError(option, value, "an http:// or https:// URL");
-  }
-  return url.href.replace(/\/+$/, "");
-}
