@@ -442,6 +442,30 @@ export const tasks = [
       ),
     )
     .addOption(stringOption("registry", "Address of the app's ReplicationRegistry, to show its events too (optional)"))
+    .addOption(
+      stringOption(
+        "domain",
+        "The app's domain: with --ct-log, the page lists the certificates CT data shows for it (needs --registry)",
+      ),
+    )
+    .addOption(stringWithDefault("ctSource", 'What --ct-log is: "log" (RFC 6962) or "crtsh" (a search API)', "log"))
+    .addOption(stringOption("ctLog", "Base URL of the CT log, or of the search API with --ct-source crtsh (optional)"))
+    .addOption(stringOption("ctLogKey", "The CT log's public key, base64 DER (required with --ct-source log)"))
+    .addOption(
+      intOption(
+        "ctFromIndex",
+        `First CT entry (or crt.sh id) to read; ${UNSET}: a search API's whole list, a log's head`,
+        UNSET,
+      ),
+    )
+    .addOption(stringWithDefault("ctPoll", 'How often to read the CT source: "1m", "30s" or seconds', "1m"))
+    .addOption(
+      intOption(
+        "fromBlock",
+        "First block of the registry's TlsKeySet history (public RPCs may need the deployment block)",
+        0,
+      ),
+    )
     .setAction(lazyAction(() => import("./status-page.js")))
     .build(),
 

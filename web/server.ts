@@ -34,10 +34,23 @@ async function listen(server: Server, port: number): Promise<LocalServer> {
   };
 }
 
-/** Serves the page's files (GET only; `/` is index.html). */
-export function serveStatusPage(files: StaticFiles, port: number): Promise<LocalServer> {
+/**
+ * Serves the page's files (GET only; `/` is index.html), and `feeds`: JSON documents made by this process at each
+ * request (`/ct.json`: the certificate-transparency data the status-page task follows for the page).
+ */
+export function serveStatusPage(
+  files: StaticFiles,
+  port: number,
+  feeds: Record<string, () => unknown> = {},
+): Promise<LocalServer> {
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const pathname = new URL(req.url ?? "/", "http://localhost").pathname;
+    const feed = Object.hasOwn(feeds, pathname) ? feeds[pathname] : undefined;
+    if (req.method === "GET" && feed !== undefined) {
+      res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
+      res.end(JSON.stringify(feed()));
+      return;
+    }
     const name = pathname === "/" ? "/index.html" : pathname;
     const body = files.get(name);
     if (req.method !== "GET" || body === undefined) {

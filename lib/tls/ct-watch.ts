@@ -13,24 +13,10 @@ import { randomBytes } from "node:crypto";
 
 import { UserError } from "../errors.js";
 import { CtResponseError, CtVerificationError, coversDomain, decodeLeaf } from "./ct.js";
-import type { CtCertificate, CtLog, SignedTreeHead } from "./ct.js";
+import type { CtLog, SignedTreeHead } from "./ct.js";
+import type { CertEvent, CtCertificate } from "./ct-types.js";
 
-export interface CertEvent {
-  /**
-   * `urgent`: the domain with a foreign key, or a log that signed two inconsistent trees; `warn`: a log answer that
-   * is not evidence (a tree head its key did not sign, an entry it does not prove); `info`: the app's key; `refused`:
-   * an entry that does not decode.
-   */
-  severity: "urgent" | "warn" | "info" | "refused";
-  log: string;
-  domain: string;
-  /** The entry's index in the log (the crt.sh id for a search API); for a check of the log, the next index to read. */
-  index: number;
-  certificate?: CtCertificate;
-  /** For a failed check of the log's data: which one. */
-  check?: "signature" | "consistency" | "inclusion";
-  reason: string;
-}
+export type { CertEvent } from "./ct-types.js";
 
 /** Most batches read in one pass, so that one pass ends and the cursor is saved on a busy log. */
 export const MAX_BATCHES_PER_PASS = 64;

@@ -12,6 +12,7 @@ import { AsnConvert } from "@peculiar/asn1-schema";
 import { Certificate, SubjectAlternativeName, TBSCertificate, id_ce_subjectAltName } from "@peculiar/asn1-x509";
 
 import { certificateFacts, nameMatches } from "./certificate.js";
+import type { CtCertificate } from "./ct-types.js";
 import { spkiSha256 } from "./key.js";
 import { HASH_BYTES, consistencyProofProblem, inclusionProofProblem, leafHash } from "./merkle.js";
 
@@ -31,18 +32,7 @@ export interface SignedTreeHead {
 /** A consistency proof has at most ~2·log2(size) nodes, an audit path at most log2(size): 128 covers 2^63 entries. */
 const MAX_PROOF_NODES = 128;
 
-/** One log entry, decoded. */
-export interface CtCertificate {
-  index: number;
-  kind: "x509" | "precert";
-  /** The leaf's timestamp (ms since the epoch), when the log accepted it. */
-  timestamp: number;
-  spkiSha256: string;
-  dnsNames: string[];
-  issuer: string | undefined;
-  notBefore: string;
-  notAfter: string;
-}
+export type { CtCertificate } from "./ct-types.js";
 
 /** An entry the reader refused: its index and why. */
 export interface CtRefusal {

@@ -14,3 +14,4 @@ export * from "./ct.js";
 export * from "./ct-watch.js";
 export * from "./merkle.js";
 export * from "./crtsh.js";
+export * from "./ct-feed.js";

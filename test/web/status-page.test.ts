@@ -16,6 +16,7 @@ import { AbiCoder, id, JsonRpcProvider, type JsonRpcSigner } from "ethers";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 
 import { registerArguments, registryDomain, signTlsKey } from "../../lib/replication/index.js";
+import { CertFeed, CtLog, CtWatcher, TlsKeyTimeline, deriveTlsKey, parseLogKey } from "../../lib/tls/index.js";
 import {
   KmsStandIn__factory,
   ReplicationRegistry__factory,
@@ -25,6 +26,7 @@ import {
 import { buildStatusPage } from "../../web/build.js";
 import { serveStatusPage, type LocalServer } from "../../web/server.js";
 import { startHardhatNode, type HardhatNode } from "../helpers/cli.js";
+import { certificateDer, startCtStandIn } from "../helpers/ct-stand-in.js";
 import { NOT_UTF8, TERMINAL_ESCAPES, registerHostile } from "../helpers/poison.js";
 import { deployKmsFrom, signedRegistration, testNode } from "../helpers/replication.js";
 
@@ -428,6 +430,75 @@ describe("status page (headless Chromium)", function () {
     expect(await page.locator("#tls-history li").count()).to.equal(2);
     expect(await page.textContent("#tls-history li[data-changed]")).to.match(/^#\d+ CHANGED: .* replaces .*verify-app/);
     expect(await page.isHidden("#banner")).to.equal(true);
+  });
+
+  it("lists the certificates CT data shows for the domain, flags a foreign key, and stays 390 px wide on a phone", async function () {
+    const appAuth = await deployApp(owner);
+    const app = await appAuth.getAddress();
+    const kms = await deployKmsFrom(owner);
+    const registry = await new ReplicationRegistry__factory(owner).deploy(app, await kms.getAddress());
+    await registry.waitForDeployment();
+    const registryAddress = await registry.getAddress();
+    const { chainId } = await provider.getNetwork();
+    const domain = registryDomain(chainId, registryAddress);
+    const genesis = testNode("page ct genesis");
+    const signed = await signedRegistration(domain, genesis, app, { boot: { composeHash: V1, deviceId: DEVICE } });
+    await (await registry.connect(stranger).register(...registerArguments(signed))).wait();
+    await (await registry.setGenesis(genesis.address)).wait();
+    const [appKey, foreignKey] = [deriveTlsKey(new Uint8Array(32).fill(1)), deriveTlsKey(new Uint8Array(32).fill(2))];
+    const signature = await signTlsKey(genesis.wallet, domain, { spkiSha256: appKey.spkiSha256, nonce: 0 });
+    await (await registry.connect(stranger).setTlsKey(appKey.spkiSha256, signature)).wait();
+
+    // What the status-page task does with --ct-log: follow the log with watch-certs' watcher, serve it as ct.json.
+    const log = await startCtStandIn();
+    const names = ["app.example", "a-rather-long-subdomain-name-that-must-wrap.app.example"];
+    log.addCertificate(await certificateDer(appKey, names));
+    log.addCertificate(await certificateDer(foreignKey, names), "precert");
+    const keys = new TlsKeyTimeline(appKey.spkiSha256);
+    let watcher: CtWatcher | undefined;
+    const feed = new CertFeed(
+      { source: "log", url: log.url, domain: "app.example" },
+      { tlsKey: () => keys.current, next: () => watcher?.position },
+    );
+    watcher = new CtWatcher({
+      log: new CtLog(log.url, parseLogKey(log.publicKey)),
+      domain: "app.example",
+      keys,
+      batch: 16,
+      start: 0,
+      onEvent: async (event) => feed.record(event),
+    });
+    feed.passed(await watcher.pass(), new Date());
+    const ctServer = await serveStatusPage(await buildStatusPage(), 0, { "/ct.json": () => feed.snapshot() });
+    try {
+      const page = await context!.newPage();
+      pages.push(page);
+      await page.setViewportSize(PHONE);
+      page.on("pageerror", (error) => errors.push(error.message));
+      const query = new URLSearchParams({ rpc: node!.url, app, registry: registryAddress, ct: "1" });
+      await page.goto(`${ctServer.url}/?${query.toString()}`);
+      await page.locator("#ct-list li").nth(1).waitFor({ timeout: 15_000 });
+      expect(await page.textContent("#ct-summary")).to.match(
+        /^2 certificate\(s\) for app\.example in the CT log .*; 1 with a FOREIGN key\. Read to entry 2/,
+      );
+      const items = await page.$$eval("#ct-list li", (elements) =>
+        elements.map((element) => [element.getAttribute("data-severity"), element.getAttribute("data-index")]),
+      );
+      expect(items).to.deep.equal([
+        ["urgent", "1"],
+        ["info", "0"],
+      ]);
+      expect(await page.textContent("#ct-list li.urgent")).to.match(/^FOREIGN KEY #1 precert for app\.example, /);
+      expect(await page.getAttribute("#ct-list li.urgent .hex", "data-value")).to.equal(foreignKey.spkiSha256);
+      expect(await page.getAttribute("#tls-key", "data-value")).to.equal(appKey.spkiSha256);
+      await page.screenshot({ path: path.join(RESULTS, "status-page-ct-390px.png"), fullPage: true });
+      const layout = await layoutOf(page);
+      expect(layout.scrollWidth, `the page is ${layout.scrollWidth} px wide`).to.be.at.most(PHONE.width);
+      expect(layout.pastRightEdge).to.deep.equal([]);
+    } finally {
+      await ctServer.close();
+      await log.close();
+    }
   });
 
   describe("a busy app (a long history, five open proposals)", function () {

@@ -26,6 +26,7 @@ import {
 import { Watcher, type WatchedEvent } from "../../lib/watch.js";
 import { readAppTlsKey, registryAgentInterface } from "../../lib/replication/registry-view.js";
 import { decodeEventLog, describeRefusedLog } from "../../lib/untrusted/decode.js";
+import type { CertFeedSnapshot } from "../../lib/tls/ct-types.js";
 import { TimelockedAppAuth__factory } from "../../types/ethers-contracts/index.js";
 import { byId, h, handleCopyAndExpand, hexNode, richText, uriNode } from "./dom.js";
 
@@ -312,6 +313,71 @@ async function renderTlsKey(provider: JsonRpcProvider, toBlock: number): Promise
   );
 }
 
+const showCt = params.get("ct") === "1";
+
+/**
+ * The certificates certificate-transparency data shows for the app's domain, as the status-page task found them
+ * (ct.json, from this page's own origin): the page cannot check a log's signatures itself, so the task checks them
+ * with the watcher `watch-certs` uses. A certificate whose key is not the app's is flagged; so is a log check that
+ * failed. Every string in it came from CT data: it is shown as text, never as markup.
+ */
+async function renderCt(): Promise<void> {
+  const response = await fetch("ct.json", { cache: "no-store" });
+  if (!response.ok) throw new Error(`ct.json: HTTP ${response.status}`);
+  const feed = (await response.json()) as CertFeedSnapshot;
+  byId("ct-section").hidden = false;
+  const what =
+    feed.source === "log" ? "the CT log" : "the search API (its list is a claim; the certificates are checked)";
+  const summary = h(
+    "p",
+    { id: "ct-summary", class: feed.foreign > 0 ? "urgent" : "" },
+    `${feed.certificates} certificate(s) for ${feed.domain} in ${what} ${feed.url}` +
+      (feed.foreign > 0 ? `; ${feed.foreign} with a FOREIGN key` : "; none with a foreign key") +
+      `. Read to ${feed.source === "log" ? "entry" : "id"} ${feed.next ?? "?"}` +
+      (feed.lastPass === undefined ? "." : ` (${feed.lastPass.at.replace(/\.\d+Z$/, "Z")}).`),
+  );
+  const problem =
+    feed.lastPass?.problem === undefined
+      ? undefined
+      : h("p", { class: "banner", id: "ct-problem" }, `The last read failed: ${feed.lastPass.problem}`);
+  const items = feed.events.map((event) => {
+    const cert = event.certificate;
+    const label =
+      event.severity === "urgent"
+        ? event.check === undefined
+          ? "FOREIGN KEY"
+          : "LOG MISBEHAVED"
+        : event.severity === "warn"
+          ? "NOT EVIDENCE"
+          : event.severity === "refused"
+            ? "refused"
+            : "the app's key";
+    return h(
+      "li",
+      { class: event.severity, "data-severity": event.severity, "data-index": String(event.index) },
+      h("strong", {}, `${label} `),
+      h("span", { class: "muted" }, `#${event.index} `),
+      ...(cert === undefined
+        ? []
+        : [
+            h("span", { class: "names" }, `${cert.kind} for ${cert.dnsNames.join(", ")} `),
+            hexNode(cert.spkiSha256),
+            h(
+              "span",
+              { class: "muted" },
+              ` ${cert.issuer === undefined ? "" : `issued by ${cert.issuer}, `}valid ${cert.notBefore.slice(0, 10)} – ${cert.notAfter.slice(0, 10)}`,
+            ),
+          ]),
+      h("div", { class: "muted" }, event.reason),
+    );
+  });
+  byId("ct").replaceChildren(
+    summary,
+    ...(problem === undefined ? [] : [problem]),
+    h("ul", { id: "ct-list", class: "refused" }, ...items),
+  );
+}
+
 /** Refused events seen by the watcher since the page opened, newest first, at most this many. */
 const MAX_REFUSED_SHOWN = 20;
 
@@ -391,6 +457,15 @@ async function main(): Promise<void> {
   }
   showBanner(undefined);
   setInterval(tick, 1000);
+  if (showCt) {
+    const readCt = () =>
+      renderCt().catch((error: Error) => {
+        byId("ct-section").hidden = false;
+        byId("ct").replaceChildren(h("p", { class: "banner" }, `Cannot read the CT data: ${error.message}`));
+      });
+    await readCt();
+    setInterval(() => void readCt(), 5000);
+  }
 
   // Follow new events with the watcher the command line uses; refresh the whole view after each batch.
   let refreshing: Promise<unknown> | undefined;
