@@ -445,11 +445,16 @@ export const tasks = [
     .addOption(
       stringOption(
         "domain",
-        "The app's domain: with --ct-log, the page lists the certificates CT data shows for it (needs --registry)",
+        "The app's domain, whose certificates in CT data the page lists (required with --ct-log, which needs --registry)",
       ),
     )
     .addOption(stringWithDefault("ctSource", 'What --ct-log is: "log" (RFC 6962) or "crtsh" (a search API)', "log"))
-    .addOption(stringOption("ctLog", "Base URL of the CT log, or of the search API with --ct-source crtsh (optional)"))
+    .addOption(
+      stringOption(
+        "ctLog",
+        "Base URL of the CT log, or of the search API with --ct-source crtsh, for the page's CT section (optional)",
+      ),
+    )
     .addOption(stringOption("ctLogKey", "The CT log's public key, base64 DER (required with --ct-source log)"))
     .addOption(
       intOption(

@@ -1,6 +1,6 @@
 import { createServer } from "node:http";
 import type { Server } from "node:http";
-import { chmod, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -20,7 +20,7 @@ import {
 } from "../../lib/tls/index.js";
 import type { AcmeOptions } from "../../lib/tls/index.js";
 import { writeFileAtomic } from "../../guest/src/store.js";
-import { freePort, pebbleInstalled, startChallTestSrv, startPebble } from "../helpers/pebble.js";
+import { freePort, pebbleInstalled, startChallTestSrv, startPebble, writeChallTestSrvHook } from "../helpers/pebble.js";
 import { loadTdxFixture, standInQuote, standInRuntimeEvents } from "../helpers/tee-stand-in.js";
 
 const APP = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
@@ -181,29 +181,9 @@ describe("guest agent: the app's TLS identity", function () {
       console.log(`      (pebble issuance took ${issuedMs} ms)`);
     });
 
-    /**
-     * A DNS-01 hook as an operator writes one for their DNS provider; this one's provider is pebble-challtestsrv's
-     * management API, and it records each call so the test sees the protocol.
-     */
-    async function writeDnsHook(managementUrl: string, exitCode = 0): Promise<{ hook: string; calls: string }> {
-      const dir = await tempDir();
-      const hook = path.join(dir, "dns-hook.mjs");
-      const calls = path.join(dir, "calls.log");
-      await writeFile(
-        hook,
-        `#!/usr/bin/env node
-import { appendFileSync } from "node:fs";
-const [action, host, value] = process.argv.slice(2);
-appendFileSync(${JSON.stringify(calls)}, [action, host, value.length].join(" ") + "\\n");
-if (${exitCode} !== 0) { console.error("the provider refused the token"); process.exit(${exitCode}); }
-const path = action === "present" ? "/set-txt" : "/clear-txt";
-const response = await fetch(${JSON.stringify(managementUrl)} + path, { method: "POST", body: JSON.stringify({ host, value }) });
-if (!response.ok) process.exit(2);
-`,
-      );
-      await chmod(hook, 0o755);
-      return { hook, calls };
-    }
+    /** A DNS-01 hook as an operator writes one for their provider; here the provider is pebble-challtestsrv. */
+    const writeDnsHook = async (managementUrl: string, exitCode = 0) =>
+      writeChallTestSrvHook(await tempDir(), managementUrl, exitCode);
 
     it("issues a certificate for the derived key answering DNS-01 through the hook, which sets and then clears the TXT record", async function () {
       const dns = await startChallTestSrv();

@@ -79,6 +79,8 @@ export interface CtStandIn {
   requests(): number;
   /** Requests served so far, by path (get-sth, get-entries, …). */
   requestsByPath(): Record<string, number>;
+  /** Bytes of response bodies served so far. */
+  bytesServed(): number;
   close(): Promise<void>;
 }
 
@@ -90,6 +92,7 @@ export async function startCtStandIn(options: { maxPerRequest?: number } = {}): 
   let forged = false;
   let brokenInclusion = false;
   const counts: Record<string, number> = {};
+  let bytes = 0;
   // The leaf bytes the tree hashes: an entry's decoded leaf_input (hostile entries hash as whatever they carry).
   const leafBytes = (entry: unknown) => {
     const input = (entry as Record<string, unknown> | null)?.["leaf_input"];
@@ -102,6 +105,7 @@ export async function startCtStandIn(options: { maxPerRequest?: number } = {}): 
     counts[name] = (counts[name] ?? 0) + 1;
     const send = (status: number, body: unknown) => {
       const text = JSON.stringify(body);
+      bytes += Buffer.byteLength(text);
       res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
       res.end(text);
     };
@@ -171,6 +175,7 @@ export async function startCtStandIn(options: { maxPerRequest?: number } = {}): 
     },
     requests: () => counts["get-entries"] ?? 0,
     requestsByPath: () => ({ ...counts }),
+    bytesServed: () => bytes,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -7,7 +7,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -141,4 +141,46 @@ export async function startPebble(httpPort: number, options: { dnsServer?: strin
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Writes a DNS-01 hook (lib/tls/acme.ts's protocol: `<hook> present|cleanup <record> <value>`) whose DNS provider is
+ * pebble-challtestsrv, and which appends each call to `calls` (action, record, value length). challtestsrv can only
+ * clear every value of a name, while a name and its wildcard are validated at once with two values on one record:
+ * so the hook clears the record once no value it set there is still pending, as a provider's per-value removal would
+ * leave it. With `exitCode`, it refuses every call, saying why on stderr.
+ */
+export async function writeChallTestSrvHook(
+  dir: string,
+  managementUrl: string,
+  exitCode = 0,
+): Promise<{ hook: string; calls: string }> {
+  const hook = path.join(dir, "dns-hook.mjs");
+  const calls = path.join(dir, "calls.log");
+  const pending = path.join(dir, "pending.json");
+  await writeFile(
+    hook,
+    `#!/usr/bin/env node
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+const [action, host, value] = process.argv.slice(2);
+appendFileSync(${JSON.stringify(calls)}, [action, host, value.length].join(" ") + "\\n");
+if (${exitCode} !== 0) {
+  console.error("the provider refused the token");
+  process.exit(${exitCode});
+}
+const state = existsSync(${JSON.stringify(pending)}) ? JSON.parse(readFileSync(${JSON.stringify(pending)}, "utf8")) : {};
+const values = new Set(state[host] ?? []);
+if (action === "present") values.add(value);
+else values.delete(value);
+state[host] = [...values];
+writeFileSync(${JSON.stringify(pending)}, JSON.stringify(state));
+const call = action === "present" ? "/set-txt" : values.size === 0 ? "/clear-txt" : undefined;
+if (call !== undefined) {
+  const response = await fetch(${JSON.stringify(managementUrl)} + call, { method: "POST", body: JSON.stringify({ host, value }) });
+  if (!response.ok) process.exit(2);
+}
+`,
+  );
+  await chmod(hook, 0o755);
+  return { hook, calls };
 }
