@@ -63,8 +63,10 @@ describe("status-page", function () {
     const args = {
       app: deployed.appId,
       registry,
+      fromBlock: 0,
       port: 0,
       domain: "app.example",
+      ctSource: "log",
       ctLog: log.url,
       ctLogKey: log.publicKey,
     };
