@@ -160,15 +160,15 @@ export class CtWatcher {
       }
       for (const [offset, entry] of entries.entries()) {
         const index = start + offset;
-        let certificate: CtCertificate;
+        let certificate: CtCertificate | undefined;
         try {
-          certificate = decodeLeaf(index, entry.leafInput);
+          certificate = decodeLeaf(index, entry.leafInput, this.options.domain.toLowerCase());
         } catch (error) {
           await this.handle({ severity: "refused", index, reason: (error as Error).message.split("\n")[0] ?? "" });
           next = this.#next = index + 1;
           continue;
         }
-        if (coversDomain(certificate.dnsNames, this.options.domain)) {
+        if (certificate !== undefined && coversDomain(certificate.dnsNames, this.options.domain)) {
           await this.reportCertificate(certificate, Buffer.from(entry.leafInput as string, "base64"), sth);
         }
         next = this.#next = index + 1;
