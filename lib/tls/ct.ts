@@ -1,7 +1,8 @@
 /**
- * Certificate transparency for the app's domain: read an RFC 6962 log (`get-sth`, `get-entries`), decode each entry
- * (an X.509 certificate or a precertificate's TBSCertificate) with maintained ASN.1 code, and judge it against the
- * app's TLS key. A certificate for the domain whose key is not the app's is URGENT: someone who can pass the CA's
+ * Certificate transparency for the app's domain: read an RFC 6962 log (`get-sth`, `get-entries`), check what it
+ * signs and proves (a tree head's signature with the log's key, `get-sth-consistency`, `get-proof-by-hash`; the
+ * Merkle verifiers are in merkle.ts), decode each entry (an X.509 certificate or a precertificate's TBSCertificate)
+ * with maintained ASN.1 code, and judge it against the app's TLS key. A certificate for the domain whose key is not the app's is URGENT: someone who can pass the CA's
  * domain validation (the domain's owner, its DNS or hosting provider, the gateway) holds a certificate users' browsers
  * accept, for a key no TEE holds. Everything a log returns is hostile input: a response is capped, a malformed entry is
  * refused on its own with its index and reason, and the reader always moves past it.
