@@ -185,7 +185,7 @@ describe("guest agent: the app's TLS identity", function () {
     const writeDnsHook = async (managementUrl: string, exitCode = 0) =>
       writeChallTestSrvHook(await tempDir(), managementUrl, exitCode);
 
-    it("issues a certificate for the derived key answering DNS-01 through the hook, which sets and then clears the TXT record", async function () {
+    it("issues and renews a certificate for the derived key answering DNS-01 through the hook, which sets and then clears the TXT record", async function () {
       const dns = await startChallTestSrv();
       try {
         pebble = await startPebble(await freePort(), { dnsServer: dns.dnsServer });
@@ -193,8 +193,10 @@ describe("guest agent: the app's TLS identity", function () {
         const domains = ["dns01.devproof.test", "*.dns01.devproof.test"];
         const secrets = await tempDir();
         await writeFileAtomic(path.join(secrets, "s"), SECRET, { mode: 0o600 });
+        let now = new Date();
         const { loop, dir } = await member(path.join(secrets, "s"), {
           domains,
+          now: () => now,
           acme: {
             directoryUrl: pebble.directoryUrl,
             domains,
@@ -218,6 +220,15 @@ describe("guest agent: the app's TLS identity", function () {
           "present _acme-challenge.dns01.devproof.test. 43",
           "present _acme-challenge.dns01.devproof.test. 43",
         ]);
+
+        // In the last third of its lifetime: renewed through the hook again, for the same key.
+        const lifetime = leaf.notAfter.getTime() - leaf.notBefore.getTime();
+        now = new Date(leaf.notAfter.getTime() - lifetime / 4);
+        await loop.pass();
+        const renewed = certificateFacts(splitPem(await readFile(path.join(dir, TLS_FILES.fullchain), "utf8"))[0]!);
+        expect(renewed.serialNumber).to.not.equal(leaf.serialNumber);
+        expect(renewed.spkiSha256).to.equal(leaf.spkiSha256);
+        expect((await readFile(calls, "utf8")).trim().split("\n")).to.have.length(8);
         console.log(`      (pebble issuance with DNS-01 took ${issuedMs} ms)`);
       } finally {
         await dns.stop();

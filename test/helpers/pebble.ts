@@ -160,7 +160,8 @@ export async function writeChallTestSrvHook(
   const pending = path.join(dir, "pending.json");
   await writeFile(
     hook,
-    `#!/usr/bin/env node
+    // The Node running the tests runs the hook too, whichever node the PATH finds first.
+    `#!${process.execPath}
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 const [action, host, value] = process.argv.slice(2);
 appendFileSync(${JSON.stringify(calls)}, [action, host, value.length].join(" ") + "\\n");
