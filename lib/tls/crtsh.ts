@@ -31,13 +31,16 @@ export class CrtshSearch {
   }
 
   /**
-   * The rows listed for `domain` and the names under it (two searches: the name, and `%.name`), by id; rows without a
-   * usable id are counted in `malformed`, since nothing can be said or remembered about them.
+   * The rows listed for `domain`, the names under it and the wildcard of its parent, which covers it (searches for the
+   * name, `%.name` and `*.parent`), by id; rows without a usable id are counted in `malformed`, since nothing can be
+   * said or remembered about them.
    */
   async search(domain: string): Promise<{ rows: CrtshRow[]; malformed: number }> {
     const byId = new Map<number, CrtshRow>();
     let malformed = 0;
-    for (const q of [domain, `%.${domain}`]) {
+    const parent = domain.slice(domain.indexOf(".") + 1);
+    const queries = domain.includes(".") ? [domain, `%.${domain}`, `*.${parent}`] : [domain, `%.${domain}`];
+    for (const q of queries) {
       const body = await fetchCappedJson(
         this.url(`q=${encodeURIComponent(q)}&output=json`),
         this.limits.maxBytes,

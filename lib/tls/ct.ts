@@ -293,9 +293,9 @@ function hashList(value: unknown, what: string): Buffer[] {
 export function decodeLeaf(index: number, leafInput: unknown): CtCertificate;
 export function decodeLeaf(index: number, leafInput: unknown, mentioning: string): CtCertificate | undefined;
 /**
- * With `mentioning` (a lowercase DNS name), an entry whose certificate bytes do not contain that name in any case is
- * not parsed (undefined): it cannot name the domain, and X.509 parsing is most of a watcher's work (about 4 ms an
- * entry). Its framing is still checked.
+ * With `mentioning` (a lowercase DNS name), an entry whose certificate bytes contain neither that name nor the
+ * wildcard one level up (`*.parent`, which covers it) in any case is not parsed (undefined): it cannot name the
+ * domain, and X.509 parsing is most of a watcher's work (about 4 ms an entry). Its framing is still checked.
  */
 export function decodeLeaf(index: number, leafInput: unknown, mentioning?: string): CtCertificate | undefined {
   if (typeof leafInput !== "string" || !/^[A-Za-z0-9+/]*={0,2}$/.test(leafInput)) {
@@ -312,8 +312,13 @@ export function decodeLeaf(index: number, leafInput: unknown, mentioning?: strin
     if (at + 3 + length > leaf.length) throw new Error("a length runs past the leaf's end");
     return leaf.subarray(at + 3, at + 3 + length);
   };
-  const unrelated = (bytes: Buffer) =>
-    mentioning !== undefined && !bytes.toString("latin1").toLowerCase().includes(mentioning);
+  // Every name that covers the domain contains it (itself, a name under it) or is the wildcard of its parent.
+  const needles = mentioning === undefined ? [] : [mentioning, `*.${mentioning.slice(mentioning.indexOf(".") + 1)}`];
+  const unrelated = (bytes: Buffer) => {
+    if (mentioning === undefined) return false;
+    const text = bytes.toString("latin1").toLowerCase();
+    return !needles.some((needle) => text.includes(needle));
+  };
   if (entryType === 0) {
     const der = u24(12);
     if (unrelated(der)) return undefined;

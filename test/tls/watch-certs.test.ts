@@ -89,10 +89,13 @@ describe("watch-certs", function () {
     expect(log.requestsByPath()).to.deep.equal({ "get-sth": 1, "get-entries": 3, "get-proof-by-hash": 3 });
 
     log.addCertificate(await der(FOREIGN_KEY, [`www.${DOMAIN}`]));
+    // A wildcard for the parent zone covers the domain too, though its bytes never spell the domain out.
+    log.addCertificate(await der(FOREIGN_KEY, [`*.${DOMAIN.slice(DOMAIN.indexOf(".") + 1)}`]));
     const again = await watch({ cursorFile });
     expect(again.result.success).to.equal(true);
-    expect((again.result as { value: WatchCertsResult }).value.events.map((e) => e.index)).to.deep.equal([10]);
+    expect((again.result as { value: WatchCertsResult }).value.events.map((e) => e.index)).to.deep.equal([10, 11]);
     expect(again.stdout).to.match(/URGENT entry 10: x509 for www\.app\.example/);
+    expect(again.stdout).to.match(/URGENT entry 11: x509 for \*\.example/);
   });
 
   it("refuses hostile entries one by one, including one too large to read, and still flags what follows", async function () {
@@ -328,6 +331,7 @@ describe("watch-certs", function () {
         // The index lists it for the domain, but the certificate names another: the row's claim is not believed.
         search.addCertificate(await der(FOREIGN_KEY, ["other.example"]), [DOMAIN]);
         search.addCertificate(await der(FOREIGN_KEY, ["other.example"]), ["other.example"]); // not listed for it
+        search.addCertificate(await der(FOREIGN_KEY, ["*.example"]), ["*.example"]); // the parent's wildcard covers it
         const cursorFile = path.join(dir, "crtsh.json");
         const run = await watch({ source: "crtsh", log: search.url, logKey: undefined, cursorFile, json: true });
         expect(run.result.success, run.stderr).to.equal(true);
@@ -336,14 +340,15 @@ describe("watch-certs", function () {
           [1000, "info"],
           [1001, "urgent"],
           [1002, "refused"],
+          [1004, "urgent"],
         ]);
         expect(events[1]!.reason).to.contain("listed by a search API: its claim, not a log's proof");
         expect(events[2]!.reason).to.contain("listed for app.example, but the certificate does not name it");
-        expect(JSON.parse(await readFile(cursorFile, "utf8"))).to.include({ source: "crtsh", next: 1003 });
+        expect(JSON.parse(await readFile(cursorFile, "utf8"))).to.include({ source: "crtsh", next: 1005 });
 
         search.addCertificate(await der(FOREIGN_KEY, [DOMAIN]), [DOMAIN]);
         const again = await watch({ source: "crtsh", log: search.url, logKey: undefined, cursorFile });
-        expect((again.result as { value: WatchCertsResult }).value.events.map((e) => e.index)).to.deep.equal([1004]);
+        expect((again.result as { value: WatchCertsResult }).value.events.map((e) => e.index)).to.deep.equal([1005]);
         // A log's cursor is not a search API's.
         const wrong = await watch({ log: search.url, cursorFile });
         expect(wrong.errorMessage).to.contain("is for crtsh");
@@ -378,7 +383,7 @@ describe("watch-certs", function () {
         ]);
         expect(events[1]!.reason).to.contain("more than 50000 bytes");
         expect(events[2]!.reason).to.contain("answered HTTP 404");
-        expect(run.stderr).to.contain("4 row(s) of the search without a usable id were skipped"); // 2 rows × 2 searches
+        expect(run.stderr).to.contain("6 row(s) of the search without a usable id were skipped"); // 2 rows × 3 searches
 
         for (let i = 0; i < 400; i += 1) search.addRaw({ id: 100 + i, name_value: "x".repeat(200) });
         const huge = await watch({ source: "crtsh", log: search.url, logKey: undefined, maxResponseBytes: 50_000 });
