@@ -31,8 +31,12 @@ export default defineConfig({
   paths: { sources: ["contracts", "examples/oracle/contracts"] },
   solidity: {
     // OpenZeppelin's TimelockController is built too: the gas benchmark (scripts/bench/) measures the stock-style
-    // baseline behind it, the usual way to put a notice period in front of an instantly changeable contract.
-    npmFilesToBuild: ["@openzeppelin/contracts/governance/TimelockController.sol"],
+    // baseline behind it, the usual way to put a notice period in front of an instantly changeable contract. Its
+    // ERC1967Proxy holds the upgradeable baseline, as dstack deploys its DstackApp.
+    npmFilesToBuild: [
+      "@openzeppelin/contracts/governance/TimelockController.sol",
+      "@openzeppelin/contracts/proxy/ERC1967/ERC1967Proxy.sol",
+    ],
     profiles: {
       default: {
         // The storage layout is in the default build's output: the guest agent reads TimelockedAppAuth's storage

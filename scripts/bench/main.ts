@@ -46,7 +46,9 @@ const build: BuildDescription = {
 const root = hre.config.paths.root;
 const log = (line: string) => console.log(line);
 
-log("bench: TimelockedAppAuth, StockAppAuth and StockAppAuth behind a TimelockController ...");
+log(
+  "bench: TimelockedAppAuth against the proxied DstackApp (instant, behind a TimelockController), StockAppAuth, the tutorial's timelock and the floor ...",
+);
 const appAuth = await benchAppAuthGas(hre);
 log("bench: ReplicationRegistry at 1, 100 and 1,000 members ...");
 const registry = await benchRegistryGas(hre);

@@ -6,37 +6,62 @@ import { expect } from "chai";
 
 import type { AgentReaction, AgentSection } from "../../scripts/bench/agent.js";
 import type { GasBreakdown } from "../../scripts/bench/breakdown.js";
+import { components } from "../../scripts/bench/cycles.js";
 import type { Operation, SubjectGas } from "../../scripts/bench/gas.js";
 import { spread } from "../../scripts/bench/registry.js";
 import { HAND_WRITTEN_MARKER, markdown, summary, targets, type BenchResults } from "../../scripts/bench/report.js";
 
+const breakdown: GasBreakdown = {
+  gasUsed: 47_220,
+  intrinsic: 21000,
+  storageWrites: [
+    { where: "A.sol:1 `a || b`", kind: "new slot", count: 1, gas: 22100, refund: 0 },
+    { where: "A.sol:2 `delete c`", kind: "clear", count: 1, gas: 5000, refund: 4800 },
+  ],
+  storageReads: { count: 1, cold: 1, gas: 2100 },
+  events: [{ name: "E", count: 1, gas: 1000 }],
+  other: 820,
+  refund: 4800,
+};
+
 function op(...gas: number[]): Operation {
-  const steps = gas.map((g, i) => ({ call: `call ${i}`, gas: BigInt(g), calldataBytes: 100 }));
+  const steps = gas.map((g, i) => ({ call: `call ${i}`, gas: BigInt(g), calldataBytes: 100, breakdown }));
   return { steps, total: steps.reduce((sum, s) => sum + s.gas, 0n) };
 }
 
-function subject(upgrade: Operation, isAppAllowed: number): SubjectGas {
-  return { deployment: op(1000), upgrade, remove: op(50), addDevice: op(60, 40), isAppAllowed: BigInt(isAppAllowed) };
+function subject(upgrade: Operation, replace: Operation, isAppAllowedViaKms: number): SubjectGas {
+  return {
+    deployment: op(1000),
+    upgrade,
+    replace,
+    remove: op(50),
+    addDevice: op(60, 40),
+    isAppAllowed: BigInt(isAppAllowedViaKms - 10),
+    isAppAllowedViaKms: BigInt(isAppAllowedViaKms),
+  };
 }
 
-const breakdown: GasBreakdown = {
-  gasUsed: 100,
-  intrinsic: 21000,
-  storageWrites: [{ where: "A.sol:1 `a || b`", kind: "new slot", count: 1, gas: 22100, refund: 0 }],
-  storageReads: { count: 1, cold: 1, gas: 2100 },
-  events: [{ name: "E", count: 1, gas: 1000 }],
-  other: 10,
-  refund: 0,
-};
+interface Overrides {
+  oursUpgrade?: number;
+  oursReplace?: number;
+  oursBoot?: number;
+  agent?: AgentSection;
+}
 
-function results(overrides: { oursUpgrade?: number; oursBoot?: number; agent?: AgentSection } = {}): BenchResults {
+function results(overrides: Overrides = {}): BenchResults {
   return {
     build: { profile: "production", solc: "0.8.28", optimizer: "on (200 runs)", evmVersion: "cancun" },
     appAuth: {
-      ours: subject(op(overrides.oursUpgrade ?? 50, 10), overrides.oursBoot ?? 105),
-      baseline: subject(op(40), 100),
-      baselineWithTimelock: subject(op(60, 40), 100),
-      upgradeBreakdowns: [{ subject: "A", call: "f", breakdown }],
+      // The route the targets use: allow 100, replace 200, isAppAllowed through the KMS 100.
+      ours: subject(op(overrides.oursUpgrade ?? 50, 10), op(50, overrides.oursReplace ?? 56), overrides.oursBoot ?? 95),
+      baseline: subject(op(40), op(40, 20), 80),
+      baselineWithTimelock: subject(op(60, 40), op(60, 40, 60, 40), 80),
+      dstackApp: subject(op(45), op(45, 25), 100),
+      dstackAppWithTimelock: subject(op(55, 45), op(55, 45, 55, 45), 100),
+      dstackAppWithTimelockBatchedReplace: op(70, 80),
+      dstackAppImplementationDeployment: 5000n,
+      tutorial: { ...subject(op(50, 40), op(50, 40, 25), 90), addDevice: undefined },
+      floor: { deployment: op(900), upgrade: op(45, 48), replace: op(45, 52) },
       releaseUriBytes: 57,
       hardfork: "op / isthmus",
     },
@@ -67,13 +92,20 @@ describe("bench report", function () {
     const json = summary(results());
     expect(json).to.include({
       upgradeCycleGasRatio: 0.6,
-      isAppAllowedGasRatio: 1.05,
+      replaceCycleGasRatio: 0.53,
+      isAppAllowedGasRatio: 0.95,
+      stockUpgradeCycleGasRatio: 0.6,
+      floorUpgradeCycleGasRatio: 0.93,
+      tutorialReplaceCycleGasRatio: 0.575,
+      upgradeCycleToFloorRatio: 0.6452,
       registryRegisterGasSpread: 1.01,
       registryOnboardGasSpread: 1,
       agentReactionMs: null,
       testSuiteSeconds: null,
     });
     expect(json.gas.ours.upgradeCycle).to.deep.equal({ total: 60, steps: { "call 0": 50, "call 1": 10 } });
+    expect(json.gas.floor).to.include({ removeHash: null, addDeviceCycle: null, isAppAllowedViaKms: null });
+    expect(json.gas.dstackAppWithTimelock.isAppAllowedViaKms).to.equal(100);
     expect(JSON.parse(JSON.stringify(json))).to.deep.equal(json);
   });
 
@@ -97,18 +129,33 @@ describe("bench report", function () {
     expect(summary({ ...results(), signatures: signatures(53_491n) }).signatures).to.include({ settle: 107_000 });
   });
 
-  it("passes the upgrade-cycle target at exactly 60% and misses it above", function () {
-    expect(targets(results({ oursUpgrade: 50 }))[0]?.status).to.equal("PASS");
-    expect(targets(results({ oursUpgrade: 51 }))[0]?.status).to.equal("MISS");
+  it("passes the allow-cycle target at exactly 1.00× the TimelockController route and misses it above", function () {
+    expect(targets(results({ oursUpgrade: 90 }))[0]?.status).to.equal("PASS");
+    expect(targets(results({ oursUpgrade: 91 }))[0]?.status).to.equal("MISS");
   });
 
-  it("passes isAppAllowed within +10% of the baseline and misses it above", function () {
-    expect(targets(results({ oursBoot: 110 }))[1]?.status).to.equal("PASS");
-    expect(targets(results({ oursBoot: 111 }))[1]?.status).to.equal("MISS");
+  it("passes the replace-cycle target at exactly 0.58× the TimelockController route and misses it above", function () {
+    expect(targets(results({ oursReplace: 66 }))[1]?.status).to.equal("PASS");
+    expect(targets(results({ oursReplace: 67 }))[1]?.status).to.equal("MISS");
+  });
+
+  it("passes isAppAllowed through the KMS at the proxied DstackApp's cost and misses it above", function () {
+    expect(targets(results({ oursBoot: 100 }))[2]?.status).to.equal("PASS");
+    expect(targets(results({ oursBoot: 101 }))[2]?.status).to.equal("MISS");
+  });
+
+  it("sums a cycle's storage writes, reads, events and refunds over its transactions", function () {
+    const sum = components(op(47_220, 47_220));
+    expect(sum).to.deep.include({ transactions: 2, intrinsic: 42_000, other: 1_640, refund: 9_600, gasUsed: 94_440 });
+    expect(sum?.writes["new slot"]).to.deep.equal({ count: 2, gas: 44_200 });
+    expect(sum?.writes.clear).to.deep.equal({ count: 2, gas: 10_000 });
+    expect(sum?.events).to.deep.equal({ count: 2, gas: 2_000, names: ["E", "E"] });
+    const untraced: Operation = { steps: [{ call: "f", gas: 1n, calldataBytes: 4 }], total: 1n };
+    expect(components(untraced)).to.equal(undefined);
   });
 
   it("skips the agent target until the agent is measured, then judges max against floor + one poll interval", function () {
-    expect(targets(results())[3]?.status).to.equal("SKIP");
+    expect(targets(results())[4]?.status).to.equal("SKIP");
     const measured = (maxMs: number): AgentSection => ({
       measured: {
         medianMs: 1100,
@@ -120,8 +167,8 @@ describe("bench report", function () {
         samples: 5,
       },
     });
-    expect(targets(results({ agent: measured(1500) }))[3]?.status).to.equal("PASS");
-    expect(targets(results({ agent: measured(1501) }))[3]?.status).to.equal("MISS");
+    expect(targets(results({ agent: measured(1500) }))[4]?.status).to.equal("PASS");
+    expect(targets(results({ agent: measured(1501) }))[4]?.status).to.equal("MISS");
     expect(summary(results({ agent: measured(1500) })).agentReactionMs).to.deep.equal({
       median: 1100,
       max: 1500,
