@@ -42,6 +42,13 @@ import {DatedSet} from "./utils/DatedSet.sol";
 ///   person who could cancel it.
 /// - Emits dstack's own `DstackApp` events when a change takes effect, so existing indexers read its history, each
 ///   with dstack's audit event {PolicyChanged} (same signature and labels as dstack's `DstackApp`).
+/// - The OS is part of the policy when the app pins it (the way to ERC-733 Stage 2: dstack's KMS owner can allow a
+///   new OS image at once, for every app). Pins are kept per {OsMeasurement}: dstack's `mrSystem` (firmware,
+///   virtual hardware, kernel and initrd as the TDX quote measures them: it changes with the VM's size) and the OS
+///   image hash (the image's own digest, the same on every VM size). With a field pinned, a boot must show one of its
+///   pinned values. Pinning from the unpinned state narrows (instant); adding a value widens (waits); removing one
+///   narrows (instant) but never the last; unpinning widens (waits). So the set of OSes that may boot only widens
+///   through a proposal that waited the notice.
 /// - Admin code favours readability over gas: it runs a few times a month; {isAppAllowed} runs at every boot.
 ///   Storage is laid out so that no value is written twice (BENCHMARKS.md shows where each transaction's gas goes).
 contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
@@ -60,6 +67,8 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     uint256 public constant MAX_URI_LENGTH = 1024;
 
     bytes32 private constant _TCB_UP_TO_DATE = keccak256("UpToDate");
+    uint8 private constant _MR_SYSTEM_BIT = uint8(1) << uint8(OsMeasurement.MrSystem);
+    uint8 private constant _OS_IMAGE_BIT = uint8(1) << uint8(OsMeasurement.OsImageHash);
 
     // {PolicyChanged} labels, as dstack's DstackApp hashes them (plus this contract's notice period).
     bytes32 private constant _POLICY_COMPOSE_HASH = keccak256("compose-hash");
@@ -68,6 +77,11 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     bytes32 private constant _POLICY_REQUIRE_TCB = keccak256("require-tcb-up-to-date");
     bytes32 private constant _POLICY_UPGRADES_DISABLED = keccak256("upgrades-disabled");
     bytes32 private constant _POLICY_NOTICE_PERIOD = keccak256("notice-period");
+    // dstack's DstackKms labels its OS images "os-image"; the rest are this contract's own.
+    bytes32 private constant _POLICY_OS_IMAGE = keccak256("os-image");
+    bytes32 private constant _POLICY_MR_SYSTEM = keccak256("mr-system");
+    bytes32 private constant _POLICY_OS_IMAGE_PINNED = keccak256("os-image-pinned");
+    bytes32 private constant _POLICY_MR_SYSTEM_PINNED = keccak256("mr-system-pinned");
 
     struct Proposal {
         ChangeKind kind;
@@ -80,6 +94,9 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     bool private _allowAnyDevice;
     bool private _requireTcbUpToDate;
     uint64 private _currentReleaseSetAt;
+    /// @dev Bit `1 << uint8(field)` is set iff that {OsMeasurement} is pinned. In the slot {isAppAllowed} already
+    /// reads for the TCB flag, so an app that pins nothing pays no extra storage read.
+    uint8 private _pinnedOsFields;
     bytes32 private _currentComposeHash;
 
     /// @dev Same two slots as an `EnumerableSet.Bytes32Set`; the entry word is non-zero iff the hash is allowed.
@@ -91,6 +108,9 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
 
     mapping(bytes32 id => Proposal proposal) private _proposals;
     EnumerableSet.Bytes32Set private _openProposalIds;
+
+    /// @dev The pinned values of each {OsMeasurement}, indexed by `uint8(field)`; empty iff the field is not pinned.
+    EnumerableSet.Bytes32Set[2] private _osMeasurements;
 
     /// @notice Deploys the policy with its genesis state, which takes effect at once (there are no users yet,
     /// and the deployment transaction makes it public).
@@ -139,16 +159,37 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     // ---------------------------------------------------------------------------------------------------------
 
     /// @inheritdoc IAppAuth
-    /// @dev dstack's DstackApp check order and reasons: TCB, then compose hash, then device.
+    /// @dev dstack's DstackApp check order and reasons: TCB, then compose hash, then device; then this contract's OS
+    /// pins. The OS check comes last so that every boot dstack's own checks refuse keeps dstack's reason (a pin only
+    /// adds refusals, it never renames one), and so that an app that pins nothing pays one bit test on a warm slot.
     function isAppAllowed(AppBootInfo calldata bootInfo) external view returns (bool isAllowed, string memory reason) {
-        if (_requireTcbUpToDate && keccak256(bytes(bootInfo.tcbStatus)) != _TCB_UP_TO_DATE) {
+        // The three flags share one slot (test/lib/verified-layout.test.ts pins the layout): one SLOAD reads them all,
+        // so pinning support costs an app that pins nothing no storage read.
+        bool requireTcbUpToDate;
+        bool anyDevice;
+        uint256 pinned;
+        assembly ("memory-safe") {
+            let flags := sload(_requireTcbUpToDate.slot)
+            requireTcbUpToDate := and(shr(mul(_requireTcbUpToDate.offset, 8), flags), 0xff)
+            anyDevice := and(shr(mul(_allowAnyDevice.offset, 8), flags), 0xff)
+            pinned := and(shr(mul(_pinnedOsFields.offset, 8), flags), 0xff)
+        }
+        if (requireTcbUpToDate && keccak256(bytes(bootInfo.tcbStatus)) != _TCB_UP_TO_DATE) {
             return (false, "TCB status is not up to date");
         }
         if (!_composeHashes.contains(bootInfo.composeHash)) {
             return (false, "Compose hash not allowed");
         }
-        if (!_allowAnyDevice && !_devices.contains(bootInfo.deviceId)) {
+        if (!anyDevice && !_devices.contains(bootInfo.deviceId)) {
             return (false, "Device not allowed");
+        }
+        if (pinned != 0) {
+            if (
+                (pinned & _MR_SYSTEM_BIT != 0 && !_osMeasurements[0].contains(bootInfo.mrSystem))
+                    || (pinned & _OS_IMAGE_BIT != 0 && !_osMeasurements[1].contains(bootInfo.osImageHash))
+            ) {
+                return (false, "OS not allowed by the app");
+            }
         }
         return (true, "");
     }
@@ -310,6 +351,63 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         _cancel(ChangeKind.ShortenNotice, bytes32(newNoticePeriod));
     }
 
+    /// @notice Announce another allowed value of a pinned OS measurement.
+    /// @dev Emits {ChangeProposed} (kind `AddMrSystem` or `AddOsImageHash`).
+    ///
+    /// Requirements: the caller is the owner; upgrades are not disabled; the field is pinned (pinning is instant:
+    /// {pinOs}); `value` is non-zero, not allowed yet and not already open as a proposal.
+    function proposeOsMeasurement(OsMeasurement field, bytes32 value) external onlyOwner returns (bytes32) {
+        if (value == bytes32(0)) revert OsMeasurementZero(field);
+        if (!_isPinned(field)) revert OsNotPinned(field);
+        if (_osMeasurements[uint8(field)].contains(value)) revert OsMeasurementAlreadyAllowed(field, value);
+        return _propose(_addOsKind(field), value, "");
+    }
+
+    /// @notice Allow a proposed OS measurement. Anyone may call it once the proposal is ready.
+    /// @dev Emits {ChangeActivated}, then {MrSystemAdded} or {OsImageHashAdded}.
+    ///
+    /// Requirements: as {activateComposeHash}; the field is still pinned (an unpinned field allows every value).
+    function activateOsMeasurement(OsMeasurement field, bytes32 value) external {
+        _consumeReadyProposal(_addOsKind(field), value);
+        if (!_isPinned(field)) revert OsNotPinned(field);
+        _addOsMeasurement(field, value);
+    }
+
+    /// @notice Withdraw an open proposal to allow an OS measurement.
+    /// @dev Emits {ChangeCancelled}. Requirements: the caller is the owner; the proposal exists.
+    function cancelOsMeasurement(OsMeasurement field, bytes32 value) external onlyOwner {
+        _cancel(_addOsKind(field), value);
+    }
+
+    /// @notice Announce that an OS measurement will no longer be pinned: any value of it will be allowed.
+    /// @dev Emits {ChangeProposed} (kind `UnpinMrSystem` or `UnpinOsImageHash`, value zero).
+    ///
+    /// Requirements: the caller is the owner; upgrades are not disabled; the field is pinned; no such proposal is
+    /// open.
+    function proposeUnpinOs(OsMeasurement field) external onlyOwner returns (bytes32) {
+        if (!_isPinned(field)) revert OsNotPinned(field);
+        return _propose(_unpinOsKind(field), bytes32(0), "");
+    }
+
+    /// @notice Unpin an OS measurement: every pinned value is dropped and any value is allowed. Anyone may call it
+    /// once the proposal is ready (the field is pinned while the proposal is open: nothing else unpins it).
+    /// @dev Emits {ChangeActivated}, {MrSystemRemoved} or {OsImageHashRemoved} for each pinned value, then
+    /// {MrSystemPinnedSet} or {OsImageHashPinnedSet}(false). Requirements: as {activateComposeHash}.
+    function activateUnpinOs(OsMeasurement field) external {
+        _consumeReadyProposal(_unpinOsKind(field), bytes32(0));
+        EnumerableSet.Bytes32Set storage values = _osMeasurements[uint8(field)];
+        for (uint256 i = values.length(); i > 0; --i) {
+            _removeOsMeasurement(field, values.at(i - 1));
+        }
+        _setOsPinned(field, false);
+    }
+
+    /// @notice Withdraw an open unpin proposal.
+    /// @dev Emits {ChangeCancelled}. Requirements: the caller is the owner; the proposal exists.
+    function cancelUnpinOs(OsMeasurement field) external onlyOwner {
+        _cancel(_unpinOsKind(field), bytes32(0));
+    }
+
     // ---------------------------------------------------------------------------------------------------------
     // Narrowing changes
     // ---------------------------------------------------------------------------------------------------------
@@ -345,6 +443,31 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         _requireTcbUpToDate = true;
         emit RequireTcbUpToDateSet(true);
         _policyChanged(_POLICY_REQUIRE_TCB, bytes32(0), true);
+    }
+
+    /// @notice Pin an OS measurement that is not pinned yet, at once: from now on only `value` is allowed for it.
+    /// It narrows (an unpinned field allows any value), so it is instant; more values wait the notice
+    /// ({proposeOsMeasurement}).
+    /// @dev Emits {MrSystemPinnedSet} or {OsImageHashPinnedSet}(true), then {MrSystemAdded} or {OsImageHashAdded}.
+    ///
+    /// Requirements: the caller is the owner; the field is not pinned; `value` is non-zero.
+    function pinOs(OsMeasurement field, bytes32 value) external onlyOwner {
+        if (value == bytes32(0)) revert OsMeasurementZero(field);
+        if (_isPinned(field)) revert OsAlreadyPinned(field);
+        _setOsPinned(field, true);
+        _addOsMeasurement(field, value);
+    }
+
+    /// @notice Stop allowing one pinned OS measurement, at once. The last one cannot be removed: that would allow
+    /// any OS, which widens ({proposeUnpinOs} waits the notice).
+    /// @dev Emits {MrSystemRemoved} or {OsImageHashRemoved}.
+    ///
+    /// Requirements: the caller is the owner; `value` is pinned and is not the field's last pinned value.
+    function removeOsMeasurement(OsMeasurement field, bytes32 value) external onlyOwner {
+        EnumerableSet.Bytes32Set storage values = _osMeasurements[uint8(field)];
+        if (!values.contains(value)) revert OsMeasurementNotAllowed(field, value);
+        if (values.length() == 1) revert CannotRemoveLastOsMeasurement(field, value);
+        _removeOsMeasurement(field, value);
     }
 
     /// @notice Lengthen the notice period, at once. Open proposals keep their `readyAt`, except that every open
@@ -470,6 +593,21 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     /// @inheritdoc ITimelockedAppAuth
     function upgradesDisabled() external view returns (bool) {
         return _upgradesDisabled;
+    }
+
+    /// @inheritdoc ITimelockedAppAuth
+    function osPinned(OsMeasurement field) external view returns (bool) {
+        return _isPinned(field);
+    }
+
+    /// @inheritdoc ITimelockedAppAuth
+    function allowedOsMeasurement(OsMeasurement field, bytes32 value) external view returns (bool) {
+        return !_isPinned(field) || _osMeasurements[uint8(field)].contains(value);
+    }
+
+    /// @inheritdoc ITimelockedAppAuth
+    function getOsMeasurements(OsMeasurement field) external view returns (bytes32[] memory) {
+        return _osMeasurements[uint8(field)].values();
     }
 
     /// @inheritdoc ITimelockedAppAuth
@@ -615,6 +753,54 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         emit NoticePeriodChanged(oldNoticePeriod, newNoticePeriod);
         _policyChanged(_POLICY_NOTICE_PERIOD, bytes32(newNoticePeriod), true);
         if (newNoticePeriod > oldNoticePeriod) _cancelShorteningsBelow(newNoticePeriod);
+    }
+
+    function _isPinned(OsMeasurement field) private view returns (bool) {
+        return _pinnedOsFields & (uint8(1) << uint8(field)) != 0;
+    }
+
+    /// @dev `AddMrSystem`/`AddOsImageHash` and `UnpinMrSystem`/`UnpinOsImageHash` follow {OsMeasurement}'s order.
+    function _addOsKind(OsMeasurement field) private pure returns (ChangeKind) {
+        return ChangeKind(uint8(ChangeKind.AddMrSystem) + uint8(field));
+    }
+
+    function _unpinOsKind(OsMeasurement field) private pure returns (ChangeKind) {
+        return ChangeKind(uint8(ChangeKind.UnpinMrSystem) + uint8(field));
+    }
+
+    function _setOsPinned(OsMeasurement field, bool pinned) private {
+        uint8 bit = uint8(1) << uint8(field);
+        _pinnedOsFields = pinned ? _pinnedOsFields | bit : _pinnedOsFields & ~bit;
+        if (field == OsMeasurement.MrSystem) {
+            emit MrSystemPinnedSet(pinned);
+            _policyChanged(_POLICY_MR_SYSTEM_PINNED, bytes32(0), pinned);
+        } else {
+            emit OsImageHashPinnedSet(pinned);
+            _policyChanged(_POLICY_OS_IMAGE_PINNED, bytes32(0), pinned);
+        }
+    }
+
+    /// @dev A value can be pinned at once ({pinOs}) while its proposal is still open: then that proposal adds nothing.
+    function _addOsMeasurement(OsMeasurement field, bytes32 value) private {
+        if (!_osMeasurements[uint8(field)].add(value)) revert OsMeasurementAlreadyAllowed(field, value);
+        if (field == OsMeasurement.MrSystem) {
+            emit MrSystemAdded(value);
+            _policyChanged(_POLICY_MR_SYSTEM, value, true);
+        } else {
+            emit OsImageHashAdded(value);
+            _policyChanged(_POLICY_OS_IMAGE, value, true);
+        }
+    }
+
+    function _removeOsMeasurement(OsMeasurement field, bytes32 value) private {
+        _osMeasurements[uint8(field)].remove(value);
+        if (field == OsMeasurement.MrSystem) {
+            emit MrSystemRemoved(value);
+            _policyChanged(_POLICY_MR_SYSTEM, value, false);
+        } else {
+            emit OsImageHashRemoved(value);
+            _policyChanged(_POLICY_OS_IMAGE, value, false);
+        }
     }
 
     function _disableUpgrades() private {

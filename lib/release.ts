@@ -26,7 +26,7 @@ export const RELEASE_READER_ABI = [
  * `type(ITimelockedAppAuth).interfaceId`, written out for the same reason as the ABI; equal to
  * `TIMELOCKED_APP_AUTH_INTERFACE_ID` of `lib/appAuth.ts`, which computes it from the compiled interface (tested).
  */
-export const TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL = "0x32f8b882";
+export const TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL = "0x8e32ac57";
 
 /**
  * The functions `ITimelockedAppAuth` declares itself (not those it inherits from `IAppAuth`), whose selectors XOR to
@@ -42,14 +42,19 @@ export const TIMELOCKED_APP_AUTH_FUNCTIONS = [
   "activateComposeHashAndRetire(bytes32,bytes32[])",
   "activateDevice(bytes32)",
   "activateNoticePeriod(uint256)",
+  "activateOsMeasurement(uint8,bytes32)",
+  "activateUnpinOs(uint8)",
   "allowAnyDevice()",
   "allowedComposeHashes(bytes32)",
   "allowedDeviceIds(bytes32)",
+  "allowedOsMeasurement(uint8,bytes32)",
   "cancelAllowAnyDevice()",
   "cancelAllowOutdatedTcb()",
   "cancelComposeHash(bytes32)",
   "cancelDevice(bytes32)",
   "cancelNoticePeriod(uint256)",
+  "cancelOsMeasurement(uint8,bytes32)",
+  "cancelUnpinOs(uint8)",
   "composeHashAllowedAt(bytes32)",
   "composeHashUri(bytes32)",
   "currentRelease()",
@@ -58,19 +63,25 @@ export const TIMELOCKED_APP_AUTH_FUNCTIONS = [
   "getComposeHashesPage(uint256,uint256)",
   "getDevices()",
   "getDevicesPage(uint256,uint256)",
+  "getOsMeasurements(uint8)",
   "getProposal(bytes32)",
   "getProposals()",
   "getTimelock()",
   "lengthenNoticePeriod(uint256)",
   "noticePeriod()",
+  "osPinned(uint8)",
+  "pinOs(uint8,bytes32)",
   "proposalId(uint8,bytes32)",
   "proposeAllowAnyDevice()",
   "proposeAllowOutdatedTcb()",
   "proposeComposeHash(bytes32,string)",
   "proposeDevice(bytes32)",
   "proposeNoticePeriod(uint256)",
+  "proposeOsMeasurement(uint8,bytes32)",
+  "proposeUnpinOs(uint8)",
   "removeComposeHash(bytes32)",
   "removeDevice(bytes32)",
+  "removeOsMeasurement(uint8,bytes32)",
   "requireTcbUpToDate()",
   "requireUpToDateTcb()",
   "restrictDevices()",

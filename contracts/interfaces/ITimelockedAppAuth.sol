@@ -13,7 +13,22 @@ interface ITimelockedAppAuth is IAppAuth {
         AddDevice,
         AllowAnyDevice,
         AllowOutdatedTcb,
-        ShortenNotice
+        ShortenNotice,
+        AddMrSystem,
+        AddOsImageHash,
+        UnpinMrSystem,
+        UnpinOsImageHash
+    }
+
+    /// @notice The OS measurements of dstack's {AppBootInfo} an app can pin.
+    /// @dev `MrSystem`: `sha256(MRTD ‖ RTMR0 ‖ RTMR1 ‖ RTMR2 ‖ 32 zero bytes)` as the KMS computes it when it releases
+    /// keys: firmware, virtual hardware (vCPUs, memory), kernel, command line and initrd, bound by the TDX quote
+    /// itself; one value per OS image and VM size. `OsImageHash`: the image's digest (`sha256` of its
+    /// `sha256sum.txt`), the same on every VM size; the host names it in the VM config and the KMS holds it to the
+    /// measured registers when its image verification is on.
+    enum OsMeasurement {
+        MrSystem,
+        OsImageHash
     }
 
     /// @notice Where a proposal stands. Derived from its timestamps and the upgrades flag, never stored.
@@ -31,8 +46,8 @@ interface ITimelockedAppAuth is IAppAuth {
     /// @notice An open proposal as tools and auditors read it.
     /// @param id `keccak256(abi.encode(kind, value))`.
     /// @param kind What the change does.
-    /// @param value The compose hash, device id or new notice period (as `bytes32(uint256(seconds))`);
-    /// zero for the two policy flags.
+    /// @param value The compose hash, device id, OS measurement or new notice period (as
+    /// `bytes32(uint256(seconds))`); zero for the two policy flags and for unpinning.
     /// @param readyAt First second at which it can be activated; fixed when proposed.
     /// @param expiresAt First second at which it can no longer be activated.
     /// @param state Its state at the time of the call.
@@ -78,13 +93,39 @@ interface ITimelockedAppAuth is IAppAuth {
     /// @notice Upgrades were disabled for good: nothing can be proposed or activated any more.
     event UpgradesDisabled();
 
+    /// @notice An OS image hash became allowed by the app's pin (same signature as dstack's DstackKms event).
+    /// @param osImageHash The OS image hash.
+    event OsImageHashAdded(bytes32 osImageHash);
+
+    /// @notice An OS image hash stopped being allowed by the app's pin (same signature as dstack's DstackKms event).
+    /// @param osImageHash The OS image hash.
+    event OsImageHashRemoved(bytes32 osImageHash);
+
+    /// @notice An `mrSystem` value became allowed by the app's pin.
+    /// @param mrSystem The `mrSystem` value.
+    event MrSystemAdded(bytes32 mrSystem);
+
+    /// @notice An `mrSystem` value stopped being allowed by the app's pin.
+    /// @param mrSystem The `mrSystem` value.
+    event MrSystemRemoved(bytes32 mrSystem);
+
+    /// @notice Whether OS image hashes are pinned changed.
+    /// @param pinned The new value.
+    event OsImageHashPinnedSet(bool pinned);
+
+    /// @notice Whether `mrSystem` values are pinned changed.
+    /// @param pinned The new value.
+    event MrSystemPinnedSet(bool pinned);
+
     /// @notice dstack's audit event, emitted next to each of the events above (and for notice changes) when the
     /// change takes effect, with the signature, topic and policy labels of dstack's current `DstackApp`, so indexers
     /// that rebuild a dstack app's policy from it read this one too.
     /// @param actor Who sent the transaction that made the change take effect (for an activation: the activator).
     /// @param policy `keccak256` of the label: "compose-hash", "device", "allow-any-device",
-    /// "require-tcb-up-to-date", "upgrades-disabled" (dstack's), or "notice-period" (this contract's own).
-    /// @param value The compose hash or device id; the new notice period in seconds; zero for the flags.
+    /// "require-tcb-up-to-date", "upgrades-disabled" (dstack's DstackApp), "os-image" (dstack's DstackKms), or this
+    /// contract's own "notice-period", "mr-system", "os-image-pinned", "mr-system-pinned".
+    /// @param value The compose hash, device id, OS image hash or `mrSystem`; the new notice period in seconds; zero
+    /// for the flags.
     /// @param enabled Whether the value became allowed (false: it stopped being allowed), or the flag's new value;
     /// true for a notice change.
     event PolicyChanged(address indexed actor, bytes32 indexed policy, bytes32 indexed value, bool enabled);
@@ -96,7 +137,8 @@ interface ITimelockedAppAuth is IAppAuth {
     /// @notice A widening change was proposed.
     /// @param id The proposal id.
     /// @param kind What the change does.
-    /// @param value The compose hash, device id or notice period; zero for the policy flags.
+    /// @param value The compose hash, device id, OS measurement or notice period; zero for the policy flags and
+    /// unpinning.
     /// @param readyAt First second at which anyone may activate it.
     /// @param expiresAt First second at which it can no longer be activated.
     /// @param uri For a compose hash, where its `app-compose.json` can be fetched; empty otherwise.
@@ -197,6 +239,24 @@ interface ITimelockedAppAuth is IAppAuth {
     /// @notice The compose hash is already the current release.
     error AlreadyCurrentRelease(bytes32 composeHash);
 
+    /// @notice Zero is not an OS measurement.
+    error OsMeasurementZero(OsMeasurement field);
+
+    /// @notice The OS measurement is not pinned: pin it first ({pinOs}, instant), an unpinned field allows any value.
+    error OsNotPinned(OsMeasurement field);
+
+    /// @notice The OS measurement is already pinned: another value widens, propose it ({proposeOsMeasurement}).
+    error OsAlreadyPinned(OsMeasurement field);
+
+    /// @notice The value is already allowed by the pin.
+    error OsMeasurementAlreadyAllowed(OsMeasurement field, bytes32 value);
+
+    /// @notice The value is not among the pinned values.
+    error OsMeasurementNotAllowed(OsMeasurement field, bytes32 value);
+
+    /// @notice Removing the last pinned value would allow any OS, which widens: propose unpinning instead.
+    error CannotRemoveLastOsMeasurement(OsMeasurement field, bytes32 value);
+
     // ---------------------------------------------------------------------------------------------------------
     // Widening changes: propose (owner), activate after the notice (anyone), cancel (owner)
     // ---------------------------------------------------------------------------------------------------------
@@ -251,6 +311,24 @@ interface ITimelockedAppAuth is IAppAuth {
     /// @notice Withdraw an open notice-period proposal.
     function cancelNoticePeriod(uint256 newNoticePeriod) external;
 
+    /// @notice Announce another allowed value of a pinned OS measurement.
+    function proposeOsMeasurement(OsMeasurement field, bytes32 value) external returns (bytes32 id);
+
+    /// @notice Make a ready OS-measurement proposal take effect. Callable by anyone.
+    function activateOsMeasurement(OsMeasurement field, bytes32 value) external;
+
+    /// @notice Withdraw an open OS-measurement proposal.
+    function cancelOsMeasurement(OsMeasurement field, bytes32 value) external;
+
+    /// @notice Announce that an OS measurement will no longer be pinned (any value allowed).
+    function proposeUnpinOs(OsMeasurement field) external returns (bytes32 id);
+
+    /// @notice Make a ready unpin proposal take effect: the field's values are dropped. Callable by anyone.
+    function activateUnpinOs(OsMeasurement field) external;
+
+    /// @notice Withdraw an open unpin proposal.
+    function cancelUnpinOs(OsMeasurement field) external;
+
     // ---------------------------------------------------------------------------------------------------------
     // Narrowing changes: instant, owner only
     // ---------------------------------------------------------------------------------------------------------
@@ -274,6 +352,12 @@ interface ITimelockedAppAuth is IAppAuth {
     /// @notice Point the guest agents back at a compose hash that is already allowed (a rollback). It widens
     /// nothing: any CVM could already boot that hash.
     function rollBackTo(bytes32 composeHash) external;
+
+    /// @notice Pin an OS measurement that is not pinned, to one value, at once (narrowing: unpinned allows any).
+    function pinOs(OsMeasurement field, bytes32 value) external;
+
+    /// @notice Stop allowing one pinned OS measurement, at once; never the field's last one (unpinning waits).
+    function removeOsMeasurement(OsMeasurement field, bytes32 value) external;
 
     /// @notice Disable upgrades for good: nothing can be proposed or activated afterwards, and open proposals are
     /// void. Narrowing changes stay possible.
@@ -331,6 +415,16 @@ interface ITimelockedAppAuth is IAppAuth {
 
     /// @notice Whether upgrades are disabled for good.
     function upgradesDisabled() external view returns (bool);
+
+    /// @notice Whether the app pins this OS measurement ({isAppAllowed} then refuses any other value).
+    function osPinned(OsMeasurement field) external view returns (bool);
+
+    /// @notice Whether the app's OS pin allows `value` for `field` (true for any value when the field is not pinned).
+    function allowedOsMeasurement(OsMeasurement field, bytes32 value) external view returns (bool);
+
+    /// @notice The pinned values of an OS measurement (unordered); empty when it is not pinned. It grows only through
+    /// proposals that waited the notice.
+    function getOsMeasurements(OsMeasurement field) external view returns (bytes32[] memory);
 
     /// @notice The release the app's guest agents should run: the latest activated (or rolled-back-to) compose
     /// hash, its URI and when it was set. All zero before the first release.

@@ -5,9 +5,11 @@
  *   1. `_requireTcbUpToDate` and the TCB status is not exactly "UpToDate" → "TCB status is not up to date";
  *   2. the compose hash is not in `_composeHashes` → "Compose hash not allowed";
  *   3. not `_allowAnyDevice` and the device is not in `_devices` → "Device not allowed";
- *   4. otherwise allowed, with an empty reason.
- * It reads nothing else: the flags' slot and one set position per compose hash and device asked about, all proven in
- * one `eth_getProof` against a verified header. test/lib/verified-policy.test.ts holds the local verdict to the
+ *   4. `mrSystem` pinned and the boot's `mrSystem` not among its values, or the OS image hash pinned and the boot's
+ *      not among its values → "OS not allowed by the app";
+ *   5. otherwise allowed, with an empty reason.
+ * It reads nothing else: the flags' slot and one set position per compose hash, device and OS measurement asked
+ * about, all proven in one `eth_getProof` against a verified header. test/lib/verified-policy.test.ts holds the local verdict to the
  * contract's own answer, on chosen cases and random ones.
  */
 import { toUtf8Bytes } from "ethers";
@@ -15,7 +17,17 @@ import { toUtf8Bytes } from "ethers";
 import type { AppBootInfo } from "../bootInfo.js";
 import type { VerifiedHeader } from "./header.js";
 import type { VerifiedChainReader } from "./reader.js";
-import { APP_AUTH_STORAGE, datedSetEntrySlot, setPositionSlot, unpack } from "./timelockedAppAuth.js";
+import {
+  APP_AUTH_STORAGE,
+  datedSetEntrySlot,
+  osFieldPinned,
+  osMeasurementPositionSlot,
+  setPositionSlot,
+  unpack,
+} from "./timelockedAppAuth.js";
+
+/** The fields of a boot info the policy decides on. */
+export type PolicyBootInfo = Pick<AppBootInfo, "composeHash" | "deviceId" | "mrSystem" | "osImageHash">;
 
 /** What `isAppAllowed` reads, proven at one header, for the compose hashes and devices asked about. */
 export interface ProvenPolicy {
@@ -26,6 +38,12 @@ export interface ProvenPolicy {
   composeHashes: Map<string, boolean>;
   /** Lower-case device id → listed. */
   devices: Map<string, boolean>;
+  /** Whether the app pins `mrSystem`, and lower-case value → pinned. */
+  mrSystemPinned: boolean;
+  mrSystems: Map<string, boolean>;
+  /** Whether the app pins the OS image hash, and lower-case value → pinned. */
+  osImageHashPinned: boolean;
+  osImageHashes: Map<string, boolean>;
 }
 
 /** The policy's answer to boot infos whose compose hashes and devices were not read: a reader's mistake. */
@@ -33,22 +51,30 @@ export class PolicyNotReadError extends Error {
   override name = "PolicyNotReadError";
 }
 
-/** Proves the policy's flags and whether each boot info's compose hash and device is in the contract's sets. */
+/**
+ * Proves the policy's flags and whether each boot info's compose hash, device and OS measurements are in the
+ * contract's sets.
+ */
 export async function readProvenPolicy(
   reader: VerifiedChainReader,
   appAuth: string,
   header: VerifiedHeader,
-  bootInfos: ReadonlyArray<Pick<AppBootInfo, "composeHash" | "deviceId">>,
+  bootInfos: readonly PolicyBootInfo[],
 ): Promise<ProvenPolicy> {
   const S = APP_AUTH_STORAGE;
-  const hashes = [...new Set(bootInfos.map((b) => b.composeHash.toLowerCase()))];
-  const devices = [...new Set(bootInfos.map((b) => b.deviceId.toLowerCase()))];
+  const distinct = (values: string[]) => [...new Set(values.map((value) => value.toLowerCase()))];
+  const hashes = distinct(bootInfos.map((b) => b.composeHash));
+  const devices = distinct(bootInfos.map((b) => b.deviceId));
+  const mrSystems = distinct(bootInfos.map((b) => b.mrSystem));
+  const images = distinct(bootInfos.map((b) => b.osImageHash));
   const proven = await reader.readStorage(
     appAuth,
     [
       S.allowAnyDevice.slot,
       ...hashes.map((hash) => datedSetEntrySlot(S.composeHashes.slot, hash)),
       ...devices.map((device) => setPositionSlot(S.devices.slot, device)),
+      ...mrSystems.map((value) => osMeasurementPositionSlot("mrSystem", value)),
+      ...images.map((value) => osMeasurementPositionSlot("osImageHash", value)),
     ],
     header,
   );
@@ -61,6 +87,10 @@ export async function readProvenPolicy(
     allowAnyDevice: unpack(flags, S.allowAnyDevice) !== 0n,
     composeHashes: new Map(hashes.map((hash) => [hash, at(datedSetEntrySlot(S.composeHashes.slot, hash)) !== 0n])),
     devices: new Map(devices.map((device) => [device, at(setPositionSlot(S.devices.slot, device)) !== 0n])),
+    mrSystemPinned: osFieldPinned(flags, "mrSystem"),
+    mrSystems: new Map(mrSystems.map((v) => [v, at(osMeasurementPositionSlot("mrSystem", v)) !== 0n])),
+    osImageHashPinned: osFieldPinned(flags, "osImageHash"),
+    osImageHashes: new Map(images.map((v) => [v, at(osMeasurementPositionSlot("osImageHash", v)) !== 0n])),
   };
 }
 
@@ -69,13 +99,21 @@ const UP_TO_DATE = "UpToDate";
 /** `isAppAllowed(bootInfo)` as the contract answers it, from the proven policy: `[isAllowed, reason]`. */
 export function isAppAllowedLocally(
   policy: ProvenPolicy,
-  bootInfo: Pick<AppBootInfo, "composeHash" | "deviceId" | "tcbStatus">,
+  bootInfo: PolicyBootInfo & Pick<AppBootInfo, "tcbStatus">,
 ): [boolean, string] {
   const composeAllowed = policy.composeHashes.get(bootInfo.composeHash.toLowerCase());
   const deviceListed = policy.devices.get(bootInfo.deviceId.toLowerCase());
-  if (composeAllowed === undefined || deviceListed === undefined) {
+  const mrSystemPinned = policy.mrSystems.get(bootInfo.mrSystem.toLowerCase());
+  const imagePinned = policy.osImageHashes.get(bootInfo.osImageHash.toLowerCase());
+  if (
+    composeAllowed === undefined ||
+    deviceListed === undefined ||
+    mrSystemPinned === undefined ||
+    imagePinned === undefined
+  ) {
     throw new PolicyNotReadError(
-      `the policy was not read for compose hash ${bootInfo.composeHash} and device ${bootInfo.deviceId}`,
+      `the policy was not read for compose hash ${bootInfo.composeHash}, device ${bootInfo.deviceId}, ` +
+        `mrSystem ${bootInfo.mrSystem} and OS image ${bootInfo.osImageHash}`,
     );
   }
   // The contract compares keccak256 of the bytes: the same as comparing the UTF-8 bytes themselves.
@@ -84,6 +122,9 @@ export function isAppAllowedLocally(
   }
   if (!composeAllowed) return [false, "Compose hash not allowed"];
   if (!policy.allowAnyDevice && !deviceListed) return [false, "Device not allowed"];
+  if ((policy.mrSystemPinned && !mrSystemPinned) || (policy.osImageHashPinned && !imagePinned)) {
+    return [false, "OS not allowed by the app"];
+  }
   return [true, ""];
 }
 

@@ -47,6 +47,8 @@ export const APP_AUTH_STORAGE = {
   allowAnyDevice: { label: "_allowAnyDevice", slot: 3n, offset: 1, bytes: 1, type: "t_bool" },
   requireTcbUpToDate: { label: "_requireTcbUpToDate", slot: 3n, offset: 2, bytes: 1, type: "t_bool" },
   currentReleaseSetAt: { label: "_currentReleaseSetAt", slot: 3n, offset: 3, bytes: 8, type: "t_uint64" },
+  /** Bit `1 << OsMeasurement` set iff that OS measurement is pinned. */
+  pinnedOsFields: { label: "_pinnedOsFields", slot: 3n, offset: 11, bytes: 1, type: "t_uint8" },
   currentComposeHash: { label: "_currentComposeHash", slot: 4n, offset: 0, bytes: 32, type: "t_bytes32" },
   composeHashes: {
     label: "_composeHashes",
@@ -86,6 +88,14 @@ export const APP_AUTH_STORAGE = {
     type: "t_struct(Bytes32Set)_storage",
     typeLabel: "struct EnumerableSet.Bytes32Set",
   },
+  /** `Bytes32Set[2]`, one per `OsMeasurement` (0: mrSystem, 1: OS image hash), two slots each (128 bytes). */
+  osMeasurements: {
+    label: "_osMeasurements",
+    slot: 13n,
+    offset: 0,
+    bytes: 128,
+    type: "t_array(t_struct(Bytes32Set)_storage)_storage",
+  },
 } as const satisfies Record<string, StorageVariable>;
 
 /** Members of the structs above, by the compiler's name of the struct: slot from its start, offset and size. */
@@ -108,6 +118,21 @@ export function mappingSlot(key: string, slot: bigint): bigint {
 /** Where a Bytes32Set at `setSlot` keeps the position of `value` (0: not in the set). */
 export function setPositionSlot(setSlot: bigint, value: string): bigint {
   return mappingSlot(value, setSlot + STRUCT_MEMBERS.Bytes32Set._inner.slot + STRUCT_MEMBERS.Set._positions.slot);
+}
+
+/** `OsMeasurement` as the contract numbers it: the index into `_osMeasurements` and the bit of `_pinnedOsFields`. */
+export const OS_MEASUREMENT = { mrSystem: 0, osImageHash: 1 } as const;
+export type OsMeasurementName = keyof typeof OS_MEASUREMENT;
+
+/** Where the Bytes32Set of pinned values of `field` keeps the position of `value` (0: not pinned). */
+export function osMeasurementPositionSlot(field: OsMeasurementName, value: string): bigint {
+  const slotsPerSet = BigInt(STRUCT_MEMBERS.Bytes32Set._inner.bytes / 32);
+  return setPositionSlot(APP_AUTH_STORAGE.osMeasurements.slot + BigInt(OS_MEASUREMENT[field]) * slotsPerSet, value);
+}
+
+/** Whether `field` is pinned, from the word of the flags' slot. */
+export function osFieldPinned(flagsWord: bigint, field: OsMeasurementName): boolean {
+  return (unpack(flagsWord, APP_AUTH_STORAGE.pinnedOsFields) & (1n << BigInt(OS_MEASUREMENT[field]))) !== 0n;
 }
 
 /** Where a DatedSet at `setSlot` keeps the entry of `value` (0: not in the set). */
@@ -279,8 +304,8 @@ export function pushedConstants(code: string): Set<bigint> {
  * TimelockedAppAuth's code, optimized or not.
  *
  * Not the interface id itself: `supportsInterface` compares with `type(ITimelockedAppAuth).interfaceId`, a left-aligned
- * `bytes4`, and the optimizer's constant optimizer may push it in another form — the production build pushes
- * `0x197c5c41` and shifts it left by 225 bits, so the 4 bytes `32f8b882` are nowhere in that code. The dispatcher's
+ * `bytes4`, and the optimizer's constant optimizer may push it in another form (a shifted constant), so its 4 bytes
+ * need not be anywhere in that code. The dispatcher's
  * selectors are compared right-aligned, as the plain PUSH of their value.
  */
 export function missingInterfaceFunctions(code: string): string[] {

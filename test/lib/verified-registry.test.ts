@@ -240,5 +240,77 @@ describe("lib/verified: the replicator's proven reads", function () {
         }
       }
     });
+
+    it("decides the OS pins as the contract does: none, mrSystem, OS image, both; a second value, then unpinned", async function () {
+      const [owner] = await connection.ethers.getSigners();
+      const listed = deviceIdOf("listed device");
+      const pinnedMrSystem = hexlify(randomBytes(32));
+      const pinnedImage = hexlify(randomBytes(32));
+      const secondImage = hexlify(randomBytes(32));
+      const policy = await connection.ethers.deployContract("TimelockedAppAuth", [
+        owner!.address,
+        MIN_NOTICE_PERIOD,
+        COMPOSE_A,
+        "https://example.org/a.json",
+        [listed],
+        false,
+        true,
+      ]);
+      const address = await policy.getAddress();
+      const random32 = fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => hexlify(b));
+      const checkAll = async () => {
+        const block = await connection.ethers.provider.getBlockNumber();
+        const { header } = await reader.verifiedHeader(block);
+        const bootOf = (composeHash: string, mrSystem: string, osImageHash: string, deviceId = listed) => ({
+          appId: address,
+          composeHash,
+          instanceId: Wallet.createRandom().address,
+          deviceId,
+          mrAggregated: COMPOSE_B,
+          mrSystem,
+          osImageHash,
+          tcbStatus: "UpToDate",
+          advisoryIds: [],
+        });
+        const check = async (boot: AppBootInfo) => {
+          const proven = await readProvenPolicy(reader, address, header, [boot]);
+          const [allowed, reason] = await policy.isAppAllowed(boot, { blockTag: block });
+          expect(isAppAllowedLocally(proven, boot), JSON.stringify(boot)).to.deep.equal([allowed, reason]);
+          return reason;
+        };
+        const reasons = new Set<string>();
+        for (const composeHash of [COMPOSE_A, COMPOSE_B])
+          for (const mrSystem of [pinnedMrSystem, COMPOSE_B])
+            for (const image of [pinnedImage, secondImage, COMPOSE_B])
+              for (const device of [listed, DEVICE_2])
+                reasons.add(await check(bootOf(composeHash, mrSystem, image, device)));
+        await fc.assert(
+          fc.asyncProperty(
+            fc.oneof(fc.constant(pinnedMrSystem), random32),
+            fc.oneof(fc.constantFrom(pinnedImage, secondImage), random32),
+            async (mrSystem, image) => {
+              await check(bootOf(COMPOSE_A, mrSystem, image));
+            },
+          ),
+          { numRuns: 10 },
+        );
+        return reasons;
+      };
+      const OS_REFUSED = "OS not allowed by the app";
+      expect(await checkAll()).to.not.include(OS_REFUSED);
+      await (await policy.pinOs(0, pinnedMrSystem)).wait();
+      expect(await checkAll()).to.include(OS_REFUSED);
+      await (await policy.pinOs(1, pinnedImage)).wait();
+      expect(await checkAll()).to.include(OS_REFUSED);
+      await (await policy.proposeOsMeasurement(1, secondImage)).wait();
+      await connection.networkHelpers.time.increase(MIN_NOTICE_PERIOD);
+      await (await policy.activateOsMeasurement(1, secondImage)).wait();
+      await (await policy.proposeUnpinOs(0)).wait();
+      await connection.networkHelpers.time.increase(MIN_NOTICE_PERIOD);
+      await (await policy.activateUnpinOs(0)).wait();
+      expect(await checkAll()).to.include(OS_REFUSED);
+      await (await policy.removeOsMeasurement(1, pinnedImage)).wait();
+      expect(await checkAll()).to.include(OS_REFUSED);
+    });
   });
 });
