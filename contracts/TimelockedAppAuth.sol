@@ -165,16 +165,16 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     function isAppAllowed(AppBootInfo calldata bootInfo) external view returns (bool isAllowed, string memory reason) {
         // The three flags share one slot (test/lib/verified-layout.test.ts pins the layout): one SLOAD reads them all,
         // so pinning support costs an app that pins nothing no storage read.
-        bool requireTcbUpToDate;
+        bool tcbRequired;
         bool anyDevice;
         uint256 pinned;
         assembly ("memory-safe") {
             let flags := sload(_requireTcbUpToDate.slot)
-            requireTcbUpToDate := and(shr(mul(_requireTcbUpToDate.offset, 8), flags), 0xff)
+            tcbRequired := and(shr(mul(_requireTcbUpToDate.offset, 8), flags), 0xff)
             anyDevice := and(shr(mul(_allowAnyDevice.offset, 8), flags), 0xff)
             pinned := and(shr(mul(_pinnedOsFields.offset, 8), flags), 0xff)
         }
-        if (requireTcbUpToDate && keccak256(bytes(bootInfo.tcbStatus)) != _TCB_UP_TO_DATE) {
+        if (tcbRequired && keccak256(bytes(bootInfo.tcbStatus)) != _TCB_UP_TO_DATE) {
             return (false, "TCB status is not up to date");
         }
         if (!_composeHashes.contains(bootInfo.composeHash)) {

@@ -35,8 +35,22 @@ export const CHANGE_KINDS = [
   "AllowAnyDevice",
   "AllowOutdatedTcb",
   "ShortenNotice",
+  "AddMrSystem",
+  "AddOsImageHash",
+  "UnpinMrSystem",
+  "UnpinOsImageHash",
 ] as const;
 export type ChangeKind = (typeof CHANGE_KINDS)[number];
+
+/**
+ * `ITimelockedAppAuth.OsMeasurement`: the OS measurements an app may pin, in the contract's order, with the name the
+ * tasks take (`--field`) and the words they print.
+ */
+export const OS_FIELDS = [
+  { name: "MrSystem", option: "mr-system", label: "mrSystem", bootKey: "mrSystem" },
+  { name: "OsImageHash", option: "os-image", label: "OS image hash", bootKey: "osImageHash" },
+] as const;
+export type OsField = 0 | 1;
 
 export const PROPOSAL_STATES = ["None", "Waiting", "Ready", "Expired", "Voided"] as const;
 export type ProposalState = (typeof PROPOSAL_STATES)[number];
@@ -128,6 +142,21 @@ export const shortenNoticeChange = (seconds: bigint): Change => ({
   kind: "ShortenNotice",
   value: toBeHex(seconds, 32),
 });
+export const osMeasurementChange = (field: OsField, value: string): Change => ({
+  kind: field === 0 ? "AddMrSystem" : "AddOsImageHash",
+  value,
+});
+export const unpinOsChange = (field: OsField): Change => ({
+  kind: field === 0 ? "UnpinMrSystem" : "UnpinOsImageHash",
+  value: ZERO_BYTES32,
+});
+
+/** The OS measurement an OS change is about; undefined for the other kinds. */
+export function osFieldOf(kind: ChangeKind): OsField | undefined {
+  if (kind === "AddMrSystem" || kind === "UnpinMrSystem") return 0;
+  if (kind === "AddOsImageHash" || kind === "UnpinOsImageHash") return 1;
+  return undefined;
+}
 
 /** `keccak256(abi.encode(kind, value))`, as the contract computes it. */
 export function proposalIdOf(change: Change): string {
@@ -149,6 +178,12 @@ export function describeChange(change: Change): string {
       return "allow an out-of-date TCB";
     case "ShortenNotice":
       return `shorten the notice period to ${formatDuration(BigInt(change.value))}`;
+    case "AddMrSystem":
+    case "AddOsImageHash":
+      return `allow ${OS_FIELDS[osFieldOf(change.kind)!].label} ${change.value} (OS pin)`;
+    case "UnpinMrSystem":
+    case "UnpinOsImageHash":
+      return `unpin the ${OS_FIELDS[osFieldOf(change.kind)!].label} (any value allowed)`;
   }
 }
 
@@ -169,6 +204,10 @@ const FUNCTION_SUFFIX: Record<ChangeKind, string> = {
   AllowAnyDevice: "AllowAnyDevice",
   AllowOutdatedTcb: "AllowOutdatedTcb",
   ShortenNotice: "NoticePeriod",
+  AddMrSystem: "OsMeasurement",
+  AddOsImageHash: "OsMeasurement",
+  UnpinMrSystem: "UnpinOs",
+  UnpinOsImageHash: "UnpinOs",
 };
 
 /**
@@ -187,6 +226,12 @@ export function changeCall(action: "propose" | "activate" | "cancel", change: Ch
       return { method, args: [] };
     case "ShortenNotice":
       return { method, args: [BigInt(change.value)] };
+    case "AddMrSystem":
+    case "AddOsImageHash":
+      return { method, args: [osFieldOf(change.kind), change.value] };
+    case "UnpinMrSystem":
+    case "UnpinOsImageHash":
+      return { method, args: [osFieldOf(change.kind)] };
   }
 }
 
@@ -228,6 +273,11 @@ export interface AppStatus {
   /** Every allowed compose hash, with when it became allowed (unix seconds; the deployment for the genesis one). */
   composeHashes: Array<{ composeHash: string; uri: string; isCurrentRelease: boolean; allowedAt: bigint }>;
   devices: string[];
+  /**
+   * The app's OS pins, per field in {@link OS_FIELDS} order: when `pinned`, isAppAllowed refuses any boot whose value
+   * is not in `values` ("OS not allowed by the app"); when not, the app takes whatever OS the KMS allows.
+   */
+  os: Array<{ pinned: boolean; values: string[] }>;
   /** Undefined before the first release. */
   currentRelease: { composeHash: string; uri: string; setAt: bigint } | undefined;
   proposals: ProposalInfo[];
@@ -283,6 +333,12 @@ export async function isChangeInEffect(appAuth: TimelockedAppAuth, change: Chang
       return !(await appAuth.requireTcbUpToDate());
     case "ShortenNotice":
       return (await appAuth.noticePeriod()) === BigInt(change.value);
+    case "AddMrSystem":
+    case "AddOsImageHash":
+      return appAuth.allowedOsMeasurement(osFieldOf(change.kind)!, change.value);
+    case "UnpinMrSystem":
+    case "UnpinOsImageHash":
+      return !(await appAuth.osPinned(osFieldOf(change.kind)!));
   }
 }
 
@@ -371,6 +427,7 @@ export async function readAppStatus(appAuth: TimelockedAppAuth, blockNumber?: nu
     devices,
     release,
     proposals,
+    os,
   ] = await Promise.all([
     provider.getNetwork(),
     appAuth.owner(at),
@@ -388,6 +445,12 @@ export async function readAppStatus(appAuth: TimelockedAppAuth, blockNumber?: nu
     // rest of the policy (least of all a pending proposal) from the people who watch it.
     lenientView(appAuth, "currentRelease", [], block.number),
     lenientView(appAuth, "getProposals", [], block.number),
+    Promise.all(
+      OS_FIELDS.map(async (_, field) => ({
+        pinned: await appAuth.osPinned(field, at),
+        values: [...(await appAuth.getOsMeasurements(field, at))],
+      })),
+    ),
   ]);
   const uriReads = await Promise.all(
     hashes.map(({ composeHash }) => lenientView(appAuth, "composeHashUri", [composeHash], block.number)),
@@ -399,9 +462,7 @@ export async function readAppStatus(appAuth: TimelockedAppAuth, blockNumber?: nu
   const unreadable = [
     ...release.problems.map((problem) => `currentRelease: ${problem}`),
     ...proposals.problems.map((problem) => `getProposals: ${problem}`),
-    ...uriReads.flatMap((read, i) =>
-      read.problems.map(() => `composeHashUri(${hashes[i]?.composeHash}) is not UTF-8`),
-    ),
+    ...uriReads.flatMap((read, i) => read.problems.map(() => `composeHashUri(${hashes[i]?.composeHash}) is not UTF-8`)),
   ];
   return {
     address: await appAuth.getAddress(),
@@ -424,6 +485,7 @@ export async function readAppStatus(appAuth: TimelockedAppAuth, blockNumber?: nu
       allowedAt,
     })),
     devices,
+    os,
     currentRelease:
       releaseHash === ZERO_BYTES32 ? undefined : { composeHash: releaseHash, uri: releaseUri, setAt: releaseSetAt },
     proposals: (onlyValue(proposals) as unknown as Parameters<typeof toProposalInfo>[0][]).map(toProposalInfo),

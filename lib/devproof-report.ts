@@ -15,7 +15,7 @@
  */
 import { parse as parseYaml } from "yaml";
 
-import { describeChange, otherAllowedReleases, type AppStatus, type ProposalInfo } from "./appAuth.js";
+import { describeChange, OS_FIELDS, otherAllowedReleases, type AppStatus, type ProposalInfo } from "./appAuth.js";
 import { formatCountdown, formatDate, formatDuration, formatNotice, formatRelative } from "./format.js";
 import { safeJson, shown } from "./untrusted/text.js";
 
@@ -680,7 +680,7 @@ function ownerLine(snapshot: DevProofSnapshot): ReportLine {
 function kmsLines(snapshot: DevProofSnapshot): ReportLine[] {
   const kms = snapshot.kms;
   const lines = [kmsRegisteredLine(snapshot)];
-  if (kms === undefined) return lines;
+  if (kms === undefined) return snapshot.timelocked === undefined ? lines : [...lines, osPinLine(snapshot)];
   const owner = kms.owner;
   const ownerText =
     owner === undefined
@@ -721,16 +721,49 @@ function kmsLines(snapshot: DevProofSnapshot): ReportLine[] {
       `KMS ${kms.address}: ${ownerText} allows and removes OS images (addOsImageHash / removeOsImageHash) and sets ` +
       "the KMS's keys (setKmsInfo) without notice; the app's own policy is asked only after the KMS accepts the OS image",
   });
-  lines.push({
-    id: "kms.os-pin",
-    level: "INFO",
-    title: "what pinning the OS changes",
-    evidence:
-      "an app that pins its OS in its own policy (mrSystem or OS image hashes, changed only with the notice) refuses " +
-      "an OS image the KMS owner adds, so a new OS waits the app's notice too; pinning does not protect against a " +
-      "KMS upgrade, which can stop asking the app at all. This report does not read an OS pin from the policy",
-  });
+  lines.push(osPinLine(snapshot));
   return lines;
+}
+
+/**
+ * Whether the app pins the OS it runs on, and what that changes: with a pin, an OS image the KMS owner allows at once
+ * still waits the app's notice; without one, the app boots whatever OS the KMS allows.
+ */
+function osPinLine(snapshot: DevProofSnapshot): ReportLine {
+  const os = snapshot.timelocked?.os;
+  const upgrade = "pinning does not protect against a KMS upgrade, which can stop asking the app at all";
+  if (os === undefined) {
+    return {
+      id: "kms.os-pin",
+      level: "INFO",
+      title: "what pinning the OS changes",
+      evidence:
+        "an app whose policy pins its OS (mrSystem or OS image hashes, widened only with the notice) refuses an OS " +
+        `image the KMS owner adds, so a new OS waits the app's notice too; ${upgrade}. This contract is not a ` +
+        "TimelockedAppAuth: whether it pins its OS is not read",
+    };
+  }
+  const pinned = OS_FIELDS.map((field, i) => ({ field, ...os[i]! })).filter((pin) => pin.pinned);
+  if (pinned.length === 0) {
+    return {
+      id: "kms.os-pin",
+      level: "WARN",
+      title: "the app does not pin its OS: it boots any OS image the KMS owner allows, at once",
+      evidence:
+        "osPinned(mrSystem) and osPinned(OS image hash) are false: a new OS reaches this app without its notice. " +
+        'Pinning (pin-os, instant) makes isAppAllowed refuse any other OS ("OS not allowed by the app"), so an OS ' +
+        `update then waits the notice like new code; ${upgrade}`,
+    };
+  }
+  const listed = pinned.map((pin) => `${pin.field.label} ∈ {${pin.values.join(", ")}}`).join(" and ");
+  return {
+    id: "kms.os-pin",
+    level: "PASS",
+    title: "the app pins its OS: a new OS waits the notice",
+    evidence:
+      `isAppAllowed refuses any boot unless ${listed} ("OS not allowed by the app"); another value, or unpinning, ` +
+      `waits the notice like new code, even when the KMS owner allows a new OS image at once; ${upgrade}`,
+  };
 }
 
 function kmsRegisteredLine(snapshot: DevProofSnapshot): ReportLine {

@@ -58,6 +58,19 @@ function deviceTask(name: string, description: string) {
   return appTask(name, description).addOption(stringOption("device", "Device id, 0x + 64 hex digits (required)"));
 }
 
+/** An OS-pin task: `--field`, and `--value` for the tasks about one value. */
+function osFieldTask(name: string, description: string) {
+  return appTask(name, description).addOption(
+    stringOption("field", "OS measurement: mr-system or os-image (required)"),
+  );
+}
+
+function osValueTask(name: string, description: string) {
+  return osFieldTask(name, description).addOption(
+    stringOption("value", "The mrSystem or OS image hash, 0x + 64 hex digits; os-measurements computes it (required)"),
+  );
+}
+
 function noticeTask(name: string, description: string) {
   return appTask(name, description).addOption(
     stringOption("notice", 'Notice period: "7d", "36h", "1d12h", "90m" or seconds (required)'),
@@ -189,6 +202,38 @@ export const tasks = [
     .build(),
   noticeTask("cancel-notice", "Cancel an open shorter-notice proposal (owner)")
     .setAction(lazyAction(() => import("./cancel-notice.js")))
+    .build(),
+
+  // OS pin
+  osValueTask("pin-os", "Pin the app's OS to one mrSystem or OS image hash, at once; others are refused (owner)")
+    .setAction(lazyAction(() => import("./pin-os.js")))
+    .build(),
+  osValueTask("propose-os", "Propose another allowed value of a pinned OS measurement; it waits the notice period")
+    .setAction(lazyAction(() => import("./propose-os.js")))
+    .build(),
+  osValueTask("activate-os", "Activate a ready OS-measurement proposal (anyone)")
+    .setAction(lazyAction(() => import("./activate-os.js")))
+    .build(),
+  osValueTask("cancel-os", "Cancel an open OS-measurement proposal (owner)")
+    .setAction(lazyAction(() => import("./cancel-os.js")))
+    .build(),
+  osValueTask("remove-os", "Stop allowing one pinned OS value, at once; never the last one (owner)")
+    .setAction(lazyAction(() => import("./remove-os.js")))
+    .build(),
+  osFieldTask("propose-unpin-os", "Propose unpinning an OS measurement (any value allowed); it waits the notice")
+    .setAction(lazyAction(() => import("./propose-unpin-os.js")))
+    .build(),
+  osFieldTask("activate-unpin-os", "Activate a ready unpin proposal (anyone)")
+    .setAction(lazyAction(() => import("./activate-unpin-os.js")))
+    .build(),
+  osFieldTask("cancel-unpin-os", "Cancel an open unpin proposal (owner)")
+    .setAction(lazyAction(() => import("./cancel-unpin-os.js")))
+    .build(),
+  task("os-measurements", "Compute the mrSystem and OS image hash to pin, from a quote and event log or a CVM's Info")
+    .addOption(fileOption("quote", "A TDX quote, raw or hex (with --event-log; required unless --info)"))
+    .addOption(fileOption("eventLog", "The quote's event log, JSON, as GetQuote returns it (with --quote)"))
+    .addOption(fileOption("info", "A running CVM's Info, JSON, from its guest API (required unless --quote)"))
+    .setAction(lazyAction(() => import("./os-measurements.js")))
     .build(),
 
   appTask("disable-upgrades", "Disable upgrades for good: one-way, voids open proposals (owner; needs --yes)")

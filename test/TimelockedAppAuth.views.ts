@@ -303,6 +303,10 @@ describe("TimelockedAppAuth", function () {
       ["AllowAnyDevice", ChangeKind.AllowAnyDevice, ZeroHash],
       ["AllowOutdatedTcb", ChangeKind.AllowOutdatedTcb, ZeroHash],
       ["ShortenNotice", ChangeKind.ShortenNotice, noticeValue(DAY)],
+      ["AddMrSystem", ChangeKind.AddMrSystem, DEVICE],
+      ["AddOsImageHash", ChangeKind.AddOsImageHash, DEVICE],
+      ["UnpinMrSystem", ChangeKind.UnpinMrSystem, ZeroHash],
+      ["UnpinOsImageHash", ChangeKind.UnpinOsImageHash, ZeroHash],
     ];
     for (const [name, kind, value] of cases) {
       it(`is keccak256(abi.encode(uint8 kind, bytes32 value)) for ${name}`, async function () {
@@ -320,7 +324,7 @@ describe("TimelockedAppAuth", function () {
 
     it("rejects a kind outside the enum", async function () {
       const { appAuth } = await loadFixture(deployTimelockedAppAuthFixture);
-      await expect(appAuth.proposalId(5, ZeroHash)).to.be.revertedWithoutReason(ethers);
+      await expect(appAuth.proposalId(9, ZeroHash)).to.be.revertedWithoutReason(ethers);
     });
   });
 });

@@ -331,7 +331,8 @@ export async function buildRefresh(options: BuildRefreshOptions): Promise<BuiltR
   return { signed: { chainId, registry, refresh, signature }, bootInfo, checked };
 }
 
-function tcbInfoObject(value: unknown): Record<string, string | undefined> {
+/** `Info`'s `tcb_info`, a JSON string (or already an object); empty when it is neither. */
+export function tcbInfoObject(value: unknown): Record<string, string | undefined> {
   let parsed = value;
   if (typeof value === "string") {
     try {
@@ -347,7 +348,7 @@ function tcbInfoObject(value: unknown): Record<string, string | undefined> {
  * A hex field of the guest API (dstack sends bytes as hex without 0x), as lower-case 0x-hex of `length` bytes.
  * With `zeroIfEmpty`, a missing or empty field is all zeros (older guest agents omit some).
  */
-function infoHex(name: string, value: unknown, length?: number, zeroIfEmpty = false): string {
+export function infoHex(name: string, value: unknown, length?: number, zeroIfEmpty = false): string {
   const text = typeof value === "string" ? value.trim().replace(/^0x/i, "") : undefined;
   if (zeroIfEmpty && (text === undefined || text === "")) return `0x${"00".repeat(length ?? 0)}`;
   const valid =

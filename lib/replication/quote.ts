@@ -57,6 +57,23 @@ export function verifyTdxQuote(quote: BytesLike, collateral: QuoteCollateral, no
   return { ...tdMeasurements(td), tcbStatus: verified.status, advisoryIds: [...verified.advisory_ids], ppid };
 }
 
+/**
+ * The TD report registers a quote states, read WITHOUT verifying its signature: for the owner's own measurements
+ * (e.g. the OS values to pin), never as evidence about someone else's node. Throws
+ * {@link ReplicationVerificationError} when the bytes are not a TDX quote.
+ */
+export function readTdRegisters(quote: BytesLike): ReturnType<typeof tdMeasurements> {
+  let td: TDReport10 | null;
+  try {
+    td = Quote.parse(getBytes(quote)).report.asTd10();
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ReplicationVerificationError("quote-invalid", `not a quote: ${reason}`, { cause: error });
+  }
+  if (td === null) throw new ReplicationVerificationError("quote-not-tdx", "the quote is not a TDX quote");
+  return tdMeasurements(td);
+}
+
 /** The TD report fields of a {@link VerifiedTdxQuote}, copied out of dcap-qvl's report. */
 export function tdMeasurements(td: TDReport10): Omit<VerifiedTdxQuote, "tcbStatus" | "advisoryIds" | "ppid"> {
   return {

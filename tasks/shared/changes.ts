@@ -14,6 +14,8 @@ import {
   type ChangeKind,
   type ContractCall,
   type ProposalEvent,
+  OS_FIELDS,
+  type OsField,
 } from "../../lib/appAuth.js";
 import { UserError } from "../../lib/errors.js";
 import {
@@ -64,7 +66,30 @@ const FAMILY: Record<
     undo: "set-notice", // with a longer notice than the value: see undoHint
     valueOption: (c) => ` --notice ${BigInt(c.value)}`,
   },
+  AddMrSystem: osFamily(0),
+  AddOsImageHash: osFamily(1),
+  UnpinMrSystem: unpinFamily(0),
+  UnpinOsImageHash: unpinFamily(1),
 };
+
+function osFamily(field: OsField) {
+  return {
+    activate: "activate-os",
+    cancel: "cancel-os",
+    undo: "remove-os",
+    valueOption: (c: Change) => ` --field ${OS_FIELDS[field].option} --value ${c.value}`,
+  };
+}
+
+/** Unpinning is undone by pinning again, at once (pin-os with the value to allow). */
+function unpinFamily(field: OsField) {
+  return {
+    activate: "activate-unpin-os",
+    cancel: "cancel-unpin-os",
+    undo: "pin-os",
+    valueOption: () => ` --field ${OS_FIELDS[field].option}`,
+  };
+}
 
 function command(session: AppSession, task: string, change: Change): string {
   return `npx hardhat ${task} --app ${session.address}${FAMILY[change.kind].valueOption(change)} --network ${session.networkName}`;
@@ -163,7 +188,9 @@ export async function activateChange(
     `Activated: ${what}.${change.kind === "AddComposeHash" ? " It is allowed and is now the current release." : ""}`,
   );
   if (retire.length > 0) {
-    console.log(`Retired ${retire.length} older release(s): no CVM can boot them and the owner cannot roll back to them.`);
+    console.log(
+      `Retired ${retire.length} older release(s): no CVM can boot them and the owner cannot roll back to them.`,
+    );
   }
   return sent;
 }
@@ -259,6 +286,9 @@ async function whyNoProposal(
 function undoHint(session: AppSession, change: Change): string {
   if (change.kind === "ShortenNotice") {
     return `to lengthen the notice again, at once: npx hardhat set-notice --app ${session.address} --notice <longer> --network ${session.networkName}`;
+  }
+  if (change.kind === "UnpinMrSystem" || change.kind === "UnpinOsImageHash") {
+    return `to pin it again, at once: ${command(session, FAMILY[change.kind].undo, change)} --value <value>`;
   }
   return `to take it back, at once: ${command(session, FAMILY[change.kind].undo, change)}`;
 }

@@ -33,6 +33,16 @@ export const ChangeKind = {
   AllowAnyDevice: 2n,
   AllowOutdatedTcb: 3n,
   ShortenNotice: 4n,
+  AddMrSystem: 5n,
+  AddOsImageHash: 6n,
+  UnpinMrSystem: 7n,
+  UnpinOsImageHash: 8n,
+} as const;
+
+/** `ITimelockedAppAuth.OsMeasurement`, as ethers returns it. */
+export const OsMeasurement = {
+  MrSystem: 0n,
+  OsImageHash: 1n,
 } as const;
 
 /** `ITimelockedAppAuth.ProposalState`, as ethers returns it. */

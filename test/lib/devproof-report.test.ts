@@ -36,6 +36,10 @@ function status(overrides: Partial<AppStatus> = {}): AppStatus {
       { composeHash: HASH, uri: "https://example.org/v1.json", isCurrentRelease: true, allowedAt: 999_000n },
     ],
     devices: [`0x${"a1".repeat(32)}`],
+    os: [
+      { pinned: false, values: [] },
+      { pinned: false, values: [] },
+    ],
     currentRelease: { composeHash: HASH, uri: "https://example.org/v1.json", setAt: 999_000n },
     proposals: [],
     ...overrides,

@@ -35,6 +35,9 @@ contract TimelockedAppAuthHandler is TestBase {
     uint256 internal constant HASHES = 4;
     uint256 internal constant DEVICES = 3;
     uint256 internal constant OWNERS = 3;
+    /// @dev Per OS measurement (mrSystem, OS image hash): three values that may be pinned or proposed, and a fourth,
+    /// `_os[f][OS_VALUES]`, that nobody ever pins or proposes, so it boots only while the field is unpinned.
+    uint256 internal constant OS_VALUES = 3;
 
     /// @notice A proposal as the ghost model saw it made.
     struct GhostProposal {
@@ -56,6 +59,8 @@ contract TimelockedAppAuthHandler is TestBase {
         bool allowAnyDevice;
         bool requireTcbUpToDate;
         uint256 notice;
+        bool[2] osPinned;
+        bool[OS_VALUES][2] osAllowed;
     }
 
     /// @dev The contract's observable state, read before and after each call.
@@ -69,6 +74,9 @@ contract TimelockedAppAuthHandler is TestBase {
         uint256 notice;
         bytes32 release;
         uint64 releaseSetAt;
+        /// @dev Whether each OS value (the never-pinned one last) may boot, as `allowedOsMeasurement` answers.
+        bool[OS_VALUES + 1][2] osAllowed;
+        uint256[2] osCount;
     }
 
     /// @notice A value the handler looked up is not one of its value sets (a bug in the handler).
@@ -78,6 +86,7 @@ contract TimelockedAppAuthHandler is TestBase {
 
     bytes32[HASHES] internal _hashes;
     bytes32[DEVICES] internal _devices;
+    bytes32[OS_VALUES + 1][2] internal _os;
     address[OWNERS] internal _owners;
     address internal _keeper;
     address internal _stranger;
@@ -125,6 +134,8 @@ contract TimelockedAppAuthHandler is TestBase {
         bool requireTcbUpToDate;
         bool upgradesDisabled;
         uint256 notice;
+        bool[2] osPinned;
+        bool[OS_VALUES + 1][2] osAllowed;
     }
 
     AuditedPolicy internal _audited;
@@ -150,6 +161,11 @@ contract TimelockedAppAuthHandler is TestBase {
         for (uint256 i = 0; i < DEVICES; ++i) {
             _devices[i] = keccak256(abi.encode("device", i));
         }
+        for (uint256 f = 0; f < 2; ++f) {
+            for (uint256 i = 0; i <= OS_VALUES; ++i) {
+                _os[f][i] = keccak256(abi.encode("os", f, i));
+            }
+        }
 
         bytes32[] memory genesisDevices = new bytes32[](1);
         genesisDevices[0] = _devices[0];
@@ -169,7 +185,7 @@ contract TimelockedAppAuthHandler is TestBase {
 
     /// @notice The functions the fuzzer calls.
     function actions() external pure returns (bytes4[] memory selectors) {
-        selectors = new bytes4[](23);
+        selectors = new bytes4[](27);
         selectors[0] = this.warp.selector;
         selectors[1] = this.warpToProposal.selector;
         selectors[2] = this.proposeComposeHash.selector;
@@ -193,6 +209,10 @@ contract TimelockedAppAuthHandler is TestBase {
         selectors[20] = this.attack.selector;
         selectors[21] = this.activateAndRetire.selector;
         selectors[22] = this.activateOpenShortening.selector;
+        selectors[23] = this.pinOs.selector;
+        selectors[24] = this.proposeOsMeasurement.selector;
+        selectors[25] = this.proposeUnpinOs.selector;
+        selectors[26] = this.removeOsMeasurement.selector;
     }
 
     // =========================================================================================================
@@ -243,6 +263,16 @@ contract TimelockedAppAuthHandler is TestBase {
 
     function proposeNoticePeriod(uint256 noticeSeed) external {
         _propose(ITimelockedAppAuth.ChangeKind.ShortenNotice, bytes32(_notice(noticeSeed)), "");
+    }
+
+    /// @notice Proposes another value for an OS pin (refused while the field is unpinned, or for a pinned value).
+    function proposeOsMeasurement(uint256 fieldSeed, uint256 valueSeed) external {
+        ITimelockedAppAuth.OsMeasurement field = ITimelockedAppAuth.OsMeasurement(fieldSeed % 2);
+        _propose(AppAuthCalls.addOs(field), _os[uint256(field)][valueSeed % OS_VALUES], "");
+    }
+
+    function proposeUnpinOs(uint256 fieldSeed) external {
+        _propose(AppAuthCalls.unpinOs(ITimelockedAppAuth.OsMeasurement(fieldSeed % 2)), bytes32(0), "");
     }
 
     /// @notice Anyone tries to activate a change drawn from the value sets (often never proposed, or not ready).
@@ -359,6 +389,27 @@ contract TimelockedAppAuthHandler is TestBase {
         // What a longer notice does to open shortenings is the rule checked in {_keepTheNoticePromise}.
     }
 
+    /// @notice Pins an OS measurement at once (refused when it is pinned already).
+    function pinOs(uint256 fieldSeed, uint256 valueSeed) external {
+        uint256 f = fieldSeed % 2;
+        uint256 i = valueSeed % OS_VALUES;
+        bytes memory data = abi.encodeCall(ITimelockedAppAuth.pinOs, (ITimelockedAppAuth.OsMeasurement(f), _os[f][i]));
+        if (!_callAsOwner(data)) return;
+        ++narrowings;
+        _policy.osPinned[f] = true;
+        _policy.osAllowed[f][i] = true;
+    }
+
+    /// @notice Removes a pinned OS value at once (refused for the last one).
+    function removeOsMeasurement(uint256 fieldSeed, uint256 valueSeed) external {
+        uint256 f = fieldSeed % 2;
+        uint256 i = valueSeed % OS_VALUES;
+        ITimelockedAppAuth.OsMeasurement field = ITimelockedAppAuth.OsMeasurement(f);
+        if (!_callAsOwner(abi.encodeCall(ITimelockedAppAuth.removeOsMeasurement, (field, _os[f][i])))) return;
+        ++narrowings;
+        _policy.osAllowed[f][i] = false;
+    }
+
     function rollBackTo(uint256 hashSeed) external {
         bytes32 hash = _hashes[hashSeed % HASHES];
         if (!_callAsOwner(abi.encodeCall(ITimelockedAppAuth.rollBackTo, (hash)))) return;
@@ -416,7 +467,12 @@ contract TimelockedAppAuthHandler is TestBase {
         if (attacker == address(0) || attacker == ghostOwner) attacker = _stranger;
 
         bytes[] memory calls = AppAuthCalls.ownerOnly(
-            _hashes[hashSeed % HASHES], _devices[deviceSeed % DEVICES], _notice(noticeSeed), _uri(hashSeed), attacker
+            _hashes[hashSeed % HASHES],
+            _devices[deviceSeed % DEVICES],
+            _notice(noticeSeed),
+            _uri(hashSeed),
+            attacker,
+            _os[deviceSeed % 2][noticeSeed % OS_VALUES]
         );
         uint256 which = functionSeed % (calls.length + 1);
         bytes memory data = which == calls.length ? abi.encodeWithSignature("acceptOwnership()") : calls[which];
@@ -454,6 +510,10 @@ contract TimelockedAppAuthHandler is TestBase {
 
     function policyAtDisable() external view returns (Policy memory) {
         return _policyAtDisable;
+    }
+
+    function osValues() external view returns (bytes32[OS_VALUES + 1][2] memory) {
+        return _os;
     }
 
     function hashUri(uint256 i) external view returns (string memory) {
@@ -528,8 +588,15 @@ contract TimelockedAppAuthHandler is TestBase {
             _policy.allowAnyDevice = true;
         } else if (kind == ITimelockedAppAuth.ChangeKind.AllowOutdatedTcb) {
             _policy.requireTcbUpToDate = false;
-        } else {
+        } else if (kind == ITimelockedAppAuth.ChangeKind.ShortenNotice) {
             _policy.notice = uint256(value);
+        } else if (AppAuthCalls.isOsAddition(kind)) {
+            uint256 f = uint256(AppAuthCalls.osField(kind));
+            _policy.osAllowed[f][_osIndex(f, value)] = true;
+        } else {
+            uint256 f = uint256(AppAuthCalls.osField(kind));
+            _policy.osPinned[f] = false;
+            delete _policy.osAllowed[f];
         }
     }
 
@@ -580,6 +647,13 @@ contract TimelockedAppAuthHandler is TestBase {
         s.requireTcbUpToDate = auth.requireTcbUpToDate();
         s.notice = auth.noticePeriod();
         (s.release,, s.releaseSetAt) = auth.currentRelease();
+        for (uint256 f = 0; f < 2; ++f) {
+            ITimelockedAppAuth.OsMeasurement field = ITimelockedAppAuth.OsMeasurement(f);
+            for (uint256 i = 0; i <= OS_VALUES; ++i) {
+                s.osAllowed[f][i] = auth.allowedOsMeasurement(field, _os[f][i]);
+            }
+            s.osCount[f] = auth.getOsMeasurements(field).length;
+        }
     }
 
     /// @dev Every widening the call made must be backed by an open proposal of that very change whose notice (as
@@ -617,6 +691,24 @@ contract TimelockedAppAuthHandler is TestBase {
             GhostProposal storage g = _proposals[ITimelockedAppAuth.ChangeKind.ShortenNotice.id(bytes32(a.notice))];
             if (g.highestRaiseSince > a.notice) {
                 _violate(Violation.ShorteningOutlivedLongerNotice, "a shortening landed below a notice promised after it");
+            }
+        }
+
+        for (uint256 f = 0; f < 2; ++f) {
+            ITimelockedAppAuth.OsMeasurement field = ITimelockedAppAuth.OsMeasurement(f);
+            if (a.osAllowed[f][OS_VALUES] && !b.osAllowed[f][OS_VALUES]) {
+                // A value nobody ever pinned now boots: the field was unpinned, which must have waited.
+                _checkWidening(AppAuthCalls.unpinOs(field), bytes32(0));
+                continue;
+            }
+            if (a.osAllowed[f][OS_VALUES]) continue;
+            uint256 listed;
+            for (uint256 i = 0; i < OS_VALUES; ++i) {
+                if (a.osAllowed[f][i]) ++listed;
+                if (a.osAllowed[f][i] && !b.osAllowed[f][i]) _checkWidening(AppAuthCalls.addOs(field), _os[f][i]);
+            }
+            if (a.osCount[f] != listed) {
+                _violate(Violation.WideningWithoutNotice, "an OS value nobody proposed is pinned");
             }
         }
 
@@ -683,6 +775,10 @@ contract TimelockedAppAuthHandler is TestBase {
             else if (label == keccak256("require-tcb-up-to-date")) _audited.requireTcbUpToDate = enabled;
             else if (label == keccak256("upgrades-disabled")) _audited.upgradesDisabled = enabled;
             else if (label == keccak256("notice-period")) _audited.notice = uint256(value);
+            else if (label == keccak256("mr-system-pinned")) _audited.osPinned[0] = enabled;
+            else if (label == keccak256("os-image-pinned")) _audited.osPinned[1] = enabled;
+            else if (label == keccak256("mr-system")) _audited.osAllowed[0][_osIndex(0, value)] = enabled;
+            else if (label == keccak256("os-image")) _audited.osAllowed[1][_osIndex(1, value)] = enabled;
         }
     }
 
@@ -693,14 +789,22 @@ contract TimelockedAppAuthHandler is TestBase {
     }
 
     function _kind(uint256 seed) internal pure returns (ITimelockedAppAuth.ChangeKind) {
-        return ITimelockedAppAuth.ChangeKind(seed % 5);
+        return ITimelockedAppAuth.ChangeKind(seed % 9);
     }
 
     function _value(ITimelockedAppAuth.ChangeKind kind, uint256 seed) internal view returns (bytes32) {
         if (kind == ITimelockedAppAuth.ChangeKind.AddComposeHash) return _hashes[seed % HASHES];
         if (kind == ITimelockedAppAuth.ChangeKind.AddDevice) return _devices[seed % DEVICES];
         if (kind == ITimelockedAppAuth.ChangeKind.ShortenNotice) return bytes32(_notice(seed));
+        if (AppAuthCalls.isOsAddition(kind)) return _os[uint256(AppAuthCalls.osField(kind))][seed % OS_VALUES];
         return bytes32(0);
+    }
+
+    function _osIndex(uint256 field, bytes32 value) internal view returns (uint256) {
+        for (uint256 i = 0; i <= OS_VALUES; ++i) {
+            if (_os[field][i] == value) return i;
+        }
+        revert NotInValueSet(value);
     }
 
     /// @dev Notice periods around the bounds and in between; two of them are out of bounds.
@@ -771,6 +875,13 @@ contract TimelockedAppAuthInvariantTest is Test {
             if (auth.allowedDeviceIds(devices[i])) assertTrue(frozen.deviceAllowed[i], "device set grew");
         }
         if (auth.allowAnyDevice()) assertTrue(frozen.allowAnyDevice, "allowAnyDevice widened");
+        bytes32[4][2] memory os = handler.osValues();
+        for (uint256 f = 0; f < 2; ++f) {
+            for (uint256 i = 0; i < os[f].length; ++i) {
+                if (!auth.allowedOsMeasurement(ITimelockedAppAuth.OsMeasurement(f), os[f][i])) continue;
+                assertTrue(!frozen.osPinned[f] || (i < 3 && frozen.osAllowed[f][i]), "OS set grew");
+            }
+        }
         if (!auth.requireTcbUpToDate()) assertFalse(frozen.requireTcbUpToDate, "requireTcbUpToDate widened");
         assertGe(auth.noticePeriod(), frozen.notice, "notice shortened");
         assertEq(auth.getComposeHashes().length <= _count(frozen.hashAllowed), true, "hash count grew");
@@ -846,6 +957,17 @@ contract TimelockedAppAuthInvariantTest is Test {
         assertEq(seen.requireTcbUpToDate, auth.requireTcbUpToDate(), "audited requireTcbUpToDate");
         assertEq(seen.upgradesDisabled, auth.upgradesDisabled(), "audited upgradesDisabled");
         assertEq(seen.notice, auth.noticePeriod(), "audited notice");
+        bytes32[4][2] memory os = handler.osValues();
+        for (uint256 f = 0; f < 2; ++f) {
+            ITimelockedAppAuth.OsMeasurement field = ITimelockedAppAuth.OsMeasurement(f);
+            assertEq(seen.osPinned[f], auth.osPinned(field), "audited OS pin");
+            for (uint256 i = 0; i < os[f].length; ++i) {
+                // Indexers read "allowed" as: the field is not pinned, or the value is pinned.
+                assertEq(
+                    !seen.osPinned[f] || seen.osAllowed[f][i], auth.allowedOsMeasurement(field, os[f][i]), "audited OS"
+                );
+            }
+        }
     }
 
     function invariant_stateMatchesTheGhostModel() public view {
@@ -868,6 +990,17 @@ contract TimelockedAppAuthInvariantTest is Test {
         assertEq(auth.requireTcbUpToDate(), expected.requireTcbUpToDate, "requireTcbUpToDate");
         assertEq(auth.noticePeriod(), expected.notice, "noticePeriod");
         assertEq(auth.upgradesDisabled(), handler.ghostUpgradesDisabled(), "upgradesDisabled");
+        bytes32[4][2] memory os = handler.osValues();
+        for (uint256 f = 0; f < 2; ++f) {
+            ITimelockedAppAuth.OsMeasurement field = ITimelockedAppAuth.OsMeasurement(f);
+            assertEq(auth.osPinned(field), expected.osPinned[f], "osPinned");
+            uint256 pinned;
+            for (uint256 i = 0; i < 3; ++i) {
+                if (expected.osAllowed[f][i]) ++pinned;
+                assertEq(auth.allowedOsMeasurement(field, os[f][i]), !expected.osPinned[f] || expected.osAllowed[f][i], "OS");
+            }
+            assertEq(auth.getOsMeasurements(field).length, pinned, "getOsMeasurements");
+        }
         assertEq(auth.owner(), handler.ghostOwner(), "owner");
         assertEq(auth.pendingOwner(), handler.ghostPendingOwner(), "pendingOwner");
     }
@@ -889,6 +1022,18 @@ contract TimelockedAppAuthInvariantTest is Test {
         bytes32[3] memory devices = handler.devices();
         IAppAuth.AppBootInfo memory boot;
         boot.appId = address(auth);
+        // An OS the pins allow, when there is one (the OS rule itself is invariant_isAppAllowedFollowsTheOsPins).
+        bytes32[4][2] memory os = handler.osValues();
+        bool osAllowed = true;
+        bytes32[2] memory osValue;
+        for (uint256 f = 0; f < 2; ++f) {
+            if (!expected.osPinned[f]) continue;
+            uint256 i;
+            while (i < 3 && !expected.osAllowed[f][i]) ++i;
+            if (i == 3) osAllowed = false;
+            else osValue[f] = os[f][i];
+        }
+        (boot.mrSystem, boot.osImageHash) = (osValue[0], osValue[1]);
         for (uint256 h = 0; h < hashes.length; ++h) {
             for (uint256 d = 0; d < devices.length; ++d) {
                 for (uint256 t = 0; t < 2; ++t) {
@@ -896,10 +1041,39 @@ contract TimelockedAppAuthInvariantTest is Test {
                     boot.deviceId = devices[d];
                     boot.tcbStatus = t == 0 ? "UpToDate" : "OutOfDate";
                     bool allowed = (t == 0 || !expected.requireTcbUpToDate) && expected.hashAllowed[h]
-                        && (expected.allowAnyDevice || expected.deviceAllowed[d]);
+                        && (expected.allowAnyDevice || expected.deviceAllowed[d]) && osAllowed;
                     (bool actual,) = auth.isAppAllowed(boot);
                     assertEq(actual, allowed, "isAppAllowed");
                 }
+            }
+        }
+    }
+
+    /// @dev With whatever else a boot needs allowed, isAppAllowed lets an OS through exactly when each pinned field
+    /// lists its value, and names the OS as the reason otherwise.
+    function invariant_isAppAllowedFollowsTheOsPins() public view {
+        TimelockedAppAuthHandler.Policy memory expected = handler.policy();
+        IAppAuth.AppBootInfo memory boot;
+        boot.appId = address(auth);
+        boot.tcbStatus = "UpToDate";
+        (bytes32 release,,) = auth.currentRelease();
+        if (!auth.allowedComposeHashes(release)) return;
+        boot.composeHash = release;
+        bytes32[3] memory devices = handler.devices();
+        uint256 d;
+        while (d < devices.length && !expected.allowAnyDevice && !expected.deviceAllowed[d]) ++d;
+        boot.deviceId = d < devices.length ? devices[d] : devices[0];
+        if (!expected.allowAnyDevice && d == devices.length) return;
+        bytes32[4][2] memory os = handler.osValues();
+        for (uint256 m = 0; m < 4; ++m) {
+            for (uint256 i = 0; i < 4; ++i) {
+                boot.mrSystem = os[0][m];
+                boot.osImageHash = os[1][i];
+                bool allowed = (!expected.osPinned[0] || (m < 3 && expected.osAllowed[0][m]))
+                    && (!expected.osPinned[1] || (i < 3 && expected.osAllowed[1][i]));
+                (bool actual, string memory reason) = auth.isAppAllowed(boot);
+                assertEq(actual, allowed, "isAppAllowed (OS)");
+                assertEq(reason, allowed ? "" : "OS not allowed by the app", "reason (OS)");
             }
         }
     }

@@ -34,6 +34,8 @@ contract TimelockedAppAuthTest is Test {
     bytes32 internal constant DEVICE_A = keccak256("device A");
     bytes32 internal constant DEVICE_B = keccak256("device B");
     bytes4 internal constant DSTACK_APP_AUTH_ID = 0x1e079198;
+    bytes32 internal constant OS_A = keccak256("OS A");
+    bytes32 internal constant OS_B = keccak256("OS B");
 
     TimelockedAppAuth internal auth;
     address internal owner;
@@ -1098,10 +1100,11 @@ contract TimelockedAppAuthTest is Test {
         bytes32 composeHash,
         bytes32 deviceId,
         uint256 notice,
-        address newOwner
+        address newOwner,
+        bytes32 osValue
     ) public {
         vm.assume(caller != owner);
-        bytes[] memory calls = AppAuthCalls.ownerOnly(composeHash, deviceId, notice, NEW_URI, newOwner);
+        bytes[] memory calls = AppAuthCalls.ownerOnly(composeHash, deviceId, notice, NEW_URI, newOwner, osValue);
         for (uint256 i = 0; i < calls.length; ++i) {
             vm.prank(caller);
             vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, caller));
@@ -1113,7 +1116,7 @@ contract TimelockedAppAuthTest is Test {
     function test_ownerOnlyFunctions_revertForPendingAndPreviousOwners() public {
         vm.prank(owner);
         auth.transferOwnership(keeper);
-        bytes[] memory calls = AppAuthCalls.ownerOnly(NEW_HASH, DEVICE_B, 1 days, NEW_URI, stranger);
+        bytes[] memory calls = AppAuthCalls.ownerOnly(NEW_HASH, DEVICE_B, 1 days, NEW_URI, stranger, OS_A);
         for (uint256 i = 0; i < calls.length; ++i) {
             vm.prank(keeper);
             vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, keeper));
@@ -1250,6 +1253,111 @@ contract TimelockedAppAuthTest is Test {
         vm.prank(activator);
         (bool ok,) = address(policy).call(AppAuthCalls.activate(kind, value));
         assertTrue(ok, "activation succeeds");
+    }
+
+    // =========================================================================================================
+    // OS pins
+    // =========================================================================================================
+
+    /// @dev With a field pinned to `pinned`, every other value of it is refused, after dstack's checks, and the other
+    /// field stays free; pinning is instant and emits the dstack-style events with their PolicyChanged labels.
+    function testFuzz_osPin_refusesEveryOtherValue(uint8 fieldSeed, bytes32 pinned, bytes32 other, bytes32 free)
+        public
+    {
+        vm.assume(pinned != bytes32(0) && other != pinned);
+        ITimelockedAppAuth.OsMeasurement field = ITimelockedAppAuth.OsMeasurement(fieldSeed % 2);
+        bool mrSystem = field == ITimelockedAppAuth.OsMeasurement.MrSystem;
+        vm.expectEmit(true, true, true, true, address(auth));
+        if (mrSystem) emit ITimelockedAppAuth.MrSystemPinnedSet(true);
+        else emit ITimelockedAppAuth.OsImageHashPinnedSet(true);
+        vm.expectEmit(true, true, true, true, address(auth));
+        emit ITimelockedAppAuth.PolicyChanged(
+            owner, keccak256(mrSystem ? bytes("mr-system-pinned") : bytes("os-image-pinned")), bytes32(0), true
+        );
+        vm.expectEmit(true, true, true, true, address(auth));
+        if (mrSystem) emit ITimelockedAppAuth.MrSystemAdded(pinned);
+        else emit ITimelockedAppAuth.OsImageHashAdded(pinned);
+        vm.expectEmit(true, true, true, true, address(auth));
+        emit ITimelockedAppAuth.PolicyChanged(
+            owner, keccak256(mrSystem ? bytes("mr-system") : bytes("os-image")), pinned, true
+        );
+        vm.prank(owner);
+        auth.pinOs(field, pinned);
+
+        IAppAuth.AppBootInfo memory boot = _boot(GENESIS_HASH, DEVICE_A, "UpToDate");
+        (boot.mrSystem, boot.osImageHash) = mrSystem ? (pinned, free) : (free, pinned);
+        _assertAllowed(boot, true, "");
+        (boot.mrSystem, boot.osImageHash) = mrSystem ? (other, free) : (free, other);
+        _assertAllowed(boot, false, "OS not allowed by the app");
+        boot.composeHash = NEW_HASH;
+        _assertAllowed(boot, false, "Compose hash not allowed");
+    }
+
+    /// @dev Values join only through proposals that waited; removing them, in any order, never reaches "any OS":
+    /// the last one stays, and a value never pinned stays refused.
+    function testFuzz_osPin_removalsNeverUnpin(uint8 fieldSeed, bytes32[4] memory values, uint256 order, bytes32 stray)
+        public
+    {
+        ITimelockedAppAuth.OsMeasurement field = ITimelockedAppAuth.OsMeasurement(fieldSeed % 2);
+        for (uint256 i = 0; i < values.length; ++i) {
+            vm.assume(values[i] != bytes32(0) && values[i] != stray);
+            for (uint256 j = 0; j < i; ++j) {
+                vm.assume(values[i] != values[j]);
+            }
+        }
+        vm.startPrank(owner);
+        auth.pinOs(field, values[0]);
+        for (uint256 i = 1; i < values.length; ++i) {
+            auth.proposeOsMeasurement(field, values[i]);
+            assertFalse(auth.allowedOsMeasurement(field, values[i]), "allowed before its notice");
+        }
+        vm.warp(block.timestamp + NOTICE);
+        for (uint256 i = 1; i < values.length; ++i) {
+            auth.activateOsMeasurement(field, values[i]);
+        }
+        uint256 left = values.length;
+        order %= values.length;
+        for (uint256 step = 0; step < values.length; ++step) {
+            bytes32 value = values[(order + step) % values.length];
+            if (left == 1) {
+                vm.expectRevert(
+                    abi.encodeWithSelector(ITimelockedAppAuth.CannotRemoveLastOsMeasurement.selector, field, value)
+                );
+                auth.removeOsMeasurement(field, value);
+            } else {
+                auth.removeOsMeasurement(field, value);
+                --left;
+                assertFalse(auth.allowedOsMeasurement(field, value), "removed value still allowed");
+            }
+            assertTrue(auth.osPinned(field), "unpinned by a removal");
+            assertFalse(auth.allowedOsMeasurement(field, stray), "a value never pinned is allowed");
+        }
+        vm.stopPrank();
+        assertEq(auth.getOsMeasurements(field).length, 1, "one value left");
+    }
+
+    /// @dev Unpinning waits the notice like any widening: not a second before `readyAt`, by anyone after.
+    function testFuzz_osPin_unpinWaitsTheNotice(uint8 fieldSeed, uint256 early, bytes32 stray) public {
+        ITimelockedAppAuth.OsMeasurement field = ITimelockedAppAuth.OsMeasurement(fieldSeed % 2);
+        vm.assume(stray != OS_A);
+        vm.startPrank(owner);
+        auth.pinOs(field, OS_A);
+        auth.proposeUnpinOs(field);
+        vm.stopPrank();
+        early = bound(early, 0, NOTICE - 1);
+        vm.warp(START + early);
+        bytes32 id = AppAuthCalls.id(AppAuthCalls.unpinOs(field), bytes32(0));
+        vm.expectRevert(
+            abi.encodeWithSelector(ITimelockedAppAuth.ProposalNotReady.selector, id, START + NOTICE, START + early)
+        );
+        vm.prank(stranger);
+        auth.activateUnpinOs(field);
+        assertFalse(auth.allowedOsMeasurement(field, stray), "unpinned early");
+        vm.warp(START + NOTICE);
+        vm.prank(stranger);
+        auth.activateUnpinOs(field);
+        assertTrue(auth.allowedOsMeasurement(field, stray), "still pinned after activation");
+        assertEq(auth.getOsMeasurements(field).length, 0, "values kept after unpinning");
     }
 
     // =========================================================================================================

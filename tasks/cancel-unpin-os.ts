@@ -1,0 +1,11 @@
+import { unpinOsChange } from "../lib/appAuth.js";
+import { defineAction } from "./shared/action.js";
+import { cancelChange } from "./shared/changes.js";
+import { parseOsFieldArgs, type OsFieldArgs } from "./shared/os.js";
+import { openApp } from "./shared/session.js";
+
+export default defineAction(async (args: OsFieldArgs, hre) => {
+  const { app, field } = parseOsFieldArgs(args);
+  const session = await openApp(hre, app, true);
+  return cancelChange(session, unpinOsChange(field));
+});
