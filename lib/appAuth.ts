@@ -678,6 +678,18 @@ export function describeEvent(event: string, args: Record<string, unknown>): str
       return args["requireUpToDate"] === true ? "up-to-date TCB required" : "out-of-date TCB allowed";
     case "UpgradesDisabled":
       return "upgrades disabled for good";
+    case "MrSystemAdded":
+      return `mrSystem allowed by the OS pin: ${String(args["mrSystem"])}`;
+    case "MrSystemRemoved":
+      return `mrSystem removed from the OS pin: ${String(args["mrSystem"])}`;
+    case "OsImageHashAdded":
+      return `OS image allowed by the OS pin: ${String(args["osImageHash"])}`;
+    case "OsImageHashRemoved":
+      return `OS image removed from the OS pin: ${String(args["osImageHash"])}`;
+    case "MrSystemPinnedSet":
+      return args["pinned"] === true ? "mrSystem pinned" : "mrSystem unpinned (any allowed)";
+    case "OsImageHashPinnedSet":
+      return args["pinned"] === true ? "OS image hash pinned" : "OS image hash unpinned (any allowed)";
     case "CurrentReleaseSet":
       return `current release: ${String(args["composeHash"])} (uri ${shown(String(args["uri"]))})`;
     case "OwnershipTransferStarted":

@@ -243,7 +243,19 @@ function appMeaning(event: string, args: Record<string, unknown>, context: Decod
     }
     case "ComposeHashRemoved":
     case "DeviceRemoved":
+    case "MrSystemRemoved":
+    case "OsImageHashRemoved":
       return inEffect(context, args, description, "notice", false);
+    // The OS pin: a value joins by an activation (announced by its proposal) or as the first value of a pin, which
+    // narrows; unpinning widens and was announced by its proposal.
+    case "MrSystemAdded":
+    case "OsImageHashAdded":
+      return inEffect(context, args, description, "info", false, "in effect (announced by its proposal, or a new pin)");
+    case "MrSystemPinnedSet":
+    case "OsImageHashPinnedSet":
+      return args["pinned"] === true
+        ? inEffect(context, args, description, "notice", false, "in effect: any other OS is refused from now on")
+        : inEffect(context, args, description, "info", true, "in effect (announced by its proposal)");
     case "NoticePeriodChanged": {
       const shorter = (args["newNotice"] as bigint) < (args["oldNotice"] as bigint);
       return inEffect(

@@ -1,4 +1,5 @@
-// The demo, on Hardhat's embedded chain: deploy an app's TimelockedAppAuth with release v1, propose v2, show that
+// The demo, on Hardhat's embedded chain: deploy an app's TimelockedAppAuth with release v1, pin the OS its CVM runs
+// (computed from the CVM's Info; another OS image is then refused), propose v2, show that
 // nobody can activate it before the notice ends, let the notice pass, activate it as a stranger, show the status (v1
 // is still allowed: the owner could roll back to it) and the DevProof report, and the report of a stock AppAuth for
 // comparison. Every step runs the same task a user runs from the command line. Beside it runs the guest agent, as a
@@ -9,6 +10,7 @@
 // a new oracle release is proposed.
 // DEVPROOF_DEMO_V1 and DEVPROOF_DEMO_V2 name other compose files for the two releases (e.g. your own app's).
 // Any failure stops the demo with one line and exit code 1, after the agent, the RPC port and the stand-ins are closed.
+import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { styleText } from "node:util";
@@ -118,6 +120,25 @@ async function demo(): Promise<void> {
   await connection.networkHelpers.mine(1); // one confirmation for the deployment
   showAgent(await agent.waitForLog("v1 running", (line) => line.event === "reload"));
   showDocker((await docker.ups())[0]!);
+
+  step(
+    "1c. The developer pins the OS the CVM runs: computed from the CVM's Info, pinned at once (it narrows); from now " +
+      "on an OS image that dstack's KMS owner allows does not boot this app until it waits the app's notice",
+  );
+  const infoFile = path.join(await tempDir("demo-info"), "info.json");
+  await writeFile(infoFile, JSON.stringify(dstack.info));
+  const os = (await hre.tasks.getTask("os-measurements").run({ info: infoFile })) as {
+    success?: boolean;
+    value?: { osImageHash?: string };
+  };
+  const osImageHash = os.value?.osImageHash;
+  if (os.success === false || osImageHash === undefined) throw new Error("os-measurements found no OS image hash");
+  await mustRun("pin-os", { app, field: "os-image", value: osImageHash });
+  const v1Hash = v1.bytesHash;
+  await mustRun("check-boot", { app, composeHash: v1Hash, device: DEVICE, osImage: osImageHash });
+  if (await runTask("check-boot", { app, composeHash: v1Hash, device: DEVICE, osImage: `0x${"05".repeat(32)}` })) {
+    throw new Error("the app booted an OS image it did not pin");
+  }
 
   step("2. The developer hashes release v2 exactly as the CVM will measure it");
   await mustRun("compose-hash", { file: V2 });

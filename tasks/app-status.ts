@@ -1,5 +1,6 @@
 import {
   describeChange,
+  OS_FIELDS,
   otherAllowedReleases,
   readAppStatus,
   readHistory,
@@ -78,6 +79,14 @@ export function renderStatus(status: AppStatus): string {
   row("TCB", status.requireTcbUpToDate ? 'only "UpToDate" accepted' : "out-of-date TCB accepted");
   row("Devices", status.allowAnyDevice ? "ANY device accepted" : "only listed devices accepted");
   row(
+    "OS",
+    status.os.some((pin) => pin.pinned)
+      ? `pinned (${OS_FIELDS.filter((_, i) => status.os[i]!.pinned)
+          .map((f) => f.label)
+          .join(" and ")}): any other OS is refused, a new one waits the notice`
+      : "not pinned: any OS image the KMS owner allows boots, at once (pin-os pins it)",
+  );
+  row(
     "Current release",
     status.currentRelease === undefined
       ? "none"
@@ -103,6 +112,13 @@ export function renderStatus(status: AppStatus): string {
   const ignored = status.allowAnyDevice ? " (not needed while any device is accepted)" : "";
   lines.push("", `Listed devices (${status.devices.length})${ignored}:`);
   for (const device of status.devices) lines.push(`  ${device}`);
+
+  OS_FIELDS.forEach((field, i) => {
+    const pin = status.os[i]!;
+    if (!pin.pinned) return;
+    lines.push("", `Pinned ${field.label} values (${pin.values.length}):`);
+    for (const value of pin.values) lines.push(`  ${value}`);
+  });
 
   lines.push("", `Open proposals (${status.proposals.length}):`);
   for (const proposal of status.proposals) {

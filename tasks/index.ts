@@ -230,8 +230,8 @@ export const tasks = [
     .setAction(lazyAction(() => import("./cancel-unpin-os.js")))
     .build(),
   task("os-measurements", "Compute the mrSystem and OS image hash to pin, from a quote and event log or a CVM's Info")
-    .addOption(fileOption("quote", "A TDX quote, raw or hex (with --event-log; required unless --info)"))
-    .addOption(fileOption("eventLog", "The quote's event log, JSON, as GetQuote returns it (with --quote)"))
+    .addOption(fileOption("quote", "A TDX quote, raw or hex (required unless --info; goes with --event-log)"))
+    .addOption(fileOption("eventLog", "The quote's event log, JSON, as GetQuote returns it (required with --quote)"))
     .addOption(fileOption("info", "A running CVM's Info, JSON, from its guest API (required unless --quote)"))
     .setAction(lazyAction(() => import("./os-measurements.js")))
     .build(),

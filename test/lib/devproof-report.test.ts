@@ -232,6 +232,62 @@ describe("lib/devproof-report", function () {
     });
   });
 
+  describe("the OS pin", function () {
+    const IMAGE = `0x${"0a".repeat(32)}`;
+    const MR_SYSTEM = `0x${"5e".repeat(32)}`;
+
+    it("warns that an app that does not pin boots any OS the KMS owner allows, at once; the stage is unchanged", function () {
+      const report = buildReport(snapshot());
+      expect(line(report.lines, "kms.os-pin")).to.include({
+        level: "WARN",
+        title: "the app does not pin its OS: it boots any OS image the KMS owner allows, at once",
+      });
+      expect(report.stage).to.equal(1);
+    });
+
+    it("passes, naming the pinned values, when the app pins one field or both", function () {
+      const pinned = buildReport(
+        snapshot({
+          timelocked: status({
+            os: [
+              { pinned: true, values: [MR_SYSTEM] },
+              { pinned: true, values: [IMAGE] },
+            ],
+          }),
+        }),
+      );
+      expect(line(pinned.lines, "kms.os-pin")).to.include({
+        level: "PASS",
+        title: "the app pins its OS: a new OS waits the notice",
+      });
+      expect(line(pinned.lines, "kms.os-pin").evidence).to.contain(
+        `unless mrSystem ∈ {${MR_SYSTEM}} and OS image hash ∈ {${IMAGE}}`,
+      );
+      const imageOnly = buildReport(
+        snapshot({
+          timelocked: status({
+            os: [
+              { pinned: false, values: [] },
+              { pinned: true, values: [IMAGE] },
+            ],
+          }),
+        }),
+      );
+      expect(line(imageOnly.lines, "kms.os-pin").evidence).to.contain(`unless OS image hash ∈ {${IMAGE}} (`);
+    });
+
+    it("says only what pinning would change for a contract that is not a TimelockedAppAuth, and only with --kms", function () {
+      const other = snapshot({ timelocked: undefined, supportsBasicManagement: true });
+      expect(buildReport(other).lines.map((l) => l.id)).to.not.include("kms.os-pin");
+      const withKms = buildReport({
+        ...other,
+        kms: { address: OWNER, registered: true, owner: OWNER, ownerIsContract: false },
+      });
+      expect(line(withKms.lines, "kms.os-pin")).to.include({ level: "INFO", title: "what pinning the OS changes" });
+      expect(line(withKms.lines, "kms.os-pin").evidence).to.contain("whether it pins its OS is not read");
+    });
+  });
+
   describe("the compose file", function () {
     const clean = `services:\n  app:\n    image: ${PINNED}\n    volumes:\n      - /var/run/dstack.sock:/var/run/dstack.sock\n`;
 

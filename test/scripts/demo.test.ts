@@ -52,6 +52,8 @@ describe("./dev demo, as the README's quick start runs it", function () {
     expect(run.stdout).to.match(
       /R6\. The owner retires v1[^\n]*\n[\s\S]*Done: stop allowing compose hash 0x[0-9a-f]{64}\./,
     );
+    expect(run.stdout).to.match(/npx hardhat pin-os --app 0x[0-9a-fA-F]{40} --field os-image --value 0x[0-9a-f]{64}/);
+    expect(run.stdout).to.match(/denied: OS not allowed by the app/);
     expect(run.stdout).to.match(/^Stage 1: DevProof/m);
     expect(run.stdout).to.match(/^Stage 0: ruggable/m);
     expect(run.stdout).to.contain("the same secret: yes");

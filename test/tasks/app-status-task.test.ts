@@ -86,6 +86,16 @@ describe("app-status", function () {
     expect(out).to.include("INFO  the KMS is not an EIP-1967 proxy");
     expect(out).to.include("WARN  the KMS owner decides which OS images boot, at once");
     expect(out).to.include(signer!.address);
-    expect(out).to.include("what pinning the OS changes");
+    expect(out).to.include("WARN  the app does not pin its OS: it boots any OS image the KMS owner allows, at once");
+    expect(out).to.match(/^OS: +not pinned: any OS image the KMS owner allows boots, at once/m);
+  });
+
+  it("says when the app pins its OS, with the pinned values", async function () {
+    const { app, appAuth } = await networkHelpers.loadFixture(deployApp);
+    const image = `0x${"0a".repeat(32)}`;
+    await (await appAuth.pinOs(1, image)).wait();
+    const out = (await runTaskOk("app-status", { app })).stdout;
+    expect(out).to.match(/^OS: +pinned \(OS image hash\): any other OS is refused, a new one waits the notice$/m);
+    expect(out).to.include(`Pinned OS image hash values (1):\n  ${image}`);
   });
 });

@@ -8,6 +8,7 @@ import { isAddress, JsonRpcProvider } from "ethers";
 
 import {
   describeChange,
+  OS_FIELDS,
   otherAllowedReleases,
   readHistory,
   type AppStatus,
@@ -217,7 +218,23 @@ function renderPolicy(status: AppStatus | undefined, owner: string | undefined):
             ? ["none: no device may boot it"]
             : status.devices.map((device) => h("div", {}, hexNode(device)))),
       ),
+      osRow(status, row),
     ),
+  );
+}
+
+/** Whether the app pins its OS: with a pin, a new OS waits the notice; without, the KMS owner decides at once. */
+function osRow(status: AppStatus, row: (label: string, ...value: (Node | string)[]) => Node): Node {
+  const pinned = OS_FIELDS.map((field, i) => ({ field, ...status.os[i]! })).filter((pin) => pin.pinned);
+  return h(
+    "tbody",
+    { id: "os-pin", "data-pinned": String(pinned.length > 0) },
+    pinned.length === 0
+      ? row("OS", "not pinned: any OS image the KMS owner allows boots at once")
+      : row(
+          "OS (pinned)",
+          ...pinned.flatMap((pin) => pin.values.map((value) => h("div", {}, `${pin.field.label} `, hexNode(value)))),
+        ),
   );
 }
 
