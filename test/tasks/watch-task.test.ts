@@ -106,6 +106,44 @@ describe("watch", function () {
     expect(all.stderr).to.contain(`Watching TimelockedAppAuth ${app}`);
   });
 
+  it("announces an OS pin, a proposed OS value (URGENT, like new code) and unpinning as they happen", async function () {
+    const { appAuth, app, fromBlock } = await networkHelpers.loadFixture(freshApp);
+    const image = `0x${"0a".repeat(32)}`;
+    const next = `0x${"0b".repeat(32)}`;
+    await appAuth.pinOs(1, image);
+    await appAuth.proposeOsMeasurement(1, next);
+    await networkHelpers.time.increase(NOTICE);
+    await appAuth.activateOsMeasurement(1, next);
+    await appAuth.proposeUnpinOs(1);
+    await networkHelpers.time.increase(NOTICE);
+    await appAuth.activateUnpinOs(1);
+    await networkHelpers.mine(1);
+    const run = await once({ app, fromBlock: fromBlock + 1, confirmations: 1 });
+    const seen = run.value.events.map((e) => [e.event, e.severity, e.widening, e.description]);
+    expect(seen).to.deep.equal([
+      ["OsImageHashPinnedSet", "notice", false, "OS image hash pinned"],
+      ["OsImageHashAdded", "info", false, `OS image allowed by the OS pin: ${image}`],
+      ["ChangeProposed", "urgent", true, `widening change proposed: allow OS image hash ${next} (OS pin)`],
+      [
+        "ChangeActivated",
+        "notice",
+        true,
+        `activated: allow OS image hash ${next} (OS pin) (by ${run.value.events[3]!.args["activatedBy"]})`,
+      ],
+      ["OsImageHashAdded", "info", false, `OS image allowed by the OS pin: ${next}`],
+      ["ChangeProposed", "urgent", true, "widening change proposed: unpin the OS image hash (any value allowed)"],
+      [
+        "ChangeActivated",
+        "notice",
+        true,
+        `activated: unpin the OS image hash (any value allowed) (by ${run.value.events[6]!.args["activatedBy"]})`,
+      ],
+      ["OsImageHashRemoved", "notice", false, `OS image removed from the OS pin: ${next}`],
+      ["OsImageHashRemoved", "notice", false, `OS image removed from the OS pin: ${image}`],
+      ["OsImageHashPinnedSet", "info", true, "OS image hash unpinned (any allowed)"],
+    ]);
+  });
+
   it("waits for N confirmations before reporting", async function () {
     const { appAuth, app } = await networkHelpers.loadFixture(freshApp);
     const cursorFile = await tempFile("cursor.json");
