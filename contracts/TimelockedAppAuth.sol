@@ -168,6 +168,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         bool tcbRequired;
         bool anyDevice;
         uint256 pinned;
+        // solhint-disable-next-line no-inline-assembly
         assembly ("memory-safe") {
             let flags := sload(_requireTcbUpToDate.slot)
             tcbRequired := and(shr(mul(_requireTcbUpToDate.offset, 8), flags), 0xff)
