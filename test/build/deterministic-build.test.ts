@@ -16,7 +16,6 @@ import hre from "hardhat";
 import type { CompilerInput, CompilerOutput } from "hardhat/types/solidity";
 
 import { ipfsMultihashOf, splitRuntimeBytecode } from "../../lib/bytecode.js";
-import { TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL } from "../../lib/release.js";
 import { missingInterfaceFunctions } from "../../lib/verified/timelockedAppAuth.js";
 
 const require = createRequire(import.meta.url);
@@ -139,10 +138,10 @@ describe("deterministic build of TimelockedAppAuth (production profile)", functi
   it("gives runtime bytecode the guest agent's proven-code check takes for a TimelockedAppAuth", function () {
     // solc's standard JSON gives the bytecode without 0x; the chain answers eth_getCode with it.
     const runtime = `0x${contractOf(viaHardhat, inputSourceName).evm!.deployedBytecode!.object}`;
+    // The check looks for the dispatched selectors, not for the interface id: the optimizer may push a bytes4
+    // constant shifted (an earlier interface id, 0x32f8b882, was pushed as 0x197c5c41 << 225), so the id's 4 bytes
+    // need not be in the code.
     expect(missingInterfaceFunctions(runtime)).to.deep.equal([]);
-    // The check looks for the dispatched selectors, not for the interface id: this code pushes the id as 0x197c5c41
-    // shifted left by 225 bits, so the 4 bytes of TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL are nowhere in it.
-    expect(runtime.toLowerCase()).to.not.contain(TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL.slice(2));
   });
 
   it("ends the runtime bytecode with the IPFS hash of the metadata, which pins the compiler, settings and sources", function () {
