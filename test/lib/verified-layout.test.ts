@@ -6,7 +6,13 @@
 import { expect } from "chai";
 
 import { APP_AUTH_STORAGE, STRUCT_MEMBERS } from "../../lib/verified/timelockedAppAuth.js";
-import { layoutOf, stripIds, type StorageLayout } from "../helpers/storage-layout.js";
+import {
+  expectStorageVariables,
+  expectStructMembers,
+  layoutOf,
+  stripIds,
+  type StorageLayout,
+} from "../helpers/storage-layout.js";
 
 describe("TimelockedAppAuth's storage layout, as the guest agent reads it", function () {
   let layout: StorageLayout;
@@ -15,17 +21,7 @@ describe("TimelockedAppAuth's storage layout, as the guest agent reads it", func
   });
 
   it("names every storage variable, at the compiler's slot, offset, size and type", function () {
-    const defined = Object.values(APP_AUTH_STORAGE);
-    expect(defined.map((v) => v.label)).to.deep.equal(layout.storage.map((entry) => entry.label));
-    for (const variable of defined) {
-      const entry = layout.storage.find((e) => e.label === variable.label)!;
-      expect(BigInt(entry.slot), `${variable.label} slot`).to.equal(variable.slot);
-      expect(entry.offset, `${variable.label} offset`).to.equal(variable.offset);
-      expect(stripIds(entry.type), `${variable.label} type`).to.equal(variable.type);
-      if ("typeLabel" in variable)
-        expect(layout.types[entry.type]!.label, `${variable.label} struct`).to.equal(variable.typeLabel);
-      expect(Number(layout.types[entry.type]!.numberOfBytes), `${variable.label} size`).to.equal(variable.bytes);
-    }
+    expectStorageVariables(layout, APP_AUTH_STORAGE);
     expect(layout.types["t_string_storage"]?.encoding).to.equal("bytes");
   });
 
@@ -39,22 +35,8 @@ describe("TimelockedAppAuth's storage layout, as the guest agent reads it", func
     };
     const struct = (name: string) =>
       Object.values(layout.types).find((type) => type.label === labels[name as keyof typeof STRUCT_MEMBERS]);
-    for (const [name, members] of Object.entries(STRUCT_MEMBERS)) {
-      const type = struct(name);
-      expect(type, name).to.not.equal(undefined);
-      expect(
-        type!.members!.map((m) => m.label),
-        name,
-      ).to.deep.equal(Object.keys(members));
-      for (const member of type!.members!) {
-        const expected = (members as Record<string, { slot: bigint; offset: number; bytes: number }>)[member.label]!;
-        expect(BigInt(member.slot), `${name}.${member.label} slot`).to.equal(expected.slot);
-        expect(member.offset, `${name}.${member.label} offset`).to.equal(expected.offset);
-        expect(Number(layout.types[member.type]!.numberOfBytes), `${name}.${member.label} size`).to.equal(
-          expected.bytes,
-        );
-      }
-    }
+    for (const [name, members] of Object.entries(STRUCT_MEMBERS))
+      expectStructMembers(layout, name, struct(name), members);
     // Set._positions maps a bytes32 to its index + 1: the agent reads "allowed" as "position ≠ 0".
     const positions = struct("Set")!.members!.find((m) => m.label === "_positions")!;
     expect(stripIds(positions.type)).to.equal("t_mapping(t_bytes32,t_uint256)");

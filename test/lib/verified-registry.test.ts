@@ -26,7 +26,13 @@ import {
 } from "../../lib/verified/replicationRegistry.js";
 import { eip1193RpcClient } from "../../lib/verified/rpc.js";
 import { deviceIdOf, MIN_NOTICE_PERIOD } from "../helpers/appAuth.js";
-import { layoutOf, stripIds, type StorageLayout } from "../helpers/storage-layout.js";
+import {
+  expectStorageVariables,
+  expectStructMembers,
+  layoutOf,
+  stripIds,
+  type StorageLayout,
+} from "../helpers/storage-layout.js";
 import {
   COMPOSE_A,
   COMPOSE_B,
@@ -53,36 +59,14 @@ describe("lib/verified: the replicator's proven reads", function () {
     });
 
     it("names every storage variable, at the compiler's slot, offset, size and type", function () {
-      const defined = Object.values(REGISTRY_STORAGE);
-      expect(defined.map((v) => v.label)).to.deep.equal(layout.storage.map((entry) => entry.label));
-      for (const variable of defined) {
-        const entry = layout.storage.find((e) => e.label === variable.label)!;
-        expect(BigInt(entry.slot), `${variable.label} slot`).to.equal(variable.slot);
-        expect(entry.offset, `${variable.label} offset`).to.equal(variable.offset);
-        expect(stripIds(entry.type), `${variable.label} type`).to.equal(variable.type);
-        expect(Number(layout.types[entry.type]!.numberOfBytes), `${variable.label} size`).to.equal(variable.bytes);
-      }
+      expectStorageVariables(layout, REGISTRY_STORAGE);
     });
 
     it("lays out NodeRecord, AppBootInfo and EnumerableSet as the reader derives their slots", function () {
       const struct = (name: string) =>
         Object.entries(layout.types).find(([id]) => stripIds(id) === `t_struct(${name})_storage`)?.[1];
-      for (const [name, members] of Object.entries(REGISTRY_STRUCT_MEMBERS)) {
-        const type = struct(name);
-        expect(type, name).to.not.equal(undefined);
-        expect(
-          type!.members!.map((m) => m.label),
-          name,
-        ).to.deep.equal(Object.keys(members));
-        for (const member of type!.members!) {
-          const expected = (members as Record<string, { slot: bigint; offset: number; bytes: number }>)[member.label]!;
-          expect(BigInt(member.slot), `${name}.${member.label} slot`).to.equal(expected.slot);
-          expect(member.offset, `${name}.${member.label} offset`).to.equal(expected.offset);
-          expect(Number(layout.types[member.type]!.numberOfBytes), `${name}.${member.label} size`).to.equal(
-            expected.bytes,
-          );
-        }
-      }
+      for (const [name, members] of Object.entries(REGISTRY_STRUCT_MEMBERS))
+        expectStructMembers(layout, name, struct(name), members);
       const record = struct("NodeRecord")!.members!;
       const typeOf = (label: string) => stripIds(record.find((m) => m.label === label)!.type);
       expect(typeOf("encryptionPublicKey")).to.equal("t_bytes_storage");
