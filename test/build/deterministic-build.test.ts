@@ -64,7 +64,7 @@ describe("deterministic build of TimelockedAppAuth (production profile)", functi
 
   before(async function () {
     // Coverage instruments the sources, so a coverage run would compare instrumented builds; `npm test` runs this
-    // file again without coverage (`npm run test:build`).
+    // file without coverage (`npm run test:build`).
     if (hre.globalOptions.coverage) this.skip();
     const job = await productionJob(SOURCE);
     input = await job.getSolcInput();
