@@ -54,11 +54,15 @@ if ! node -e '
 fi
 step "STAND-IN node up at $url (chain $chain_id, $chain_type)"
 
-# The production build, as deploy-app deploys it (and as the main test run leaves it).
-LOCAL_RPC_URL="$url" hardhat run --build-profile production --network localhost scripts/fork-stand-in.ts
+# The production build of the contracts, as deploy-app builds and deploys it (npm test's deploy-app tests leave it
+# built). `hardhat run` and `hardhat test` would also build the Solidity tests, in that profile: --no-compile.
+hardhat build --build-profile production --no-tests --quiet
+step "production build of the contracts"
+
+LOCAL_RPC_URL="$url" hardhat run --build-profile production --no-compile --network localhost scripts/fork-stand-in.ts
 step "KmsStandIn deployed"
 
-FORK_STAND_IN_RPC_URL="$url" hardhat test mocha --build-profile production test/fork/kms.fork.test.ts
+FORK_STAND_IN_RPC_URL="$url" hardhat test mocha --build-profile production --no-compile test/fork/kms.fork.test.ts
 step "fork tests run against the STAND-IN"
 
 echo "fork-stand-in: done in $(($(now_ms) - started)) ms; node stopped"

@@ -4,8 +4,9 @@
 #      every line of the two product contracts (scripts/check-coverage.ts). Coverage builds instrumented contracts
 #      into artifacts/, so this lane runs in a scratch copy of the checkout; its report is copied back to coverage/.
 #   Beside it, in the checkout: the type check, the linter and the Solidity tests. Once they pass:
-#   2. the mocha tests of CHECKOUT_TESTS below, without coverage, then the fork tests against a stand-in (which
-#      reuse the production build those tests leave), then the deterministic-build check;
+#   2. the deterministic-build check, then the mocha tests of CHECKOUT_TESTS below, without coverage, then the fork
+#      tests against a stand-in, which find the contracts' production build those tests leave (in this order, the
+#      checkout builds the default profile once and the production profile once);
 #   3. the docs' commands (test/docs/), which run in a scratch copy of their own.
 # Each lane stops at its first failing step and its output is printed whole; every step says how long it took, and
 # the last line names each part that failed.
@@ -81,9 +82,9 @@ coverage_lane() {
 }
 
 checkout_lane() {
-  step "mocha without coverage (${#CHECKOUT_TESTS[@]} files)" hardhat test mocha "${CHECKOUT_TESTS[@]}" &&
-    step "the fork tests against the stand-in" npm run test:fork-stand-in &&
-    step "the deterministic build" npm run --silent test:build
+  step "the deterministic build" npm run --silent test:build &&
+    step "mocha without coverage (${#CHECKOUT_TESTS[@]} files)" hardhat test mocha "${CHECKOUT_TESTS[@]}" &&
+    step "the fork tests against the stand-in" npm run test:fork-stand-in
 }
 
 docs_lane() {
@@ -91,7 +92,7 @@ docs_lane() {
 }
 
 COVERAGE_LANE="mocha with coverage (in a scratch copy)"
-CHECKOUT_LANE="mocha without coverage, fork tests, deterministic build"
+CHECKOUT_LANE="deterministic build, mocha without coverage, fork tests"
 DOCS_LANE="the docs' commands"
 declare -A lane_pid
 set -m

@@ -33,7 +33,10 @@ interface Artifact {
   deployedBytecode: string;
 }
 
-/** The production build of the scratch copy (what `deploy-app` deploys and `compare-bytecode` rebuilds), made once. */
+/**
+ * The production build of the scratch copy's contracts (what `deploy-app` deploys and `compare-bytecode` rebuilds,
+ * neither with the Solidity tests), made once.
+ */
 const productionBuilds = new Map<string, Promise<void>>();
 async function productionArtifact(sandbox: string, source: string, name: string): Promise<Artifact> {
   if (!productionBuilds.has(sandbox)) {
@@ -41,11 +44,15 @@ async function productionArtifact(sandbox: string, source: string, name: string)
       sandbox,
       new Promise((resolve, reject) => {
         const cli = path.join(sandbox, "node_modules/hardhat/dist/src/cli.js");
-        const child = spawn(process.execPath, [cli, "compile", "--build-profile", "production", "--quiet"], {
-          cwd: sandbox,
-          env: cliEnvironment(),
-          stdio: ["ignore", "ignore", "pipe"],
-        });
+        const child = spawn(
+          process.execPath,
+          [cli, "compile", "--build-profile", "production", "--no-tests", "--quiet"],
+          {
+            cwd: sandbox,
+            env: cliEnvironment(),
+            stdio: ["ignore", "ignore", "pipe"],
+          },
+        );
         let stderr = "";
         child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
         child.on("error", reject);
