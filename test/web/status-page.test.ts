@@ -241,6 +241,22 @@ describe("status page (headless Chromium)", function () {
     return page;
   }
 
+  /** An app with a registry whose genesis member `label` is registered, as the TLS key's publisher needs. */
+  async function deployAppWithGenesis(label: string) {
+    const app = await (await deployApp(owner)).getAddress();
+    const kms = await deployKmsFrom(owner);
+    const registry = await new ReplicationRegistry__factory(owner).deploy(app, await kms.getAddress());
+    await registry.waitForDeployment();
+    const registryAddress = await registry.getAddress();
+    const { chainId } = await provider.getNetwork();
+    const domain = registryDomain(chainId, registryAddress);
+    const genesis = testNode(label);
+    const signed = await signedRegistration(domain, genesis, app, { boot: { composeHash: V1, deviceId: DEVICE } });
+    await (await registry.connect(stranger).register(...registerArguments(signed))).wait();
+    await (await registry.setGenesis(genesis.address)).wait();
+    return { app, registry, registryAddress, domain, genesis };
+  }
+
   it("shows a proposal with a live countdown, then its activation after the notice", async function () {
     const appAuth = await deployApp(owner);
     const page = await openPage(await appAuth.getAddress(), DESKTOP);
@@ -400,18 +416,7 @@ describe("status page (headless Chromium)", function () {
   });
 
   it("shows the TLS key the registry publishes, and flags a change after the first publication", async function () {
-    const appAuth = await deployApp(owner);
-    const app = await appAuth.getAddress();
-    const kms = await deployKmsFrom(owner);
-    const registry = await new ReplicationRegistry__factory(owner).deploy(app, await kms.getAddress());
-    await registry.waitForDeployment();
-    const registryAddress = await registry.getAddress();
-    const { chainId } = await provider.getNetwork();
-    const domain = registryDomain(chainId, registryAddress);
-    const genesis = testNode("page tls genesis");
-    const signed = await signedRegistration(domain, genesis, app, { boot: { composeHash: V1, deviceId: DEVICE } });
-    await (await registry.connect(stranger).register(...registerArguments(signed))).wait();
-    await (await registry.setGenesis(genesis.address)).wait();
+    const { app, registry, registryAddress, domain, genesis } = await deployAppWithGenesis("page tls genesis");
     const [first, second] = [id("tls key 1"), id("tls key 2")];
     const publish = async (spkiSha256: string, nonce: number) => {
       const signature = await signTlsKey(genesis.wallet, domain, { spkiSha256, nonce });
@@ -433,18 +438,7 @@ describe("status page (headless Chromium)", function () {
   });
 
   it("lists the certificates CT data shows for the domain, flags a foreign key, and stays 390 px wide on a phone", async function () {
-    const appAuth = await deployApp(owner);
-    const app = await appAuth.getAddress();
-    const kms = await deployKmsFrom(owner);
-    const registry = await new ReplicationRegistry__factory(owner).deploy(app, await kms.getAddress());
-    await registry.waitForDeployment();
-    const registryAddress = await registry.getAddress();
-    const { chainId } = await provider.getNetwork();
-    const domain = registryDomain(chainId, registryAddress);
-    const genesis = testNode("page ct genesis");
-    const signed = await signedRegistration(domain, genesis, app, { boot: { composeHash: V1, deviceId: DEVICE } });
-    await (await registry.connect(stranger).register(...registerArguments(signed))).wait();
-    await (await registry.setGenesis(genesis.address)).wait();
+    const { app, registry, registryAddress, domain, genesis } = await deployAppWithGenesis("page ct genesis");
     const [appKey, foreignKey] = [deriveTlsKey(new Uint8Array(32).fill(1)), deriveTlsKey(new Uint8Array(32).fill(2))];
     const signature = await signTlsKey(genesis.wallet, domain, { spkiSha256: appKey.spkiSha256, nonce: 0 });
     await (await registry.connect(stranger).setTlsKey(appKey.spkiSha256, signature)).wait();
