@@ -28,6 +28,7 @@ import {
   type VerificationOptions,
   type RegistryOptions,
   type RegistrySession,
+  requireSignedForSession,
 } from "./shared/registry.js";
 import type { SentTransaction } from "./shared/send.js";
 
@@ -220,12 +221,7 @@ async function checkOnboardingFile(
   file: string,
   signed: SignedOnboarding,
 ): Promise<string> {
-  if (signed.chainId !== session.chainId) {
-    throw new UserError(`${file} is signed for chain ${signed.chainId}, but this is ${session.where}: check --network`);
-  }
-  if (getAddress(signed.registry) !== getAddress(session.address)) {
-    throw new UserError(`${file} is signed for the registry ${signed.registry}, not ${session.address}`);
-  }
+  requireSignedForSession(session, signed, file);
   if (getAddress(signed.onboarding.node) !== node) {
     throw new UserError(`${file} onboards node ${signed.onboarding.node}, not ${node}`);
   }

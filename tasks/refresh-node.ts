@@ -24,6 +24,7 @@ import {
   printRegistryHeader,
   sendRegistryCall,
   type RegistryOptions,
+  requireSignedForSession,
 } from "./shared/registry.js";
 import type { SentTransaction } from "./shared/send.js";
 
@@ -91,12 +92,7 @@ async function checkRefresh(
   signed: SignedRefresh,
   file: string,
 ): Promise<string> {
-  if (signed.chainId !== session.chainId) {
-    throw new UserError(`${file} is signed for chain ${signed.chainId}, but this is ${session.where}: check --network`);
-  }
-  if (getAddress(signed.registry) !== getAddress(session.address)) {
-    throw new UserError(`${file} is signed for the registry ${signed.registry}, not ${session.address}`);
-  }
+  requireSignedForSession(session, signed, file);
   const node = getAddress(signed.refresh.node);
   const record = await session.registry.getNode(node);
   const status = nodeStatusOf(record.status);

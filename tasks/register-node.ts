@@ -30,6 +30,7 @@ import {
   sendRegistryCall,
   type RegistryOptions,
   type RegistrySession,
+  requireSignedForSession,
 } from "./shared/registry.js";
 import type { SentTransaction } from "./shared/send.js";
 
@@ -165,14 +166,7 @@ async function checkRegistration(
   source: string,
 ) {
   const r = signed.registration;
-  if (signed.chainId !== session.chainId) {
-    throw new UserError(
-      `${source} is signed for chain ${signed.chainId}, but this is ${session.where}: check --network`,
-    );
-  }
-  if (getAddress(signed.registry) !== getAddress(session.address)) {
-    throw new UserError(`${source} is signed for the registry ${signed.registry}, not ${session.address}`);
-  }
+  requireSignedForSession(session, signed, source);
   if (getAddress(r.bootInfo.appId) !== getAddress(session.app.address)) {
     throw new UserError(
       `the node runs app ${getAddress(r.bootInfo.appId)}, but this registry serves app ${session.app.address}: check --registry`,

@@ -10,6 +10,7 @@ import {
   printRegistryHeader,
   sendRegistryCall,
   type RegistryOptions,
+  requireSignedForSession,
 } from "./shared/registry.js";
 import type { SentTransaction } from "./shared/send.js";
 
@@ -62,14 +63,7 @@ export default defineAction(async (args: SetTlsKeyArgs, hre): Promise<SentTransa
   }
   const signed = parseTlsKeyFile((await readFileOption("file", args.file)).toString("utf8"), args.file);
   const session = await openRegistry(hre, parsed, true);
-  if (signed.chainId !== session.chainId) {
-    throw new UserError(
-      `${args.file} is signed for chain ${signed.chainId}, but this is ${session.where}: check --network`,
-    );
-  }
-  if (signed.registry !== getAddress(session.address)) {
-    throw new UserError(`${args.file} is signed for the registry ${signed.registry}, not ${session.address}`);
-  }
+  requireSignedForSession(session, signed, args.file);
   const genesis = getAddress(await session.registry.genesis());
   const [published, nonce] = await session.registry.tlsKey();
   if (signed.nonce !== nonce) {

@@ -4,6 +4,7 @@
  * (lib/replication/node-evidence.ts: quote, report_data binding, measured boot, key provider, key chain, TCB; then
  * its attestation's age and the policy) with one line per check and one line when it refuses.
  */
+import { getAddress } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 
 import type { ContractCall } from "../../lib/appAuth.js";
@@ -97,6 +98,23 @@ export async function openRegistry(
 export function printRegistryHeader(session: RegistrySession): void {
   console.log(`ReplicationRegistry ${session.address} of app ${session.app.address} on ${session.where}`);
   if (session.signer !== undefined) console.log(`Sending from ${session.signer.address} (pays the gas)`);
+}
+
+/**
+ * Refuses a file signed elsewhere for another chain or registry: an EIP-712 signature binds both, so the registry would
+ * refuse it too, with a less useful reason. `file` names it in the message.
+ */
+export function requireSignedForSession(
+  session: RegistrySession,
+  signed: { chainId: bigint; registry: string },
+  file: string,
+): void {
+  if (signed.chainId !== session.chainId) {
+    throw new UserError(`${file} is signed for chain ${signed.chainId}, but this is ${session.where}: check --network`);
+  }
+  if (getAddress(signed.registry) !== getAddress(session.address)) {
+    throw new UserError(`${file} is signed for the registry ${signed.registry}, not ${session.address}`);
+  }
 }
 
 /** Sends a registry call (see `sendTo`): a revert that slips past the checks names the registry's custom error. */
