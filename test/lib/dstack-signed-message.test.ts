@@ -46,6 +46,17 @@ function typescriptVerdict(c: VerdictCase): { verdict: Verdict; reason: string }
   }
 }
 
+/** A case's signature chain as the Solidity harness takes it. */
+function harnessChainOf(c: VerdictCase) {
+  return {
+    purpose: c.purpose,
+    derivedPublicKey: c.derivedPublicKey,
+    appPublicKey: c.appPublicKey,
+    appSignature: c.signatureChain[0],
+    kmsSignature: c.signatureChain[1],
+  };
+}
+
 async function deployHarness() {
   const [owner] = await ethers.getSigners();
   const kms = await ethers.deployContract("KmsStandIn", [owner!.address]);
@@ -86,13 +97,7 @@ describe("lib/dstack and DstackSignatureChain: a message signed by a derived key
     const errors: Interface = harness.interface;
     for (const c of cases) {
       await kms.setKmsInfo({ k256Pubkey: c.kmsK256Pubkey, caPubkey: "0x", quote: "0x", eventlog: "0x" });
-      const chain = {
-        purpose: c.purpose,
-        derivedPublicKey: c.derivedPublicKey,
-        appPublicKey: c.appPublicKey,
-        appSignature: c.signatureChain[0],
-        kmsSignature: c.signatureChain[1],
-      };
+      const chain = harnessChainOf(c);
       let verdict: Verdict;
       try {
         const signer = await harness.verifySignedDigest(c.digest, c.signature, chain, c.appId, kmsAddress);
@@ -128,13 +133,7 @@ describe("lib/dstack and DstackSignatureChain: a message signed by a derived key
   it("follows a root the KMS's owner rotates: the old chains stop verifying at once", async function () {
     const { kms, harness, kmsAddress } = await deployHarness();
     const c = cases.find((x) => x.verdict === "valid" && x.kmsK256Pubkey === STAND_IN_KMS.root.compressedPublicKey)!;
-    const chain = {
-      purpose: c.purpose,
-      derivedPublicKey: c.derivedPublicKey,
-      appPublicKey: c.appPublicKey,
-      appSignature: c.signatureChain[0],
-      kmsSignature: c.signatureChain[1],
-    };
+    const chain = harnessChainOf(c);
     await kms.setKmsInfo({ k256Pubkey: c.kmsK256Pubkey, caPubkey: "0x", quote: "0x", eventlog: "0x" });
     expect(await harness.verifySignedDigest(c.digest, c.signature, chain, c.appId, kmsAddress)).to.equal(
       ethers.computeAddress(c.derivedPublicKey),

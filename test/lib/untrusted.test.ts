@@ -294,15 +294,16 @@ describe("lib/untrusted", function () {
   });
 
   describe("the readers' decoders", function () {
+    const context = {
+      app: APP,
+      registry: REGISTRY,
+      timelocked: true,
+      blockTimestamp: 1_700_000_000,
+      headNumber: 9,
+      headTimestamp: 1_700_000_100,
+    };
+
     it("decodeWatchedLog: an item for every log of a known event, refused with its reason or described, with nothing unsafe in its line", function () {
-      const context = {
-        app: APP,
-        registry: REGISTRY,
-        timelocked: true,
-        blockTimestamp: 1_700_000_000,
-        headNumber: 9,
-        headTimestamp: 1_700_000_100,
-      };
       const appEvents: string[] = [];
       // dstack's audit event is skipped on purpose (it repeats the dstack event of its change): tested below.
       appAuthInterface.forEachEvent((fragment) => {
@@ -349,14 +350,6 @@ describe("lib/untrusted", function () {
     });
 
     it("decodeWatchedLog: the app's audit event (PolicyChanged) is skipped whatever it holds, as it repeats the dstack event of its change", function () {
-      const context = {
-        app: APP,
-        registry: REGISTRY,
-        timelocked: true,
-        blockTimestamp: 1_700_000_000,
-        headNumber: 9,
-        headTimestamp: 1_700_000_100,
-      };
       const audit = appAuthInterface.getEvent(AUDIT_EVENT)!.topicHash;
       fc.assert(
         fc.property(fc.array(word, { maxLength: 3 }), bytes(400), (topics, data) => {
