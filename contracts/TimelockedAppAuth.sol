@@ -9,7 +9,6 @@ import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet
 
 import {IAppAuth} from "./interfaces/IAppAuth.sol";
 import {ITimelockedAppAuth} from "./interfaces/ITimelockedAppAuth.sol";
-import {DatedSet} from "./utils/DatedSet.sol";
 
 /// @title TimelockedAppAuth
 /// @notice A dstack app policy (the contract dstack's KMS asks at every boot) whose developer cannot allow new
@@ -25,8 +24,14 @@ import {DatedSet} from "./utils/DatedSet.sol";
 /// - Not upgradeable (no proxy): an upgradeable policy would be a bypass of its own timelock.
 /// - `readyAt` is fixed at proposal; an open proposal cannot be proposed again (no timer reset); proposal state
 ///   is derived from that one stored timestamp (expiry is `readyAt + GRACE_PERIOD`), never stored.
-/// - A compose file's URI is stored once, under its compose hash, when the hash is proposed; activation only makes
-///   the hash allowed, and the views show the URI of a hash that is not allowed only as part of its proposal.
+/// - A compose file's URI is not stored: it is in the {ChangeProposed} event of the hash's proposal (the constructor
+///   emits one for the genesis release), and storage keeps the number of that event's block (`uriBlock`), so a reader
+///   fetches it with one `eth_getLogs` and checks it against the stored `readyAt` (lib/composeUri.ts).
+/// - Storage is one word per compose hash ({ComposeHashEntry}: proposed, then allowed) and one policy word ({Policy}:
+///   notice, flags, the current release and the bounds of the compose-hash list). The list holds the allowed hashes
+///   in `[allowedStart, allowedEnd)` and the open compose-hash proposals after them, up to `proposedEnd`, so the one
+///   list word a proposal creates is the allowed hash's element once it is activated, and activation writes no new
+///   word. Removing an allowed hash moves the first one into its place; cancelling a proposal moves the last.
 /// - Notice bounds: {MIN_NOTICE_PERIOD} (1 hour) keeps every widening change observable before it lands, even
 ///   on staging deployments; {MAX_NOTICE_PERIOD} (365 days) keeps the owner from freezing the app by accident
 ///   (freezing on purpose is {disableUpgrades}). The recommended production notice is 7 days (ERC-733 / L2BEAT
@@ -49,11 +54,11 @@ import {DatedSet} from "./utils/DatedSet.sol";
 ///   pinned values. Pinning from the unpinned state narrows (instant); adding a value widens (waits); removing one
 ///   narrows (instant) but never the last; unpinning widens (waits). So the set of OSes that may boot only widens
 ///   through a proposal that waited the notice.
-/// - Admin code favours readability over gas: it runs a few times a month; {isAppAllowed} runs at every boot.
-///   Storage is laid out so that no value is written twice (BENCHMARKS.md shows where each transaction's gas goes).
+/// - The release cycle (propose, activate, retire) is laid out for gas, because issue 13 holds it to a
+///   TimelockController's cost; the rest of the admin code favours readability. BENCHMARKS.md shows where each
+///   transaction's gas goes.
 contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     using EnumerableSet for EnumerableSet.Bytes32Set;
-    using DatedSet for DatedSet.Set;
 
     /// @notice The shortest notice period this contract accepts, in seconds.
     uint256 public constant MIN_NOTICE_PERIOD = 1 hours;
@@ -89,23 +94,52 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         bytes32 value;
     }
 
-    uint256 private _noticePeriod;
-    bool private _upgradesDisabled;
-    bool private _allowAnyDevice;
-    bool private _requireTcbUpToDate;
-    uint64 private _currentReleaseSetAt;
-    /// @dev Bit `1 << uint8(field)` is set iff that {OsMeasurement} is pinned. In the slot {isAppAllowed} already
-    /// reads for the TCB flag, so an app that pins nothing pays no extra storage read.
-    uint8 private _pinnedOsFields;
-    bytes32 private _currentComposeHash;
+    enum ComposeHashStatus {
+        None,
+        Proposed,
+        Allowed
+    }
 
-    /// @dev Same two slots as an `EnumerableSet.Bytes32Set`; the entry word is non-zero iff the hash is allowed.
-    DatedSet.Set private _composeHashes;
+    /// @dev One word per compose hash: written when it is proposed, changed when it is allowed, deleted when its
+    /// proposal is cancelled or it is removed. `readyAt` and `uriBlock` stay once it is allowed: they identify the
+    /// {ChangeProposed} event that carries its URI.
+    struct ComposeHashEntry {
+        ComposeHashStatus status;
+        uint32 position;
+        uint64 readyAt;
+        uint64 uriBlock;
+        uint64 allowedAt;
+    }
+
+    /// @dev One word read by every change and by {isAppAllowed}. Positions index {_composeHashList}:
+    /// `[allowedStart, allowedEnd)` allowed hashes, `[allowedEnd, proposedEnd)` open compose-hash proposals.
+    /// `currentPosition` is the current release's position plus one; zero when there is none or the owner removed it
+    /// (then {_removedCurrentRelease} names it).
+    struct Policy {
+        uint32 noticePeriod;
+        bool upgradesDisabled;
+        bool allowAnyDevice;
+        bool requireTcbUpToDate;
+        /// @dev Bit `1 << uint8(field)` is set iff that {OsMeasurement} is pinned.
+        uint8 pinnedOsFields;
+        uint40 releaseSetAt;
+        uint32 currentPosition;
+        uint32 allowedStart;
+        uint32 allowedEnd;
+        uint32 proposedEnd;
+    }
+
+    Policy private _policy;
+    mapping(bytes32 composeHash => ComposeHashEntry entry) private _composeHashEntries;
+    /// @dev Elements outside `[allowedStart, proposedEnd)` are stale and never read; they are not cleared, so a later
+    /// proposal changes a word instead of creating one.
+    mapping(uint256 position => bytes32 composeHash) private _composeHashList;
+    /// @dev The current release after the owner removed it (kept so guest agents see it is no longer allowed).
+    bytes32 private _removedCurrentRelease;
+
     EnumerableSet.Bytes32Set private _devices;
-    /// @dev Set when a hash is proposed (or at genesis), kept when it is activated, deleted when its proposal is
-    /// cancelled or the hash is removed. A hash with an open proposal is never allowed, so one entry serves both.
-    mapping(bytes32 composeHash => string uri) private _composeUris;
 
+    /// @dev Proposals of every kind but `AddComposeHash` (those live in {_composeHashEntries} and the list's tail).
     mapping(bytes32 id => Proposal proposal) private _proposals;
     EnumerableSet.Bytes32Set private _openProposalIds;
 
@@ -131,14 +165,34 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         bool initialRequireTcbUpToDate
     ) Ownable(initialOwner) {
         _checkNoticeBounds(initialNoticePeriod);
-        _noticePeriod = initialNoticePeriod;
+        _policy.noticePeriod = uint32(initialNoticePeriod);
         emit NoticePeriodChanged(0, initialNoticePeriod);
         _policyChanged(_POLICY_NOTICE_PERIOD, bytes32(initialNoticePeriod), true);
 
         if (initialComposeHash != bytes32(0)) {
             _checkComposeUri(initialComposeHash, initialComposeUri);
-            _composeUris[initialComposeHash] = initialComposeUri;
-            _addComposeHash(initialComposeHash);
+            // The genesis release's URI is announced as every release's is, in a {ChangeProposed} of this block.
+            uint64 deployedAt = uint64(block.timestamp);
+            emit ChangeProposed(
+                proposalId(ChangeKind.AddComposeHash, initialComposeHash),
+                ChangeKind.AddComposeHash,
+                initialComposeHash,
+                deployedAt,
+                deployedAt + GRACE_PERIOD,
+                initialComposeUri
+            );
+            Policy memory policy = _policy;
+            ComposeHashEntry memory entry = ComposeHashEntry({
+                status: ComposeHashStatus.Proposed,
+                position: 0,
+                readyAt: deployedAt,
+                uriBlock: uint64(block.number),
+                allowedAt: 0
+            });
+            _composeHashList[0] = initialComposeHash;
+            policy.proposedEnd = 1;
+            _allowProposed(policy, initialComposeHash, entry);
+            _policy = policy;
         }
         for (uint256 i = 0; i < initialDevices.length; ++i) {
             bytes32 deviceId = initialDevices[i];
@@ -146,10 +200,10 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
             emit DeviceAdded(deviceId);
             _policyChanged(_POLICY_DEVICE, deviceId, true);
         }
-        _allowAnyDevice = initialAllowAnyDevice;
+        _policy.allowAnyDevice = initialAllowAnyDevice;
         emit AllowAnyDeviceSet(initialAllowAnyDevice);
         _policyChanged(_POLICY_ALLOW_ANY_DEVICE, bytes32(0), initialAllowAnyDevice);
-        _requireTcbUpToDate = initialRequireTcbUpToDate;
+        _policy.requireTcbUpToDate = initialRequireTcbUpToDate;
         emit RequireTcbUpToDateSet(initialRequireTcbUpToDate);
         _policyChanged(_POLICY_REQUIRE_TCB, bytes32(0), initialRequireTcbUpToDate);
     }
@@ -163,22 +217,16 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     /// pins. The OS check comes last so that every boot dstack's own checks refuse keeps dstack's reason (a pin only
     /// adds refusals, it never renames one), and so that an app that pins nothing pays one bit test on a warm slot.
     function isAppAllowed(AppBootInfo calldata bootInfo) external view returns (bool isAllowed, string memory reason) {
-        // The three flags share one slot (test/lib/verified-layout.test.ts pins the layout): one SLOAD reads them all,
-        // so pinning support costs an app that pins nothing no storage read.
-        bool tcbRequired;
-        bool anyDevice;
-        uint256 pinned;
-        // solhint-disable-next-line no-inline-assembly
-        assembly ("memory-safe") {
-            let flags := sload(_requireTcbUpToDate.slot)
-            tcbRequired := and(shr(mul(_requireTcbUpToDate.offset, 8), flags), 0xff)
-            anyDevice := and(shr(mul(_allowAnyDevice.offset, 8), flags), 0xff)
-            pinned := and(shr(mul(_pinnedOsFields.offset, 8), flags), 0xff)
-        }
+        // The flags and the pins share the policy word: one SLOAD reads them all, so pinning support costs an app
+        // that pins nothing no storage read.
+        Policy memory policy = _policy;
+        bool tcbRequired = policy.requireTcbUpToDate;
+        bool anyDevice = policy.allowAnyDevice;
+        uint256 pinned = policy.pinnedOsFields;
         if (tcbRequired && keccak256(bytes(bootInfo.tcbStatus)) != _TCB_UP_TO_DATE) {
             return (false, "TCB status is not up to date");
         }
-        if (!_composeHashes.contains(bootInfo.composeHash)) {
+        if (_composeHashEntries[bootInfo.composeHash].status != ComposeHashStatus.Allowed) {
             return (false, "Compose hash not allowed");
         }
         if (!anyDevice && !_devices.contains(bootInfo.deviceId)) {
@@ -212,41 +260,65 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     /// - the caller is the owner and upgrades are not disabled;
     /// - `composeHash` is non-zero, not allowed yet and not already open as a proposal;
     /// - `uri` is non-empty.
-    function proposeComposeHash(bytes32 composeHash, string calldata uri) external onlyOwner returns (bytes32) {
+    function proposeComposeHash(bytes32 composeHash, string calldata uri) external onlyOwner returns (bytes32 id) {
         _checkComposeUri(composeHash, uri);
-        if (_composeHashes.contains(composeHash)) revert ComposeHashAlreadyAllowed(composeHash);
-        return _propose(ChangeKind.AddComposeHash, composeHash, uri);
+        ComposeHashEntry memory entry = _composeHashEntries[composeHash];
+        if (entry.status == ComposeHashStatus.Allowed) revert ComposeHashAlreadyAllowed(composeHash);
+        Policy memory policy = _policy;
+        if (policy.upgradesDisabled) revert UpgradesAreDisabled();
+        id = proposalId(ChangeKind.AddComposeHash, composeHash);
+        if (entry.status == ComposeHashStatus.Proposed) {
+            // An expired proposal may be proposed again, with a fresh notice, in its place; an open one may not (no
+            // timer reset).
+            uint64 expiresAt = entry.readyAt + GRACE_PERIOD;
+            if (block.timestamp < expiresAt) revert ProposalAlreadyOpen(id, entry.readyAt, expiresAt);
+        } else {
+            if (_openProposalCount(policy) >= MAX_OPEN_PROPOSALS) {
+                _pruneExpired();
+                policy = _policy;
+            }
+            entry.position = policy.proposedEnd;
+            _composeHashList[entry.position] = composeHash;
+            ++policy.proposedEnd;
+            _policy = policy;
+        }
+        entry.status = ComposeHashStatus.Proposed;
+        entry.readyAt = uint64(block.timestamp + policy.noticePeriod);
+        entry.uriBlock = uint64(block.number);
+        _composeHashEntries[composeHash] = entry;
+        emit ChangeProposed(id, ChangeKind.AddComposeHash, composeHash, entry.readyAt, entry.readyAt + GRACE_PERIOD, uri);
     }
 
     /// @notice Allow a proposed compose hash and make it the current release. Anyone may call it.
-    /// @dev Emits {ChangeActivated}, {ComposeHashAdded} and {CurrentReleaseSet}.
+    /// @dev Emits {ChangeActivated}, {ComposeHashAdded}, {PolicyChanged} and {CurrentReleaseSet}.
     ///
     /// Requirements: upgrades are not disabled; the proposal is ready (`readyAt <= now < expiresAt`).
     function activateComposeHash(bytes32 composeHash) external {
-        _consumeReadyProposal(ChangeKind.AddComposeHash, composeHash);
-        _addComposeHash(composeHash);
+        Policy memory policy = _policy;
+        _allowProposed(policy, composeHash, _consumeReadyComposeHash(policy, composeHash));
+        _policy = policy;
     }
 
     /// @notice Activate a ready compose-hash proposal and stop allowing `retired` older releases, in one transaction:
     /// the upgrade that leaves no way back to what it replaces. Retiring narrows, so only the owner may call it.
-    /// @dev Emits what {activateComposeHash} emits, then {ComposeHashRemoved} for each retired hash.
+    /// @dev Emits what {activateComposeHash} emits, then {ComposeHashRemoved} and {PolicyChanged} for each retired hash.
     ///
     /// Requirements: the caller is the owner; as {activateComposeHash}; every retired hash is allowed, listed
     /// once, and is not `composeHash`.
     function activateComposeHashAndRetire(bytes32 composeHash, bytes32[] calldata retired) external onlyOwner {
-        _consumeReadyProposal(ChangeKind.AddComposeHash, composeHash);
-        _addComposeHash(composeHash);
+        Policy memory policy = _policy;
+        _allowProposed(policy, composeHash, _consumeReadyComposeHash(policy, composeHash));
         for (uint256 i = 0; i < retired.length; ++i) {
             if (retired[i] == composeHash) revert CannotRetireNewRelease(composeHash);
-            _removeComposeHash(retired[i]);
+            _removeComposeHash(policy, retired[i]);
         }
+        _policy = policy;
     }
 
     /// @notice Withdraw an open compose-hash proposal.
     /// @dev Emits {ChangeCancelled}. Requirements: the caller is the owner; the proposal exists.
     function cancelComposeHash(bytes32 composeHash) external onlyOwner {
-        _cancel(ChangeKind.AddComposeHash, composeHash);
-        delete _composeUris[composeHash];
+        _cancelComposeHash(composeHash);
     }
 
     /// @notice Announce a new allowed device.
@@ -256,7 +328,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     /// already open as a proposal.
     function proposeDevice(bytes32 deviceId) external onlyOwner returns (bytes32) {
         if (_devices.contains(deviceId)) revert DeviceAlreadyAllowed(deviceId);
-        return _propose(ChangeKind.AddDevice, deviceId, "");
+        return _propose(ChangeKind.AddDevice, deviceId);
     }
 
     /// @notice Allow a proposed device. Anyone may call it.
@@ -280,15 +352,15 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     /// Requirements: the caller is the owner; upgrades are not disabled; any-device is off; no such proposal is
     /// open.
     function proposeAllowAnyDevice() external onlyOwner returns (bytes32) {
-        if (_allowAnyDevice) revert AllowAnyDeviceUnchanged(true);
-        return _propose(ChangeKind.AllowAnyDevice, bytes32(0), "");
+        if (_policy.allowAnyDevice) revert AllowAnyDeviceUnchanged(true);
+        return _propose(ChangeKind.AllowAnyDevice, bytes32(0));
     }
 
     /// @notice Allow any device. Anyone may call it once the proposal is ready.
     /// @dev Emits {ChangeActivated} and {AllowAnyDeviceSet}. Requirements: as {activateComposeHash}.
     function activateAllowAnyDevice() external {
         _consumeReadyProposal(ChangeKind.AllowAnyDevice, bytes32(0));
-        _allowAnyDevice = true;
+        _policy.allowAnyDevice = true;
         emit AllowAnyDeviceSet(true);
         _policyChanged(_POLICY_ALLOW_ANY_DEVICE, bytes32(0), true);
     }
@@ -305,15 +377,15 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     /// Requirements: the caller is the owner; upgrades are not disabled; an up-to-date TCB is required now; no
     /// such proposal is open.
     function proposeAllowOutdatedTcb() external onlyOwner returns (bytes32) {
-        if (!_requireTcbUpToDate) revert RequireTcbUpToDateUnchanged(false);
-        return _propose(ChangeKind.AllowOutdatedTcb, bytes32(0), "");
+        if (!_policy.requireTcbUpToDate) revert RequireTcbUpToDateUnchanged(false);
+        return _propose(ChangeKind.AllowOutdatedTcb, bytes32(0));
     }
 
     /// @notice Stop requiring an up-to-date TCB. Anyone may call it once the proposal is ready.
     /// @dev Emits {ChangeActivated} and {RequireTcbUpToDateSet}. Requirements: as {activateComposeHash}.
     function activateAllowOutdatedTcb() external {
         _consumeReadyProposal(ChangeKind.AllowOutdatedTcb, bytes32(0));
-        _requireTcbUpToDate = false;
+        _policy.requireTcbUpToDate = false;
         emit RequireTcbUpToDateSet(false);
         _policyChanged(_POLICY_REQUIRE_TCB, bytes32(0), false);
     }
@@ -331,8 +403,8 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     /// and shorter than the current notice; the same proposal is not open.
     function proposeNoticePeriod(uint256 newNoticePeriod) external onlyOwner returns (bytes32) {
         _checkNoticeBounds(newNoticePeriod);
-        if (newNoticePeriod >= _noticePeriod) revert NoticePeriodNotShorter(newNoticePeriod, _noticePeriod);
-        return _propose(ChangeKind.ShortenNotice, bytes32(newNoticePeriod), "");
+        if (newNoticePeriod >= _policy.noticePeriod) revert NoticePeriodNotShorter(newNoticePeriod, _policy.noticePeriod);
+        return _propose(ChangeKind.ShortenNotice, bytes32(newNoticePeriod));
     }
 
     /// @notice Apply a proposed notice period. Anyone may call it once the proposal is ready; proposals that are
@@ -361,7 +433,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         if (value == bytes32(0)) revert OsMeasurementZero(field);
         if (!_isPinned(field)) revert OsNotPinned(field);
         if (_osMeasurements[uint8(field)].contains(value)) revert OsMeasurementAlreadyAllowed(field, value);
-        return _propose(_addOsKind(field), value, "");
+        return _propose(_addOsKind(field), value);
     }
 
     /// @notice Allow a proposed OS measurement. Anyone may call it once the proposal is ready.
@@ -387,7 +459,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     /// open.
     function proposeUnpinOs(OsMeasurement field) external onlyOwner returns (bytes32) {
         if (!_isPinned(field)) revert OsNotPinned(field);
-        return _propose(_unpinOsKind(field), bytes32(0), "");
+        return _propose(_unpinOsKind(field), bytes32(0));
     }
 
     /// @notice Unpin an OS measurement: every pinned value is dropped and any value is allowed. Anyone may call it
@@ -417,7 +489,9 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     /// guest agents see it is no longer allowed and stop it) until the owner rolls back or activates another.
     /// @dev Emits {ComposeHashRemoved}. Requirements: the caller is the owner; the hash is allowed.
     function removeComposeHash(bytes32 composeHash) external onlyOwner {
-        _removeComposeHash(composeHash);
+        Policy memory policy = _policy;
+        _removeComposeHash(policy, composeHash);
+        _policy = policy;
     }
 
     /// @notice Stop allowing a device, at once.
@@ -431,8 +505,8 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     /// @notice Allow only listed devices from now on.
     /// @dev Emits {AllowAnyDeviceSet}. Requirements: the caller is the owner; any-device is on.
     function restrictDevices() external onlyOwner {
-        if (!_allowAnyDevice) revert AllowAnyDeviceUnchanged(false);
-        _allowAnyDevice = false;
+        if (!_policy.allowAnyDevice) revert AllowAnyDeviceUnchanged(false);
+        _policy.allowAnyDevice = false;
         emit AllowAnyDeviceSet(false);
         _policyChanged(_POLICY_ALLOW_ANY_DEVICE, bytes32(0), false);
     }
@@ -440,8 +514,8 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     /// @notice Refuse CVMs whose TCB status is not "UpToDate" from now on.
     /// @dev Emits {RequireTcbUpToDateSet}. Requirements: the caller is the owner; it is not required yet.
     function requireUpToDateTcb() external onlyOwner {
-        if (_requireTcbUpToDate) revert RequireTcbUpToDateUnchanged(true);
-        _requireTcbUpToDate = true;
+        if (_policy.requireTcbUpToDate) revert RequireTcbUpToDateUnchanged(true);
+        _policy.requireTcbUpToDate = true;
         emit RequireTcbUpToDateSet(true);
         _policyChanged(_POLICY_REQUIRE_TCB, bytes32(0), true);
     }
@@ -479,7 +553,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     /// Requirements: the caller is the owner; `newNoticePeriod` is within the bounds and longer than the current.
     function lengthenNoticePeriod(uint256 newNoticePeriod) external onlyOwner {
         _checkNoticeBounds(newNoticePeriod);
-        if (newNoticePeriod <= _noticePeriod) revert NoticePeriodNotLonger(newNoticePeriod, _noticePeriod);
+        if (newNoticePeriod <= _policy.noticePeriod) revert NoticePeriodNotLonger(newNoticePeriod, _policy.noticePeriod);
         _setNoticePeriod(newNoticePeriod);
     }
 
@@ -489,15 +563,18 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     ///
     /// Requirements: the caller is the owner; the hash is allowed and is not the current release.
     function rollBackTo(bytes32 composeHash) external onlyOwner {
-        if (!_composeHashes.contains(composeHash)) revert ComposeHashNotAllowed(composeHash);
-        if (composeHash == _currentComposeHash) revert AlreadyCurrentRelease(composeHash);
-        _setCurrentRelease(composeHash);
+        ComposeHashEntry memory entry = _composeHashEntries[composeHash];
+        if (entry.status != ComposeHashStatus.Allowed) revert ComposeHashNotAllowed(composeHash);
+        Policy memory policy = _policy;
+        if (policy.currentPosition == entry.position + 1) revert AlreadyCurrentRelease(composeHash);
+        _setCurrentRelease(policy, composeHash, entry);
+        _policy = policy;
     }
 
     /// @notice Disable upgrades for good. Open proposals become void; narrowing changes stay possible.
     /// @dev Emits {UpgradesDisabled}. Requirements: the caller is the owner; upgrades are not disabled yet.
     function disableUpgrades() external onlyOwner {
-        if (_upgradesDisabled) revert UpgradesAreDisabled();
+        if (_policy.upgradesDisabled) revert UpgradesAreDisabled();
         _disableUpgrades();
     }
 
@@ -505,7 +582,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     /// that nobody could cancel.
     /// @dev Emits {UpgradesDisabled} (unless already disabled) and {OwnershipTransferred}.
     function renounceOwnership() public override onlyOwner {
-        if (!_upgradesDisabled) _disableUpgrades();
+        if (!_policy.upgradesDisabled) _disableUpgrades();
         super.renounceOwnership();
     }
 
@@ -515,22 +592,26 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
 
     /// @inheritdoc ITimelockedAppAuth
     function noticePeriod() external view returns (uint256) {
-        return _noticePeriod;
+        return _policy.noticePeriod;
     }
 
     /// @inheritdoc ITimelockedAppAuth
     function getTimelock() external view returns (uint256) {
-        return _noticePeriod;
+        return _policy.noticePeriod;
     }
 
     /// @inheritdoc ITimelockedAppAuth
     function allowedComposeHashes(bytes32 composeHash) external view returns (bool) {
-        return _composeHashes.contains(composeHash);
+        return _composeHashEntries[composeHash].status == ComposeHashStatus.Allowed;
     }
 
     /// @inheritdoc ITimelockedAppAuth
-    function getComposeHashes() external view returns (bytes32[] memory) {
-        return _composeHashes.values;
+    function getComposeHashes() external view returns (bytes32[] memory composeHashes) {
+        Policy memory policy = _policy;
+        composeHashes = new bytes32[](policy.allowedEnd - policy.allowedStart);
+        for (uint256 i = 0; i < composeHashes.length; ++i) {
+            composeHashes[i] = _composeHashList[policy.allowedStart + i];
+        }
     }
 
     /// @inheritdoc ITimelockedAppAuth
@@ -539,22 +620,28 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         view
         returns (bytes32[] memory composeHashes, uint64[] memory allowedAt, uint256 total)
     {
-        composeHashes = _composeHashes.page(start, count);
-        allowedAt = new uint64[](composeHashes.length);
-        for (uint256 i = 0; i < composeHashes.length; ++i) {
-            allowedAt[i] = _composeHashes.since(composeHashes[i]);
+        Policy memory policy = _policy;
+        total = policy.allowedEnd - policy.allowedStart;
+        uint256 end = start >= total ? start : (count > total - start ? total : start + count);
+        composeHashes = new bytes32[](end - start);
+        allowedAt = new uint64[](end - start);
+        for (uint256 i = start; i < end; ++i) {
+            bytes32 composeHash = _composeHashList[policy.allowedStart + i];
+            composeHashes[i - start] = composeHash;
+            allowedAt[i - start] = _composeHashEntries[composeHash].allowedAt;
         }
-        total = _composeHashes.length();
     }
 
     /// @inheritdoc ITimelockedAppAuth
     function composeHashAllowedAt(bytes32 composeHash) external view returns (uint64) {
-        return _composeHashes.since(composeHash);
+        ComposeHashEntry memory entry = _composeHashEntries[composeHash];
+        return entry.status == ComposeHashStatus.Allowed ? entry.allowedAt : 0;
     }
 
     /// @inheritdoc ITimelockedAppAuth
-    function composeHashUri(bytes32 composeHash) external view returns (string memory) {
-        return _allowedUri(composeHash);
+    function composeHashUriBlock(bytes32 composeHash) external view returns (uint64) {
+        ComposeHashEntry memory entry = _composeHashEntries[composeHash];
+        return entry.status == ComposeHashStatus.Allowed ? entry.uriBlock : 0;
     }
 
     /// @inheritdoc ITimelockedAppAuth
@@ -583,17 +670,17 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
 
     /// @inheritdoc ITimelockedAppAuth
     function allowAnyDevice() external view returns (bool) {
-        return _allowAnyDevice;
+        return _policy.allowAnyDevice;
     }
 
     /// @inheritdoc ITimelockedAppAuth
     function requireTcbUpToDate() external view returns (bool) {
-        return _requireTcbUpToDate;
+        return _policy.requireTcbUpToDate;
     }
 
     /// @inheritdoc ITimelockedAppAuth
     function upgradesDisabled() external view returns (bool) {
-        return _upgradesDisabled;
+        return _policy.upgradesDisabled;
     }
 
     /// @inheritdoc ITimelockedAppAuth
@@ -612,9 +699,11 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     }
 
     /// @inheritdoc ITimelockedAppAuth
-    function currentRelease() external view returns (bytes32 composeHash, string memory uri, uint64 setAt) {
-        composeHash = _currentComposeHash;
-        return (composeHash, _allowedUri(composeHash), _currentReleaseSetAt);
+    function currentRelease() external view returns (bytes32 composeHash, uint64 uriBlock, uint64 setAt) {
+        Policy memory policy = _policy;
+        if (policy.currentPosition == 0) return (_removedCurrentRelease, 0, policy.releaseSetAt);
+        composeHash = _composeHashList[policy.currentPosition - 1];
+        return (composeHash, _composeHashEntries[composeHash].uriBlock, policy.releaseSetAt);
     }
 
     /// @inheritdoc ITimelockedAppAuth
@@ -625,23 +714,27 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     /// @inheritdoc ITimelockedAppAuth
     function getProposal(bytes32 id) public view returns (ProposalView memory) {
         Proposal storage p = _proposals[id];
-        return ProposalView({
-            id: id,
-            kind: p.kind,
-            value: p.value,
-            readyAt: p.readyAt,
-            expiresAt: _expiresAt(p),
-            state: _state(p),
-            uri: p.kind == ChangeKind.AddComposeHash ? _composeUris[p.value] : ""
-        });
+        if (p.readyAt != 0) return _proposalView(id, p.kind, p.value, p.readyAt, 0);
+        // A compose-hash proposal is found by its hash: look among the open ones (at most {MAX_OPEN_PROPOSALS}).
+        Policy memory policy = _policy;
+        for (uint256 position = policy.allowedEnd; position < policy.proposedEnd; ++position) {
+            bytes32 composeHash = _composeHashList[position];
+            if (proposalId(ChangeKind.AddComposeHash, composeHash) == id) return _composeHashProposalView(composeHash);
+        }
+        return _proposalView(id, ChangeKind.AddComposeHash, bytes32(0), 0, 0);
     }
 
     /// @inheritdoc ITimelockedAppAuth
     function getProposals() external view returns (ProposalView[] memory proposals) {
-        uint256 count = _openProposalIds.length();
-        proposals = new ProposalView[](count);
-        for (uint256 i = 0; i < count; ++i) {
-            proposals[i] = getProposal(_openProposalIds.at(i));
+        Policy memory policy = _policy;
+        uint256 composeCount = policy.proposedEnd - policy.allowedEnd;
+        uint256 otherCount = _openProposalIds.length();
+        proposals = new ProposalView[](composeCount + otherCount);
+        for (uint256 i = 0; i < composeCount; ++i) {
+            proposals[i] = _composeHashProposalView(_composeHashList[policy.allowedEnd + i]);
+        }
+        for (uint256 i = 0; i < otherCount; ++i) {
+            proposals[composeCount + i] = getProposal(_openProposalIds.at(i));
         }
     }
 
@@ -649,52 +742,92 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     // Internals
     // ---------------------------------------------------------------------------------------------------------
 
-    /// @dev The first second at which the proposal can no longer be activated; zero when there is no proposal.
-    function _expiresAt(Proposal storage p) private view returns (uint64) {
-        return p.readyAt == 0 ? 0 : p.readyAt + GRACE_PERIOD;
+    function _proposalView(bytes32 id, ChangeKind kind, bytes32 value, uint64 readyAt, uint64 uriBlock)
+        private
+        view
+        returns (ProposalView memory)
+    {
+        return ProposalView({
+            id: id,
+            kind: kind,
+            value: value,
+            readyAt: readyAt,
+            expiresAt: readyAt == 0 ? 0 : readyAt + GRACE_PERIOD,
+            state: _state(readyAt),
+            uriBlock: uriBlock
+        });
     }
 
-    /// @dev The URI of an allowed hash; empty for any other (a proposed hash's URI is read through its proposal).
-    function _allowedUri(bytes32 composeHash) private view returns (string memory) {
-        return _composeHashes.contains(composeHash) ? _composeUris[composeHash] : "";
+    function _composeHashProposalView(bytes32 composeHash) private view returns (ProposalView memory) {
+        ComposeHashEntry memory entry = _composeHashEntries[composeHash];
+        return _proposalView(
+            proposalId(ChangeKind.AddComposeHash, composeHash),
+            ChangeKind.AddComposeHash,
+            composeHash,
+            entry.readyAt,
+            entry.uriBlock
+        );
     }
 
-    function _state(Proposal storage p) private view returns (ProposalState) {
-        if (p.readyAt == 0) return ProposalState.None;
-        if (_upgradesDisabled) return ProposalState.Voided;
-        if (block.timestamp < p.readyAt) return ProposalState.Waiting;
-        if (block.timestamp < _expiresAt(p)) return ProposalState.Ready;
+    /// @dev The state of a proposal that became ready at `readyAt` (zero: no proposal).
+    function _state(uint64 readyAt) private view returns (ProposalState) {
+        if (readyAt == 0) return ProposalState.None;
+        if (_policy.upgradesDisabled) return ProposalState.Voided;
+        if (block.timestamp < readyAt) return ProposalState.Waiting;
+        if (block.timestamp < readyAt + GRACE_PERIOD) return ProposalState.Ready;
         return ProposalState.Expired;
     }
 
-    function _propose(ChangeKind kind, bytes32 value, string memory uri) private returns (bytes32 id) {
-        if (_upgradesDisabled) revert UpgradesAreDisabled();
+    /// @dev Open proposals of both kinds: compose hashes (the list's tail) and the others (the set).
+    function _openProposalCount(Policy memory policy) private view returns (uint256) {
+        return policy.proposedEnd - policy.allowedEnd + _openProposalIds.length();
+    }
+
+    /// @dev Proposals of every kind but `AddComposeHash` ({proposeComposeHash} has its own storage).
+    function _propose(ChangeKind kind, bytes32 value) private returns (bytes32 id) {
+        Policy memory policy = _policy;
+        if (policy.upgradesDisabled) revert UpgradesAreDisabled();
         id = proposalId(kind, value);
         Proposal storage p = _proposals[id];
-        ProposalState state = _state(p);
+        ProposalState state = _state(p.readyAt);
         // An expired proposal may be proposed again, with a fresh notice; an open one may not (no timer reset).
         if (state == ProposalState.Waiting || state == ProposalState.Ready) {
-            revert ProposalAlreadyOpen(id, p.readyAt, _expiresAt(p));
+            revert ProposalAlreadyOpen(id, p.readyAt, p.readyAt + GRACE_PERIOD);
         }
-        if (state == ProposalState.None && _openProposalIds.length() >= MAX_OPEN_PROPOSALS) _pruneExpired();
-        uint64 readyAt = uint64(block.timestamp + _noticePeriod);
+        if (state == ProposalState.None && _openProposalCount(policy) >= MAX_OPEN_PROPOSALS) _pruneExpired();
+        uint64 readyAt = uint64(block.timestamp + policy.noticePeriod);
         _proposals[id] = Proposal({kind: kind, readyAt: readyAt, value: value});
         _openProposalIds.add(id);
-        if (kind == ChangeKind.AddComposeHash) _composeUris[value] = uri;
-        emit ChangeProposed(id, kind, value, readyAt, readyAt + GRACE_PERIOD, uri);
+        emit ChangeProposed(id, kind, value, readyAt, readyAt + GRACE_PERIOD, "");
+    }
+
+    /// @dev Checks that the proposal is ready, then emits {ChangeActivated}.
+    function _checkReady(Policy memory policy, bytes32 id, uint64 readyAt) private view {
+        if (policy.upgradesDisabled) revert UpgradesAreDisabled();
+        if (readyAt == 0) revert ProposalNotFound(id);
+        if (block.timestamp < readyAt) revert ProposalNotReady(id, readyAt, block.timestamp);
+        uint64 expiresAt = readyAt + GRACE_PERIOD;
+        if (block.timestamp >= expiresAt) revert ProposalExpired(id, expiresAt, block.timestamp);
     }
 
     /// @dev Checks that the proposal is ready and deletes it; the caller applies the change.
     function _consumeReadyProposal(ChangeKind kind, bytes32 value) private {
-        if (_upgradesDisabled) revert UpgradesAreDisabled();
         bytes32 id = proposalId(kind, value);
-        Proposal storage p = _proposals[id];
-        if (p.readyAt == 0) revert ProposalNotFound(id);
-        if (block.timestamp < p.readyAt) revert ProposalNotReady(id, p.readyAt, block.timestamp);
-        if (block.timestamp >= _expiresAt(p)) revert ProposalExpired(id, _expiresAt(p), block.timestamp);
+        _checkReady(_policy, id, _proposals[id].readyAt);
         delete _proposals[id];
         _openProposalIds.remove(id);
         emit ChangeActivated(id, kind, value, msg.sender);
+    }
+
+    /// @dev Checks that the compose hash's proposal is ready and returns its entry; the caller allows it.
+    function _consumeReadyComposeHash(Policy memory policy, bytes32 composeHash)
+        private
+        returns (ComposeHashEntry memory entry)
+    {
+        entry = _composeHashEntries[composeHash];
+        bytes32 id = proposalId(ChangeKind.AddComposeHash, composeHash);
+        _checkReady(policy, id, entry.status == ComposeHashStatus.Proposed ? entry.readyAt : 0);
+        emit ChangeActivated(id, ChangeKind.AddComposeHash, composeHash, msg.sender);
     }
 
     function _cancel(ChangeKind kind, bytes32 value) private {
@@ -705,15 +838,42 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         emit ChangeCancelled(id, kind, value);
     }
 
+    /// @dev Deletes the proposal and moves the last open compose-hash proposal into its place.
+    function _cancelComposeHash(bytes32 composeHash) private {
+        ComposeHashEntry memory entry = _composeHashEntries[composeHash];
+        bytes32 id = proposalId(ChangeKind.AddComposeHash, composeHash);
+        if (entry.status != ComposeHashStatus.Proposed) revert ProposalNotFound(id);
+        Policy memory policy = _policy;
+        uint32 last = policy.proposedEnd - 1;
+        if (entry.position != last) _move(last, entry.position);
+        policy.proposedEnd = last;
+        _policy = policy;
+        delete _composeHashEntries[composeHash];
+        emit ChangeCancelled(id, ChangeKind.AddComposeHash, composeHash);
+    }
+
+    /// @dev Puts the hash at position `from` into position `to` of the list.
+    function _move(uint32 from, uint32 to) private {
+        bytes32 moved = _composeHashList[from];
+        _composeHashList[to] = moved;
+        _composeHashEntries[moved].position = to;
+    }
+
     /// @dev Deletes every expired proposal, to make room for a new one; reverts if none has expired. Walks backwards
-    /// for the reason {_cancelShorteningsBelow} does; at most {MAX_OPEN_PROPOSALS} steps.
+    /// for the reason {_cancelShorteningsBelow} does; at most {MAX_OPEN_PROPOSALS} steps in all.
     function _pruneExpired() private {
-        uint256 before = _openProposalIds.length();
-        for (uint256 i = before; i > 0; --i) {
+        uint256 before = _openProposalCount(_policy);
+        for (uint256 i = _openProposalIds.length(); i > 0; --i) {
             Proposal storage p = _proposals[_openProposalIds.at(i - 1)];
-            if (block.timestamp >= _expiresAt(p)) _cancel(p.kind, p.value);
+            if (block.timestamp >= p.readyAt + GRACE_PERIOD) _cancel(p.kind, p.value);
         }
-        if (_openProposalIds.length() == before) revert TooManyOpenProposals(MAX_OPEN_PROPOSALS);
+        for (uint256 position = _policy.proposedEnd; position > _policy.allowedEnd; --position) {
+            bytes32 composeHash = _composeHashList[position - 1];
+            if (block.timestamp >= _composeHashEntries[composeHash].readyAt + GRACE_PERIOD) {
+                _cancelComposeHash(composeHash);
+            }
+        }
+        if (_openProposalCount(_policy) == before) revert TooManyOpenProposals(MAX_OPEN_PROPOSALS);
     }
 
     /// @dev Walks the open proposals backwards, because cancelling one moves the last id into its slot. At most
@@ -725,39 +885,63 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         }
     }
 
-    /// @dev The hash's URI is already stored (by the constructor or {_propose}).
-    function _addComposeHash(bytes32 composeHash) private {
-        _composeHashes.add(composeHash, uint64(block.timestamp));
+    /// @dev Makes a proposed hash allowed, at the start of the proposals (`allowedEnd`), and the current release. The
+    /// caller stores `policy`.
+    function _allowProposed(Policy memory policy, bytes32 composeHash, ComposeHashEntry memory entry) private {
+        uint32 position = policy.allowedEnd;
+        if (entry.position != position) {
+            _move(position, entry.position);
+            _composeHashList[position] = composeHash;
+            entry.position = position;
+        }
+        policy.allowedEnd = position + 1;
+        entry.status = ComposeHashStatus.Allowed;
+        entry.allowedAt = uint64(block.timestamp);
+        _composeHashEntries[composeHash] = entry;
         emit ComposeHashAdded(composeHash);
         _policyChanged(_POLICY_COMPOSE_HASH, composeHash, true);
-        _setCurrentRelease(composeHash);
+        _setCurrentRelease(policy, composeHash, entry);
     }
 
-    function _removeComposeHash(bytes32 composeHash) private {
-        if (!_composeHashes.remove(composeHash)) revert ComposeHashNotAllowed(composeHash);
-        delete _composeUris[composeHash];
+    /// @dev Moves the first allowed hash into the removed one's place. The current release keeps its name when it is
+    /// removed (guest agents then see it is no longer allowed). The caller stores `policy`.
+    function _removeComposeHash(Policy memory policy, bytes32 composeHash) private {
+        ComposeHashEntry memory entry = _composeHashEntries[composeHash];
+        if (entry.status != ComposeHashStatus.Allowed) revert ComposeHashNotAllowed(composeHash);
+        uint32 first = policy.allowedStart;
+        if (policy.currentPosition == entry.position + 1) {
+            _removedCurrentRelease = composeHash;
+            policy.currentPosition = 0;
+        }
+        if (entry.position != first) {
+            _move(first, entry.position);
+            if (policy.currentPosition == first + 1) policy.currentPosition = entry.position + 1;
+        }
+        policy.allowedStart = first + 1;
+        delete _composeHashEntries[composeHash];
         emit ComposeHashRemoved(composeHash);
         _policyChanged(_POLICY_COMPOSE_HASH, composeHash, false);
     }
 
-    function _setCurrentRelease(bytes32 composeHash) private {
-        _currentComposeHash = composeHash;
-        _currentReleaseSetAt = uint64(block.timestamp);
-        emit CurrentReleaseSet(composeHash, _composeUris[composeHash]);
+    /// @dev The caller stores `policy`.
+    function _setCurrentRelease(Policy memory policy, bytes32 composeHash, ComposeHashEntry memory entry) private {
+        policy.currentPosition = entry.position + 1;
+        policy.releaseSetAt = uint40(block.timestamp);
+        emit CurrentReleaseSet(composeHash, entry.uriBlock);
     }
 
     /// @dev Whatever sets it (lengthening, or a shortening proposed when the notice was longer still), a longer
     /// notice is a promise to users: no shortening announced before it may undo it later, so those are cancelled.
     function _setNoticePeriod(uint256 newNoticePeriod) private {
-        uint256 oldNoticePeriod = _noticePeriod;
-        _noticePeriod = newNoticePeriod;
+        uint256 oldNoticePeriod = _policy.noticePeriod;
+        _policy.noticePeriod = uint32(newNoticePeriod);
         emit NoticePeriodChanged(oldNoticePeriod, newNoticePeriod);
         _policyChanged(_POLICY_NOTICE_PERIOD, bytes32(newNoticePeriod), true);
         if (newNoticePeriod > oldNoticePeriod) _cancelShorteningsBelow(newNoticePeriod);
     }
 
     function _isPinned(OsMeasurement field) private view returns (bool) {
-        return _pinnedOsFields & (uint8(1) << uint8(field)) != 0;
+        return _policy.pinnedOsFields & (uint8(1) << uint8(field)) != 0;
     }
 
     /// @dev `AddMrSystem`/`AddOsImageHash` and `UnpinMrSystem`/`UnpinOsImageHash` follow {OsMeasurement}'s order.
@@ -771,7 +955,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
 
     function _setOsPinned(OsMeasurement field, bool pinned) private {
         uint8 bit = uint8(1) << uint8(field);
-        _pinnedOsFields = pinned ? _pinnedOsFields | bit : _pinnedOsFields & ~bit;
+        _policy.pinnedOsFields = pinned ? _policy.pinnedOsFields | bit : _policy.pinnedOsFields & ~bit;
         if (field == OsMeasurement.MrSystem) {
             emit MrSystemPinnedSet(pinned);
             _policyChanged(_POLICY_MR_SYSTEM_PINNED, bytes32(0), pinned);
@@ -805,7 +989,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     }
 
     function _disableUpgrades() private {
-        _upgradesDisabled = true;
+        _policy.upgradesDisabled = true;
         emit UpgradesDisabled();
         _policyChanged(_POLICY_UPGRADES_DISABLED, bytes32(0), true);
     }

@@ -14,15 +14,8 @@ import {
 import { isContractRefusal } from "./contractRefusal.js";
 import { UserError } from "./errors.js";
 import { formatDate, formatDuration } from "./format.js";
-import {
-  callView,
-  decodeEventLog,
-  describeRefusedLog,
-  eventFragmentOf,
-  onlyValue,
-  refusalReason,
-} from "./untrusted/decode.js";
-import type { Decoded } from "./untrusted/decode.js";
+import { ComposeUriLogError, readComposeUri, type ComposeUriPointer } from "./release.js";
+import { decodeEventLog, describeRefusedLog, eventFragmentOf, refusalReason } from "./untrusted/decode.js";
 import { shown } from "./untrusted/text.js";
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -291,15 +284,42 @@ export interface AppStatus {
 
 const ZERO_ADDRESS = `0x${"0".repeat(40)}`;
 
-export function toProposalInfo(view: {
+/** A proposal as `getProposal`/`getProposals` return it. */
+export interface ProposalViewResult {
   id: string;
   kind: bigint;
   value: string;
   readyAt: bigint;
   expiresAt: bigint;
   state: bigint;
-  uri: string;
-}): ProposalInfo {
+  uriBlock: bigint;
+}
+
+/**
+ * The URI that `uriBlock` points at for `composeHash` (its ChangeProposed log; "" for no block). A log that is missing
+ * or does not match, or a URI that is not UTF-8, is named in `problem` (the URI then empty, or its lossy form).
+ */
+export async function composeUriOf(
+  appAuth: TimelockedAppAuth,
+  composeHash: string,
+  pointer: ComposeUriPointer,
+): Promise<{ uri: string; problem?: string }> {
+  if (pointer.uriBlock === 0n) return { uri: "" };
+  try {
+    const read = await readComposeUri(requireProvider(appAuth), await appAuth.getAddress(), composeHash, pointer);
+    return read.uriProblem === undefined ? { uri: read.uri } : { uri: read.uri, problem: read.uriProblem };
+  } catch (error) {
+    if (error instanceof ComposeUriLogError) return { uri: "", problem: error.message };
+    throw error;
+  }
+}
+
+/** A proposal with its compose URI read from its ChangeProposed log (see {@link composeUriOf}). */
+export async function toProposalInfo(
+  appAuth: TimelockedAppAuth,
+  view: ProposalViewResult,
+): Promise<ProposalInfo & { uriProblem?: string }> {
+  const { uri, problem } = await composeUriOf(appAuth, view.value, { uriBlock: view.uriBlock, readyAt: view.readyAt });
   return {
     id: view.id,
     kind: changeKindOf(view.kind),
@@ -307,13 +327,14 @@ export function toProposalInfo(view: {
     readyAt: view.readyAt,
     expiresAt: view.expiresAt,
     state: proposalStateOf(view.state),
-    uri: view.uri,
+    uri,
+    ...(problem === undefined ? {} : { uriProblem: problem }),
   };
 }
 
 /** Reads the proposal of a change (state `None` when there is none). */
 export async function readProposal(appAuth: TimelockedAppAuth, change: Change): Promise<ProposalInfo> {
-  return toProposalInfo(await appAuth.getProposal(proposalIdOf(change)));
+  return toProposalInfo(appAuth, await appAuth.getProposal(proposalIdOf(change)));
 }
 
 /**
@@ -441,10 +462,8 @@ export async function readAppStatus(appAuth: TimelockedAppAuth, blockNumber?: nu
     appAuth.requireTcbUpToDate(at),
     readComposeHashes(appAuth, block.number),
     readDevices(appAuth, block.number),
-    // The views that return the owner's URIs are decoded field by field: a URI that is not UTF-8 must not hide the
-    // rest of the policy (least of all a pending proposal) from the people who watch it.
-    lenientView(appAuth, "currentRelease", [], block.number),
-    lenientView(appAuth, "getProposals", [], block.number),
+    appAuth.currentRelease(at),
+    appAuth.getProposals(at),
     Promise.all(
       OS_FIELDS.map(async (_, field) => ({
         pinned: await appAuth.osPinned(field, at),
@@ -452,17 +471,22 @@ export async function readAppStatus(appAuth: TimelockedAppAuth, blockNumber?: nu
       })),
     ),
   ]);
+  // The URIs are in the ChangeProposed logs the views point at: one eth_getLogs each. A URI that cannot be read (a
+  // missing log, bytes that are not UTF-8) must not hide the rest of the policy (least of all a pending proposal)
+  // from the people who watch it: it is named in `unreadable`.
   const uriReads = await Promise.all(
-    hashes.map(({ composeHash }) => lenientView(appAuth, "composeHashUri", [composeHash], block.number)),
+    hashes.map(async ({ composeHash }) =>
+      composeUriOf(appAuth, composeHash, { uriBlock: await appAuth.composeHashUriBlock(composeHash, at) }),
+    ),
   );
-  const uris = uriReads.map((read) => onlyValue(read) as string);
-  const releaseHash = release.values["composeHash"] as string;
-  const releaseUri = release.values["uri"] as string;
-  const releaseSetAt = release.values["setAt"] as bigint;
+  const uris = uriReads.map((read) => read.uri);
+  const [releaseHash, , releaseSetAt] = release;
+  const releaseIndex = hashes.findIndex(({ composeHash }) => composeHash === releaseHash);
+  const releaseUri = releaseIndex < 0 ? "" : (uris[releaseIndex] ?? "");
+  const proposalInfos = await Promise.all(proposals.map((view) => toProposalInfo(appAuth, view)));
   const unreadable = [
-    ...release.problems.map((problem) => `currentRelease: ${problem}`),
-    ...proposals.problems.map((problem) => `getProposals: ${problem}`),
-    ...uriReads.flatMap((read, i) => read.problems.map(() => `composeHashUri(${hashes[i]?.composeHash}) is not UTF-8`)),
+    ...proposalInfos.flatMap((p, i) => (p.uriProblem === undefined ? [] : [`getProposals: proposals[${i}].uri: ${p.uriProblem}`])),
+    ...uriReads.flatMap((read, i) => (read.problem === undefined ? [] : [`the URI of ${hashes[i]?.composeHash}: ${read.problem}`])),
   ];
   return {
     address: await appAuth.getAddress(),
@@ -488,7 +512,7 @@ export async function readAppStatus(appAuth: TimelockedAppAuth, blockNumber?: nu
     os,
     currentRelease:
       releaseHash === ZERO_BYTES32 ? undefined : { composeHash: releaseHash, uri: releaseUri, setAt: releaseSetAt },
-    proposals: (onlyValue(proposals) as unknown as Parameters<typeof toProposalInfo>[0][]).map(toProposalInfo),
+    proposals: proposalInfos.map(({ uriProblem: _, ...info }) => info),
     ...(unreadable.length === 0 ? {} : { unreadable }),
   };
 }
@@ -535,22 +559,6 @@ export function otherAllowedReleases(status: Pick<AppStatus, "composeHashes">): 
   return status.composeHashes
     .filter((entry) => !entry.isCurrentRelease)
     .sort((a, b) => (a.allowedAt < b.allowedAt ? -1 : a.allowedAt > b.allowedAt ? 1 : 0));
-}
-
-/** Calls a view of the AppAuth through {@link callView}: reverts and broken layouts throw as ethers' calls do. */
-async function lenientView(
-  appAuth: TimelockedAppAuth,
-  name: "currentRelease" | "getProposals" | "composeHashUri",
-  args: unknown[],
-  blockTag: number,
-): Promise<Decoded> {
-  return callView(
-    requireProvider(appAuth),
-    await appAuth.getAddress(),
-    appAuthInterface.getFunction(name),
-    args,
-    blockTag,
-  );
 }
 
 function requireProvider(appAuth: TimelockedAppAuth): Provider {
@@ -691,7 +699,7 @@ export function describeEvent(event: string, args: Record<string, unknown>): str
     case "OsImageHashPinnedSet":
       return args["pinned"] === true ? "OS image hash pinned" : "OS image hash unpinned (any allowed)";
     case "CurrentReleaseSet":
-      return `current release: ${String(args["composeHash"])} (uri ${shown(String(args["uri"]))})`;
+      return `current release: ${String(args["composeHash"])} (its URI is in the ChangeProposed of block ${String(args["uriBlock"])})`;
     case "OwnershipTransferStarted":
       return `ownership transfer started: ${String(args["previousOwner"])} -> ${String(args["newOwner"])} (must accept)`;
     case "OwnershipTransferred":

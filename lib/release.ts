@@ -1,6 +1,6 @@
 /**
  * What the guest agent reads from a TimelockedAppAuth: the current release and whether it is still allowed, at a
- * given block. Three view functions, nothing that sends.
+ * given block. Three view functions and the one log that carries the release's URI; nothing that sends.
  *
  * Why not `lib/appAuth.ts`: that module binds the whole contract through the TypeChain factories, which exist only
  * after `npx hardhat compile`. The agent's container image is built from its own small lockfile, without Hardhat or
@@ -8,16 +8,16 @@
  * therefore written out here, typed against the generated `ITimelockedAppAuth` (a type-only import, erased when
  * bundled), and `test/lib/release.test.ts` proves that each fragment and the interface id equal the compiled ones.
  */
-import { Contract, Interface, type ContractRunner } from "ethers";
+import { AbiCoder, Contract, getBytes, Interface, keccak256, type ContractRunner } from "ethers";
 
 import type { ITimelockedAppAuth } from "../types/ethers-contracts/index.js";
 import { UserError } from "./errors.js";
-import { callView } from "./untrusted/decode.js";
+import { callView, decodeUtf8 } from "./untrusted/decode.js";
 import { quoted } from "./untrusted/text.js";
 
 /** The views of `ITimelockedAppAuth` the agent calls, as the compiler declares them. */
 export const RELEASE_READER_ABI = [
-  "function currentRelease() view returns (bytes32 composeHash, string uri, uint64 setAt)",
+  "function currentRelease() view returns (bytes32 composeHash, uint64 uriBlock, uint64 setAt)",
   "function allowedComposeHashes(bytes32 composeHash) view returns (bool)",
   "function supportsInterface(bytes4 interfaceId) view returns (bool)",
 ] as const;
@@ -56,7 +56,7 @@ export const TIMELOCKED_APP_AUTH_FUNCTIONS = [
   "cancelOsMeasurement(uint8,bytes32)",
   "cancelUnpinOs(uint8)",
   "composeHashAllowedAt(bytes32)",
-  "composeHashUri(bytes32)",
+  "composeHashUriBlock(bytes32)",
   "currentRelease()",
   "disableUpgrades()",
   "getComposeHashes()",
@@ -161,6 +161,108 @@ export function releaseUri(
   };
 }
 
+/** The event whose log carries a compose file's URI (the contract stores only the number of its block). */
+export const CHANGE_PROPOSED_EVENT =
+  "event ChangeProposed(bytes32 indexed id, uint8 indexed kind, bytes32 indexed value, uint64 readyAt, uint64 expiresAt, string uri)";
+
+const changeProposedTopic = new Interface([CHANGE_PROPOSED_EVENT]).getEvent("ChangeProposed")!.topicHash;
+/** `ChangeKind.AddComposeHash`. */
+const ADD_COMPOSE_HASH = 0n;
+
+/** `proposalId(AddComposeHash, composeHash)`, the first indexed topic of its ChangeProposed logs. */
+export function composeHashProposalId(composeHash: string): string {
+  return keccak256(AbiCoder.defaultAbiCoder().encode(["uint8", "bytes32"], [ADD_COMPOSE_HASH, composeHash]));
+}
+
+/** What storage says of where a compose hash's URI is: the block of its ChangeProposed log, and (if read) its readyAt. */
+export interface ComposeUriPointer {
+  uriBlock: bigint;
+  /** The proposal's `readyAt` as stored (proven storage has it; the views do not): checked against the log's. */
+  readyAt?: bigint;
+}
+
+/** The log storage points at is missing or does not match what storage holds. */
+export class ComposeUriLogError extends UserError {
+  override name = "ComposeUriLogError";
+}
+
+/**
+ * The URI of `composeHash`, from the ChangeProposed log at the block its storage points at: one `eth_getLogs` (that
+ * block, the contract's address, the event's topic and the proposal id). Of that block's logs for the hash, the last
+ * one is the one storage holds (a proposal cancelled and made again in one block leaves two); it must name the hash
+ * as `AddComposeHash` and, when the stored `readyAt` is given, carry it. The RPC's answer is not proven: whoever
+ * fetches the compose file still holds it to the compose hash, so a lying RPC can only make it unfetchable.
+ */
+/** A log as `eth_getLogs` gives it (ethers' `Log` has these fields). */
+export interface RawLog {
+  address: string;
+  blockNumber: number;
+  /** Its position in the block (`logIndex`). */
+  index: number;
+  topics: readonly string[];
+  data: string;
+}
+
+/** Where logs are asked for: an ethers provider, or one endpoint of the verified reader. */
+export interface LogSource {
+  getLogs(filter: {
+    address: string;
+    fromBlock: number;
+    toBlock: number;
+    topics: readonly string[];
+  }): Promise<readonly RawLog[]>;
+}
+
+export async function readComposeUri(
+  provider: LogSource,
+  appAuth: string,
+  composeHash: string,
+  pointer: ComposeUriPointer,
+): Promise<Pick<Release, "uri" | "uriProblem">> {
+  const id = composeHashProposalId(composeHash);
+  const block = Number(pointer.uriBlock);
+  const logs = await provider.getLogs({
+    address: appAuth,
+    fromBlock: block,
+    toBlock: block,
+    topics: [changeProposedTopic, id],
+  });
+  const matching = logs
+    .filter(
+      (log) =>
+        log.address.toLowerCase() === appAuth.toLowerCase() &&
+        log.blockNumber === block &&
+        log.topics.length === 4 &&
+        log.topics[0] === changeProposedTopic &&
+        log.topics[1]!.toLowerCase() === id &&
+        BigInt(log.topics[2]!) === ADD_COMPOSE_HASH &&
+        log.topics[3]!.toLowerCase() === composeHash.toLowerCase(),
+    )
+    .sort((a, b) => a.index - b.index);
+  const last = matching.at(-1);
+  if (last === undefined) {
+    throw new ComposeUriLogError(
+      `no ChangeProposed log of ${composeHash} in block ${block} of ${appAuth}, where its storage points`,
+    );
+  }
+  let readyAt: bigint;
+  let uriBytes: string;
+  try {
+    // `string` and `bytes` encode alike: decoded as bytes, a URI that is not UTF-8 is refused by name below.
+    const decoded = AbiCoder.defaultAbiCoder().decode(["uint64", "uint64", "bytes"], last.data);
+    readyAt = decoded[0] as bigint;
+    uriBytes = decoded[2] as string;
+  } catch {
+    throw new ComposeUriLogError(`the ChangeProposed log of ${composeHash} in block ${block} does not decode`);
+  }
+  if (pointer.readyAt !== undefined && readyAt !== pointer.readyAt) {
+    throw new ComposeUriLogError(
+      `the ChangeProposed log of ${composeHash} in block ${block} says readyAt ${readyAt}, storage ${pointer.readyAt}`,
+    );
+  }
+  return releaseUri(composeHash, decodeUtf8(getBytes(uriBytes)));
+}
+
 const currentReleaseFragment = new Interface(RELEASE_READER_ABI).getFunction("currentRelease")!;
 
 /**
@@ -176,10 +278,14 @@ export async function readReleaseAt(reader: ReleaseReader, blockTag: number): Pr
   const composeHash = (decoded.values["composeHash"] as string).toLowerCase();
   if (composeHash === ZERO_HASH) return undefined;
   const allowed = await reader.allowedComposeHashes(composeHash, { blockTag });
-  const uri = decoded.values["uri"] as string;
+  const uriBlock = decoded.values["uriBlock"] as bigint;
+  const uri =
+    allowed && uriBlock !== 0n
+      ? await readComposeUri(provider, await contract.getAddress(), composeHash, { uriBlock })
+      : { uri: "" };
   return {
     composeHash,
-    ...releaseUri(composeHash, { text: uri, valid: decoded.problems.length === 0 }),
+    ...uri,
     setAt: decoded.values["setAt"] as bigint,
     allowed,
   };

@@ -5,6 +5,7 @@ import { network } from "hardhat";
 import {
   ChangeKind,
   composeHashOf,
+  composeUriOf,
   constructorArgs,
   deployTimelockedAppAuth,
   deployTimelockedAppAuthFixture,
@@ -48,15 +49,16 @@ describe("TimelockedAppAuth", function () {
         const { appAuth } = await loadFixture(deployTimelockedAppAuthFixture);
         expect(await appAuth.allowedComposeHashes(INITIAL_COMPOSE_HASH)).to.equal(true);
         expect(await appAuth.getComposeHashes()).to.deep.equal([INITIAL_COMPOSE_HASH]);
-        expect(await appAuth.composeHashUri(INITIAL_COMPOSE_HASH)).to.equal(INITIAL_COMPOSE_URI);
+        expect(await composeUriOf(appAuth, INITIAL_COMPOSE_HASH)).to.equal(INITIAL_COMPOSE_URI);
       });
 
       it("makes the initial compose hash the current release, set at the deployment time", async function () {
         const { appAuth, deploymentBlock } = await loadFixture(deployTimelockedAppAuthFixture);
         const block = await ethers.provider.getBlock(deploymentBlock);
-        const [composeHash, uri, setAt] = await appAuth.currentRelease();
+        const [composeHash, uriBlock, setAt] = await appAuth.currentRelease();
         expect(composeHash).to.equal(INITIAL_COMPOSE_HASH);
-        expect(uri).to.equal(INITIAL_COMPOSE_URI);
+        expect(uriBlock).to.equal(BigInt(deploymentBlock));
+        expect(await composeUriOf(appAuth, composeHash)).to.equal(INITIAL_COMPOSE_URI);
         expect(setAt).to.equal(BigInt(block?.timestamp ?? -1));
       });
 
@@ -105,9 +107,9 @@ describe("TimelockedAppAuth", function () {
         const appAuth = await deployTimelockedAppAuth(ethers, { composeHash: ZeroHash, composeUri: "ignored" });
         expect(await appAuth.getComposeHashes()).to.deep.equal([]);
         expect(await appAuth.allowedComposeHashes(ZeroHash)).to.equal(false);
-        expect(await appAuth.composeHashUri(ZeroHash)).to.equal("");
-        const [composeHash, uri, setAt] = await appAuth.currentRelease();
-        expect([composeHash, uri, setAt]).to.deep.equal([ZeroHash, "", 0n]);
+        expect(await composeUriOf(appAuth, ZeroHash)).to.equal("");
+        const [composeHash, uriBlock, setAt] = await appAuth.currentRelease();
+        expect([composeHash, uriBlock, setAt]).to.deep.equal([ZeroHash, 0n, 0n]);
       });
 
       it("lets the first release of a release-less deployment be proposed", async function () {
@@ -139,11 +141,23 @@ describe("TimelockedAppAuth", function () {
           allowAnyDevice: true,
           requireTcbUpToDate: false,
         });
-        expect(await eventsOf(appAuth, appAuth.deploymentTransaction())).to.deep.equal([
+        const deployment = appAuth.deploymentTransaction();
+        const deployedAt = BigInt((await ethers.provider.getBlock((await deployment!.wait())!.blockNumber))!.timestamp);
+        expect(await eventsOf(appAuth, deployment)).to.deep.equal([
           ["OwnershipTransferred", ZeroAddress, owner.address],
           ["NoticePeriodChanged", 0n, INITIAL_NOTICE_PERIOD],
+          // The genesis release's URI, in the event that carries every release's (the contract does not store it).
+          [
+            "ChangeProposed",
+            proposalIdOf(ChangeKind.AddComposeHash, INITIAL_COMPOSE_HASH),
+            ChangeKind.AddComposeHash,
+            INITIAL_COMPOSE_HASH,
+            deployedAt,
+            deployedAt + GRACE_PERIOD,
+            INITIAL_COMPOSE_URI,
+          ],
           ["ComposeHashAdded", INITIAL_COMPOSE_HASH],
-          ["CurrentReleaseSet", INITIAL_COMPOSE_HASH, INITIAL_COMPOSE_URI],
+          ["CurrentReleaseSet", INITIAL_COMPOSE_HASH, BigInt((await deployment!.wait())!.blockNumber)],
           ["DeviceAdded", devices[0]],
           ["DeviceAdded", devices[1]],
           ["AllowAnyDeviceSet", true],
@@ -178,7 +192,7 @@ describe("TimelockedAppAuth", function () {
         await expect(deployment).to.emit(appAuth, "ComposeHashAdded").withArgs(INITIAL_COMPOSE_HASH);
         await expect(deployment)
           .to.emit(appAuth, "CurrentReleaseSet")
-          .withArgs(INITIAL_COMPOSE_HASH, INITIAL_COMPOSE_URI);
+          .withArgs(INITIAL_COMPOSE_HASH, BigInt((await deployment.wait())!.blockNumber));
         await expect(deployment).to.emit(appAuth, "DeviceAdded").withArgs(INITIAL_DEVICE_ID);
         await expect(deployment).to.emit(appAuth, "AllowAnyDeviceSet").withArgs(false);
         await expect(deployment).to.emit(appAuth, "RequireTcbUpToDateSet").withArgs(true);

@@ -12,6 +12,7 @@ import {
   bootInfo,
   ChangeKind,
   composeHashOf,
+  composeUriOf,
   DAY,
   deployTimelockedAppAuth,
   deployTimelockedAppAuthFixture,
@@ -76,23 +77,23 @@ describe("TimelockedAppAuth", function () {
       expect(await appAuth.isAppAllowed(bootInfo())).to.deep.equal([false, "Compose hash not allowed"]);
     });
 
-    it("deletes the hash's URI", async function () {
+    it("points at no URI for the removed hash", async function () {
       const { appAuth } = await loadFixture(deployTimelockedAppAuthFixture);
       await appAuth.removeComposeHash(INITIAL_COMPOSE_HASH);
-      expect(await appAuth.composeHashUri(INITIAL_COMPOSE_HASH)).to.equal("");
+      expect(await composeUriOf(appAuth, INITIAL_COMPOSE_HASH)).to.equal("");
     });
 
     it("leaves the other hashes allowed", async function () {
       const { appAuth } = await loadFixture(twoReleasesFixture);
       await appAuth.removeComposeHash(INITIAL_COMPOSE_HASH);
       expect(await appAuth.getComposeHashes()).to.deep.equal([SECOND_COMPOSE_HASH]);
-      expect(await appAuth.composeHashUri(SECOND_COMPOSE_HASH)).to.equal(SECOND_COMPOSE_URI);
+      expect(await composeUriOf(appAuth, SECOND_COMPOSE_HASH)).to.equal(SECOND_COMPOSE_URI);
     });
 
     it("keeps currentRelease pointing at a removed current release, without its URI, while isAppAllowed denies it", async function () {
       const { appAuth, secondSetAt } = await loadFixture(twoReleasesFixture);
       await appAuth.removeComposeHash(SECOND_COMPOSE_HASH);
-      expect(await appAuth.currentRelease()).to.deep.equal([SECOND_COMPOSE_HASH, "", secondSetAt]);
+      expect(await appAuth.currentRelease()).to.deep.equal([SECOND_COMPOSE_HASH, 0n, secondSetAt]);
       expect(await appAuth.isAppAllowed(bootInfo({ composeHash: SECOND_COMPOSE_HASH }))).to.deep.equal([
         false,
         "Compose hash not allowed",
@@ -399,14 +400,16 @@ describe("TimelockedAppAuth", function () {
   });
 
   describe("rollBackTo", function () {
-    it("points the current release back at an allowed hash; emits only CurrentReleaseSet(hash, uri)", async function () {
+    it("points the current release back at an allowed hash; emits only CurrentReleaseSet(hash, uriBlock)", async function () {
       const { appAuth } = await loadFixture(twoReleasesFixture);
+      const uriBlock = await appAuth.composeHashUriBlock(INITIAL_COMPOSE_HASH);
       const rolledBackAt = BigInt(await time.latest()) + 1n;
       await time.setNextBlockTimestamp(rolledBackAt);
       expect(await eventsOf(appAuth, appAuth.rollBackTo(INITIAL_COMPOSE_HASH))).to.deep.equal([
-        ["CurrentReleaseSet", INITIAL_COMPOSE_HASH, INITIAL_COMPOSE_URI],
+        ["CurrentReleaseSet", INITIAL_COMPOSE_HASH, uriBlock],
       ]);
-      expect(await appAuth.currentRelease()).to.deep.equal([INITIAL_COMPOSE_HASH, INITIAL_COMPOSE_URI, rolledBackAt]);
+      expect(await appAuth.currentRelease()).to.deep.equal([INITIAL_COMPOSE_HASH, uriBlock, rolledBackAt]);
+      expect(await composeUriOf(appAuth, INITIAL_COMPOSE_HASH)).to.equal(INITIAL_COMPOSE_URI);
     });
 
     it("widens nothing: the allowed hashes stay the same", async function () {
@@ -420,7 +423,7 @@ describe("TimelockedAppAuth", function () {
       await appAuth.removeComposeHash(SECOND_COMPOSE_HASH);
       await expect(appAuth.rollBackTo(INITIAL_COMPOSE_HASH))
         .to.emit(appAuth, "CurrentReleaseSet")
-        .withArgs(INITIAL_COMPOSE_HASH, INITIAL_COMPOSE_URI);
+        .withArgs(INITIAL_COMPOSE_HASH, await appAuth.composeHashUriBlock(INITIAL_COMPOSE_HASH));
     });
 
     it("can roll forward again to a later allowed release", async function () {
@@ -428,7 +431,7 @@ describe("TimelockedAppAuth", function () {
       await appAuth.rollBackTo(INITIAL_COMPOSE_HASH);
       await expect(appAuth.rollBackTo(SECOND_COMPOSE_HASH))
         .to.emit(appAuth, "CurrentReleaseSet")
-        .withArgs(SECOND_COMPOSE_HASH, SECOND_COMPOSE_URI);
+        .withArgs(SECOND_COMPOSE_HASH, await appAuth.composeHashUriBlock(SECOND_COMPOSE_HASH));
     });
 
     it("reverts with AlreadyCurrentRelease for the current release", async function () {
@@ -473,7 +476,7 @@ describe("TimelockedAppAuth", function () {
       await appAuth.disableUpgrades();
       await expect(appAuth.rollBackTo(INITIAL_COMPOSE_HASH))
         .to.emit(appAuth, "CurrentReleaseSet")
-        .withArgs(INITIAL_COMPOSE_HASH, INITIAL_COMPOSE_URI);
+        .withArgs(INITIAL_COMPOSE_HASH, await appAuth.composeHashUriBlock(INITIAL_COMPOSE_HASH));
     });
   });
 

@@ -12,6 +12,7 @@ import {
   bootInfo,
   ChangeKind,
   composeHashOf,
+  composeUriOf,
   DAY,
   deployTimelockedAppAuthFixture,
   deviceIdOf,
@@ -405,7 +406,9 @@ describe("TimelockedAppAuth", function () {
       const t0 = (await now()) + 1n;
       await at(t0, () => appAuth.proposeComposeHash(V2_HASH, V2_URI));
       await at(t0 + INITIAL_NOTICE_PERIOD, () => appAuth.activateComposeHash(V2_HASH));
-      expect(await appAuth.currentRelease()).to.deep.equal([V2_HASH, V2_URI, t0 + INITIAL_NOTICE_PERIOD]);
+      const v2UriBlock = await appAuth.composeHashUriBlock(V2_HASH);
+      expect(await appAuth.currentRelease()).to.deep.equal([V2_HASH, v2UriBlock, t0 + INITIAL_NOTICE_PERIOD]);
+      expect(await composeUriOf(appAuth, V2_HASH)).to.equal(V2_URI);
 
       await appAuth.removeComposeHash(V2_HASH);
       expect((await appAuth.currentRelease()).composeHash).to.equal(V2_HASH);
@@ -416,7 +419,12 @@ describe("TimelockedAppAuth", function () {
 
       const rolledBackAt = (await now()) + 1n;
       await at(rolledBackAt, () => appAuth.rollBackTo(INITIAL_COMPOSE_HASH));
-      expect(await appAuth.currentRelease()).to.deep.equal([INITIAL_COMPOSE_HASH, INITIAL_COMPOSE_URI, rolledBackAt]);
+      expect(await appAuth.currentRelease()).to.deep.equal([
+        INITIAL_COMPOSE_HASH,
+        await appAuth.composeHashUriBlock(INITIAL_COMPOSE_HASH),
+        rolledBackAt,
+      ]);
+      expect(await composeUriOf(appAuth, INITIAL_COMPOSE_HASH)).to.equal(INITIAL_COMPOSE_URI);
       expect(await appAuth.isAppAllowed(bootInfo())).to.deep.equal([true, ""]);
     });
 
@@ -429,7 +437,12 @@ describe("TimelockedAppAuth", function () {
       await at(t0 + INITIAL_NOTICE_PERIOD, () => appAuth.activateComposeHash(V2_HASH));
       await appAuth.rollBackTo(INITIAL_COMPOSE_HASH);
       await at(t0 + 1n + INITIAL_NOTICE_PERIOD + 1n, () => appAuth.activateComposeHash(v3));
-      expect(await appAuth.currentRelease()).to.deep.equal([v3, "ipfs://v3", t0 + INITIAL_NOTICE_PERIOD + 2n]);
+      expect(await appAuth.currentRelease()).to.deep.equal([
+        v3,
+        await appAuth.composeHashUriBlock(v3),
+        t0 + INITIAL_NOTICE_PERIOD + 2n,
+      ]);
+      expect(await composeUriOf(appAuth, v3)).to.equal("ipfs://v3");
     });
   });
 });

@@ -10,6 +10,7 @@ import type { TimelockedAppAuth } from "../types/ethers-contracts/index.js";
 import {
   ChangeKind,
   composeHashOf,
+  composeUriOf,
   DAY,
   deployTimelockedAppAuthFixture,
   deviceIdOf,
@@ -23,6 +24,7 @@ import {
   noticeValue,
   proposalIdOf,
   ProposalState,
+  proposalUriOf,
 } from "./helpers/appAuth.js";
 
 const { ethers, networkHelpers } = await network.create();
@@ -45,21 +47,24 @@ describe("TimelockedAppAuth", function () {
     it("reports None, with zero fields, for an id that was never proposed", async function () {
       const { appAuth } = await loadFixture(deployTimelockedAppAuthFixture);
       const id = proposalIdOf(ChangeKind.AddDevice, DEVICE);
-      expect(await appAuth.getProposal(id)).to.deep.equal([id, 0n, ZeroHash, 0n, 0n, ProposalState.None, ""]);
+      expect(await appAuth.getProposal(id)).to.deep.equal([id, 0n, ZeroHash, 0n, 0n, ProposalState.None, 0n]);
     });
 
     it("reports every field of an open proposal", async function () {
       const { appAuth } = await loadFixture(deployTimelockedAppAuthFixture);
       const { readyAt, expiresAt } = await proposeV2At(appAuth, BigInt(await time.latest()) + 1n);
-      const { id, kind, value, readyAt: ready, expiresAt: expires, state, uri } = await appAuth.getProposal(V2_ID);
-      expect({ id, kind, value, readyAt: ready, expiresAt: expires, state, uri }).to.deep.equal({
+      const proposedIn = BigInt(await ethers.provider.getBlockNumber());
+      const proposal = await appAuth.getProposal(V2_ID);
+      const { id, kind, value, readyAt: ready, expiresAt: expires, state, uriBlock } = proposal;
+      expect(await proposalUriOf(appAuth, proposal)).to.equal(V2_URI);
+      expect({ id, kind, value, readyAt: ready, expiresAt: expires, state, uriBlock }).to.deep.equal({
         id: V2_ID,
         kind: ChangeKind.AddComposeHash,
         value: V2_HASH,
         readyAt,
         expiresAt,
         state: ProposalState.Waiting,
-        uri: V2_URI,
+        uriBlock: proposedIn,
       });
     });
 
@@ -139,17 +144,18 @@ describe("TimelockedAppAuth", function () {
         () => appAuth.proposeAllowOutdatedTcb(),
         () => appAuth.proposeNoticePeriod(HOUR),
       ];
+      const blocks: bigint[] = [];
       for (const [i, call] of calls.entries()) {
         await time.setNextBlockTimestamp(t0 + BigInt(i));
-        await call();
+        blocks.push(BigInt((await (await call()).wait())!.blockNumber));
       }
       const expected = [
-        [ChangeKind.AddComposeHash, V2_HASH, V2_URI],
-        [ChangeKind.AddDevice, DEVICE, ""],
-        [ChangeKind.AllowAnyDevice, ZeroHash, ""],
-        [ChangeKind.AllowOutdatedTcb, ZeroHash, ""],
-        [ChangeKind.ShortenNotice, noticeValue(HOUR), ""],
-      ].map(([kind, value, uri], i) => {
+        [ChangeKind.AddComposeHash, V2_HASH, blocks[0]!],
+        [ChangeKind.AddDevice, DEVICE, 0n],
+        [ChangeKind.AllowAnyDevice, ZeroHash, 0n],
+        [ChangeKind.AllowOutdatedTcb, ZeroHash, 0n],
+        [ChangeKind.ShortenNotice, noticeValue(HOUR), 0n],
+      ].map(([kind, value, uriBlock], i) => {
         const readyAt = t0 + BigInt(i) + INITIAL_NOTICE_PERIOD;
         return [
           proposalIdOf(kind as bigint, value as string),
@@ -158,7 +164,7 @@ describe("TimelockedAppAuth", function () {
           readyAt,
           readyAt + GRACE_PERIOD,
           ProposalState.Waiting,
-          uri,
+          uriBlock,
         ];
       });
       expect(await appAuth.getProposals()).to.deep.equal(expected);
@@ -212,18 +218,18 @@ describe("TimelockedAppAuth", function () {
     });
   });
 
-  describe("getComposeHashes and composeHashUri", function () {
+  describe("getComposeHashes and composeHashUriBlock", function () {
     it("track activations and removals", async function () {
       const { appAuth } = await loadFixture(deployTimelockedAppAuthFixture);
       const { readyAt } = await proposeV2At(appAuth, BigInt(await time.latest()) + 1n);
       await time.setNextBlockTimestamp(readyAt);
       await appAuth.activateComposeHash(V2_HASH);
       expect(await appAuth.getComposeHashes()).to.have.members([INITIAL_COMPOSE_HASH, V2_HASH]);
-      expect(await appAuth.composeHashUri(V2_HASH)).to.equal(V2_URI);
+      expect(await composeUriOf(appAuth, V2_HASH)).to.equal(V2_URI);
 
       await appAuth.removeComposeHash(INITIAL_COMPOSE_HASH);
       expect(await appAuth.getComposeHashes()).to.deep.equal([V2_HASH]);
-      expect(await appAuth.composeHashUri(INITIAL_COMPOSE_HASH)).to.equal("");
+      expect(await composeUriOf(appAuth, INITIAL_COMPOSE_HASH)).to.equal("");
       expect(await appAuth.allowedComposeHashes(INITIAL_COMPOSE_HASH)).to.equal(false);
       expect(await appAuth.allowedComposeHashes(V2_HASH)).to.equal(true);
     });
@@ -235,20 +241,20 @@ describe("TimelockedAppAuth", function () {
       await appAuth.proposeComposeHash(INITIAL_COMPOSE_HASH, mirror);
       await time.increase(INITIAL_NOTICE_PERIOD);
       await appAuth.activateComposeHash(INITIAL_COMPOSE_HASH);
-      expect(await appAuth.composeHashUri(INITIAL_COMPOSE_HASH)).to.equal(mirror);
-      expect((await appAuth.currentRelease()).uri).to.equal(mirror);
+      expect(await composeUriOf(appAuth, INITIAL_COMPOSE_HASH)).to.equal(mirror);
+      expect((await appAuth.currentRelease()).uriBlock).to.equal(await appAuth.composeHashUriBlock(INITIAL_COMPOSE_HASH));
     });
 
     it("returns an empty URI for a hash that was never allowed", async function () {
       const { appAuth } = await loadFixture(deployTimelockedAppAuthFixture);
-      expect(await appAuth.composeHashUri(V2_HASH)).to.equal("");
+      expect(await composeUriOf(appAuth, V2_HASH)).to.equal("");
     });
 
     it("does not reveal a proposed hash's URI before activation (read it from getProposal)", async function () {
       const { appAuth } = await loadFixture(deployTimelockedAppAuthFixture);
       await proposeV2At(appAuth, BigInt(await time.latest()) + 1n);
-      expect(await appAuth.composeHashUri(V2_HASH)).to.equal("");
-      expect((await appAuth.getProposal(V2_ID)).uri).to.equal(V2_URI);
+      expect(await composeUriOf(appAuth, V2_HASH)).to.equal("");
+      expect(await proposalUriOf(appAuth, await appAuth.getProposal(V2_ID))).to.equal(V2_URI);
     });
   });
 
@@ -270,12 +276,15 @@ describe("TimelockedAppAuth", function () {
     it("reports the hash, URI and time of the latest activated release", async function () {
       const { appAuth } = await loadFixture(deployTimelockedAppAuthFixture);
       const { readyAt } = await proposeV2At(appAuth, BigInt(await time.latest()) + 1n);
+      const proposedIn = BigInt(await ethers.provider.getBlockNumber());
       const before = await appAuth.currentRelease();
-      expect([before.composeHash, before.uri]).to.deep.equal([INITIAL_COMPOSE_HASH, INITIAL_COMPOSE_URI]);
+      expect(before.composeHash).to.equal(INITIAL_COMPOSE_HASH);
+      expect(await composeUriOf(appAuth, before.composeHash)).to.equal(INITIAL_COMPOSE_URI);
       await time.setNextBlockTimestamp(readyAt + HOUR);
       await appAuth.activateComposeHash(V2_HASH);
-      const { composeHash, uri, setAt } = await appAuth.currentRelease();
-      expect({ composeHash, uri, setAt }).to.deep.equal({ composeHash: V2_HASH, uri: V2_URI, setAt: readyAt + HOUR });
+      const { composeHash, uriBlock, setAt } = await appAuth.currentRelease();
+      expect({ composeHash, uriBlock, setAt }).to.deep.equal({ composeHash: V2_HASH, uriBlock: proposedIn, setAt: readyAt + HOUR });
+      expect(await composeUriOf(appAuth, composeHash)).to.equal(V2_URI);
     });
   });
 

@@ -12,6 +12,8 @@ import {
   bootInfo,
   ChangeKind,
   composeHashOf,
+  composeUriOf,
+  proposalUriOf,
   DAY,
   deployTimelockedAppAuth,
   deployTimelockedAppAuthFixture,
@@ -51,8 +53,8 @@ interface WideningChange {
   proposedId(appAuth: TimelockedAppAuth): Promise<string>;
   activate(appAuth: TimelockedAppAuth): Promise<ContractTransactionResponse>;
   cancel(appAuth: TimelockedAppAuth): Promise<ContractTransactionResponse>;
-  /** The events that apply the change, emitted after ChangeActivated. */
-  appliedEvents: EmittedEvent[];
+  /** The events that apply the change, emitted after ChangeActivated (`proposedIn`: the proposal's block). */
+  appliedEvents(proposedIn: bigint): EmittedEvent[];
   /** Whether the policy shows the change. */
   isApplied(appAuth: TimelockedAppAuth): Promise<boolean>;
   /** A boot that the change lets through, and the reason it is refused before. */
@@ -69,9 +71,9 @@ const WIDENING_CHANGES: WideningChange[] = [
     proposedId: (appAuth) => appAuth.proposeComposeHash.staticCall(NEW_COMPOSE_HASH, NEW_COMPOSE_URI),
     activate: (appAuth) => appAuth.activateComposeHash(NEW_COMPOSE_HASH),
     cancel: (appAuth) => appAuth.cancelComposeHash(NEW_COMPOSE_HASH),
-    appliedEvents: [
+    appliedEvents: (proposedIn) => [
       ["ComposeHashAdded", NEW_COMPOSE_HASH],
-      ["CurrentReleaseSet", NEW_COMPOSE_HASH, NEW_COMPOSE_URI],
+      ["CurrentReleaseSet", NEW_COMPOSE_HASH, proposedIn],
     ],
     isApplied: (appAuth) => appAuth.allowedComposeHashes(NEW_COMPOSE_HASH),
     unlocks: { bootInfo: bootInfo({ composeHash: NEW_COMPOSE_HASH }), refusedWith: "Compose hash not allowed" },
@@ -85,7 +87,7 @@ const WIDENING_CHANGES: WideningChange[] = [
     proposedId: (appAuth) => appAuth.proposeDevice.staticCall(NEW_DEVICE_ID),
     activate: (appAuth) => appAuth.activateDevice(NEW_DEVICE_ID),
     cancel: (appAuth) => appAuth.cancelDevice(NEW_DEVICE_ID),
-    appliedEvents: [["DeviceAdded", NEW_DEVICE_ID]],
+    appliedEvents: () => [["DeviceAdded", NEW_DEVICE_ID]],
     isApplied: (appAuth) => appAuth.allowedDeviceIds(NEW_DEVICE_ID),
     unlocks: { bootInfo: bootInfo({ deviceId: NEW_DEVICE_ID }), refusedWith: "Device not allowed" },
   },
@@ -98,7 +100,7 @@ const WIDENING_CHANGES: WideningChange[] = [
     proposedId: (appAuth) => appAuth.proposeAllowAnyDevice.staticCall(),
     activate: (appAuth) => appAuth.activateAllowAnyDevice(),
     cancel: (appAuth) => appAuth.cancelAllowAnyDevice(),
-    appliedEvents: [["AllowAnyDeviceSet", true]],
+    appliedEvents: () => [["AllowAnyDeviceSet", true]],
     isApplied: (appAuth) => appAuth.allowAnyDevice(),
     unlocks: { bootInfo: bootInfo({ deviceId: deviceIdOf("any machine") }), refusedWith: "Device not allowed" },
   },
@@ -111,7 +113,7 @@ const WIDENING_CHANGES: WideningChange[] = [
     proposedId: (appAuth) => appAuth.proposeAllowOutdatedTcb.staticCall(),
     activate: (appAuth) => appAuth.activateAllowOutdatedTcb(),
     cancel: (appAuth) => appAuth.cancelAllowOutdatedTcb(),
-    appliedEvents: [["RequireTcbUpToDateSet", false]],
+    appliedEvents: () => [["RequireTcbUpToDateSet", false]],
     isApplied: async (appAuth) => !(await appAuth.requireTcbUpToDate()),
     unlocks: { bootInfo: bootInfo({ tcbStatus: "OutOfDate" }), refusedWith: "TCB status is not up to date" },
   },
@@ -124,7 +126,7 @@ const WIDENING_CHANGES: WideningChange[] = [
     proposedId: (appAuth) => appAuth.proposeNoticePeriod.staticCall(SHORTER_NOTICE),
     activate: (appAuth) => appAuth.activateNoticePeriod(SHORTER_NOTICE),
     cancel: (appAuth) => appAuth.cancelNoticePeriod(SHORTER_NOTICE),
-    appliedEvents: [["NoticePeriodChanged", INITIAL_NOTICE_PERIOD, SHORTER_NOTICE]],
+    appliedEvents: () => [["NoticePeriodChanged", INITIAL_NOTICE_PERIOD, SHORTER_NOTICE]],
     isApplied: async (appAuth) => (await appAuth.noticePeriod()) === SHORTER_NOTICE,
   },
 ];
@@ -138,6 +140,8 @@ function changeNamed(name: string): WideningChange {
 interface OpenedProposal {
   id: string;
   proposedAt: bigint;
+  /** The block of the proposal: where a compose hash's URI is, and what its `uriBlock` says. */
+  proposedIn: bigint;
   readyAt: bigint;
   expiresAt: bigint;
 }
@@ -146,9 +150,10 @@ interface OpenedProposal {
 async function proposeNow(appAuth: TimelockedAppAuth, change: WideningChange): Promise<OpenedProposal> {
   const proposedAt = BigInt(await time.latest()) + 1n;
   await time.setNextBlockTimestamp(proposedAt);
-  await change.propose(appAuth);
+  const proposedIn = BigInt((await (await change.propose(appAuth)).wait())!.blockNumber);
   const readyAt = proposedAt + INITIAL_NOTICE_PERIOD;
-  return { id: proposalIdOf(change.kind, change.value), proposedAt, readyAt, expiresAt: readyAt + GRACE_PERIOD };
+  const id = proposalIdOf(change.kind, change.value);
+  return { id, proposedAt, proposedIn, readyAt, expiresAt: readyAt + GRACE_PERIOD };
 }
 
 /** Rules of `propose<name>` that only apply to one kind of change. */
@@ -183,9 +188,8 @@ const PROPOSE_RULES: Record<string, () => void> = {
       await expect(appAuth.proposeComposeHash(NEW_COMPOSE_HASH, "https://elsewhere.example/app-compose.json"))
         .to.be.revertedWithCustomError(appAuth, "ProposalAlreadyOpen")
         .withArgs(proposalIdOf(ChangeKind.AddComposeHash, NEW_COMPOSE_HASH), readyAt, expiresAt);
-      expect((await appAuth.getProposal(proposalIdOf(ChangeKind.AddComposeHash, NEW_COMPOSE_HASH))).uri).to.equal(
-        NEW_COMPOSE_URI,
-      );
+      const proposal = await appAuth.getProposal(proposalIdOf(ChangeKind.AddComposeHash, NEW_COMPOSE_HASH));
+      expect(await proposalUriOf(appAuth, proposal)).to.equal(NEW_COMPOSE_URI);
     });
 
     it("accepts a hash that was removed, which then waits a full notice", async function () {
@@ -339,11 +343,11 @@ const ACTIVATE_RULES: Record<string, () => void> = {
   ComposeHash() {
     it("makes the hash the current release, with its URI and the activation time", async function () {
       const { appAuth } = await loadFixture(deployTimelockedAppAuthFixture);
-      const { readyAt } = await proposeNow(appAuth, changeNamed("ComposeHash"));
+      const { readyAt, proposedIn } = await proposeNow(appAuth, changeNamed("ComposeHash"));
       await time.setNextBlockTimestamp(readyAt + 5n);
       await appAuth.activateComposeHash(NEW_COMPOSE_HASH);
-      expect(await appAuth.currentRelease()).to.deep.equal([NEW_COMPOSE_HASH, NEW_COMPOSE_URI, readyAt + 5n]);
-      expect(await appAuth.composeHashUri(NEW_COMPOSE_HASH)).to.equal(NEW_COMPOSE_URI);
+      expect(await appAuth.currentRelease()).to.deep.equal([NEW_COMPOSE_HASH, proposedIn, readyAt + 5n]);
+      expect(await composeUriOf(appAuth, NEW_COMPOSE_HASH)).to.equal(NEW_COMPOSE_URI);
     });
 
     it("keeps the earlier release allowed", async function () {
@@ -353,7 +357,7 @@ const ACTIVATE_RULES: Record<string, () => void> = {
       await appAuth.activateComposeHash(NEW_COMPOSE_HASH);
       expect(await appAuth.getComposeHashes()).to.have.members([INITIAL_COMPOSE_HASH, NEW_COMPOSE_HASH]);
       expect(await appAuth.isAppAllowed(bootInfo())).to.deep.equal([true, ""]);
-      expect(await appAuth.composeHashUri(INITIAL_COMPOSE_HASH)).to.equal(INITIAL_COMPOSE_URI);
+      expect(await composeUriOf(appAuth, INITIAL_COMPOSE_HASH)).to.equal(INITIAL_COMPOSE_URI);
     });
   },
 
@@ -407,8 +411,9 @@ describe("TimelockedAppAuth", function () {
 
       it("records a Waiting proposal that getProposal and getProposals report in full", async function () {
         const { appAuth } = await loadFixture(deployTimelockedAppAuthFixture);
-        const { readyAt, expiresAt } = await proposeNow(appAuth, change);
-        const expected = [id, change.kind, change.value, readyAt, expiresAt, ProposalState.Waiting, change.uri];
+        const { readyAt, expiresAt, proposedIn } = await proposeNow(appAuth, change);
+        const uriBlock = change.uri === "" ? 0n : proposedIn;
+        const expected = [id, change.kind, change.value, readyAt, expiresAt, ProposalState.Waiting, uriBlock];
         expect(await appAuth.getProposal(id)).to.deep.equal(expected);
         expect(await appAuth.getProposals()).to.deep.equal([expected]);
       });
@@ -501,11 +506,11 @@ describe("TimelockedAppAuth", function () {
 
       it("takes effect exactly at readyAt; emits ChangeActivated then the change's own events", async function () {
         const { appAuth, owner } = await loadFixture(deployTimelockedAppAuthFixture);
-        const { readyAt } = await proposeNow(appAuth, change);
+        const { readyAt, proposedIn } = await proposeNow(appAuth, change);
         await time.setNextBlockTimestamp(readyAt);
         expect(await eventsOf(appAuth, change.activate(appAuth))).to.deep.equal([
           ["ChangeActivated", id, change.kind, change.value, owner.address],
-          ...change.appliedEvents,
+          ...change.appliedEvents(proposedIn),
         ]);
         expect(await change.isApplied(appAuth)).to.equal(true);
       });

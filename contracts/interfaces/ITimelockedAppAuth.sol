@@ -51,7 +51,8 @@ interface ITimelockedAppAuth is IAppAuth {
     /// @param readyAt First second at which it can be activated; fixed when proposed.
     /// @param expiresAt First second at which it can no longer be activated.
     /// @param state Its state at the time of the call.
-    /// @param uri For a compose hash, where its `app-compose.json` can be fetched; empty otherwise.
+    /// @param uriBlock For a compose hash, the block whose {ChangeProposed} event (topics: its id) carries the URI
+    /// of its `app-compose.json`; zero otherwise.
     struct ProposalView {
         bytes32 id;
         ChangeKind kind;
@@ -59,7 +60,7 @@ interface ITimelockedAppAuth is IAppAuth {
         uint64 readyAt;
         uint64 expiresAt;
         ProposalState state;
-        string uri;
+        uint64 uriBlock;
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -141,7 +142,9 @@ interface ITimelockedAppAuth is IAppAuth {
     /// unpinning.
     /// @param readyAt First second at which anyone may activate it.
     /// @param expiresAt First second at which it can no longer be activated.
-    /// @param uri For a compose hash, where its `app-compose.json` can be fetched; empty otherwise.
+    /// @param uri For a compose hash, where its `app-compose.json` can be fetched; empty otherwise. Not stored: the
+    /// views give the block of this event ({composeHashUriBlock}, {currentRelease}, {ProposalView}), and its
+    /// `readyAt` tells the current proposal from earlier ones of the same hash.
     event ChangeProposed(
         bytes32 indexed id,
         ChangeKind indexed kind,
@@ -172,8 +175,8 @@ interface ITimelockedAppAuth is IAppAuth {
 
     /// @notice The release that the app's guest agents should run changed.
     /// @param composeHash The compose hash of the release.
-    /// @param uri Where its `app-compose.json` can be fetched.
-    event CurrentReleaseSet(bytes32 indexed composeHash, string uri);
+    /// @param uriBlock The block whose {ChangeProposed} event carries its URI.
+    event CurrentReleaseSet(bytes32 indexed composeHash, uint64 uriBlock);
 
     // ---------------------------------------------------------------------------------------------------------
     // Errors
@@ -382,7 +385,7 @@ interface ITimelockedAppAuth is IAppAuth {
 
     /// @notice At most `count` allowed compose hashes from position `start` (0-based), when each became allowed
     /// (unix seconds; the deployment for the genesis release), and how many are allowed in all. Removing a hash moves
-    /// the last one into its place.
+    /// the first one into its place.
     function getComposeHashesPage(uint256 start, uint256 count)
         external
         view
@@ -391,8 +394,10 @@ interface ITimelockedAppAuth is IAppAuth {
     /// @notice When an allowed compose hash became allowed (unix seconds); zero for any other.
     function composeHashAllowedAt(bytes32 composeHash) external view returns (uint64);
 
-    /// @notice Where the compose file of an allowed compose hash can be fetched.
-    function composeHashUri(bytes32 composeHash) external view returns (string memory);
+    /// @notice The block whose {ChangeProposed} event (topics: `proposalId(AddComposeHash, composeHash)`) carries the
+    /// URI of an allowed compose hash's compose file (the last such event of that block, with the hash's `readyAt`);
+    /// zero for a hash that is not allowed.
+    function composeHashUriBlock(bytes32 composeHash) external view returns (uint64);
 
     /// @notice Whether a device is allowed by the list (dstack's getter name; ignores {allowAnyDevice}).
     function allowedDeviceIds(bytes32 deviceId) external view returns (bool);
@@ -427,8 +432,9 @@ interface ITimelockedAppAuth is IAppAuth {
     function getOsMeasurements(OsMeasurement field) external view returns (bytes32[] memory);
 
     /// @notice The release the app's guest agents should run: the latest activated (or rolled-back-to) compose
-    /// hash, its URI and when it was set. All zero before the first release.
-    function currentRelease() external view returns (bytes32 composeHash, string memory uri, uint64 setAt);
+    /// hash, the block of the event with its URI ({composeHashUriBlock}; zero once the owner removed it) and when it
+    /// was set. All zero before the first release.
+    function currentRelease() external view returns (bytes32 composeHash, uint64 uriBlock, uint64 setAt);
 
     /// @notice The id of the proposal of `kind` with `value`.
     function proposalId(ChangeKind kind, bytes32 value) external pure returns (bytes32);
@@ -437,6 +443,6 @@ interface ITimelockedAppAuth is IAppAuth {
     function getProposal(bytes32 id) external view returns (ProposalView memory);
 
     /// @notice Every open proposal (waiting, ready or expired; voided ones once upgrades are disabled): at most
-    /// {MAX_OPEN_PROPOSALS}, each with a URI of at most {MAX_URI_LENGTH} bytes, so under 2M gas.
+    /// {MAX_OPEN_PROPOSALS}, so a bounded cost (URIs are in the events, not in storage).
     function getProposals() external view returns (ProposalView[] memory);
 }

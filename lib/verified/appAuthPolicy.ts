@@ -2,13 +2,14 @@
  * TimelockedAppAuth's `isAppAllowed(bootInfo)`, decided locally from proven storage instead of asked with `eth_call`.
  *
  * The rule is the contract's, in its order (contracts/TimelockedAppAuth.sol):
- *   1. `_requireTcbUpToDate` and the TCB status is not exactly "UpToDate" → "TCB status is not up to date";
- *   2. the compose hash is not in `_composeHashes` → "Compose hash not allowed";
- *   3. not `_allowAnyDevice` and the device is not in `_devices` → "Device not allowed";
+ *   1. the policy word's `requireTcbUpToDate` and the TCB status is not exactly "UpToDate" → "TCB status is not up
+ *      to date";
+ *   2. the compose hash's word (`_composeHashEntries`) does not say allowed → "Compose hash not allowed";
+ *   3. not the policy word's `allowAnyDevice` and the device is not in `_devices` → "Device not allowed";
  *   4. `mrSystem` pinned and the boot's `mrSystem` not among its values, or the OS image hash pinned and the boot's
  *      not among its values → "OS not allowed by the app";
  *   5. otherwise allowed, with an empty reason.
- * It reads nothing else: the flags' slot and one set position per compose hash, device and OS measurement asked
+ * It reads nothing else: the policy word and one word per compose hash, device and OS measurement asked
  * about, all proven in one `eth_getProof` against a verified header. test/lib/verified-policy.test.ts holds the local verdict to the
  * contract's own answer, on chosen cases and random ones.
  */
@@ -19,10 +20,12 @@ import type { VerifiedHeader } from "./header.js";
 import type { VerifiedChainReader } from "./reader.js";
 import {
   APP_AUTH_STORAGE,
-  datedSetEntrySlot,
+  composeHashAllowed,
+  composeHashEntrySlot,
   osFieldPinned,
   osMeasurementPositionSlot,
   setPositionSlot,
+  STRUCT_MEMBERS,
   unpack,
 } from "./timelockedAppAuth.js";
 
@@ -70,8 +73,8 @@ export async function readProvenPolicy(
   const proven = await reader.readStorage(
     appAuth,
     [
-      S.allowAnyDevice.slot,
-      ...hashes.map((hash) => datedSetEntrySlot(S.composeHashes.slot, hash)),
+      S.policy.slot,
+      ...hashes.map(composeHashEntrySlot),
       ...devices.map((device) => setPositionSlot(S.devices.slot, device)),
       ...mrSystems.map((value) => osMeasurementPositionSlot("mrSystem", value)),
       ...images.map((value) => osMeasurementPositionSlot("osImageHash", value)),
@@ -80,16 +83,16 @@ export async function readProvenPolicy(
   );
   if (!proven.account.exists) throw new Error(`no account at ${appAuth} at block ${header.number}`);
   const at = (slot: bigint) => proven.slots.get(slot) ?? 0n;
-  const flags = at(S.allowAnyDevice.slot);
+  const policy = at(S.policy.slot);
   return {
     block: header.number,
-    requireTcbUpToDate: unpack(flags, S.requireTcbUpToDate) !== 0n,
-    allowAnyDevice: unpack(flags, S.allowAnyDevice) !== 0n,
-    composeHashes: new Map(hashes.map((hash) => [hash, at(datedSetEntrySlot(S.composeHashes.slot, hash)) !== 0n])),
+    requireTcbUpToDate: unpack(policy, STRUCT_MEMBERS.Policy.requireTcbUpToDate) !== 0n,
+    allowAnyDevice: unpack(policy, STRUCT_MEMBERS.Policy.allowAnyDevice) !== 0n,
+    composeHashes: new Map(hashes.map((hash) => [hash, composeHashAllowed(at(composeHashEntrySlot(hash)))])),
     devices: new Map(devices.map((device) => [device, at(setPositionSlot(S.devices.slot, device)) !== 0n])),
-    mrSystemPinned: osFieldPinned(flags, "mrSystem"),
+    mrSystemPinned: osFieldPinned(policy, "mrSystem"),
     mrSystems: new Map(mrSystems.map((v) => [v, at(osMeasurementPositionSlot("mrSystem", v)) !== 0n])),
-    osImageHashPinned: osFieldPinned(flags, "osImageHash"),
+    osImageHashPinned: osFieldPinned(policy, "osImageHash"),
     osImageHashes: new Map(images.map((v) => [v, at(osMeasurementPositionSlot("osImageHash", v)) !== 0n])),
   };
 }

@@ -15,7 +15,8 @@ import { keccak256 } from "ethers";
 import type { VerifiedHeader } from "./header.js";
 import { HeaderUnverifiedError, type EndpointReport, type HeaderEvidence, type HeaderSource } from "./headers.js";
 import { ProofError, slotHex, verifyProofAnswer, type ProvenStorage } from "./proof.js";
-import type { RpcClient } from "./rpc.js";
+import type { LogSource } from "../release.js";
+import { rpcLogSource, type RpcClient } from "./rpc.js";
 
 /** No endpoint gave a proof that verifies; the message names what each one did. */
 export class ProofUnavailableError extends Error {
@@ -86,6 +87,14 @@ export class VerifiedChainReader {
         `${header.stateRoot}: ${problems.map((p) => `${p.endpoint}: ${p.problem}`).join("; ")}`,
       problems,
     );
+  }
+
+  /**
+   * One log source per endpoint, in order. Logs are not proven: a reader holds each answer to proven storage and asks
+   * the next endpoint when it does not match (lib/verified/timelockedAppAuth.ts reads a compose URI so).
+   */
+  logSources(): LogSource[] {
+    return this.clients.map(rpcLogSource);
   }
 
   /** The account at `address` (its code hash, storage root), proven against `at`. */

@@ -3,6 +3,7 @@
  * and an endpoint name that never shows a URL's path (RPC URLs often carry an API key there). Answers are untrusted:
  * everything read through it is checked by the caller (a header's hash, a proof against a verified root).
  */
+import type { LogSource, RawLog } from "../release.js";
 
 /** One JSON-RPC endpoint; `shown` is how logs and `/status` name it. */
 export interface RpcClient {
@@ -91,4 +92,35 @@ export function quantityToNumber(value: unknown, what: string): number {
   const number = Number(BigInt(value));
   if (!Number.isSafeInteger(number)) throw new RpcRequestError(`${what}: ${value} is out of range`);
   return number;
+}
+
+/**
+ * `eth_getLogs` of one endpoint, as a {@link LogSource}. Logs are not proven: the caller holds what it gets to proven
+ * storage (lib/release.ts `readComposeUri`), and tries another endpoint when it does not match.
+ */
+export function rpcLogSource(client: RpcClient): LogSource {
+  return {
+    async getLogs(filter) {
+      const answer = await client.request("eth_getLogs", [
+        {
+          address: filter.address,
+          fromBlock: `0x${filter.fromBlock.toString(16)}`,
+          toBlock: `0x${filter.toBlock.toString(16)}`,
+          topics: filter.topics,
+        },
+      ]);
+      if (!Array.isArray(answer)) throw new RpcRequestError(`${client.shown} answered eth_getLogs with no list`);
+      return answer.map((entry: unknown): RawLog => {
+        const log = (entry ?? {}) as Record<string, unknown>;
+        const topics = Array.isArray(log["topics"]) ? log["topics"].map(String) : [];
+        return {
+          address: String(log["address"]),
+          blockNumber: quantityToNumber(log["blockNumber"], "a log's blockNumber"),
+          index: quantityToNumber(log["logIndex"], "a log's logIndex"),
+          topics,
+          data: typeof log["data"] === "string" ? log["data"] : "0x",
+        };
+      });
+    },
+  };
 }

@@ -11,14 +11,16 @@
 import { concat, getBytes, hexlify, id as keccakOfText, keccak256, toBeHex, zeroPadValue } from "ethers";
 
 import {
-  releaseUri,
+  composeHashProposalId,
+  readComposeUri,
   TIMELOCKED_APP_AUTH_FUNCTIONS,
   TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL,
+  type ComposeUriPointer,
   type Release,
 } from "../release.js";
 import { decodeUtf8 } from "../untrusted/decode.js";
 import type { VerifiedHeader } from "./header.js";
-import type { VerifiedChainReader } from "./reader.js";
+import { ProofUnavailableError, type VerifiedChainReader } from "./reader.js";
 
 /** A value kept at `slot`, `offset` bytes from the right, `bytes` long (the compiler's `storageLayout` entry). */
 export interface StorageVariable {
@@ -35,54 +37,57 @@ export interface StorageVariable {
 /**
  * The storage variables of TimelockedAppAuth the agent reads (and the ones around them, so the test sees every
  * change). The struct layouts below are OpenZeppelin's EnumerableSet (`Bytes32Set { Set _inner }`,
- * `Set { bytes32[] _values; mapping(bytes32 => uint256) _positions }`), the contract's own `DatedSet.Set`
- * (`{ bytes32[] values; mapping(bytes32 => uint256) entries }`, an entry being `position | joinedAt << 64`, zero iff
- * absent) and its `Proposal`.
+ * `Set { bytes32[] _values; mapping(bytes32 => uint256) _positions }`) and the contract's own `Policy` (one word),
+ * `ComposeHashEntry` (one word per compose hash) and `Proposal` (proposals of every other kind).
  */
 export const APP_AUTH_STORAGE = {
   owner: { label: "_owner", slot: 0n, offset: 0, bytes: 20, type: "t_address" },
   pendingOwner: { label: "_pendingOwner", slot: 1n, offset: 0, bytes: 20, type: "t_address" },
-  noticePeriod: { label: "_noticePeriod", slot: 2n, offset: 0, bytes: 32, type: "t_uint256" },
-  upgradesDisabled: { label: "_upgradesDisabled", slot: 3n, offset: 0, bytes: 1, type: "t_bool" },
-  allowAnyDevice: { label: "_allowAnyDevice", slot: 3n, offset: 1, bytes: 1, type: "t_bool" },
-  requireTcbUpToDate: { label: "_requireTcbUpToDate", slot: 3n, offset: 2, bytes: 1, type: "t_bool" },
-  currentReleaseSetAt: { label: "_currentReleaseSetAt", slot: 3n, offset: 3, bytes: 8, type: "t_uint64" },
-  /** Bit `1 << OsMeasurement` set iff that OS measurement is pinned. */
-  pinnedOsFields: { label: "_pinnedOsFields", slot: 3n, offset: 11, bytes: 1, type: "t_uint8" },
-  currentComposeHash: { label: "_currentComposeHash", slot: 4n, offset: 0, bytes: 32, type: "t_bytes32" },
-  composeHashes: {
-    label: "_composeHashes",
-    slot: 5n,
+  /** The policy word: notice, flags, OS pins, the current release and the bounds of the compose-hash list. */
+  policy: {
+    label: "_policy",
+    slot: 2n,
     offset: 0,
-    bytes: 64,
-    type: "t_struct(Set)_storage",
-    typeLabel: "struct DatedSet.Set",
+    bytes: 32,
+    type: "t_struct(Policy)_storage",
+    typeLabel: "struct TimelockedAppAuth.Policy",
   },
+  /** One word per compose hash (`ComposeHashEntry`): zero iff never proposed, or cancelled, or removed. */
+  composeHashEntries: {
+    label: "_composeHashEntries",
+    slot: 3n,
+    offset: 0,
+    bytes: 32,
+    type: "t_mapping(t_bytes32,t_struct(ComposeHashEntry)_storage)",
+  },
+  /** The compose-hash list by position: allowed in `[allowedStart, allowedEnd)`, proposed up to `proposedEnd`. */
+  composeHashList: {
+    label: "_composeHashList",
+    slot: 4n,
+    offset: 0,
+    bytes: 32,
+    type: "t_mapping(t_uint256,t_bytes32)",
+  },
+  /** The current release once the owner removed it (then `currentPosition` is 0). */
+  removedCurrentRelease: { label: "_removedCurrentRelease", slot: 5n, offset: 0, bytes: 32, type: "t_bytes32" },
   devices: {
     label: "_devices",
-    slot: 7n,
+    slot: 6n,
     offset: 0,
     bytes: 64,
     type: "t_struct(Bytes32Set)_storage",
     typeLabel: "struct EnumerableSet.Bytes32Set",
   },
-  composeUris: {
-    label: "_composeUris",
-    slot: 9n,
-    offset: 0,
-    bytes: 32,
-    type: "t_mapping(t_bytes32,t_string_storage)",
-  },
   proposals: {
     label: "_proposals",
-    slot: 10n,
+    slot: 8n,
     offset: 0,
     bytes: 32,
     type: "t_mapping(t_bytes32,t_struct(Proposal)_storage)",
   },
   openProposalIds: {
     label: "_openProposalIds",
-    slot: 11n,
+    slot: 9n,
     offset: 0,
     bytes: 64,
     type: "t_struct(Bytes32Set)_storage",
@@ -91,7 +96,7 @@ export const APP_AUTH_STORAGE = {
   /** `Bytes32Set[2]`, one per `OsMeasurement` (0: mrSystem, 1: OS image hash), two slots each (128 bytes). */
   osMeasurements: {
     label: "_osMeasurements",
-    slot: 13n,
+    slot: 11n,
     offset: 0,
     bytes: 128,
     type: "t_array(t_struct(Bytes32Set)_storage)_storage",
@@ -102,13 +107,37 @@ export const APP_AUTH_STORAGE = {
 export const STRUCT_MEMBERS = {
   Bytes32Set: { _inner: { slot: 0n, offset: 0, bytes: 64 } },
   Set: { _values: { slot: 0n, offset: 0, bytes: 32 }, _positions: { slot: 1n, offset: 0, bytes: 32 } },
-  DatedSet: { values: { slot: 0n, offset: 0, bytes: 32 }, entries: { slot: 1n, offset: 0, bytes: 32 } },
+  Policy: {
+    noticePeriod: { slot: 0n, offset: 0, bytes: 4 },
+    upgradesDisabled: { slot: 0n, offset: 4, bytes: 1 },
+    allowAnyDevice: { slot: 0n, offset: 5, bytes: 1 },
+    requireTcbUpToDate: { slot: 0n, offset: 6, bytes: 1 },
+    /** Bit `1 << OsMeasurement` set iff that OS measurement is pinned. */
+    pinnedOsFields: { slot: 0n, offset: 7, bytes: 1 },
+    releaseSetAt: { slot: 0n, offset: 8, bytes: 5 },
+    /** The current release's position + 1; 0: none, or removed by the owner. */
+    currentPosition: { slot: 0n, offset: 13, bytes: 4 },
+    allowedStart: { slot: 0n, offset: 17, bytes: 4 },
+    allowedEnd: { slot: 0n, offset: 21, bytes: 4 },
+    proposedEnd: { slot: 0n, offset: 25, bytes: 4 },
+  },
+  ComposeHashEntry: {
+    /** 0: none, 1: proposed, 2: allowed. */
+    status: { slot: 0n, offset: 0, bytes: 1 },
+    position: { slot: 0n, offset: 1, bytes: 4 },
+    readyAt: { slot: 0n, offset: 5, bytes: 8 },
+    uriBlock: { slot: 0n, offset: 13, bytes: 8 },
+    allowedAt: { slot: 0n, offset: 21, bytes: 8 },
+  },
   Proposal: {
     kind: { slot: 0n, offset: 0, bytes: 1 },
     readyAt: { slot: 0n, offset: 1, bytes: 8 },
     value: { slot: 1n, offset: 0, bytes: 32 },
   },
 } as const;
+
+/** `ComposeHashEntry.status` as the contract numbers it. */
+export const COMPOSE_HASH_STATUS = { none: 0n, proposed: 1n, allowed: 2n } as const;
 
 /** `keccak256(key ‖ slot)`: the slot of a mapping's entry for a 32-byte key. */
 export function mappingSlot(key: string, slot: bigint): bigint {
@@ -130,14 +159,24 @@ export function osMeasurementPositionSlot(field: OsMeasurementName, value: strin
   return setPositionSlot(APP_AUTH_STORAGE.osMeasurements.slot + BigInt(OS_MEASUREMENT[field]) * slotsPerSet, value);
 }
 
-/** Whether `field` is pinned, from the word of the flags' slot. */
-export function osFieldPinned(flagsWord: bigint, field: OsMeasurementName): boolean {
-  return (unpack(flagsWord, APP_AUTH_STORAGE.pinnedOsFields) & (1n << BigInt(OS_MEASUREMENT[field]))) !== 0n;
+/** Whether `field` is pinned, from the policy word. */
+export function osFieldPinned(policyWord: bigint, field: OsMeasurementName): boolean {
+  return (unpack(policyWord, STRUCT_MEMBERS.Policy.pinnedOsFields) & (1n << BigInt(OS_MEASUREMENT[field]))) !== 0n;
 }
 
-/** Where a DatedSet at `setSlot` keeps the entry of `value` (0: not in the set). */
-export function datedSetEntrySlot(setSlot: bigint, value: string): bigint {
-  return mappingSlot(value, setSlot + STRUCT_MEMBERS.DatedSet.entries.slot);
+/** Where the word of `composeHash` (its `ComposeHashEntry`) is. */
+export function composeHashEntrySlot(composeHash: string): bigint {
+  return mappingSlot(composeHash, APP_AUTH_STORAGE.composeHashEntries.slot);
+}
+
+/** Where position `position` of the compose-hash list is. */
+export function composeHashListSlot(position: bigint): bigint {
+  return mappingSlot(toBeHex(position, 32), APP_AUTH_STORAGE.composeHashList.slot);
+}
+
+/** Whether the word of a compose hash says it is allowed. */
+export function composeHashAllowed(entryWord: bigint): boolean {
+  return unpack(entryWord, STRUCT_MEMBERS.ComposeHashEntry.status) === COMPOSE_HASH_STATUS.allowed;
 }
 
 /** The value `variable` holds in the word `word` of its slot. */
@@ -207,9 +246,10 @@ export interface ProvenReleaseView {
 
 /**
  * The current release (hash, URI, when it was set, whether it is still allowed) and whether each of `hashesToCheck`
- * is allowed, all proven against `header`. Mirrors `currentRelease()` and `allowedComposeHashes(hash)`: the URI is
- * the one stored for the hash, shown only while the hash is allowed. At most three proof requests: the current hash
- * with the hashes asked about, then the current hash's position and URI slot, then a long URI's data.
+ * is allowed, proven against `header`. Mirrors `currentRelease()` and `allowedComposeHashes(hash)`. At most three
+ * proof requests (the policy word with the hashes asked about, the current release's list position, its word), then
+ * one `eth_getLogs` for its URI: the ChangeProposed log at the block its word names, held to the word's `readyAt`
+ * (an endpoint whose log does not match is passed over for the next).
  */
 export async function readProvenRelease(
   reader: VerifiedChainReader,
@@ -218,61 +258,65 @@ export async function readProvenRelease(
   hashesToCheck: readonly string[],
 ): Promise<ProvenReleaseView> {
   const S = APP_AUTH_STORAGE;
+  const P = STRUCT_MEMBERS.Policy;
+  const E = STRUCT_MEMBERS.ComposeHashEntry;
   const known = [...new Set(hashesToCheck.map((hash) => hash.toLowerCase()))];
   const first = await reader.readStorage(
     appAuth,
-    [
-      S.currentComposeHash.slot,
-      S.currentReleaseSetAt.slot,
-      ...known.flatMap((hash) => [
-        datedSetEntrySlot(S.composeHashes.slot, hash),
-        mappingSlot(hash, S.composeUris.slot),
-      ]),
-    ],
+    [S.policy.slot, S.removedCurrentRelease.slot, ...known.map(composeHashEntrySlot)],
     header,
   );
   if (!first.account.exists) throw new Error(`no account at ${appAuth} at block ${header.number}`);
   const value = (slot: bigint, storage = first) => storage.slots.get(slot) ?? 0n;
   const allowed = new Map<string, boolean>();
-  for (const hash of known) allowed.set(hash, value(datedSetEntrySlot(S.composeHashes.slot, hash)) !== 0n);
+  for (const hash of known) allowed.set(hash, composeHashAllowed(value(composeHashEntrySlot(hash))));
 
-  const current = hex32(unpack(value(S.currentComposeHash.slot), S.currentComposeHash));
-  if (BigInt(current) === 0n) return { release: undefined, allowed };
-  const setAt = unpack(value(S.currentReleaseSetAt.slot), S.currentReleaseSetAt);
-
-  const uriSlot = mappingSlot(current, S.composeUris.slot);
-  const positionSlot = datedSetEntrySlot(S.composeHashes.slot, current);
-  const second = first.slots.has(uriSlot) ? first : await reader.readStorage(appAuth, [positionSlot, uriSlot], header);
-  const isAllowed = value(positionSlot, second) !== 0n;
+  const policy = value(S.policy.slot);
+  const setAt = unpack(policy, P.releaseSetAt);
+  const position = unpack(policy, P.currentPosition);
+  if (position === 0n) {
+    // No release yet, or the owner removed the current one: then it is named, not allowed, and has no URI.
+    const removed = hex32(value(S.removedCurrentRelease.slot));
+    if (BigInt(removed) === 0n) return { release: undefined, allowed };
+    allowed.set(removed, false);
+    return { release: { composeHash: removed, uri: "", setAt, allowed: false }, allowed };
+  }
+  const listSlot = composeHashListSlot(position - 1n);
+  const current = hex32(value(listSlot, await reader.readStorage(appAuth, [listSlot], header)));
+  const entrySlot = composeHashEntrySlot(current);
+  const entry = first.slots.has(entrySlot)
+    ? value(entrySlot)
+    : value(entrySlot, await reader.readStorage(appAuth, [entrySlot], header));
+  const isAllowed = composeHashAllowed(entry);
   allowed.set(current, isAllowed);
-  let uri: Pick<Release, "uri" | "uriProblem"> = { uri: "" };
-  if (isAllowed) {
-    const word = value(uriSlot, second);
-    let layout: ReturnType<typeof stringLayout> | undefined;
+  const uri = isAllowed
+    ? await readComposeUriFromEndpoints(reader, appAuth, current, {
+        uriBlock: unpack(entry, E.uriBlock),
+        readyAt: unpack(entry, E.readyAt),
+      })
+    : { uri: "" };
+  return { release: { composeHash: current, ...uri, setAt, allowed: isAllowed }, allowed };
+}
+
+/** {@link readComposeUri} from the first endpoint whose log matches proven storage. */
+async function readComposeUriFromEndpoints(
+  reader: VerifiedChainReader,
+  appAuth: string,
+  composeHash: string,
+  pointer: ComposeUriPointer,
+): Promise<Pick<Release, "uri" | "uriProblem">> {
+  const problems: string[] = [];
+  for (const source of reader.logSources()) {
     try {
-      layout = stringLayout(uriSlot, word);
+      return await readComposeUri(source, appAuth, composeHash, pointer);
     } catch (error) {
-      if (!(error instanceof StringTooLongError)) throw error;
-      // Refused like a URI that is not text: the release is named and not run, and everything else is still read.
-      uri = {
-        uri: "",
-        uriProblem: `the compose URI of release ${current} is ${error.length} bytes long, more than the ${MAX_URI_BYTES} the agent reads`,
-      };
-    }
-    if (layout !== undefined) {
-      const dataSlots = layout.dataSlots;
-      const data = dataSlots.length === 0 ? undefined : await reader.readStorage(appAuth, dataSlots, header);
-      uri = releaseUri(
-        current,
-        decodeString(
-          word,
-          layout,
-          dataSlots.map((slot) => value(slot, data)),
-        ),
-      );
+      problems.push(error instanceof Error ? error.message : String(error));
     }
   }
-  return { release: { composeHash: current, ...uri, setAt, allowed: isAllowed }, allowed };
+  throw new ProofUnavailableError(
+    `no RPC endpoint gave the ChangeProposed log that proven storage points at for ${composeHash}: ${problems.join("; ")}`,
+    [],
+  );
 }
 
 /** The selectors of {@link TIMELOCKED_APP_AUTH_FUNCTIONS}, as numbers (the dispatcher pushes them right-aligned). */
@@ -351,8 +395,9 @@ export interface ProvenProposal {
 export const MAX_PROVEN_PROPOSALS = 256;
 
 /**
- * The open proposals (the `_openProposalIds` set, in its order) with what `_proposals` stores for each, proven
- * against `header`: one proof for the set's length, one for its ids, one for the proposals.
+ * The open proposals, in the order of `getProposals()` (compose hashes from the list's tail, then the others from the
+ * `_openProposalIds` set), with what storage holds for each, proven against `header`: one proof for the policy word
+ * and the set's length, one for the list positions and the set's ids, one for the hashes' words and the proposals.
  */
 export async function readProvenProposals(
   reader: VerifiedChainReader,
@@ -360,30 +405,51 @@ export async function readProvenProposals(
   header: VerifiedHeader,
 ): Promise<ProvenProposal[]> {
   const S = APP_AUTH_STORAGE;
+  const P = STRUCT_MEMBERS.Policy;
+  const E = STRUCT_MEMBERS.ComposeHashEntry;
   const valuesSlot = S.openProposalIds.slot + STRUCT_MEMBERS.Bytes32Set._inner.slot + STRUCT_MEMBERS.Set._values.slot;
-  const length = (await reader.readStorage(appAuth, [valuesSlot], header)).slots.get(valuesSlot) ?? 0n;
-  if (length > BigInt(MAX_PROVEN_PROPOSALS)) {
-    throw new Error(`${length} open proposals, more than the ${MAX_PROVEN_PROPOSALS} read in one view`);
+  const first = await reader.readStorage(appAuth, [S.policy.slot, valuesSlot], header);
+  const policy = first.slots.get(S.policy.slot) ?? 0n;
+  const allowedEnd = unpack(policy, P.allowedEnd);
+  const proposedEnd = unpack(policy, P.proposedEnd);
+  const length = first.slots.get(valuesSlot) ?? 0n;
+  const composeCount = proposedEnd > allowedEnd ? proposedEnd - allowedEnd : 0n;
+  if (length + composeCount > BigInt(MAX_PROVEN_PROPOSALS)) {
+    throw new Error(`${length + composeCount} open proposals, more than the ${MAX_PROVEN_PROPOSALS} read in one view`);
   }
-  if (length === 0n) return [];
+  if (length + composeCount === 0n) return [];
   // A dynamic array's elements start at keccak256(its slot).
   const start = BigInt(keccak256(toBeHex(valuesSlot, 32)));
   const idSlots = Array.from({ length: Number(length) }, (_, i) => start + BigInt(i));
-  const ids = await reader.readStorage(appAuth, idSlots, header);
-  const idList = idSlots.map((slot) => hex32(ids.slots.get(slot) ?? 0n));
+  const listSlots = Array.from({ length: Number(composeCount) }, (_, i) => composeHashListSlot(allowedEnd + BigInt(i)));
+  const second = await reader.readStorage(appAuth, [...listSlots, ...idSlots], header);
+  const hashes = listSlots.map((slot) => hex32(second.slots.get(slot) ?? 0n));
+  const idList = idSlots.map((slot) => hex32(second.slots.get(slot) ?? 0n));
   const bases = idList.map((id) => mappingSlot(id, S.proposals.slot));
   const fields = await reader.readStorage(
     appAuth,
-    bases.flatMap((base) => [base + STRUCT_MEMBERS.Proposal.kind.slot, base + STRUCT_MEMBERS.Proposal.value.slot]),
+    [
+      ...hashes.map(composeHashEntrySlot),
+      ...bases.flatMap((base) => [base + STRUCT_MEMBERS.Proposal.kind.slot, base + STRUCT_MEMBERS.Proposal.value.slot]),
+    ],
     header,
   );
-  return idList.map((id, i) => {
-    const word = fields.slots.get(bases[i]! + STRUCT_MEMBERS.Proposal.kind.slot) ?? 0n;
-    return {
-      id,
-      kind: Number(unpack(word, STRUCT_MEMBERS.Proposal.kind)),
-      readyAt: unpack(word, STRUCT_MEMBERS.Proposal.readyAt),
-      value: hex32(fields.slots.get(bases[i]! + STRUCT_MEMBERS.Proposal.value.slot) ?? 0n),
-    };
-  });
+  const composeProposals = hashes.map((hash) => ({
+    id: composeHashProposalId(hash),
+    kind: 0,
+    readyAt: unpack(fields.slots.get(composeHashEntrySlot(hash)) ?? 0n, E.readyAt),
+    value: hash,
+  }));
+  return [
+    ...composeProposals,
+    ...idList.map((id, i) => {
+      const word = fields.slots.get(bases[i]! + STRUCT_MEMBERS.Proposal.kind.slot) ?? 0n;
+      return {
+        id,
+        kind: Number(unpack(word, STRUCT_MEMBERS.Proposal.kind)),
+        readyAt: unpack(word, STRUCT_MEMBERS.Proposal.readyAt),
+        value: hex32(fields.slots.get(bases[i]! + STRUCT_MEMBERS.Proposal.value.slot) ?? 0n),
+      };
+    }),
+  ];
 }

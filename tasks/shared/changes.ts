@@ -9,7 +9,7 @@ import {
   proposalIdOf,
   readProposal,
   readProposalEvents,
-  toProposalInfo,
+  changeKindOf,
   type Change,
   type ChangeKind,
   type ContractCall,
@@ -304,7 +304,9 @@ async function releaseHint(session: AppSession, change: Change): Promise<string>
 
 /** "; open proposals of this kind: …" when there are any: helps when a value was mistyped or a file's bytes changed. */
 async function otherOpen(session: AppSession, change: Change): Promise<string> {
-  const open = (await session.appAuth.getProposals()).map(toProposalInfo).filter((p) => p.kind === change.kind);
+  const open = (await session.appAuth.getProposals())
+    .filter((p) => changeKindOf(p.kind) === change.kind)
+    .map((p) => ({ kind: changeKindOf(p.kind), value: p.value }));
   if (open.length === 0) return "";
   const values = open.map((p) => (p.kind === "ShortenNotice" ? formatDuration(BigInt(p.value)) : p.value));
   return `; open proposals of this kind: ${values.join(", ")}`;

@@ -16,6 +16,7 @@ import {
 } from "ethers";
 import type { NetworkConnection } from "hardhat/types/network";
 
+import { readComposeUri } from "../../lib/release.js";
 import type { IAppAuth, TimelockedAppAuth } from "../../types/ethers-contracts/index.js";
 
 export const HOUR = 60n * 60n;
@@ -189,4 +190,29 @@ export async function eventsOf(
     events.push([parsed.name, ...parsed.args.toArray()]);
   }
   return events;
+}
+
+/**
+ * The URI the contract points at for an allowed compose hash ("" for any other), read as tools read it: the block
+ * from `composeHashUriBlock`, the URI from that block's ChangeProposed log (lib/release.ts).
+ */
+export async function composeUriOf(appAuth: TimelockedAppAuth, composeHash: string): Promise<string> {
+  const uriBlock = await appAuth.composeHashUriBlock(composeHash);
+  if (uriBlock === 0n) return "";
+  const provider = appAuth.runner!.provider!;
+  return (await readComposeUri(provider, await appAuth.getAddress(), composeHash, { uriBlock })).uri;
+}
+
+/** The URI of a compose-hash proposal as `getProposal` points at it ("" for other kinds). */
+export async function proposalUriOf(
+  appAuth: TimelockedAppAuth,
+  proposal: { kind: bigint; value: string; uriBlock: bigint; readyAt: bigint },
+): Promise<string> {
+  if (proposal.kind !== ChangeKind.AddComposeHash || proposal.uriBlock === 0n) return "";
+  const provider = appAuth.runner!.provider!;
+  const { uri } = await readComposeUri(provider, await appAuth.getAddress(), proposal.value, {
+    uriBlock: proposal.uriBlock,
+    readyAt: proposal.readyAt,
+  });
+  return uri;
 }

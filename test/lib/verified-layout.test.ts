@@ -22,15 +22,15 @@ describe("TimelockedAppAuth's storage layout, as the guest agent reads it", func
 
   it("names every storage variable, at the compiler's slot, offset, size and type", function () {
     expectStorageVariables(layout, APP_AUTH_STORAGE);
-    expect(layout.types["t_string_storage"]?.encoding).to.equal("bytes");
   });
 
-  it("lays out EnumerableSet, DatedSet and Proposal as the agent derives their slots", function () {
+  it("lays out EnumerableSet, Policy, ComposeHashEntry and Proposal as the agent derives their slots", function () {
     // The compiler's name of each struct STRUCT_MEMBERS describes.
     const labels: Record<keyof typeof STRUCT_MEMBERS, string> = {
       Bytes32Set: "struct EnumerableSet.Bytes32Set",
       Set: "struct EnumerableSet.Set",
-      DatedSet: "struct DatedSet.Set",
+      Policy: "struct TimelockedAppAuth.Policy",
+      ComposeHashEntry: "struct TimelockedAppAuth.ComposeHashEntry",
       Proposal: "struct TimelockedAppAuth.Proposal",
     };
     const struct = (name: string) =>
@@ -40,8 +40,8 @@ describe("TimelockedAppAuth's storage layout, as the guest agent reads it", func
     // Set._positions maps a bytes32 to its index + 1: the agent reads "allowed" as "position ≠ 0".
     const positions = struct("Set")!.members!.find((m) => m.label === "_positions")!;
     expect(stripIds(positions.type)).to.equal("t_mapping(t_bytes32,t_uint256)");
-    // DatedSet.entries maps a bytes32 to `position | joinedAt << 64`: "allowed" is "entry ≠ 0" there too.
-    const entries = struct("DatedSet")!.members!.find((m) => m.label === "entries")!;
-    expect(stripIds(entries.type)).to.equal("t_mapping(t_bytes32,t_uint256)");
+    // The agent reads a compose hash's status as a number: the contract's enum None, Proposed, Allowed.
+    const status = struct("ComposeHashEntry")!.members!.find((m) => m.label === "status")!;
+    expect(layout.types[status.type]!.label).to.equal("enum TimelockedAppAuth.ComposeHashStatus");
   });
 });

@@ -49,7 +49,8 @@ contract TimelockedAppAuthHandler is TestBase {
         /// @dev The longest notice the notice was raised to (by any call) since the proposal; zero if never raised.
         uint64 highestRaiseSince;
         bytes32 value;
-        string uri;
+        /// @dev The block of its ChangeProposed, which carries a compose hash's URI.
+        uint64 proposedInBlock;
     }
 
     /// @notice The policy as the ghost model expects it (also frozen when upgrades are disabled).
@@ -94,7 +95,7 @@ contract TimelockedAppAuthHandler is TestBase {
     // Ghost model --------------------------------------------------------------------------------------------------
 
     Policy internal _policy;
-    string[HASHES] internal _hashUris;
+    uint64[HASHES] internal _hashUriBlocks;
     uint64[HASHES] internal _hashAllowedAt;
     bytes32 public ghostRelease;
     bool public ghostUpgradesDisabled;
@@ -174,7 +175,7 @@ contract TimelockedAppAuthHandler is TestBase {
         _readAudit(address(this), true);
 
         _policy.hashAllowed[0] = true;
-        _hashUris[0] = "ipfs://0";
+        _hashUriBlocks[0] = uint64(block.number);
         _hashAllowedAt[0] = uint64(block.timestamp);
         _policy.deviceAllowed[0] = true;
         _policy.requireTcbUpToDate = true;
@@ -319,7 +320,7 @@ contract TimelockedAppAuthHandler is TestBase {
             for (uint256 r = 0; r < count; ++r) {
                 uint256 h = _indexOf(_hashes, retired[r]);
                 _policy.hashAllowed[h] = false;
-                _hashUris[h] = "";
+                _hashUriBlocks[h] = 0;
                 _hashAllowedAt[h] = 0;
             }
             return;
@@ -358,7 +359,7 @@ contract TimelockedAppAuthHandler is TestBase {
         if (!_callAsOwner(abi.encodeCall(ITimelockedAppAuth.removeComposeHash, (_hashes[i])))) return;
         ++narrowings;
         _policy.hashAllowed[i] = false;
-        _hashUris[i] = "";
+        _hashUriBlocks[i] = 0;
         _hashAllowedAt[i] = 0;
     }
 
@@ -516,8 +517,8 @@ contract TimelockedAppAuthHandler is TestBase {
         return _os;
     }
 
-    function hashUri(uint256 i) external view returns (string memory) {
-        return _hashUris[i];
+    function hashUriBlock(uint256 i) external view returns (uint64) {
+        return _hashUriBlocks[i];
     }
 
     function hashAllowedAt(uint256 i) external view returns (uint64) {
@@ -561,7 +562,7 @@ contract TimelockedAppAuthHandler is TestBase {
             noticeAtProposal: uint64(_policy.notice),
             lastSeenReadyAt: uint64(block.timestamp + _policy.notice),
             highestRaiseSince: 0,
-            uri: uri
+            proposedInBlock: uint64(block.number)
         });
     }
 
@@ -579,7 +580,7 @@ contract TimelockedAppAuthHandler is TestBase {
         if (kind == ITimelockedAppAuth.ChangeKind.AddComposeHash) {
             uint256 i = _indexOf(_hashes, value);
             _policy.hashAllowed[i] = true;
-            _hashUris[i] = g.uri;
+            _hashUriBlocks[i] = g.proposedInBlock;
             _hashAllowedAt[i] = uint64(block.timestamp);
             ghostRelease = value;
         } else if (kind == ITimelockedAppAuth.ChangeKind.AddDevice) {
@@ -908,7 +909,8 @@ contract TimelockedAppAuthInvariantTest is Test {
             assertEq(p.expiresAt, readyAt + GRACE, "expiresAt != readyAt + grace");
             assertEq(uint256(p.kind), uint256(g.kind), "kind");
             assertEq(p.value, g.value, "value");
-            assertEq(p.uri, g.uri, "uri");
+            uint64 uriBlock = g.kind == ITimelockedAppAuth.ChangeKind.AddComposeHash ? g.proposedInBlock : 0;
+            assertEq(p.uriBlock, uriBlock, "uriBlock");
             assertEq(uint256(p.state), uint256(_expectedState(readyAt)), "state");
         }
         assertEq(auth.getProposals().length, open, "open proposals");
@@ -976,7 +978,7 @@ contract TimelockedAppAuthInvariantTest is Test {
         bytes32[4] memory hashes = handler.hashes();
         for (uint256 i = 0; i < hashes.length; ++i) {
             assertEq(auth.allowedComposeHashes(hashes[i]), expected.hashAllowed[i], "allowedComposeHashes");
-            assertEq(auth.composeHashUri(hashes[i]), handler.hashUri(i), "composeHashUri");
+            assertEq(auth.composeHashUriBlock(hashes[i]), handler.hashUriBlock(i), "composeHashUriBlock");
             assertEq(auth.composeHashAllowedAt(hashes[i]), handler.hashAllowedAt(i), "composeHashAllowedAt");
         }
         bytes32[3] memory devices = handler.devices();
@@ -1009,9 +1011,9 @@ contract TimelockedAppAuthInvariantTest is Test {
     /// expects, with that hash's URI.
     function invariant_currentReleaseWasAllowedWhenSet() public view {
         _assertNone(TimelockedAppAuthHandler.Violation.BadRelease);
-        (bytes32 release, string memory uri, uint64 setAt) = auth.currentRelease();
+        (bytes32 release, uint64 uriBlock, uint64 setAt) = auth.currentRelease();
         assertEq(release, handler.ghostRelease(), "current release");
-        assertEq(uri, auth.composeHashUri(release), "release uri");
+        assertEq(uriBlock, auth.composeHashUriBlock(release), "release uri block");
         assertLe(setAt, block.timestamp, "release set in the future");
     }
 

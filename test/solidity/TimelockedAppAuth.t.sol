@@ -58,10 +58,20 @@ contract TimelockedAppAuthTest is Test {
         bytes32[] memory devices = _one(DEVICE_A);
         vm.expectEmit(false, false, false, true);
         emit ITimelockedAppAuth.NoticePeriodChanged(0, NOTICE);
+        // The genesis release's URI is in a ChangeProposed of the deployment block, as every release's is.
+        vm.expectEmit(true, true, true, true);
+        emit ITimelockedAppAuth.ChangeProposed(
+            AppAuthCalls.id(ITimelockedAppAuth.ChangeKind.AddComposeHash, GENESIS_HASH),
+            ITimelockedAppAuth.ChangeKind.AddComposeHash,
+            GENESIS_HASH,
+            uint64(START),
+            uint64(START + GRACE),
+            GENESIS_URI
+        );
         vm.expectEmit(false, false, false, true);
         emit ITimelockedAppAuth.ComposeHashAdded(GENESIS_HASH);
         vm.expectEmit(true, false, false, true);
-        emit ITimelockedAppAuth.CurrentReleaseSet(GENESIS_HASH, GENESIS_URI);
+        emit ITimelockedAppAuth.CurrentReleaseSet(GENESIS_HASH, uint64(block.number));
         vm.expectEmit(false, false, false, true);
         emit ITimelockedAppAuth.DeviceAdded(DEVICE_A);
         vm.expectEmit(false, false, false, true);
@@ -74,23 +84,23 @@ contract TimelockedAppAuthTest is Test {
         assertEq(fresh.noticePeriod(), NOTICE, "notice");
         assertEq(fresh.getTimelock(), NOTICE, "getTimelock");
         assertTrue(fresh.allowedComposeHashes(GENESIS_HASH), "genesis hash allowed");
-        assertEq(fresh.composeHashUri(GENESIS_HASH), GENESIS_URI, "genesis uri");
+        assertEq(fresh.composeHashUriBlock(GENESIS_HASH), block.number, "genesis uri block");
         assertTrue(fresh.allowedDeviceIds(DEVICE_A), "device listed");
         assertFalse(fresh.allowAnyDevice(), "allowAnyDevice");
         assertTrue(fresh.requireTcbUpToDate(), "requireTcbUpToDate");
         assertFalse(fresh.upgradesDisabled(), "upgradesDisabled");
-        (bytes32 hash, string memory uri, uint64 setAt) = fresh.currentRelease();
+        (bytes32 hash, uint64 uriBlock, uint64 setAt) = fresh.currentRelease();
         assertEq(hash, GENESIS_HASH, "release hash");
-        assertEq(uri, GENESIS_URI, "release uri");
+        assertEq(uriBlock, block.number, "release uri block");
         assertEq(setAt, START, "release setAt");
         assertEq(fresh.getProposals().length, 0, "no proposals");
     }
 
     function test_constructor_withoutComposeHash_hasNoRelease() public {
         TimelockedAppAuth fresh = new TimelockedAppAuth(owner, NOTICE, bytes32(0), "", new bytes32[](0), true, false);
-        (bytes32 hash, string memory uri, uint64 setAt) = fresh.currentRelease();
+        (bytes32 hash, uint64 uriBlock, uint64 setAt) = fresh.currentRelease();
         assertEq(hash, bytes32(0), "release hash");
-        assertEq(uri, "", "release uri");
+        assertEq(uriBlock, 0, "release uri block");
         assertEq(setAt, 0, "release setAt");
         assertEq(fresh.getComposeHashes().length, 0, "no hashes");
         assertEq(fresh.getDevices().length, 0, "no devices");
@@ -216,7 +226,7 @@ contract TimelockedAppAuthTest is Test {
         assertEq(p.readyAt, START + NOTICE, "readyAt");
         assertEq(p.expiresAt, START + NOTICE + GRACE, "expiresAt");
         assertEq(uint256(p.state), uint256(ITimelockedAppAuth.ProposalState.Waiting), "state");
-        assertEq(p.uri, NEW_URI, "uri");
+        assertEq(p.uriBlock, block.number, "uri block");
         ITimelockedAppAuth.ProposalView[] memory all = auth.getProposals();
         assertEq(all.length, 1, "one open proposal");
         assertEq(all[0].id, id, "listed id");
@@ -269,11 +279,16 @@ contract TimelockedAppAuthTest is Test {
         bytes32 id = _proposeHash(NEW_HASH);
         vm.warp(START + NOTICE + GRACE);
         assertEq(uint256(auth.getProposal(id).state), uint256(ITimelockedAppAuth.ProposalState.Expired), "expired");
+        uint64 readyAt = uint64(START + NOTICE + GRACE + NOTICE);
+        vm.expectEmit(true, true, true, true, address(auth));
+        emit ITimelockedAppAuth.ChangeProposed(
+            id, ITimelockedAppAuth.ChangeKind.AddComposeHash, NEW_HASH, readyAt, readyAt + uint64(GRACE), "ipfs://v2-again"
+        );
         vm.prank(owner);
         auth.proposeComposeHash(NEW_HASH, "ipfs://v2-again");
         ITimelockedAppAuth.ProposalView memory p = auth.getProposal(id);
-        assertEq(p.readyAt, START + NOTICE + GRACE + NOTICE, "fresh readyAt");
-        assertEq(p.uri, "ipfs://v2-again", "new uri");
+        assertEq(p.readyAt, readyAt, "fresh readyAt");
+        assertEq(p.uriBlock, block.number, "the new proposal's block");
         assertEq(auth.getProposals().length, 1, "still one open proposal");
     }
 
@@ -338,15 +353,15 @@ contract TimelockedAppAuthTest is Test {
         vm.expectEmit(false, false, false, true, address(auth));
         emit ITimelockedAppAuth.ComposeHashAdded(NEW_HASH);
         vm.expectEmit(true, false, false, true, address(auth));
-        emit ITimelockedAppAuth.CurrentReleaseSet(NEW_HASH, NEW_URI);
+        emit ITimelockedAppAuth.CurrentReleaseSet(NEW_HASH, uint64(block.number));
         vm.prank(keeper);
         auth.activateComposeHash(NEW_HASH);
 
         assertTrue(auth.allowedComposeHashes(NEW_HASH), "allowed");
-        assertEq(auth.composeHashUri(NEW_HASH), NEW_URI, "uri");
-        (bytes32 hash, string memory uri, uint64 setAt) = auth.currentRelease();
+        assertEq(auth.composeHashUriBlock(NEW_HASH), block.number, "uri block");
+        (bytes32 hash, uint64 uriBlock, uint64 setAt) = auth.currentRelease();
         assertEq(hash, NEW_HASH, "release hash");
-        assertEq(uri, NEW_URI, "release uri");
+        assertEq(uriBlock, block.number, "release uri block");
         assertEq(setAt, START + NOTICE, "release setAt");
         assertEq(uint256(auth.getProposal(id).state), uint256(ITimelockedAppAuth.ProposalState.None), "consumed");
         assertEq(auth.getProposals().length, 0, "no open proposals");
@@ -569,11 +584,11 @@ contract TimelockedAppAuthTest is Test {
         vm.prank(owner);
         auth.removeComposeHash(GENESIS_HASH);
         assertFalse(auth.allowedComposeHashes(GENESIS_HASH), "not allowed");
-        assertEq(auth.composeHashUri(GENESIS_HASH), "", "uri cleared");
+        assertEq(auth.composeHashUriBlock(GENESIS_HASH), 0, "no uri block");
         assertEq(auth.getComposeHashes().length, 0, "no hashes");
-        (bytes32 hash, string memory uri,) = auth.currentRelease();
+        (bytes32 hash, uint64 uriBlock,) = auth.currentRelease();
         assertEq(hash, GENESIS_HASH, "release pointer kept, so agents see it is no longer allowed");
-        assertEq(uri, "", "release uri cleared");
+        assertEq(uriBlock, 0, "no release uri block");
         _assertAllowed(_boot(GENESIS_HASH, DEVICE_A, "UpToDate"), false, "Compose hash not allowed");
     }
 
@@ -750,7 +765,7 @@ contract TimelockedAppAuthTest is Test {
         assertEq(auth.getProposals().length, limit, "one pruned, one added");
         assertEq(auth.getProposal(firstId).readyAt, 0, "the expired one is gone");
         assertEq(auth.getProposal(deviceId).readyAt, START + NOTICE + GRACE + NOTICE, "the new one waits");
-        assertEq(auth.composeHashUri(keccak256(abi.encode("release", uint256(0)))), "", "its hash is not allowed");
+        assertEq(auth.composeHashUriBlock(keccak256(abi.encode("release", uint256(0)))), 0, "its hash is not allowed");
     }
 
     /// @dev Whatever the owner proposes and whenever, at most MAX_OPEN_PROPOSALS are open, and a proposal is refused
@@ -777,8 +792,8 @@ contract TimelockedAppAuthTest is Test {
         }
     }
 
-    /// @dev The documented worst case of the views that return proposals: every proposal open, each with the
-    /// longest URI.
+    /// @dev The documented worst case of the views that return proposals: every proposal open (their URIs, even the
+    /// longest, are in the events, not in what the views read).
     function test_getProposals_worstCase_costsUnderTwoMillionGas() public {
         uint256 limit = auth.MAX_OPEN_PROPOSALS();
         string memory uri = _uriOfLength(auth.MAX_URI_LENGTH());
@@ -791,7 +806,7 @@ contract TimelockedAppAuthTest is Test {
         ITimelockedAppAuth.ProposalView[] memory open = auth.getProposals();
         uint256 used = before - gasleft();
         assertEq(open.length, limit, "all open");
-        assertEq(open[limit - 1].uri, uri, "longest uri");
+        assertEq(open[limit - 1].uriBlock, block.number, "its uri's block");
         assertLe(used, 2_000_000, "getProposals worst case");
     }
 
@@ -803,9 +818,18 @@ contract TimelockedAppAuthTest is Test {
         auth.proposeComposeHash(NEW_HASH, tooLong);
         vm.expectRevert(abi.encodeWithSelector(ITimelockedAppAuth.ComposeUriTooLong.selector, max + 1, max));
         new TimelockedAppAuth(owner, NOTICE, NEW_HASH, tooLong, new bytes32[](0), false, true);
+        uint64 readyAt = uint64(START + NOTICE);
+        vm.expectEmit(true, true, true, true, address(auth));
+        emit ITimelockedAppAuth.ChangeProposed(
+            AppAuthCalls.id(ITimelockedAppAuth.ChangeKind.AddComposeHash, NEW_HASH),
+            ITimelockedAppAuth.ChangeKind.AddComposeHash,
+            NEW_HASH,
+            readyAt,
+            readyAt + uint64(GRACE),
+            _uriOfLength(max)
+        );
         vm.prank(owner);
         auth.proposeComposeHash(NEW_HASH, _uriOfLength(max));
-        assertEq(auth.getProposals()[0].uri, _uriOfLength(max), "the longest accepted uri");
     }
 
     // =========================================================================================================
@@ -885,7 +909,7 @@ contract TimelockedAppAuthTest is Test {
         vm.expectEmit(false, false, false, true, address(auth));
         emit ITimelockedAppAuth.ComposeHashAdded(NEW_HASH);
         vm.expectEmit(true, false, false, true, address(auth));
-        emit ITimelockedAppAuth.CurrentReleaseSet(NEW_HASH, NEW_URI);
+        emit ITimelockedAppAuth.CurrentReleaseSet(NEW_HASH, uint64(block.number));
         vm.expectEmit(false, false, false, true, address(auth));
         emit ITimelockedAppAuth.ComposeHashRemoved(GENESIS_HASH);
         vm.prank(owner);
@@ -894,9 +918,9 @@ contract TimelockedAppAuthTest is Test {
         bytes32[] memory hashes = auth.getComposeHashes();
         assertEq(hashes.length, 1, "only the new release");
         assertEq(hashes[0], NEW_HASH, "the new release");
-        (bytes32 release, string memory uri,) = auth.currentRelease();
+        (bytes32 release, uint64 uriBlock,) = auth.currentRelease();
         assertEq(release, NEW_HASH, "current release");
-        assertEq(uri, NEW_URI, "its uri");
+        assertEq(uriBlock, block.number, "its uri's block");
         _assertAllowed(_boot(GENESIS_HASH, DEVICE_A, "UpToDate"), false, "Compose hash not allowed");
         vm.prank(owner);
         vm.expectRevert(abi.encodeWithSelector(ITimelockedAppAuth.ComposeHashNotAllowed.selector, GENESIS_HASH));
@@ -977,12 +1001,12 @@ contract TimelockedAppAuthTest is Test {
         auth.activateComposeHash(NEW_HASH);
         vm.warp(START + NOTICE + 1);
         vm.expectEmit(true, false, false, true, address(auth));
-        emit ITimelockedAppAuth.CurrentReleaseSet(GENESIS_HASH, GENESIS_URI);
+        emit ITimelockedAppAuth.CurrentReleaseSet(GENESIS_HASH, uint64(block.number));
         vm.prank(owner);
         auth.rollBackTo(GENESIS_HASH);
-        (bytes32 hash, string memory uri, uint64 setAt) = auth.currentRelease();
+        (bytes32 hash, uint64 uriBlock, uint64 setAt) = auth.currentRelease();
         assertEq(hash, GENESIS_HASH, "release hash");
-        assertEq(uri, GENESIS_URI, "release uri");
+        assertEq(uriBlock, block.number, "release uri block");
         assertEq(setAt, START + NOTICE + 1, "release setAt");
     }
 
