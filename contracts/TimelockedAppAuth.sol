@@ -286,7 +286,8 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         entry.readyAt = uint64(block.timestamp + policy.noticePeriod);
         entry.uriBlock = uint64(block.number);
         _composeHashEntries[composeHash] = entry;
-        emit ChangeProposed(id, ChangeKind.AddComposeHash, composeHash, entry.readyAt, entry.readyAt + GRACE_PERIOD, uri);
+        uint64 readyAt = entry.readyAt;
+        emit ChangeProposed(id, ChangeKind.AddComposeHash, composeHash, readyAt, readyAt + GRACE_PERIOD, uri);
     }
 
     /// @notice Allow a proposed compose hash and make it the current release. Anyone may call it.
@@ -301,7 +302,8 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
 
     /// @notice Activate a ready compose-hash proposal and stop allowing `retired` older releases, in one transaction:
     /// the upgrade that leaves no way back to what it replaces. Retiring narrows, so only the owner may call it.
-    /// @dev Emits what {activateComposeHash} emits, then {ComposeHashRemoved} and {PolicyChanged} for each retired hash.
+    /// @dev Emits what {activateComposeHash} emits, then {ComposeHashRemoved} and {PolicyChanged} for each retired
+    /// hash.
     ///
     /// Requirements: the caller is the owner; as {activateComposeHash}; every retired hash is allowed, listed
     /// once, and is not `composeHash`.
@@ -403,7 +405,8 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     /// and shorter than the current notice; the same proposal is not open.
     function proposeNoticePeriod(uint256 newNoticePeriod) external onlyOwner returns (bytes32) {
         _checkNoticeBounds(newNoticePeriod);
-        if (newNoticePeriod >= _policy.noticePeriod) revert NoticePeriodNotShorter(newNoticePeriod, _policy.noticePeriod);
+        uint256 current = _policy.noticePeriod;
+        if (newNoticePeriod >= current) revert NoticePeriodNotShorter(newNoticePeriod, current);
         return _propose(ChangeKind.ShortenNotice, bytes32(newNoticePeriod));
     }
 
@@ -553,7 +556,8 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     /// Requirements: the caller is the owner; `newNoticePeriod` is within the bounds and longer than the current.
     function lengthenNoticePeriod(uint256 newNoticePeriod) external onlyOwner {
         _checkNoticeBounds(newNoticePeriod);
-        if (newNoticePeriod <= _policy.noticePeriod) revert NoticePeriodNotLonger(newNoticePeriod, _policy.noticePeriod);
+        uint256 current = _policy.noticePeriod;
+        if (newNoticePeriod <= current) revert NoticePeriodNotLonger(newNoticePeriod, current);
         _setNoticePeriod(newNoticePeriod);
     }
 

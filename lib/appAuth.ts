@@ -296,8 +296,9 @@ export interface ProposalViewResult {
 }
 
 /**
- * The URI that `uriBlock` points at for `composeHash` (its ChangeProposed log; "" for no block). A log that is missing
- * or does not match, or a URI that is not UTF-8, is named in `problem` (the URI then empty, or its lossy form).
+ * The URI that `uriBlock` points at for `composeHash` (its ChangeProposed log; "" for no block). `problem` says why
+ * it cannot be used: "is not UTF-8" (the URI is then its lossy form), or the log is missing or does not match storage
+ * (the URI is then empty).
  */
 export async function composeUriOf(
   appAuth: TimelockedAppAuth,
@@ -307,9 +308,9 @@ export async function composeUriOf(
   if (pointer.uriBlock === 0n) return { uri: "" };
   try {
     const read = await readComposeUri(requireProvider(appAuth), await appAuth.getAddress(), composeHash, pointer);
-    return read.uriProblem === undefined ? { uri: read.uri } : { uri: read.uri, problem: read.uriProblem };
+    return read.uriProblem === undefined ? { uri: read.uri } : { uri: read.uri, problem: "is not UTF-8" };
   } catch (error) {
-    if (error instanceof ComposeUriLogError) return { uri: "", problem: error.message };
+    if (error instanceof ComposeUriLogError) return { uri: "", problem: `cannot be read: ${error.message}` };
     throw error;
   }
 }
@@ -485,8 +486,8 @@ export async function readAppStatus(appAuth: TimelockedAppAuth, blockNumber?: nu
   const releaseUri = releaseIndex < 0 ? "" : (uris[releaseIndex] ?? "");
   const proposalInfos = await Promise.all(proposals.map((view) => toProposalInfo(appAuth, view)));
   const unreadable = [
-    ...proposalInfos.flatMap((p, i) => (p.uriProblem === undefined ? [] : [`getProposals: proposals[${i}].uri: ${p.uriProblem}`])),
-    ...uriReads.flatMap((read, i) => (read.problem === undefined ? [] : [`the URI of ${hashes[i]?.composeHash}: ${read.problem}`])),
+    ...proposalInfos.flatMap((p, i) => (p.uriProblem === undefined ? [] : [`getProposals: proposals[${i}].uri ${p.uriProblem}`])),
+    ...uriReads.flatMap((read, i) => (read.problem === undefined ? [] : [`the URI of ${hashes[i]?.composeHash} ${read.problem}`])),
   ];
   return {
     address: await appAuth.getAddress(),

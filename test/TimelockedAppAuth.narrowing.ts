@@ -596,5 +596,25 @@ describe("TimelockedAppAuth", function () {
       const open = await appAuth.getProposals();
       expect(open.map((p) => p.value)).to.deep.equal([deviceIdOf("after expiry")]);
     });
+
+    it("counts compose-hash proposals and the others together, and prunes both kinds", async function () {
+      const { appAuth } = await loadFixture(deployTimelockedAppAuthFixture);
+      const hashes = Array.from({ length: MAX_OPEN / 2 }, (_, i) => composeHashOf(`{"bound":${i}}`));
+      for (const hash of hashes) await appAuth.proposeComposeHash(hash, `ipfs://${hash.slice(2, 12)}`);
+      for (let i = 0; i < MAX_OPEN / 2; i++) await appAuth.proposeDevice(deviceIdOf(`bound ${i}`));
+      const late = composeHashOf('{"bound":"late"}');
+      await expect(appAuth.proposeComposeHash(late, "ipfs://late"))
+        .to.be.revertedWithCustomError(appAuth, "TooManyOpenProposals")
+        .withArgs(MAX_OPEN);
+      await expect(appAuth.proposeDevice(deviceIdOf("one too many")))
+        .to.be.revertedWithCustomError(appAuth, "TooManyOpenProposals")
+        .withArgs(MAX_OPEN);
+      const last = deviceIdOf(`bound ${MAX_OPEN / 2 - 1}`);
+      const { readyAt } = await appAuth.getProposal(proposalIdOf(ChangeKind.AddDevice, last));
+      await time.increaseTo(readyAt + 14n * DAY);
+      await expect(appAuth.proposeComposeHash(late, "ipfs://late")).to.emit(appAuth, "ChangeCancelled");
+      expect((await appAuth.getProposals()).map((p) => p.value)).to.deep.equal([late]);
+      expect(await appAuth.getComposeHashes()).to.deep.equal([INITIAL_COMPOSE_HASH]);
+    });
   });
 });

@@ -219,6 +219,66 @@ describe("TimelockedAppAuth", function () {
   });
 
   describe("getComposeHashes and composeHashUriBlock", function () {
+    it("stay exact through activations out of order, cancellations and removals from the middle", async function () {
+      const { appAuth } = await loadFixture(deployTimelockedAppAuthFixture);
+      const releases = Array.from({ length: 5 }, (_, i) => composeHashOf(`{"name":"app","version":${10 + i}}`));
+      const uriOf = (hash: string) => `https://example.org/${hash.slice(2, 10)}/app-compose.json`;
+      const allowed = new Set([INITIAL_COMPOSE_HASH]);
+      const open = new Set<string>();
+      const expectExact = async () => {
+        expect(await appAuth.getComposeHashes()).to.have.members([...allowed]).and.lengthOf(allowed.size);
+        const [page, , total] = await appAuth.getComposeHashesPage(0, 100);
+        expect(page).to.have.members([...allowed]);
+        expect(total).to.equal(BigInt(allowed.size));
+        for (const hash of allowed) expect(await composeUriOf(appAuth, hash)).to.equal(
+          hash === INITIAL_COMPOSE_HASH ? INITIAL_COMPOSE_URI : uriOf(hash),
+        );
+        const proposed = (await appAuth.getProposals()).map((p) => p.value);
+        expect(proposed).to.have.members([...open]).and.lengthOf(open.size);
+        for (const hash of open) {
+          const proposal = await appAuth.getProposal(proposalIdOf(ChangeKind.AddComposeHash, hash));
+          expect(await proposalUriOf(appAuth, proposal)).to.equal(uriOf(hash));
+        }
+      };
+      for (const hash of releases) {
+        await appAuth.proposeComposeHash(hash, uriOf(hash));
+        open.add(hash);
+      }
+      await expectExact();
+      // A cancellation from the middle of the proposals moves the last one into its place.
+      await appAuth.cancelComposeHash(releases[1]!);
+      open.delete(releases[1]!);
+      await expectExact();
+      await time.increase(INITIAL_NOTICE_PERIOD);
+      // Activations out of the order of proposal swap the activated hash to the end of the allowed ones.
+      for (const i of [4, 2, 0]) {
+        await appAuth.activateComposeHash(releases[i]!);
+        open.delete(releases[i]!);
+        allowed.add(releases[i]!);
+        expect((await appAuth.currentRelease()).composeHash).to.equal(releases[i]);
+        await expectExact();
+      }
+      // Removals from the middle move the first allowed hash into the gap; the current release follows it.
+      await appAuth.rollBackTo(INITIAL_COMPOSE_HASH);
+      for (const hash of [releases[2]!, releases[0]!]) {
+        await appAuth.removeComposeHash(hash);
+        allowed.delete(hash);
+        expect((await appAuth.currentRelease()).composeHash).to.equal(INITIAL_COMPOSE_HASH);
+        await expectExact();
+      }
+      // Removing the current release keeps its name, with no URI block, until another is set.
+      await appAuth.removeComposeHash(INITIAL_COMPOSE_HASH);
+      allowed.delete(INITIAL_COMPOSE_HASH);
+      const [removedRelease, removedUriBlock] = await appAuth.currentRelease();
+      expect([removedRelease, removedUriBlock]).to.deep.equal([INITIAL_COMPOSE_HASH, 0n]);
+      await expectExact();
+      await appAuth.activateComposeHash(releases[3]!);
+      open.delete(releases[3]!);
+      allowed.add(releases[3]!);
+      expect((await appAuth.currentRelease()).composeHash).to.equal(releases[3]);
+      await expectExact();
+    });
+
     it("track activations and removals", async function () {
       const { appAuth } = await loadFixture(deployTimelockedAppAuthFixture);
       const { readyAt } = await proposeV2At(appAuth, BigInt(await time.latest()) + 1n);

@@ -28,7 +28,7 @@ import { sha256Hex } from "../../lib/composeHash.js";
 import { serveJsonRpc, type Interception, type JsonRpcRequest, type JsonRpcServer } from "../../lib/jsonRpcServer.js";
 import { RELEASE_READER_ABI } from "../../lib/release.js";
 import { computeHeaderHash } from "../../lib/verified/header.js";
-import { APP_AUTH_STORAGE } from "../../lib/verified/timelockedAppAuth.js";
+import { composeHashListSlot } from "../../lib/verified/timelockedAppAuth.js";
 import type { TimelockedAppAuth } from "../../types/ethers-contracts/index.js";
 import { deployTimelockedAppAuth, MIN_NOTICE_PERIOD } from "./appAuth.js";
 
@@ -129,7 +129,11 @@ export type RpcFault =
   | { kind: "rewrite"; answer: (request: JsonRpcRequest, honest: unknown) => unknown };
 
 const releaseReader = new Interface(RELEASE_READER_ABI);
-const CURRENT_HASH_SLOT = `0x${APP_AUTH_STORAGE.currentComposeHash.slot.toString(16).padStart(64, "0")}`;
+/**
+ * The slots that can hold the current release's hash: the first positions of the compose-hash list (the current
+ * release is the one the policy word's `currentPosition` names; these tests never list more than a few).
+ */
+const RELEASE_SLOTS = new Set(Array.from({ length: 64 }, (_, i) => composeHashListSlot(BigInt(i))));
 
 export class RpcEndpoint {
   fault: RpcFault = { kind: "none" };
@@ -182,15 +186,15 @@ export class RpcEndpoint {
         const data = (request.params as Array<{ data?: string }> | undefined)?.[0]?.data;
         if (request.method === "eth_call" && data?.startsWith(releaseReader.getFunction("currentRelease")!.selector)) {
           const encoded = AbiCoder.defaultAbiCoder().encode(
-            ["bytes32", "string", "uint64"],
-            [fault.composeHash, fault.uri, 1],
+            ["bytes32", "uint64", "uint64"],
+            [fault.composeHash, 1, 1],
           );
           return { result: encoded };
         }
         if (request.method !== "eth_getProof") return undefined;
         const answer = (await this.chainAnswer(request)) as { storageProof: Array<{ key: string; value: string }> };
         for (const item of answer.storageProof) {
-          if (BigInt(item.key) === BigInt(CURRENT_HASH_SLOT)) item.value = fault.composeHash;
+          if (RELEASE_SLOTS.has(BigInt(item.key))) item.value = fault.composeHash;
         }
         return { result: answer };
       }
@@ -200,7 +204,7 @@ export class RpcEndpoint {
           storageProof: Array<{ key: string; value: string; proof: string[] }>;
         };
         for (const item of answer.storageProof) {
-          if (BigInt(item.key) !== BigInt(CURRENT_HASH_SLOT) || item.proof.length === 0) continue;
+          if (!RELEASE_SLOTS.has(BigInt(item.key)) || item.proof.length === 0) continue;
           const real = BigInt(item.value).toString(16).padStart(64, "0");
           const leaf = item.proof.length - 1;
           item.proof[leaf] = item.proof[leaf]!.replace(real, fault.composeHash.slice(2));

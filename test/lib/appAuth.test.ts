@@ -102,6 +102,7 @@ describe("lib/appAuth", function () {
     expect(history.map((entry) => entry.event)).to.deep.equal([
       "OwnershipTransferred",
       "NoticePeriodChanged",
+      "ChangeProposed",
       "ComposeHashAdded",
       "CurrentReleaseSet",
       "DeviceAdded",

@@ -10,6 +10,7 @@ import { AbiCoder, Interface, ParamType, getAddress, hexlify, id, isError, toUtf
 import type { Log, Provider } from "ethers";
 
 import { AUDIT_EVENT, appAuthInterface } from "../../lib/appAuth.js";
+import { CHANGE_PROPOSED_EVENT, ComposeUriLogError, composeHashProposalId, readComposeUri } from "../../lib/release.js";
 import {
   REGISTRY_AGENT_ABI,
   readNodeRecord,
@@ -485,18 +486,19 @@ describe("lib/untrusted", function () {
         ),
         FUZZ,
       );
-      // The AppAuth's views that return the owner's URIs, answered with anything.
-      const views = (["getProposals", "currentRelease", "composeHashUri"] as const).map((name) =>
-        appAuthInterface.getFunction(name),
-      );
+      // The log that carries the owner's compose URI (the views only point at its block), answered with anything:
+      // a URI (refused by name when it is not UTF-8) or a ComposeUriLogError, never another failure.
+      const topic = new Interface([CHANGE_PROPOSED_EVENT]).getEvent("ChangeProposed")!.topicHash;
+      const hash = id("hash");
+      const topics = [topic, composeHashProposalId(hash), zeroPadValue("0x00", 32), hash];
       await fc.assert(
-        fc.asyncProperty(fc.constantFrom(...views), bytes(500), async (fragment, answer) => {
-          const args = fragment.inputs.length === 0 ? [] : [id("hash")];
+        fc.asyncProperty(bytes(500), async (data) => {
+          const source = { getLogs: async () => [{ address: APP, blockNumber: 7, index: 0, topics, data }] };
           try {
-            const decoded = await callView(fakeProvider({ call: answer }), APP, fragment, args);
-            expect(decoded.complete).to.equal(true);
+            const read = await readComposeUri(source, APP, hash, { uriBlock: 7n });
+            expect(read.uri).to.be.a("string");
           } catch (error) {
-            expect(isError(error, "BAD_DATA"), String(error)).to.equal(true);
+            expect(error, String(error)).to.be.instanceOf(ComposeUriLogError);
           }
         }),
         FUZZ,

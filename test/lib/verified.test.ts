@@ -25,10 +25,13 @@ import { eip1193RpcClient, type RpcClient } from "../../lib/verified/rpc.js";
 import {
   APP_AUTH_STORAGE,
   checkProvenAppAuth,
-  mappingSlot,
-  MAX_URI_BYTES,
+  COMPOSE_HASH_STATUS,
+  composeHashEntrySlot,
+  composeHashListSlot,
   readProvenProposals,
   readProvenRelease,
+  STRUCT_MEMBERS,
+  unpack,
 } from "../../lib/verified/timelockedAppAuth.js";
 import type { TimelockedAppAuth } from "../../types/ethers-contracts/index.js";
 import { deployTimelockedAppAuth, MIN_NOTICE_PERIOD } from "../helpers/appAuth.js";
@@ -134,17 +137,18 @@ describe("lib/verified", function () {
 
     it("verifies a real proof: the proven values are the contract's", async function () {
       const header = await latestHeader();
-      const slots = [APP_AUTH_STORAGE.noticePeriod.slot, APP_AUTH_STORAGE.currentComposeHash.slot, 12345n];
+      const slots = [APP_AUTH_STORAGE.policy.slot, composeHashListSlot(0n), 12345n];
       const proven = await verifyProofAnswer(header.stateRoot, address, slots, await getProof(slots, header.number));
       expect(proven.account.exists).to.equal(true);
-      expect(proven.slots.get(APP_AUTH_STORAGE.noticePeriod.slot)).to.equal(await appAuth.noticePeriod());
-      expect(proven.slots.get(APP_AUTH_STORAGE.currentComposeHash.slot)).to.equal(BigInt(HASH(1)));
+      const policy = proven.slots.get(APP_AUTH_STORAGE.policy.slot) ?? 0n;
+      expect(unpack(policy, STRUCT_MEMBERS.Policy.noticePeriod)).to.equal(await appAuth.noticePeriod());
+      expect(proven.slots.get(composeHashListSlot(0n))).to.equal(BigInt(HASH(1)));
       expect(proven.slots.get(12345n)).to.equal(0n); // never written: proven absent
     });
 
     it("refuses a proof with a changed node, a changed claimed value, another block's root, or an empty proof", async function () {
       const header = await latestHeader();
-      const slot = APP_AUTH_STORAGE.currentComposeHash.slot;
+      const slot = composeHashListSlot(0n);
       const proof = await getProof([slot], header.number);
 
       const forgedNode = structuredClone(proof);
@@ -173,8 +177,8 @@ describe("lib/verified", function () {
         verifyProofAnswer(
           newer.stateRoot,
           address,
-          [APP_AUTH_STORAGE.noticePeriod.slot],
-          await getProof([APP_AUTH_STORAGE.noticePeriod.slot], changed.number),
+          [APP_AUTH_STORAGE.policy.slot],
+          await getProof([APP_AUTH_STORAGE.policy.slot], changed.number),
         ),
         /does not lead from root|claims storage root/,
       );
@@ -194,7 +198,7 @@ describe("lib/verified", function () {
       expect((await verifyAccountProof(header.stateRoot, nobody, answer.accountProof)).exists).to.equal(false);
     });
 
-    it("reads the current release from proven storage as the views answer it: long URI, short URI, removed, none", async function () {
+    it("reads the current release from proven storage and its URI from the log it points at, as the views answer it: long URI, short URI, removed, none", async function () {
       const view = async () => readProvenRelease(reader(), address, await latestHeader(), [HASH(1), HASH(9)]);
 
       let proven = await view();
@@ -206,15 +210,17 @@ describe("lib/verified", function () {
       await connection.networkHelpers.time.increase(MIN_NOTICE_PERIOD * 2n);
       await (await appAuth.activateComposeHash(HASH(2))).wait();
       proven = await view();
-      const [hash, uri, setAt] = await appAuth.currentRelease();
-      expect(proven.release).to.deep.equal({ composeHash: hash, uri, setAt, allowed: true });
-      expect(uri).to.equal(SHORT_URI);
+      const [hash, , setAt] = await appAuth.currentRelease();
+      expect(proven.release).to.deep.equal({ composeHash: hash, uri: SHORT_URI, setAt, allowed: true });
+      const head = await connection.ethers.provider.getBlockNumber();
+      const viewed = await readReleaseAt(connectReleaseReader(address, connection.ethers.provider), head);
+      expect(viewed).to.deep.equal(proven.release);
       expect(proven.allowed.get(HASH(1))).to.equal(true);
 
       await (await appAuth.removeComposeHash(HASH(2))).wait();
       proven = await view();
       expect(proven.release).to.deep.include({ composeHash: HASH(2), uri: "", allowed: false });
-      expect((await appAuth.currentRelease()).uri).to.equal("");
+      expect((await appAuth.currentRelease()).uriBlock).to.equal(0n);
 
       const empty = await deployTimelockedAppAuth(connection.ethers, {
         noticePeriod: MIN_NOTICE_PERIOD,
@@ -225,7 +231,7 @@ describe("lib/verified", function () {
       expect(none.release).to.equal(undefined);
     });
 
-    it("refuses a URI that is not UTF-8, or too long to read, naming why: from proven storage as from the view", async function () {
+    it("refuses a URI that is not UTF-8, naming why, from proven storage as from the view, and a log that does not match storage", async function () {
       const hostile = await deployTimelockedAppAuth(connection.ethers, {
         noticePeriod: MIN_NOTICE_PERIOD,
         composeHash: HASH(1),
@@ -261,24 +267,31 @@ describe("lib/verified", function () {
         });
       }
 
-      // The contract refuses a URI longer than MAX_URI_LENGTH, and the agent reads every URI it accepts...
-      expect(BigInt(MAX_URI_BYTES)).to.be.at.least(await hostile.MAX_URI_LENGTH());
-      await expect(
-        hostile.proposeComposeHash(HASH(0x23), `https://example.org/${"a".repeat(MAX_URI_BYTES)}`),
-      ).to.be.revertedWithCustomError(hostile, "ComposeUriTooLong");
-      // ...but reads no more than its own cap from storage, whatever a contract at that address holds: a string
-      // length word past the cap, written straight into the current release's URI slot, is refused unread.
+      // The log is not proven: an endpoint whose ChangeProposed log does not carry the readyAt proven storage holds is
+      // passed over for the next one, and with none left the release is not read.
       const current = cases.at(-1)!.hash;
-      const lengthWord = toBeHex(BigInt(MAX_URI_BYTES + 1) * 2n + 1n, 32);
-      const uriSlot = toBeHex(mappingSlot(current, APP_AUTH_STORAGE.composeUris.slot), 32);
-      await connection.ethers.provider.send("hardhat_setStorageAt", [at, uriSlot, lengthWord]);
-      await connection.networkHelpers.mine();
-      const proven = (await readProvenRelease(reader(), at, await latestHeader(), [HASH(1)])).release;
-      expect(proven).to.deep.include({
-        composeHash: current,
-        uri: "",
-        uriProblem: `the compose URI of release ${current} is ${MAX_URI_BYTES + 1} bytes long, more than the ${MAX_URI_BYTES} the agent reads`,
-      });
+      const forgeLog = (method: string, _params: readonly unknown[], answer: unknown) => {
+        if (method !== "eth_getLogs") return answer;
+        const logs = answer as Array<{ data: string }>;
+        for (const log of logs) log.data = `${log.data.slice(0, 2)}${"00".repeat(31)}01${log.data.slice(66)}`;
+        return logs;
+      };
+      const headers = new QuorumHeaderSource([endpoint(connection, "honest")], { quorum: 1 });
+      const header = await latestHeader();
+      const twoEndpoints = new VerifiedChainReader(headers, [
+        endpoint(connection, "liar", forgeLog),
+        endpoint(connection, "honest"),
+      ]);
+      expect((await readProvenRelease(twoEndpoints, at, header, [])).release).to.deep.include({ composeHash: current });
+      const onlyLiar = new VerifiedChainReader(headers, [endpoint(connection, "liar", forgeLog)]);
+      let error: unknown;
+      try {
+        await readProvenRelease(onlyLiar, at, header, []);
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).to.be.instanceOf(ProofUnavailableError);
+      expect((error as Error).message).to.match(/says readyAt 1, storage \d+/);
     });
 
     it("reads the open proposals from proven storage as getProposals() answers them", async function () {
@@ -336,9 +349,9 @@ describe("lib/verified", function () {
       const twoReader = new VerifiedChainReader(headers, [liar, endpoint(connection, "honest")], {
         onRefusedProof: (who) => refused.push(who),
       });
-      const slot = APP_AUTH_STORAGE.currentComposeHash.slot;
+      const slot = composeHashListSlot(0n);
       const proven = await twoReader.readStorage(address, [slot], header);
-      expect(proven.slots.get(slot)).to.equal(BigInt((await appAuth.currentRelease()).composeHash));
+      expect(proven.slots.get(slot)).to.equal(BigInt(HASH(1)));
       expect(refused).to.deep.equal(["liar"]);
 
       const onlyLiar = new VerifiedChainReader(headers, [liar]);
@@ -353,11 +366,16 @@ describe("lib/verified", function () {
     });
 
     it("keeps the slots of a mapping entry where the compiler puts them", async function () {
-      // _composeUris[HASH(1)] was deleted by nothing: its slot holds the long string's length marker 2·len + 1.
+      // The genesis hash's word: allowed, at position 0, its URI in the ChangeProposed of the deployment block.
       const header = await latestHeader();
-      const slot = mappingSlot(HASH(1), APP_AUTH_STORAGE.composeUris.slot);
+      const slot = composeHashEntrySlot(HASH(1));
       const proven = await verifyProofAnswer(header.stateRoot, address, [slot], await getProof([slot], header.number));
-      expect(proven.slots.get(slot)).to.equal(BigInt(LONG_URI.length * 2 + 1));
+      const entry = proven.slots.get(slot) ?? 0n;
+      expect(unpack(entry, STRUCT_MEMBERS.ComposeHashEntry.status)).to.equal(COMPOSE_HASH_STATUS.allowed);
+      expect(unpack(entry, STRUCT_MEMBERS.ComposeHashEntry.position)).to.equal(0n);
+      expect(unpack(entry, STRUCT_MEMBERS.ComposeHashEntry.uriBlock)).to.equal(
+        BigInt((await appAuth.deploymentTransaction()!.wait())!.blockNumber),
+      );
     });
   });
 
@@ -511,8 +529,9 @@ describe("lib/verified: LightClientHeaderSource (the adapter a light client plug
     const appAuth = await deployTimelockedAppAuth(connection.ethers, { noticePeriod: MIN_NOTICE_PERIOD });
     const reader = new VerifiedChainReader(source, [endpoint(connection, "any")]);
     const { header } = await reader.confirmedHeader(0);
-    const proven = await reader.readStorage(await appAuth.getAddress(), [APP_AUTH_STORAGE.noticePeriod.slot], header);
-    expect(proven.slots.get(APP_AUTH_STORAGE.noticePeriod.slot)).to.equal(MIN_NOTICE_PERIOD);
+    const proven = await reader.readStorage(await appAuth.getAddress(), [APP_AUTH_STORAGE.policy.slot], header);
+    const policy = proven.slots.get(APP_AUTH_STORAGE.policy.slot) ?? 0n;
+    expect(unpack(policy, STRUCT_MEMBERS.Policy.noticePeriod)).to.equal(MIN_NOTICE_PERIOD);
   });
 
   it("verifies nothing when the light client is out of sync, lacks the block, or answers a header that does not hash", async function () {

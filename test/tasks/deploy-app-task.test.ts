@@ -8,6 +8,7 @@ import { MAX_NOTICE_SECONDS, MIN_NOTICE_SECONDS } from "../../lib/deployParamete
 import { NegativeAnswer } from "../../lib/errors.js";
 import type { CompareBytecodeResult } from "../../tasks/compare-bytecode.js";
 import { APP_FUTURE_ID, verifySources, type DeployAppResult, type Verifier } from "../../tasks/deploy-app.js";
+import { composeUriOf } from "../helpers/appAuth.js";
 import {
   captureOutput,
   DEVICE_A,
@@ -66,7 +67,7 @@ describe("deploy-app", function () {
     const appAuth = await ethers.getContractAt("TimelockedAppAuth", app);
     expect(await appAuth.noticePeriod()).to.equal(NOTICE);
     expect(await appAuth.allowedComposeHashes(HASH_V1)).to.equal(true);
-    expect(await appAuth.composeHashUri(HASH_V1)).to.equal(INITIAL_URI);
+    expect(await composeUriOf(appAuth, HASH_V1)).to.equal(INITIAL_URI);
 
     const record = await readRecord(run.value);
     expect(record).to.deep.include({ deploymentId: run.value.deploymentId, chainId: 31337 });
