@@ -486,8 +486,12 @@ export async function readAppStatus(appAuth: TimelockedAppAuth, blockNumber?: nu
   const releaseUri = releaseIndex < 0 ? "" : (uris[releaseIndex] ?? "");
   const proposalInfos = await Promise.all(proposals.map((view) => toProposalInfo(appAuth, view)));
   const unreadable = [
-    ...proposalInfos.flatMap((p, i) => (p.uriProblem === undefined ? [] : [`getProposals: proposals[${i}].uri ${p.uriProblem}`])),
-    ...uriReads.flatMap((read, i) => (read.problem === undefined ? [] : [`the URI of ${hashes[i]?.composeHash} ${read.problem}`])),
+    ...proposalInfos.flatMap((p, i) =>
+      p.uriProblem === undefined ? [] : [`getProposals: proposals[${i}].uri ${p.uriProblem}`],
+    ),
+    ...uriReads.flatMap((read, i) =>
+      read.problem === undefined ? [] : [`the URI of ${hashes[i]?.composeHash} ${read.problem}`],
+    ),
   ];
   return {
     address: await appAuth.getAddress(),

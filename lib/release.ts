@@ -26,7 +26,7 @@ export const RELEASE_READER_ABI = [
  * `type(ITimelockedAppAuth).interfaceId`, written out for the same reason as the ABI; equal to
  * `TIMELOCKED_APP_AUTH_INTERFACE_ID` of `lib/appAuth.ts`, which computes it from the compiled interface (tested).
  */
-export const TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL = "0x8e32ac57";
+export const TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL = "0xf7acf181";
 
 /**
  * The functions `ITimelockedAppAuth` declares itself (not those it inherits from `IAppAuth`), whose selectors XOR to
@@ -209,7 +209,7 @@ export interface LogSource {
     address: string;
     fromBlock: number;
     toBlock: number;
-    topics: readonly string[];
+    topics: string[];
   }): Promise<readonly RawLog[]>;
 }
 

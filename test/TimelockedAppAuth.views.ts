@@ -226,15 +226,20 @@ describe("TimelockedAppAuth", function () {
       const allowed = new Set([INITIAL_COMPOSE_HASH]);
       const open = new Set<string>();
       const expectExact = async () => {
-        expect(await appAuth.getComposeHashes()).to.have.members([...allowed]).and.lengthOf(allowed.size);
+        expect(await appAuth.getComposeHashes())
+          .to.have.members([...allowed])
+          .and.lengthOf(allowed.size);
         const [page, , total] = await appAuth.getComposeHashesPage(0, 100);
         expect(page).to.have.members([...allowed]);
         expect(total).to.equal(BigInt(allowed.size));
-        for (const hash of allowed) expect(await composeUriOf(appAuth, hash)).to.equal(
-          hash === INITIAL_COMPOSE_HASH ? INITIAL_COMPOSE_URI : uriOf(hash),
-        );
+        for (const hash of allowed)
+          expect(await composeUriOf(appAuth, hash)).to.equal(
+            hash === INITIAL_COMPOSE_HASH ? INITIAL_COMPOSE_URI : uriOf(hash),
+          );
         const proposed = (await appAuth.getProposals()).map((p) => p.value);
-        expect(proposed).to.have.members([...open]).and.lengthOf(open.size);
+        expect(proposed)
+          .to.have.members([...open])
+          .and.lengthOf(open.size);
         for (const hash of open) {
           const proposal = await appAuth.getProposal(proposalIdOf(ChangeKind.AddComposeHash, hash));
           expect(await proposalUriOf(appAuth, proposal)).to.equal(uriOf(hash));
@@ -302,7 +307,9 @@ describe("TimelockedAppAuth", function () {
       await time.increase(INITIAL_NOTICE_PERIOD);
       await appAuth.activateComposeHash(INITIAL_COMPOSE_HASH);
       expect(await composeUriOf(appAuth, INITIAL_COMPOSE_HASH)).to.equal(mirror);
-      expect((await appAuth.currentRelease()).uriBlock).to.equal(await appAuth.composeHashUriBlock(INITIAL_COMPOSE_HASH));
+      expect((await appAuth.currentRelease()).uriBlock).to.equal(
+        await appAuth.composeHashUriBlock(INITIAL_COMPOSE_HASH),
+      );
     });
 
     it("returns an empty URI for a hash that was never allowed", async function () {
@@ -343,7 +350,11 @@ describe("TimelockedAppAuth", function () {
       await time.setNextBlockTimestamp(readyAt + HOUR);
       await appAuth.activateComposeHash(V2_HASH);
       const { composeHash, uriBlock, setAt } = await appAuth.currentRelease();
-      expect({ composeHash, uriBlock, setAt }).to.deep.equal({ composeHash: V2_HASH, uriBlock: proposedIn, setAt: readyAt + HOUR });
+      expect({ composeHash, uriBlock, setAt }).to.deep.equal({
+        composeHash: V2_HASH,
+        uriBlock: proposedIn,
+        setAt: readyAt + HOUR,
+      });
       expect(await composeUriOf(appAuth, composeHash)).to.equal(V2_URI);
     });
   });

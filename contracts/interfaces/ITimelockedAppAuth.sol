@@ -53,6 +53,8 @@ interface ITimelockedAppAuth is IAppAuth {
     /// @param state Its state at the time of the call.
     /// @param uriBlock For a compose hash, the block whose {ChangeProposed} event (topics: its id) carries the URI
     /// of its `app-compose.json`; zero otherwise.
+    // Returned by views, never stored: its order is the one tools read, not a storage packing.
+    // solhint-disable-next-line gas-struct-packing
     struct ProposalView {
         bytes32 id;
         ChangeKind kind;

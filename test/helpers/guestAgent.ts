@@ -185,10 +185,7 @@ export class RpcEndpoint {
       case "release": {
         const data = (request.params as Array<{ data?: string }> | undefined)?.[0]?.data;
         if (request.method === "eth_call" && data?.startsWith(releaseReader.getFunction("currentRelease")!.selector)) {
-          const encoded = AbiCoder.defaultAbiCoder().encode(
-            ["bytes32", "uint64", "uint64"],
-            [fault.composeHash, 1, 1],
-          );
+          const encoded = AbiCoder.defaultAbiCoder().encode(["bytes32", "uint64", "uint64"], [fault.composeHash, 1, 1]);
           return { result: encoded };
         }
         if (request.method !== "eth_getProof") return undefined;

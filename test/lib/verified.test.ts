@@ -332,7 +332,9 @@ describe("lib/verified", function () {
         }
         return "";
       };
-      expect(await refusal(await stock.getAddress())).to.match(/is not a TimelockedAppAuth \(its code does not dispatch/);
+      expect(await refusal(await stock.getAddress())).to.match(
+        /is not a TimelockedAppAuth \(its code does not dispatch/,
+      );
       expect(await refusal(`0x${"00".repeat(19)}42`)).to.match(/no contract at/);
     });
 
@@ -366,13 +368,21 @@ describe("lib/verified", function () {
     });
 
     it("keeps the slots of a mapping entry where the compiler puts them", async function () {
-      // The genesis hash's word: allowed, at position 0, its URI in the ChangeProposed of the deployment block.
+      // The genesis hash's word: allowed, at a position of the list that holds it, its URI in the ChangeProposed of
+      // the deployment block.
       const header = await latestHeader();
       const slot = composeHashEntrySlot(HASH(1));
       const proven = await verifyProofAnswer(header.stateRoot, address, [slot], await getProof([slot], header.number));
       const entry = proven.slots.get(slot) ?? 0n;
       expect(unpack(entry, STRUCT_MEMBERS.ComposeHashEntry.status)).to.equal(COMPOSE_HASH_STATUS.allowed);
-      expect(unpack(entry, STRUCT_MEMBERS.ComposeHashEntry.position)).to.equal(0n);
+      const listSlot = composeHashListSlot(unpack(entry, STRUCT_MEMBERS.ComposeHashEntry.position));
+      const list = await verifyProofAnswer(
+        header.stateRoot,
+        address,
+        [listSlot],
+        await getProof([listSlot], header.number),
+      );
+      expect(list.slots.get(listSlot)).to.equal(BigInt(HASH(1)));
       expect(unpack(entry, STRUCT_MEMBERS.ComposeHashEntry.uriBlock)).to.equal(
         BigInt((await appAuth.deploymentTransaction()!.wait())!.blockNumber),
       );

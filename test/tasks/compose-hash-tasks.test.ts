@@ -1,6 +1,6 @@
 import { expect } from "chai";
 
-import { composeHashChange, decodeRevert, proposalIdOf } from "../../lib/appAuth.js";
+import { composeHashChange, decodeRevert, proposalIdOf, readProposal } from "../../lib/appAuth.js";
 import { formatDate } from "../../lib/format.js";
 import type { ProposeResult } from "../../tasks/shared/changes.js";
 import {
@@ -32,7 +32,7 @@ describe("compose-hash tasks", function () {
       const run = await runTaskOk<ProposeResult>("propose-hash", { app, hash: HASH_V2, uri: URI_V2 });
 
       const proposal = await appAuth.getProposal(proposalIdOf(composeHashChange(HASH_V2)));
-      expect(proposal.uri).to.equal(URI_V2);
+      expect((await readProposal(appAuth, composeHashChange(HASH_V2))).uri).to.equal(URI_V2);
       expect(run.value.readyAt).to.equal(proposal.readyAt);
       expect(run.value.readyAt - (await latestTimestamp())).to.equal(NOTICE);
       expect(run.stdout).to.include(`Proposing to add compose hash ${HASH_V2}`);
@@ -185,7 +185,9 @@ describe("compose-hash tasks", function () {
       const { app, appAuth, stranger, proposed } = await networkHelpers.loadFixture(withProposalV2);
       await networkHelpers.time.increaseTo(proposed.readyAt);
       const run = await runTask("activate-hash", { app, hash: HASH_V2, retireOthers: true, from: stranger.address });
-      expect(run.errorMessage).to.match(/^only the owner can add compose hash 0x[0-9a-f]{64} and retire 1 older release/);
+      expect(run.errorMessage).to.match(
+        /^only the owner can add compose hash 0x[0-9a-f]{64} and retire 1 older release/,
+      );
       expect(await appAuth.allowedComposeHashes(HASH_V2)).to.equal(false);
       expect(await appAuth.allowedComposeHashes(HASH_V1)).to.equal(true);
     });

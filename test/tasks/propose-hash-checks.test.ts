@@ -9,7 +9,7 @@ import { pathToFileURL } from "node:url";
 
 import { expect } from "chai";
 
-import { composeHashChange, proposalIdOf } from "../../lib/appAuth.js";
+import { composeHashChange, proposalIdOf, readProposal } from "../../lib/appAuth.js";
 import { sha256Hex } from "../../lib/composeHash.js";
 import type { ProposeResult } from "../../tasks/shared/changes.js";
 import { deployApp, networkHelpers, runTask, runTaskOk, writeTempFile } from "./helpers.js";
@@ -72,7 +72,7 @@ async function proposed(args: Record<string, unknown>, composeHash: string) {
   const { appAuth } = await networkHelpers.loadFixture(deployApp);
   const run = await runTaskOk<ProposeResult>("propose-hash", { app: await appAuth.getAddress(), ...args });
   const proposal = await appAuth.getProposal(proposalIdOf(composeHashChange(composeHash)));
-  expect(proposal.uri).to.equal(args["uri"]);
+  expect((await readProposal(appAuth, composeHashChange(composeHash))).uri).to.equal(args["uri"]);
   expect(proposal.readyAt).to.equal(run.value.readyAt);
   return run;
 }
