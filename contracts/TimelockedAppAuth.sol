@@ -127,6 +127,9 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         uint32 allowedStart;
         uint32 allowedEnd;
         uint32 proposedEnd;
+        /// @dev How many proposals of the other kinds are open: the length of {_openProposalIds}, kept here so that
+        /// a compose-hash proposal checks {MAX_OPEN_PROPOSALS} without reading the set.
+        uint8 otherProposals;
     }
 
     Policy private _policy;
@@ -783,8 +786,8 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     }
 
     /// @dev Open proposals of both kinds: compose hashes (the list's tail) and the others (the set).
-    function _openProposalCount(Policy memory policy) private view returns (uint256) {
-        return policy.proposedEnd - policy.allowedEnd + _openProposalIds.length();
+    function _openProposalCount(Policy memory policy) private pure returns (uint256) {
+        return policy.proposedEnd - policy.allowedEnd + policy.otherProposals;
     }
 
     /// @dev Proposals of every kind but `AddComposeHash` ({proposeComposeHash} has its own storage).
@@ -801,7 +804,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         if (state == ProposalState.None && _openProposalCount(policy) >= MAX_OPEN_PROPOSALS) _pruneExpired();
         uint64 readyAt = uint64(block.timestamp + policy.noticePeriod);
         _proposals[id] = Proposal({kind: kind, readyAt: readyAt, value: value});
-        _openProposalIds.add(id);
+        if (_openProposalIds.add(id)) ++_policy.otherProposals;
         emit ChangeProposed(id, kind, value, readyAt, readyAt + GRACE_PERIOD, "");
     }
 
@@ -820,6 +823,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         _checkReady(_policy, id, _proposals[id].readyAt);
         delete _proposals[id];
         _openProposalIds.remove(id);
+        --_policy.otherProposals;
         emit ChangeActivated(id, kind, value, msg.sender);
     }
 
@@ -839,6 +843,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         if (_proposals[id].readyAt == 0) revert ProposalNotFound(id);
         delete _proposals[id];
         _openProposalIds.remove(id);
+        --_policy.otherProposals;
         emit ChangeCancelled(id, kind, value);
     }
 

@@ -120,6 +120,8 @@ export const STRUCT_MEMBERS = {
     allowedStart: { slot: 0n, offset: 17, bytes: 4 },
     allowedEnd: { slot: 0n, offset: 21, bytes: 4 },
     proposedEnd: { slot: 0n, offset: 25, bytes: 4 },
+    /** How many proposals of the kinds other than AddComposeHash are open (the set's length). */
+    otherProposals: { slot: 0n, offset: 29, bytes: 1 },
   },
   ComposeHashEntry: {
     /** 0: none, 1: proposed, 2: allowed. */
