@@ -114,10 +114,10 @@ export type RpcFault =
   /** eth_blockNumber answers this block, as a lagging node (or one on a shorter fork) would. */
   | { kind: "head"; block: number }
   /**
-   * Lies about the current release: `currentRelease()` (eth_call) names `composeHash` and `uri`, and eth_getProof
-   * claims that value for the slot of the current compose hash, beside the real proof — all a naive reader looks at.
+   * Lies about the current release: `currentRelease()` (eth_call) names `composeHash`, and eth_getProof claims that
+   * value for the slots of the compose-hash list, beside the real proof — all a naive reader looks at.
    */
-  | { kind: "release"; composeHash: string; uri: string }
+  | { kind: "release"; composeHash: string }
   /** Forges the storage proof of the current compose hash: the leaf holds `composeHash`, the claimed value too. */
   | { kind: "forged-proof"; composeHash: string }
   /** Answers every header with another state root, and the hash that goes with it (a view of another chain). */
