@@ -184,7 +184,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
                 deployedAt + GRACE_PERIOD,
                 initialComposeUri
             );
-            Policy memory policy = _policy;
+            Policy storage policy = _policy;
             ComposeHashEntry memory entry = ComposeHashEntry({
                 status: ComposeHashStatus.Proposed,
                 position: 0,
@@ -195,7 +195,6 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
             _composeHashList[0] = initialComposeHash;
             policy.proposedEnd = 1;
             _allowProposed(policy, initialComposeHash, entry);
-            _policy = policy;
         }
         for (uint256 i = 0; i < initialDevices.length; ++i) {
             bytes32 deviceId = initialDevices[i];
@@ -267,7 +266,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         _checkComposeUri(composeHash, uri);
         ComposeHashEntry memory entry = _composeHashEntries[composeHash];
         if (entry.status == ComposeHashStatus.Allowed) revert ComposeHashAlreadyAllowed(composeHash);
-        Policy memory policy = _policy;
+        Policy storage policy = _policy;
         if (policy.upgradesDisabled) revert UpgradesAreDisabled();
         id = proposalId(ChangeKind.AddComposeHash, composeHash);
         if (entry.status == ComposeHashStatus.Proposed) {
@@ -276,14 +275,10 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
             uint64 expiresAt = entry.readyAt + GRACE_PERIOD;
             if (block.timestamp < expiresAt) revert ProposalAlreadyOpen(id, entry.readyAt, expiresAt);
         } else {
-            if (_openProposalCount(policy) >= MAX_OPEN_PROPOSALS) {
-                _pruneExpired();
-                policy = _policy;
-            }
+            if (_openProposalCount(policy) >= MAX_OPEN_PROPOSALS) _pruneExpired();
             entry.position = policy.proposedEnd;
             _composeHashList[entry.position] = composeHash;
             ++policy.proposedEnd;
-            _policy = policy;
         }
         entry.status = ComposeHashStatus.Proposed;
         entry.readyAt = uint64(block.timestamp + policy.noticePeriod);
@@ -298,9 +293,8 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     ///
     /// Requirements: upgrades are not disabled; the proposal is ready (`readyAt <= now < expiresAt`).
     function activateComposeHash(bytes32 composeHash) external {
-        Policy memory policy = _policy;
+        Policy storage policy = _policy;
         _allowProposed(policy, composeHash, _consumeReadyComposeHash(policy, composeHash));
-        _policy = policy;
     }
 
     /// @notice Activate a ready compose-hash proposal and stop allowing `retired` older releases, in one transaction:
@@ -311,13 +305,12 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     /// Requirements: the caller is the owner; as {activateComposeHash}; every retired hash is allowed, listed
     /// once, and is not `composeHash`.
     function activateComposeHashAndRetire(bytes32 composeHash, bytes32[] calldata retired) external onlyOwner {
-        Policy memory policy = _policy;
+        Policy storage policy = _policy;
         _allowProposed(policy, composeHash, _consumeReadyComposeHash(policy, composeHash));
         for (uint256 i = 0; i < retired.length; ++i) {
             if (retired[i] == composeHash) revert CannotRetireNewRelease(composeHash);
             _removeComposeHash(policy, retired[i]);
         }
-        _policy = policy;
     }
 
     /// @notice Withdraw an open compose-hash proposal.
@@ -495,9 +488,8 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     /// guest agents see it is no longer allowed and stop it) until the owner rolls back or activates another.
     /// @dev Emits {ComposeHashRemoved}. Requirements: the caller is the owner; the hash is allowed.
     function removeComposeHash(bytes32 composeHash) external onlyOwner {
-        Policy memory policy = _policy;
+        Policy storage policy = _policy;
         _removeComposeHash(policy, composeHash);
-        _policy = policy;
     }
 
     /// @notice Stop allowing a device, at once.
@@ -572,10 +564,9 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     function rollBackTo(bytes32 composeHash) external onlyOwner {
         ComposeHashEntry memory entry = _composeHashEntries[composeHash];
         if (entry.status != ComposeHashStatus.Allowed) revert ComposeHashNotAllowed(composeHash);
-        Policy memory policy = _policy;
+        Policy storage policy = _policy;
         if (policy.currentPosition == entry.position + 1) revert AlreadyCurrentRelease(composeHash);
         _setCurrentRelease(policy, composeHash, entry);
-        _policy = policy;
     }
 
     /// @notice Disable upgrades for good. Open proposals become void; narrowing changes stay possible.
@@ -786,13 +777,13 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     }
 
     /// @dev Open proposals of both kinds: compose hashes (the list's tail) and the others (the set).
-    function _openProposalCount(Policy memory policy) private pure returns (uint256) {
+    function _openProposalCount(Policy storage policy) private view returns (uint256) {
         return policy.proposedEnd - policy.allowedEnd + policy.otherProposals;
     }
 
     /// @dev Proposals of every kind but `AddComposeHash` ({proposeComposeHash} has its own storage).
     function _propose(ChangeKind kind, bytes32 value) private returns (bytes32 id) {
-        Policy memory policy = _policy;
+        Policy storage policy = _policy;
         if (policy.upgradesDisabled) revert UpgradesAreDisabled();
         id = proposalId(kind, value);
         Proposal storage p = _proposals[id];
@@ -809,7 +800,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     }
 
     /// @dev Checks that the proposal is ready, then emits {ChangeActivated}.
-    function _checkReady(Policy memory policy, bytes32 id, uint64 readyAt) private view {
+    function _checkReady(Policy storage policy, bytes32 id, uint64 readyAt) private view {
         if (policy.upgradesDisabled) revert UpgradesAreDisabled();
         if (readyAt == 0) revert ProposalNotFound(id);
         if (block.timestamp < readyAt) revert ProposalNotReady(id, readyAt, block.timestamp);
@@ -828,7 +819,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     }
 
     /// @dev Checks that the compose hash's proposal is ready and returns its entry; the caller allows it.
-    function _consumeReadyComposeHash(Policy memory policy, bytes32 composeHash)
+    function _consumeReadyComposeHash(Policy storage policy, bytes32 composeHash)
         private
         returns (ComposeHashEntry memory entry)
     {
@@ -852,11 +843,10 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         ComposeHashEntry memory entry = _composeHashEntries[composeHash];
         bytes32 id = proposalId(ChangeKind.AddComposeHash, composeHash);
         if (entry.status != ComposeHashStatus.Proposed) revert ProposalNotFound(id);
-        Policy memory policy = _policy;
+        Policy storage policy = _policy;
         uint32 last = policy.proposedEnd - 1;
         if (entry.position != last) _move(last, entry.position);
         policy.proposedEnd = last;
-        _policy = policy;
         delete _composeHashEntries[composeHash];
         emit ChangeCancelled(id, ChangeKind.AddComposeHash, composeHash);
     }
@@ -894,9 +884,8 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         }
     }
 
-    /// @dev Makes a proposed hash allowed, at the start of the proposals (`allowedEnd`), and the current release. The
-    /// caller stores `policy`.
-    function _allowProposed(Policy memory policy, bytes32 composeHash, ComposeHashEntry memory entry) private {
+    /// @dev Makes a proposed hash allowed, at the start of the proposals (`allowedEnd`), and the current release.
+    function _allowProposed(Policy storage policy, bytes32 composeHash, ComposeHashEntry memory entry) private {
         uint32 position = policy.allowedEnd;
         if (entry.position != position) {
             _move(position, entry.position);
@@ -913,8 +902,8 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     }
 
     /// @dev Moves the first allowed hash into the removed one's place. The current release keeps its name when it is
-    /// removed (guest agents then see it is no longer allowed). The caller stores `policy`.
-    function _removeComposeHash(Policy memory policy, bytes32 composeHash) private {
+    /// removed (guest agents then see it is no longer allowed).
+    function _removeComposeHash(Policy storage policy, bytes32 composeHash) private {
         ComposeHashEntry memory entry = _composeHashEntries[composeHash];
         if (entry.status != ComposeHashStatus.Allowed) revert ComposeHashNotAllowed(composeHash);
         uint32 first = policy.allowedStart;
@@ -932,8 +921,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         _policyChanged(_POLICY_COMPOSE_HASH, composeHash, false);
     }
 
-    /// @dev The caller stores `policy`.
-    function _setCurrentRelease(Policy memory policy, bytes32 composeHash, ComposeHashEntry memory entry) private {
+    function _setCurrentRelease(Policy storage policy, bytes32 composeHash, ComposeHashEntry memory entry) private {
         policy.currentPosition = entry.position + 1;
         policy.releaseSetAt = uint40(block.timestamp);
         emit CurrentReleaseSet(composeHash, entry.uriBlock);
