@@ -407,6 +407,8 @@ export async function readProposalEvents(
   for (const log of logs) {
     const fragment = eventFragmentOf(appAuthInterface, log.topics[0]);
     if (fragment === null) continue;
+    // The constructor emits a ChangeProposed for the genesis release (it carries its URI): not a proposal.
+    if (fragment.name === "ChangeProposed" && (await isDeployment(provider, log.transactionHash))) continue;
     // Only the name and `activatedBy` (an address) are read: the owner's URI in ChangeProposed is never touched.
     const activatedBy = decodeEventLog(fragment, log).values["activatedBy"];
     let timestamp = timestamps.get(log.blockNumber);
@@ -564,6 +566,12 @@ export function otherAllowedReleases(status: Pick<AppStatus, "composeHashes">): 
   return status.composeHashes
     .filter((entry) => !entry.isCurrentRelease)
     .sort((a, b) => (a.allowedAt < b.allowedAt ? -1 : a.allowedAt > b.allowedAt ? 1 : 0));
+}
+
+/** Whether the transaction created a contract (the AppAuth's deployment). */
+async function isDeployment(provider: Provider, transactionHash: string): Promise<boolean> {
+  const transaction = await provider.getTransaction(transactionHash);
+  return transaction !== null && transaction.to === null;
 }
 
 function requireProvider(appAuth: TimelockedAppAuth): Provider {
