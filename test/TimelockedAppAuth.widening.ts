@@ -159,6 +159,18 @@ async function proposeNow(appAuth: TimelockedAppAuth, change: WideningChange): P
 /** Rules of `propose<name>` that only apply to one kind of change. */
 const PROPOSE_RULES: Record<string, () => void> = {
   ComposeHash() {
+    it("reverts with ComposeUriTooLong past MAX_URI_LENGTH bytes, and carries a URI of exactly that length in its event", async function () {
+      const { appAuth } = await loadFixture(deployTimelockedAppAuthFixture);
+      const max = await appAuth.MAX_URI_LENGTH();
+      const uriOfLength = (length: bigint) => `https://example.org/${"a".repeat(Number(length) - 20)}`;
+      await expect(appAuth.proposeComposeHash(NEW_COMPOSE_HASH, uriOfLength(max + 1n)))
+        .to.be.revertedWithCustomError(appAuth, "ComposeUriTooLong")
+        .withArgs(max + 1n, max);
+      await appAuth.proposeComposeHash(NEW_COMPOSE_HASH, uriOfLength(max));
+      const proposal = await appAuth.getProposal(proposalIdOf(ChangeKind.AddComposeHash, NEW_COMPOSE_HASH));
+      expect(await proposalUriOf(appAuth, proposal)).to.equal(uriOfLength(max));
+    });
+
     it("reverts with ComposeHashZero for the zero hash, with or without a URI", async function () {
       const { appAuth } = await loadFixture(deployTimelockedAppAuthFixture);
       await expect(appAuth.proposeComposeHash(ZeroHash, NEW_COMPOSE_URI)).to.be.revertedWithCustomError(
