@@ -26,7 +26,7 @@ import {ITimelockedAppAuth} from "./interfaces/ITimelockedAppAuth.sol";
 ///   is derived from that one stored timestamp (expiry is `readyAt + GRACE_PERIOD`), never stored.
 /// - A compose file's URI is not stored: it is in the {ChangeProposed} event of the hash's proposal (the constructor
 ///   emits one for the genesis release), and storage keeps the number of that event's block (`uriBlock`), so a reader
-///   fetches it with one `eth_getLogs` and checks it against the stored `readyAt` (lib/composeUri.ts).
+///   fetches it with one `eth_getLogs` and checks it against the stored `readyAt` (`readComposeUri` in lib/release.ts).
 /// - Storage is one word per compose hash ({ComposeHashEntry}: proposed, then allowed) and one policy word ({Policy}:
 ///   notice, flags, the current release and the bounds of the compose-hash list). The list holds the allowed hashes
 ///   in `[allowedStart, allowedEnd)` and the open compose-hash proposals after them, up to `proposedEnd`, so the one

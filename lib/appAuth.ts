@@ -407,15 +407,16 @@ export async function readProposalEvents(
   for (const log of logs) {
     const fragment = eventFragmentOf(appAuthInterface, log.topics[0]);
     if (fragment === null) continue;
-    // The constructor emits a ChangeProposed for the genesis release (it carries its URI): not a proposal.
-    if (fragment.name === "ChangeProposed" && (await isDeployment(provider, log.transactionHash))) continue;
-    // Only the name and `activatedBy` (an address) are read: the owner's URI in ChangeProposed is never touched.
-    const activatedBy = decodeEventLog(fragment, log).values["activatedBy"];
+    // Only the name, `readyAt` and `activatedBy` (an address) are read: the owner's URI in ChangeProposed is never
+    // touched.
+    const values = decodeEventLog(fragment, log).values;
     let timestamp = timestamps.get(log.blockNumber);
     if (timestamp === undefined) {
       timestamp = BigInt((await provider.getBlock(log.blockNumber))?.timestamp ?? 0);
       timestamps.set(log.blockNumber, timestamp);
     }
+    if (fragment.name === "ChangeProposed" && announcesGenesisRelease(values["readyAt"], timestamp)) continue;
+    const activatedBy = values["activatedBy"];
     events.push({
       event: fragment.name as ProposalEvent["event"],
       blockNumber: log.blockNumber,
@@ -568,10 +569,14 @@ export function otherAllowedReleases(status: Pick<AppStatus, "composeHashes">): 
     .sort((a, b) => (a.allowedAt < b.allowedAt ? -1 : a.allowedAt > b.allowedAt ? 1 : 0));
 }
 
-/** Whether the transaction created a contract (the AppAuth's deployment). */
-async function isDeployment(provider: Provider, transactionHash: string): Promise<boolean> {
-  const transaction = await provider.getTransaction(transactionHash);
-  return transaction !== null && transaction.to === null;
+/**
+ * Whether a TimelockedAppAuth's `ChangeProposed` is the one its constructor emits to carry the genesis release's URI,
+ * rather than a proposal: the genesis one is ready in its own block, while every proposal waits at least
+ * `MIN_NOTICE_PERIOD` (one hour) from its block. Decided from the log and its block's time alone, so a reader needs
+ * no call to the node for it.
+ */
+export function announcesGenesisRelease(readyAt: unknown, blockTimestamp: bigint | number): boolean {
+  return typeof readyAt === "bigint" && readyAt <= BigInt(blockTimestamp);
 }
 
 function requireProvider(appAuth: TimelockedAppAuth): Provider {

@@ -10,7 +10,14 @@
  */
 import type { Log, Provider } from "ethers";
 
-import { AUDIT_EVENT, appAuthInterface, changeKindOf, describeChange, describeEvent } from "./appAuth.js";
+import {
+  AUDIT_EVENT,
+  announcesGenesisRelease,
+  appAuthInterface,
+  changeKindOf,
+  describeChange,
+  describeEvent,
+} from "./appAuth.js";
 import { formatCountdown, formatDate, formatDuration } from "./format.js";
 import { ReplicationRegistry__factory } from "../types/ethers-contracts/index.js";
 import { evictionCauseOf } from "./replication/enums.js";
@@ -206,9 +213,20 @@ function appMeaning(event: string, args: Record<string, unknown>, context: Decod
       const readyAt = Number(args["readyAt"] as bigint);
       const expiresAt = Number(args["expiresAt"] as bigint);
       const change = { kind: changeKindOf(args["kind"] as bigint), value: String(args["value"]) };
+      const composeFile = args["uri"] === "" ? "" : ` (compose file: ${shown(String(args["uri"]))})`;
+      if (context.timelocked && announcesGenesisRelease(args["readyAt"], context.blockTimestamp)) {
+        // The deployment's announcement of its genesis release, allowed from the start: nothing is pending.
+        return inEffect(
+          context,
+          args,
+          `genesis release announced: ${describeChange(change)}${composeFile}`,
+          "info",
+          false,
+        );
+      }
       return {
         args: jsonSafe(args) as Record<string, JsonValue>,
-        description: `widening change proposed: ${describeChange(change)}${args["uri"] === "" ? "" : ` (compose file: ${shown(String(args["uri"]))})`}`,
+        description: `widening change proposed: ${describeChange(change)}${composeFile}`,
         severity: "urgent",
         widening: true,
         effectiveAt: readyAt,

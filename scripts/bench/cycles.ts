@@ -1,8 +1,7 @@
 /**
  * The TimelockedAppAuth section of the benchmark's report: the allow and replace cycles of every subject and their
  * ratios to the TimelockController route, `isAppAllowed` through the KMS, where each cycle's gas goes (storage words,
- * events, the rest) for ours, the floor, the tutorial's contract and the TimelockController route, and an estimate of
- * a layout that would reach the targets, priced from the measured components.
+ * events, the rest) for ours, the floor, the tutorial's contract and the TimelockController route.
  */
 import type { GasBreakdown } from "./breakdown.js";
 import type { AppAuthGas, Operation, Step, SubjectGas } from "./gas.js";
@@ -279,120 +278,10 @@ function breakdownTables(a: AppAuthGas): string[] {
   return out;
 }
 
-/** EVM prices (EIP-2929, EIP-2200, EIP-3529) the estimate uses. */
-const COLD_READ = 2100;
-const NEW_WORD = 20000;
-const CHANGE_WORD = 2900;
-const CLEAR_REFUND = 4800;
-
-function eventGas(b: GasBreakdown | undefined, name: string): number {
-  return b?.events.find((e) => e.name === name)?.gas ?? 0;
-}
-
-function stepOf(op: Operation, call: string): Step | undefined {
-  return op.steps.find((s) => s.call === call);
-}
-
-interface EstimateLine {
-  what: string;
-  gas: number;
-}
-
-/**
- * The layout of the design note, priced per transaction: EVM prices for its storage, and ours' measured intrinsic
- * cost, events and other execution for the rest (the same calls, the same events, at least as much logic).
- */
-export function designEstimate(a: AppAuthGas) {
-  const propose = stepOf(a.ours.upgrade, "proposeComposeHash")?.breakdown;
-  const activate = stepOf(a.ours.upgrade, "activateComposeHash")?.breakdown;
-  const retire = stepOf(a.ours.replace, "activateComposeHashAndRetire")?.breakdown;
-  if (propose === undefined || activate === undefined || retire === undefined) return undefined;
-  const activationEvents = ["ChangeActivated", "ComposeHashAdded", "PolicyChanged", "CurrentReleaseSet"];
-  const proposeLines: EstimateLine[] = [
-    { what: "intrinsic (same calldata as today)", gas: propose.intrinsic },
-    { what: "read the owner, the policy word and the hash's word (3 cold reads)", gas: 3 * COLD_READ },
-    { what: "the hash's word: readyAt, proposal block, state (one new word)", gas: NEW_WORD },
-    {
-      what: "the open-list slot the policy word's bitmap hands out: changed, not new (cold)",
-      gas: COLD_READ + CHANGE_WORD,
-    },
-    { what: "the policy word: bitmap bit set", gas: CHANGE_WORD },
-    { what: "`ChangeProposed` with the URI (measured today)", gas: eventGas(propose, "ChangeProposed") },
-    { what: "other execution (measured today)", gas: propose.other },
-  ];
-  const activateLines: EstimateLine[] = [
-    { what: "intrinsic (same calldata as today)", gas: activate.intrinsic },
-    { what: "read the policy word and the hash's word (2 cold reads)", gas: 2 * COLD_READ },
-    { what: "the hash's word becomes allowed: allowedAt, index in the hash list (changed)", gas: CHANGE_WORD },
-    {
-      what: "the hash list's new element (one new word; its length lives in the policy word)",
-      gas: COLD_READ + NEW_WORD,
-    },
-    { what: "the policy word: bitmap bit cleared, list length, current release's index and date", gas: CHANGE_WORD },
-    {
-      what: "today's four events, " + activationEvents.map((e) => `\`${e}\``).join(", ") + " (measured)",
-      gas: activationEvents.reduce((sum, e) => sum + eventGas(activate, e), 0),
-    },
-    { what: "other execution (measured today)", gas: activate.other },
-  ];
-  // The same activation, retiring the previous release: the new hash takes the old one's place in the list instead
-  // of a new element, the old one's word is cleared.
-  const retireEvents = ["ComposeHashRemoved"];
-  const retiredEventGas =
-    retireEvents.reduce((sum, e) => sum + eventGas(retire, e), 0) +
-    (eventGas(retire, "PolicyChanged") - eventGas(activate, "PolicyChanged"));
-  const retireLines: EstimateLine[] = [
-    { what: "intrinsic (same calldata as today)", gas: retire.intrinsic },
-    { what: "read the owner, the policy word, both hashes' words (4 cold reads)", gas: 4 * COLD_READ },
-    { what: "the new hash's word becomes allowed (changed)", gas: CHANGE_WORD },
-    { what: "the old hash's list element now holds the new hash (changed, cold)", gas: COLD_READ + CHANGE_WORD },
-    { what: "the old hash's word cleared", gas: CHANGE_WORD - CLEAR_REFUND },
-    { what: "the policy word: bitmap, current release's index and date", gas: CHANGE_WORD },
-    {
-      what: "events: today's four, and `ComposeHashRemoved` + `PolicyChanged` for the old hash (measured)",
-      gas: activationEvents.reduce((sum, e) => sum + eventGas(activate, e), 0) + retiredEventGas,
-    },
-    { what: "other execution (measured today)", gas: retire.other },
-  ];
-  const total = (lines: EstimateLine[]) => lines.reduce((sum, l) => sum + l.gas, 0);
-  return {
-    propose: proposeLines,
-    activate: activateLines,
-    activateAndRetire: retireLines,
-    upgrade: total(proposeLines) + total(activateLines),
-    replace: total(proposeLines) + total(retireLines),
-    /** `CurrentReleaseSet`, measured today: an activation of a compose hash already says the release changed. */
-    currentReleaseEvent: eventGas(activate, "CurrentReleaseSet"),
-    /** A slot of the open list used for the first time is a new word, not a changed one. */
-    firstUseOfOpenSlot: NEW_WORD - CHANGE_WORD,
-  };
-}
-
-function estimateTable(title: string, lines: EstimateLine[]): string[] {
-  return [
-    `**${title}** (estimate)`,
-    "",
-    "| item | gas |",
-    "| --- | ---: |",
-    ...lines.map((l) => row(l.what, l.gas < 0 ? `−${gas(-l.gas)}` : gas(l.gas))),
-    row("**total**", `**${gas(lines.reduce((sum, l) => sum + l.gas, 0))}**`),
-    "",
-  ];
-}
-
 /** The TimelockedAppAuth sections of BENCHMARKS.md. */
 export function appAuthSections(a: AppAuthGas): string[] {
   const route = a.dstackAppWithTimelock;
   const { ours, floor, tutorial } = a;
-  const r = cycleRatios(a);
-  const estimate = designEstimate(a);
-  const leanUpgrade = estimate === undefined ? 0 : estimate.upgrade - estimate.currentReleaseEvent;
-  /** "under the target (0.97×)" or "over the target by 1,234 gas (1.01×)". */
-  const verdict = (value: number, base: bigint, target: number) => {
-    const over = value - Number(base) * target;
-    const at = times(value, base);
-    return over <= 0 ? `under the target (${at})` : `over the target by ${gas(Math.ceil(over))} gas (${at})`;
-  };
   const out = [
     "## The two cycles users run, and the boot check (gas)",
     "",
@@ -475,67 +364,5 @@ export function appAuthSections(a: AppAuthGas): string[] {
     "",
     ...breakdownTables(a),
   ];
-  if (estimate !== undefined) {
-    out.push(
-      "## A layout that would reach the targets (design note, estimated)",
-      "",
-      "What the issue requires stays: the compose URI in the proposal's event with a pointer to its block in storage,",
-      "one word per proposal, `getComposeHashes()`, `getTimelock()` and the open proposals as views, `isAppAllowed` no",
-      "dearer, dstack's events. The layout:",
-      "",
-      "- **One word per compose hash**, keyed by the hash. Proposed: its state, `readyAt` and the block of its",
-      "  `ChangeProposed` event (the URI is read from that block's logs: one `eth_getLogs` call). Allowed: its state, the",
-      "  date it became allowed and its index in the hash list. Activation changes the word instead of clearing the",
-      "  proposal and creating a set entry; `isAppAllowed` reads this one word, as it reads the set's entry today.",
-      "- **One policy word**: notice period, flags, the current release's index and date, the hash list's length and a",
-      "  32-bit map of the open-proposal slots in use. Every change reads it once and writes it once; the separate words",
-      "  for the notice period, the current release and the set's length go.",
-      "- **Open proposals in 32 fixed slots** (the bound exists today), each holding a proposal id, handed out by the",
-      "  bitmap and never cleared: a proposal changes a slot a past proposal used (5,000) instead of creating list words",
-      "  (three today), and the open-proposals view reads the set bits. The first proposal to use a slot pays",
-      `  ${gas(estimate.firstUseOfOpenSlot)} more, once per slot in the contract's life.`,
-      "- **Retiring on activation** puts the new hash in the old hash's list element and clears the old hash's word.",
-      "",
-      "Priced with EVM storage prices, and with ours' measured intrinsic cost, events and other execution (so it keeps",
-      "every event and at least today's logic):",
-      "",
-      ...estimateTable("proposeComposeHash", estimate.propose),
-      ...estimateTable("activateComposeHash", estimate.activate),
-      ...estimateTable("activateComposeHashAndRetire", estimate.activateAndRetire),
-      row("cycle", "estimate", "÷ route", "target", "today"),
-      row("---", "---:", "---:", "---:", "---:"),
-      row(
-        "allow",
-        gas(estimate.upgrade),
-        times(estimate.upgrade, route.upgrade.total),
-        `${UPGRADE_CYCLE_TARGET_RATIO.toFixed(2)}×`,
-        `${r.upgrade.toFixed(2)}×`,
-      ),
-      row(
-        "allow, `CurrentReleaseSet` left to `ChangeActivated`",
-        gas(leanUpgrade),
-        times(leanUpgrade, route.upgrade.total),
-        `${UPGRADE_CYCLE_TARGET_RATIO.toFixed(2)}×`,
-        "",
-      ),
-      row(
-        "replace",
-        gas(estimate.replace),
-        times(estimate.replace, route.replace.total),
-        `${REPLACE_CYCLE_TARGET_RATIO.toFixed(2)}×`,
-        `${r.replace.toFixed(2)}×`,
-      ),
-      "",
-      `The allow cycle's estimate is ${verdict(estimate.upgrade, route.upgrade.total, UPGRADE_CYCLE_TARGET_RATIO)} with`,
-      `every event of today, and ${verdict(leanUpgrade, route.upgrade.total, UPGRADE_CYCLE_TARGET_RATIO)} once`,
-      "`CurrentReleaseSet` is left out (the activation's `ChangeActivated` for a compose hash already says the",
-      "current release changed; dstack's `ComposeHashAdded` and `PolicyChanged` stay). Either way it sits at the",
-      `target with no room: the floor itself is ${times(floor.upgrade.total, route.upgrade.total)}, and ours' other`,
-      "execution, priced here at today's, is the next place to look. The replace cycle's estimate is",
-      `${verdict(estimate.replace, route.replace.total, REPLACE_CYCLE_TARGET_RATIO)}, because the route pays for its`,
-      "removal with two more transactions while ours retires within the activation.",
-      "",
-    );
-  }
   return out;
 }

@@ -10,7 +10,16 @@ import type { Provider } from "ethers";
 import { isAfter, positionBefore, Watcher, type WatchedEvent } from "../../lib/watch.js";
 import { CursorKeeper, readCursor, writeCursor } from "../../lib/watchCursor.js";
 import { WebhookQueue } from "../../lib/webhook.js";
-import { DEVICE_B, deployApp, ethers, HASH_V2, networkHelpers, NOTICE } from "../tasks/helpers.js";
+import {
+  DEVICE_B,
+  deployApp,
+  ethers,
+  HASH_V1,
+  HASH_V2,
+  INITIAL_URI,
+  networkHelpers,
+  NOTICE,
+} from "../tasks/helpers.js";
 
 /** An app with a history: proposals, a cancellation, an activation, a removal, a longer notice. */
 async function appWithHistory() {
@@ -96,6 +105,21 @@ async function webhookServer(respond: (n: number, req: IncomingMessage, res: Ser
 }
 
 describe("lib/watch", function () {
+  it("reads the deployment's announcement of its genesis release as in effect, not as a pending proposal", async function () {
+    const fromBlock = (await ethers.provider.getBlockNumber()) + 1;
+    const { app, appAuth } = await deployApp();
+    await appAuth.proposeComposeHash(HASH_V2, "https://example.org/v2.json");
+    const proposals = (await allEvents(app, fromBlock)).filter((e) => e.event === "ChangeProposed");
+    expect(proposals.map((e) => [e.args["value"], e.severity, e.widening, e.timing])).to.deep.equal([
+      [HASH_V1, "info", false, "in effect"],
+      [HASH_V2, "urgent", true, proposals[1]!.timing],
+    ]);
+    expect(proposals[0]!.description).to.equal(
+      `genesis release announced: add compose hash ${HASH_V1} (compose file: ${INITIAL_URI})`,
+    );
+    expect(proposals[1]!.description).to.match(/^widening change proposed: add compose hash /);
+  });
+
   it("resumes from the cursor file after a crash mid-pass: no event repeated, none missed", async function () {
     const { app, fromBlock } = await networkHelpers.loadFixture(appWithHistory);
     const expected = (await allEvents(app, fromBlock)).map(key);
