@@ -28,6 +28,12 @@ interface Vm {
     /// @notice The current `block.timestamp`, read through the runner (unaffected by compiler caching).
     function getBlockTimestamp() external view returns (uint256 timestamp);
 
+    /// @notice Sets `block.number`.
+    function roll(uint256 newHeight) external;
+
+    /// @notice The word at `slot` of `target`'s storage.
+    function load(address target, bytes32 slot) external view returns (bytes32 data);
+
     // Callers ---------------------------------------------------------------------------------------------------
 
     /// @notice Sets `msg.sender` for the next call only.
