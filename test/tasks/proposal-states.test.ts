@@ -268,6 +268,20 @@ describe("activate / cancel: why there is no proposal to act on", function () {
     );
   });
 
+  it("keeps a proposal made in a contract-creation transaction, and skips only the genesis release's event", async function () {
+    const { appAuth, app } = await networkHelpers.loadFixture(deployApp);
+    const [owner] = await ethers.getSigners();
+    // The owner offers the ownership to a contract it is about to deploy, whose constructor proposes.
+    const nonce = await ethers.provider.getTransactionCount(owner!.address);
+    await appAuth.transferOwnership(ethers.getCreateAddress({ from: owner!.address, nonce: nonce + 1 }));
+    await ethers.deployContract("ConstructorProposer", [app, HASH_V2, "https://example.org/v2.json"]);
+    expect((await appAuth.getProposal(await appAuth.proposalId(0n, HASH_V2))).readyAt).to.not.equal(0n);
+
+    const events = await readProposalEvents(appAuth, composeHashChange(HASH_V2));
+    expect(events?.map((e) => e.event)).to.deep.equal(["ChangeProposed"]);
+    expect(await readProposalEvents(appAuth, composeHashChange(HASH_V1))).to.deep.equal([]);
+  });
+
   it("reads a proposal's events, and says it cannot when the node refuses the log query", async function () {
     const { appAuth } = await networkHelpers.loadFixture(deployApp);
     await appAuth.proposeComposeHash(HASH_V2, "https://example.org/v2.json");
