@@ -269,6 +269,11 @@ describe("TimelockedAppAuth", function () {
         await appAuth.removeComposeHash(hash);
         allowed.delete(hash);
         expect((await appAuth.currentRelease()).composeHash).to.equal(INITIAL_COMPOSE_HASH);
+        // Still the current release where it moved to (the list's old first word is stale but still holds it).
+        await expect(appAuth.rollBackTo(INITIAL_COMPOSE_HASH)).to.be.revertedWithCustomError(
+          appAuth,
+          "AlreadyCurrentRelease",
+        );
         await expectExact();
       }
       // Removing the current release keeps its name, with no URI block, until another is set.

@@ -471,6 +471,7 @@ contract TimelockedAppAuthReleaseListInvariantTest is Test {
     /// @dev Nothing is allowed before its notice has run (or after its window, or once upgrades are disabled), and
     /// every call the promise allows succeeds: no sequence of list moves leaves the owner or an activator stuck.
     /// Each invariant_ function is a campaign of its own: the view checks share one, so the suite stays short.
+    /// hardhat-config: invariant.runs = 64
     function invariant_callsKeepThePromise() public view {
         _assertNone(ReleaseListHandler.Violation.WideningWithoutNotice);
         _assertNone(ReleaseListHandler.Violation.AllowedCallReverted);
@@ -478,6 +479,7 @@ contract TimelockedAppAuthReleaseListInvariantTest is Test {
     }
 
     /// @dev Every view tells the model's story.
+    /// hardhat-config: invariant.runs = 64
     function invariant_viewsTellTheModelsStory() public view {
         _allowedViewsAgreeWithTheModel();
         _currentReleaseIsTheModels();
@@ -580,6 +582,7 @@ contract TimelockedAppAuthReleaseListInvariantTest is Test {
     /// @dev The packed list is consistent with the views: the allowed hashes are `[allowedStart, allowedEnd)`, the
     /// proposed ones `[allowedEnd, proposedEnd)`, each entry's position holds its hash, `currentPosition` names the
     /// current release while it is allowed, and `otherProposals` counts the open device proposals.
+    /// hardhat-config: invariant.runs = 64
     function invariant_listPositionsHoldTheirHashes() public view {
         uint256 policy = uint256(vm.load(address(auth), bytes32(POLICY_SLOT)));
         uint256 currentPosition = uint32(policy >> (13 * 8));
