@@ -231,7 +231,7 @@ describe("lib/verified", function () {
       expect(none.release).to.equal(undefined);
     });
 
-    it("refuses a URI that is not UTF-8, naming why, from proven storage as from the view, and a log that does not match storage", async function () {
+    it("refuses a URI that is not UTF-8, naming why, from proven storage as from the view; passes over an endpoint whose log does not match storage or is pruned", async function () {
       const hostile = await deployTimelockedAppAuth(connection.ethers, {
         noticePeriod: MIN_NOTICE_PERIOD,
         composeHash: HASH(1),
@@ -292,6 +292,24 @@ describe("lib/verified", function () {
       }
       expect(error).to.be.instanceOf(ProofUnavailableError);
       expect((error as Error).message).to.match(/says readyAt 1, storage \d+/);
+
+      // A node that pruned the logs of that block answers none: the next endpoint gives the URI; with none left, the
+      // release is not read, and the message says where storage points.
+      const pruned = endpoint(connection, "pruned", (method, _params, answer) =>
+        method === "eth_getLogs" ? [] : answer,
+      );
+      const afterPruned = new VerifiedChainReader(headers, [pruned, endpoint(connection, "honest")]);
+      expect((await readProvenRelease(afterPruned, at, header, [])).release).to.deep.include({ composeHash: current });
+      let prunedError: unknown;
+      try {
+        await readProvenRelease(new VerifiedChainReader(headers, [pruned]), at, header, []);
+      } catch (caught) {
+        prunedError = caught;
+      }
+      expect(prunedError).to.be.instanceOf(ProofUnavailableError);
+      expect((prunedError as Error).message).to.match(
+        new RegExp(`no ChangeProposed log of ${current} in block \\d+ of ${at}, where its storage points`),
+      );
     });
 
     it("reads the open proposals from proven storage as getProposals() answers them", async function () {
