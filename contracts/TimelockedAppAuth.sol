@@ -620,7 +620,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     {
         Policy memory policy = _policy;
         total = policy.allowedEnd - policy.allowedStart;
-        uint256 end = start >= total ? start : (count > total - start ? total : start + count);
+        uint256 end = _pageEnd(start, count, total);
         composeHashes = new bytes32[](end - start);
         allowedAt = new uint64[](end - start);
         for (uint256 i = start; i < end; ++i) {
@@ -658,12 +658,7 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
         view
         returns (bytes32[] memory devices, uint256 total)
     {
-        total = _devices.length();
-        uint256 end = start >= total ? start : (count > total - start ? total : start + count);
-        devices = new bytes32[](end - start);
-        for (uint256 i = start; i < end; ++i) {
-            devices[i - start] = _devices.at(i);
-        }
+        return _page(_devices, start, count);
     }
 
     /// @inheritdoc ITimelockedAppAuth
@@ -694,6 +689,15 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     /// @inheritdoc ITimelockedAppAuth
     function getOsMeasurements(OsMeasurement field) external view returns (bytes32[] memory) {
         return _osMeasurements[uint8(field)].values();
+    }
+
+    /// @inheritdoc ITimelockedAppAuth
+    function getOsMeasurementsPage(OsMeasurement field, uint256 start, uint256 count)
+        external
+        view
+        returns (bytes32[] memory values, uint256 total)
+    {
+        return _page(_osMeasurements[uint8(field)], start, count);
     }
 
     /// @inheritdoc ITimelockedAppAuth
@@ -777,6 +781,25 @@ contract TimelockedAppAuth is ITimelockedAppAuth, Ownable2Step, ERC165 {
     }
 
     /// @dev Open proposals of both kinds: compose hashes (the list's tail) and the others (the set).
+    /// @dev At most `count` members of `set` from position `start`, and how many it has in all.
+    function _page(EnumerableSet.Bytes32Set storage set, uint256 start, uint256 count)
+        private
+        view
+        returns (bytes32[] memory members, uint256 total)
+    {
+        total = set.length();
+        uint256 end = _pageEnd(start, count, total);
+        members = new bytes32[](end - start);
+        for (uint256 i = start; i < end; ++i) {
+            members[i - start] = set.at(i);
+        }
+    }
+
+    /// @dev The end of the page `[start, start + count)` of a list of `total`, clamped to it (no overflow).
+    function _pageEnd(uint256 start, uint256 count, uint256 total) private pure returns (uint256) {
+        return start >= total ? start : (count > total - start ? total : start + count);
+    }
+
     function _openProposalCount(Policy storage policy) private view returns (uint256) {
         return policy.proposedEnd - policy.allowedEnd + policy.otherProposals;
     }

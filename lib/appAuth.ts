@@ -471,7 +471,7 @@ export async function readAppStatus(appAuth: TimelockedAppAuth, blockNumber?: nu
     Promise.all(
       OS_FIELDS.map(async (_, field) => ({
         pinned: await appAuth.osPinned(field, at),
-        values: [...(await appAuth.getOsMeasurements(field, at))],
+        values: await readOsMeasurements(appAuth, field, block.number),
       })),
     ),
   ]);
@@ -556,6 +556,21 @@ export async function readDevices(
     const [devices, total] = await appAuth.getDevicesPage(start, pageSize, { blockTag });
     out.push(...devices);
     if (devices.length === 0 || BigInt(start + devices.length) >= total) return out;
+  }
+}
+
+/** The pinned values of one OS measurement at `blockTag`, page by page (see {@link readComposeHashes}). */
+export async function readOsMeasurements(
+  appAuth: TimelockedAppAuth,
+  field: number,
+  blockTag: number | "latest",
+  pageSize = LIST_PAGE_SIZE,
+): Promise<string[]> {
+  const out: string[] = [];
+  for (let start = 0; ; start += pageSize) {
+    const [values, total] = await appAuth.getOsMeasurementsPage(field, start, pageSize, { blockTag });
+    out.push(...values);
+    if (values.length === 0 || BigInt(start + values.length) >= total) return out;
   }
 }
 

@@ -26,7 +26,7 @@ export const RELEASE_READER_ABI = [
  * `type(ITimelockedAppAuth).interfaceId`, written out for the same reason as the ABI; equal to
  * `TIMELOCKED_APP_AUTH_INTERFACE_ID` of `lib/appAuth.ts`, which computes it from the compiled interface (tested).
  */
-export const TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL = "0xf7acf181";
+export const TIMELOCKED_APP_AUTH_INTERFACE_ID_LITERAL = "0x26203eef";
 
 /**
  * The functions `ITimelockedAppAuth` declares itself (not those it inherits from `IAppAuth`), whose selectors XOR to
@@ -64,6 +64,7 @@ export const TIMELOCKED_APP_AUTH_FUNCTIONS = [
   "getDevices()",
   "getDevicesPage(uint256,uint256)",
   "getOsMeasurements(uint8)",
+  "getOsMeasurementsPage(uint8,uint256,uint256)",
   "getProposal(bytes32)",
   "getProposals()",
   "getTimelock()",

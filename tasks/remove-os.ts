@@ -1,4 +1,4 @@
-import { OS_FIELDS } from "../lib/appAuth.js";
+import { OS_FIELDS, readOsMeasurements } from "../lib/appAuth.js";
 import { UserError } from "../lib/errors.js";
 import { defineAction } from "./shared/action.js";
 import { applyNarrowing } from "./shared/changes.js";
@@ -9,7 +9,7 @@ export default defineAction(async (args: OsValueArgs, hre) => {
   const { app, field, value } = parseOsValueArgs(args);
   const session = await openApp(hre, app, true);
   const { label, option } = OS_FIELDS[field];
-  const values = (await session.appAuth.getOsMeasurements(field)).map((v) => v.toLowerCase());
+  const values = (await readOsMeasurements(session.appAuth, field, "latest")).map((v) => v.toLowerCase());
   if (!values.includes(value)) throw new UserError(`${label} ${value} is not among the app's pinned values`);
   if (values.length === 1) {
     throw new UserError(

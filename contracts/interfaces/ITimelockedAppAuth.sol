@@ -430,8 +430,16 @@ interface ITimelockedAppAuth is IAppAuth {
     function allowedOsMeasurement(OsMeasurement field, bytes32 value) external view returns (bool);
 
     /// @notice The pinned values of an OS measurement (unordered); empty when it is not pinned. It grows only through
-    /// proposals that waited the notice.
+    /// proposals that waited the notice. About 2,300 gas per value: past a few hundred, page with
+    /// {getOsMeasurementsPage}.
     function getOsMeasurements(OsMeasurement field) external view returns (bytes32[] memory);
+
+    /// @notice At most `count` pinned values of an OS measurement from position `start` (0-based), and how many are
+    /// pinned in all.
+    function getOsMeasurementsPage(OsMeasurement field, uint256 start, uint256 count)
+        external
+        view
+        returns (bytes32[] memory values, uint256 total);
 
     /// @notice The release the app's guest agents should run: the latest activated (or rolled-back-to) compose
     /// hash, the block of the event with its URI ({composeHashUriBlock}; zero once the owner removed it) and when it

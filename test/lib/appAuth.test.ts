@@ -16,6 +16,7 @@ import {
   readAppStatus,
   readComposeHashes,
   readDevices,
+  readOsMeasurements,
   readHistory,
   readProposal,
   shortenNoticeChange,
@@ -140,6 +141,21 @@ describe("lib/appAuth", function () {
     expect(read.map((entry) => entry.composeHash)).to.deep.equal([HASH_V1, ...hashes]);
     for (const entry of read) expect(entry.allowedAt).to.equal(await appAuth.composeHashAllowedAt(entry.composeHash));
     expect(read[2]!.allowedAt - read[1]!.allowedAt).to.equal(86_400n + 1n);
+
+    // Three pinned OS image hashes: the pin, then two added after the notice.
+    const OS_IMAGE = 1;
+    const images = [1, 2, 3].map((i) => keccak256(toUtf8Bytes(`os image ${i}`)));
+    await appAuth.pinOs(OS_IMAGE, images[0]!);
+    for (const image of images.slice(1)) await appAuth.proposeOsMeasurement(OS_IMAGE, image);
+    await networkHelpers.time.increase(NOTICE);
+    for (const image of images.slice(1)) await appAuth.activateOsMeasurement(OS_IMAGE, image);
+    const pinnedAt = await ethers.provider.getBlockNumber();
+    for (const pageSize of [1, 2, 3, LIST_PAGE_SIZE]) {
+      expect(await readOsMeasurements(appAuth, OS_IMAGE, pinnedAt, pageSize), `page size ${pageSize}`).to.deep.equal(
+        images,
+      );
+    }
+    expect(await readOsMeasurements(appAuth, 0, pinnedAt, 1), "mrSystem, not pinned").to.deep.equal([]);
   });
 
   it("decodes inherited errors too (Ownable)", async function () {

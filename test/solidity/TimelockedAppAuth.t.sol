@@ -899,6 +899,36 @@ contract TimelockedAppAuthTest is Test {
         }
     }
 
+    function testFuzz_getOsMeasurementsPage_isASliceOfTheFullList(uint256 start, uint256 count) public {
+        ITimelockedAppAuth.OsMeasurement field = ITimelockedAppAuth.OsMeasurement.OsImageHash;
+        bytes32[] memory values = new bytes32[](4);
+        for (uint256 i = 0; i < values.length; ++i) {
+            values[i] = keccak256(abi.encode("os image", i));
+        }
+        vm.startPrank(owner);
+        auth.pinOs(field, values[0]);
+        for (uint256 i = 1; i < values.length; ++i) {
+            auth.proposeOsMeasurement(field, values[i]);
+        }
+        vm.warp(block.timestamp + NOTICE);
+        for (uint256 i = 1; i < values.length; ++i) {
+            auth.activateOsMeasurement(field, values[i]);
+        }
+        vm.stopPrank();
+        start = bound(start, 0, 6);
+        count = bound(count, 0, 6);
+        (bytes32[] memory page, uint256 total) = auth.getOsMeasurementsPage(field, start, count);
+        assertEq(total, 4, "total");
+        uint256 expected = start >= 4 ? 0 : (count < 4 - start ? count : 4 - start);
+        assertEq(page.length, expected, "page length");
+        for (uint256 i = 0; i < page.length; ++i) {
+            assertEq(page[i], values[start + i], "slice in listing order");
+        }
+        (page, total) = auth.getOsMeasurementsPage(ITimelockedAppAuth.OsMeasurement.MrSystem, start, count);
+        assertEq(total, 0, "the field not pinned lists nothing");
+        assertEq(page.length, 0, "empty page");
+    }
+
     // =========================================================================================================
     // Retiring older releases as part of an upgrade
     // =========================================================================================================
