@@ -1,18 +1,13 @@
 #!/usr/bin/env bash
-# `npm test`: every check CI runs, in four lanes that keep both cores busy (much of the tests' time is spent waiting
-# on child processes and timers, so two cores take more than two lanes).
+# `npm test`: every check CI runs, in three lanes that keep both cores busy.
 #   1. From the start: the mocha tests that run the contracts in the test process, with coverage, which must reach
 #      every line of the two product contracts (scripts/check-coverage.ts). Coverage builds instrumented contracts
 #      into artifacts/, so this lane runs in a scratch copy of the checkout; its report is copied back to coverage/.
-#   Beside it, in the checkout: the type check (which builds the contracts and the Solidity tests) and the linter.
-#   Once they pass, at once:
-#   2. the Solidity tests, on that build;
-#   3. the deterministic-build check, then the mocha tests of CHECKOUT_TESTS below, without coverage, then the fork
+#   Beside it, in the checkout: the type check, the linter and the Solidity tests. Once they pass:
+#   2. the deterministic-build check, then the mocha tests of CHECKOUT_TESTS below, without coverage, then the fork
 #      tests against a stand-in, which find the contracts' production build those tests leave (in this order, the
 #      checkout builds the default profile once and the production profile once);
-#   4. the docs' commands (test/docs/), which run in a scratch copy of their own.
-# Only lane 3 may build in the checkout: two builds at once race for the same compile cache file, so the other lanes
-# run with --no-compile or in a copy.
+#   3. the docs' commands (test/docs/), which run in a scratch copy of their own.
 # Each lane stops at its first failing step and its output is printed whole; every step says how long it took, and
 # the last line names each part that failed.
 set -euo pipefail
@@ -92,10 +87,8 @@ checkout_lane() {
     step "the fork tests against the stand-in" npm run test:fork-stand-in
 }
 
-solidity_lane() {
-  step "the Solidity tests" hardhat test solidity --no-compile
-}
-
+# The docs' test builds in a scratch copy of its own; the checkout was compiled by the type check, and compiling it
+# again here would race the checkout lane's build for the same compile cache file.
 docs_lane() {
   step "the docs' commands" hardhat test mocha --no-compile test/docs/commands.test.ts
 }
@@ -103,7 +96,6 @@ docs_lane() {
 COVERAGE_LANE="mocha with coverage (in a scratch copy)"
 CHECKOUT_LANE="deterministic build, mocha without coverage, fork tests"
 DOCS_LANE="the docs' commands"
-SOLIDITY_LANE="the Solidity tests"
 declare -A lane_pid
 set -m
 # start_lane NAME FUNCTION: runs FUNCTION in the background, its output kept in a file until finish_lane prints it.
@@ -129,15 +121,15 @@ finish_lane() {
 
 start_lane "$COVERAGE_LANE" coverage_lane
 
-if ! { step "typecheck" npm run --silent typecheck && step "lint" npm run --silent lint; }; then
-  echo "test: failed: the type check or the linter (above); the coverage run was stopped" >&2
+if ! { step "typecheck" npm run --silent typecheck && step "lint" npm run --silent lint &&
+  step "the Solidity tests" hardhat test solidity; }; then
+  echo "test: failed: the type check, the linter or the Solidity tests (above); the coverage run was stopped" >&2
   exit 1
 fi
 
-start_lane "$SOLIDITY_LANE" solidity_lane
 start_lane "$CHECKOUT_LANE" checkout_lane
 start_lane "$DOCS_LANE" docs_lane
-for lane in "$SOLIDITY_LANE" "$COVERAGE_LANE" "$CHECKOUT_LANE" "$DOCS_LANE"; do finish_lane "$lane"; done
+for lane in "$COVERAGE_LANE" "$CHECKOUT_LANE" "$DOCS_LANE"; do finish_lane "$lane"; done
 
 echo
 if [ "${#failed[@]}" -ne 0 ]; then
