@@ -3,12 +3,11 @@
 #   1. From the start: the mocha tests that run the contracts in the test process, with coverage, which must reach
 #      every line of the two product contracts (scripts/check-coverage.ts). Coverage builds instrumented contracts
 #      into artifacts/, so this lane runs in a scratch copy of the checkout; its report is copied back to coverage/.
-#      Then, in the same lane, the docs' commands (test/docs/), which run in a scratch copy of their own: started
-#      once coverage is done rather than after the Solidity tests, they use the core coverage leaves free.
 #   Beside it, in the checkout: the type check, the linter and the Solidity tests. Once they pass:
 #   2. the deterministic-build check, then the mocha tests of CHECKOUT_TESTS below, without coverage, then the fork
 #      tests against a stand-in, which find the contracts' production build those tests leave (in this order, the
-#      checkout builds the default profile once and the production profile once).
+#      checkout builds the default profile once and the production profile once);
+#   3. the docs' commands (test/docs/), which run in a scratch copy of their own.
 # Each lane stops at its first failing step and its output is printed whole; every step says how long it took, and
 # the last line names each part that failed.
 set -euo pipefail
@@ -79,8 +78,7 @@ coverage_lane() {
   (cd "$copy" &&
     step "mocha with coverage (${#COVERAGE_TESTS[@]} files)" hardhat test mocha --coverage "${COVERAGE_TESTS[@]}") &&
     (cd "$copy" && step "the coverage check" node scripts/check-coverage.ts) &&
-    rm -rf coverage && cp -R "$copy/coverage" coverage &&
-    docs_commands
+    rm -rf coverage && cp -R "$copy/coverage" coverage
 }
 
 checkout_lane() {
@@ -89,15 +87,15 @@ checkout_lane() {
     step "the fork tests against the stand-in" npm run test:fork-stand-in
 }
 
-# The docs' test builds in a scratch copy of its own; it waits for the type check to have compiled the checkout, and
-# does not compile it again, which would race the checkout lane's build for the same compile cache file.
-docs_commands() {
-  while [ ! -e "$work/compiled" ]; do sleep 1; done
+# The docs' test builds in a scratch copy of its own; the checkout was compiled by the type check, and compiling it
+# again here would race the checkout lane's build for the same compile cache file.
+docs_lane() {
   step "the docs' commands" hardhat test mocha --no-compile test/docs/commands.test.ts
 }
 
-COVERAGE_LANE="mocha with coverage (in a scratch copy), then the docs' commands"
+COVERAGE_LANE="mocha with coverage (in a scratch copy)"
 CHECKOUT_LANE="deterministic build, mocha without coverage, fork tests"
+DOCS_LANE="the docs' commands"
 declare -A lane_pid
 set -m
 # start_lane NAME FUNCTION: runs FUNCTION in the background, its output kept in a file until finish_lane prints it.
@@ -123,14 +121,15 @@ finish_lane() {
 
 start_lane "$COVERAGE_LANE" coverage_lane
 
-if ! { step "typecheck" npm run --silent typecheck && touch "$work/compiled" && step "lint" npm run --silent lint &&
+if ! { step "typecheck" npm run --silent typecheck && step "lint" npm run --silent lint &&
   step "the Solidity tests" hardhat test solidity; }; then
   echo "test: failed: the type check, the linter or the Solidity tests (above); the coverage run was stopped" >&2
   exit 1
 fi
 
 start_lane "$CHECKOUT_LANE" checkout_lane
-for lane in "$COVERAGE_LANE" "$CHECKOUT_LANE"; do finish_lane "$lane"; done
+start_lane "$DOCS_LANE" docs_lane
+for lane in "$COVERAGE_LANE" "$CHECKOUT_LANE" "$DOCS_LANE"; do finish_lane "$lane"; done
 
 echo
 if [ "${#failed[@]}" -ne 0 ]; then
